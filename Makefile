@@ -1,0 +1,41 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# maturin installs into the virtualenv named here.
+export VIRTUAL_ENV := $(abspath $(VENV))
+# Cap Rust thread pools at what the machine has (rayon reads this).
+export RAYON_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: demo test build lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q "maturin>=1.7,<2"
+	touch $@
+
+build: $(VENV)/.deps
+	$(BIN)/maturin develop --release -q -E dev
+
+demo: build
+	$(BIN)/kube-engine rebalance
+
+lint: build
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+
+test: build
+	cargo test
+	$(BIN)/python -m pytest -q
+
+# Timed benchmarks (not part of `make test`; numbers go to the README).
+bench: build
+	$(BIN)/python benches/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,31 @@
+"""kube-engine: a Rust-accelerated scheduling and rebalancing engine for Kubernetes.
+
+Load a cluster with :class:`Snapshot` (a file, bytes, or :func:`kube_engine.cluster.read_snapshot`),
+measure a placement with :func:`evaluate`.
+"""
+
+from kube_engine._core import (
+    ClusterError,
+    Evaluation,
+    InternalError,
+    KubeEngineError,
+    QuantityError,
+    Snapshot,
+    SnapshotError,
+    __version__,
+    evaluate,
+    parse_quantity,
+)
+
+__all__ = [
+    "ClusterError",
+    "Evaluation",
+    "InternalError",
+    "KubeEngineError",
+    "QuantityError",
+    "Snapshot",
+    "SnapshotError",
+    "__version__",
+    "evaluate",
+    "parse_quantity",
+]

@@ -1,0 +1,16 @@
+//! kube-engine's core: Kubernetes' scheduling model and cluster snapshots, in pure Rust.
+//!
+//! Nothing here knows about Python; the pyo3 crate in `rust/python` converts and delegates.
+//! Data flows one way: JSON bytes → [`snapshot::Snapshot`] (columnar) → [`metrics`].
+
+pub mod error;
+pub mod intern;
+pub mod metrics;
+pub mod model;
+pub mod quantity;
+pub mod resources;
+pub mod snapshot;
+
+pub use error::{Error, InputError};
+pub use quantity::Quantity;
+pub use snapshot::Snapshot;

@@ -1,0 +1,431 @@
+//! Pods: the spec fields scheduling depends on, and the effective request kube-scheduler computes.
+
+use serde::Deserialize;
+
+use super::affinity::Affinity;
+use super::gpu::{GpuDemand, GPU_MILLI_RESOURCE, GPU_RESOURCE, MAX_DEVICES};
+use super::meta::{null_default, KeyValues, Labels, ObjectMeta};
+use super::spread::TopologySpreadConstraint;
+use super::taints::Toleration;
+use crate::error::InputError;
+use crate::quantity::Quantity;
+use crate::resources::{amount, sparse_add, sparse_get, sparse_max, SparseResources};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Pod {
+    pub metadata: ObjectMeta,
+    pub spec: PodSpec,
+    #[serde(default, deserialize_with = "null_default")]
+    pub status: PodStatus,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub node_name: Option<String>,
+    pub containers: Vec<Container>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub init_containers: Vec<Container>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub overhead: KeyValues<Quantity>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub node_selector: Labels,
+    #[serde(default)]
+    pub affinity: Option<Affinity>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tolerations: Vec<Toleration>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default)]
+    pub scheduler_name: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub volumes: Vec<Volume>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub resources: ResourceRequirements,
+    #[serde(default, deserialize_with = "null_default")]
+    pub ports: Vec<ContainerPort>,
+    /// `Always` on an init container makes it a restartable "sidecar" that runs for the pod's life.
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ResourceRequirements {
+    #[serde(default, deserialize_with = "null_default")]
+    pub requests: KeyValues<Quantity>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub limits: KeyValues<Quantity>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    #[serde(default)]
+    pub host_port: Option<i32>,
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    #[serde(default, rename = "hostIP")]
+    pub host_ip: Option<String>,
+}
+
+/// A port a pod takes on its node's network namespace (NodePorts plugin).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// `0.0.0.0` when unset: the port on every address.
+    pub ip: String,
+    pub protocol: Protocol,
+    pub port: i32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    #[serde(default)]
+    pub empty_dir: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub host_path: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+pub enum PodPhase {
+    /// A pod without `status.phase` is Pending: the API server sets that on creation.
+    #[default]
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    /// Terminal pods hold no resources (kube-scheduler and the kubelet ignore them).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PodStatus {
+    #[serde(default)]
+    pub phase: PodPhase,
+}
+
+/// A pod's effective request: ordinary resources plus its GPU demand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EffectiveRequest {
+    /// Includes `pods: 1`.
+    pub resources: SparseResources,
+    pub gpu: GpuDemand,
+}
+
+impl PodSpec {
+    pub fn host_ports(&self) -> Vec<HostPort> {
+        let mut out = Vec::new();
+        for c in self.init_containers.iter().chain(&self.containers) {
+            for p in &c.ports {
+                if let Some(port) = p.host_port.filter(|&p| p > 0) {
+                    out.push(HostPort {
+                        ip: p
+                            .host_ip
+                            .clone()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or("0.0.0.0".into()),
+                        protocol: p.protocol.unwrap_or_default(),
+                        port,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// `emptyDir` or `hostPath` volumes: data that dies with the pod's node (the descheduler's rule).
+    pub fn has_local_storage(&self) -> bool {
+        self.volumes
+            .iter()
+            .any(|v| v.empty_dir.is_some() || v.host_path.is_some())
+    }
+
+    /// The effective request as kube-scheduler computes it (`computePodResourceRequest`):
+    ///
+    /// * app containers are summed;
+    /// * a restartable (sidecar) init container keeps running, so it adds to the app sum, and every
+    ///   init container started after it runs alongside it;
+    /// * each regular init container runs alone (plus the sidecars started before it), so the pod
+    ///   needs the larger of the app phase and each init step;
+    /// * pod overhead is added on top.
+    ///
+    /// `path` is this spec's JSON path, used in errors.
+    pub fn effective_request(&self, path: &str) -> Result<EffectiveRequest, InputError> {
+        let mut apps = SparseResources::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            for (name, v) in container_requests(c, &format!("{path}.containers[{i}]"))? {
+                sparse_add(&mut apps, &name, v);
+            }
+        }
+        let mut sidecars = SparseResources::new();
+        let mut init_peak = SparseResources::new();
+        for (i, c) in self.init_containers.iter().enumerate() {
+            let requests = container_requests(c, &format!("{path}.initContainers[{i}]"))?;
+            let mut step = sidecars.clone();
+            for (name, v) in &requests {
+                sparse_add(&mut step, name, *v);
+            }
+            if c.restart_policy.as_deref() == Some("Always") {
+                for (name, v) in &requests {
+                    sparse_add(&mut apps, name, *v);
+                }
+                sidecars = step.clone();
+            }
+            sparse_max(&mut init_peak, &step);
+        }
+        let mut total = apps;
+        sparse_max(&mut total, &init_peak);
+        for (name, q) in self.overhead.iter() {
+            non_negative(*q, &format!("{path}.overhead.{name}"))?;
+            sparse_add(&mut total, name, amount(name, *q));
+        }
+
+        let whole = sparse_get(&total, GPU_RESOURCE);
+        let share = sparse_get(&total, GPU_MILLI_RESOURCE);
+        total.retain(|(n, v)| n != GPU_RESOURCE && n != GPU_MILLI_RESOURCE && *v != 0);
+        let gpu = match (whole, share) {
+            (0, 0) => GpuDemand::NONE,
+            (k, 0) if k <= i64::from(MAX_DEVICES) => GpuDemand::whole(k as u32),
+            (k, 0) => {
+                return Err(InputError::new(
+                    path,
+                    format!("requests {k} {GPU_RESOURCE}; at most {MAX_DEVICES} devices per pod"),
+                ))
+            }
+            (0, m) if m <= 1000 => GpuDemand::share(m as u32),
+            (0, m) => {
+                return Err(InputError::new(
+                    path,
+                    format!(
+                        "requests {GPU_MILLI_RESOURCE} {m}: a share of one GPU is 1..1000 milli; \
+                         ask for whole GPUs with {GPU_RESOURCE}"
+                    ),
+                ))
+            }
+            (k, m) => {
+                return Err(InputError::new(
+                    path,
+                    format!(
+                        "requests both {GPU_RESOURCE} ({k}) and {GPU_MILLI_RESOURCE} ({m}); \
+                         a pod asks for whole GPUs or for a share of one"
+                    ),
+                ))
+            }
+        };
+        sparse_add(&mut total, "pods", 1);
+        Ok(EffectiveRequest {
+            resources: total,
+            gpu,
+        })
+    }
+}
+
+fn non_negative(q: Quantity, path: &str) -> Result<(), InputError> {
+    if q.is_negative() {
+        Err(InputError::new(path, format!("negative quantity \"{q}\"")))
+    } else {
+        Ok(())
+    }
+}
+
+/// A container's requests, with limits standing in for missing requests (the API server's
+/// defaulting), validated and converted to scheduler units.
+fn container_requests(c: &Container, path: &str) -> Result<SparseResources, InputError> {
+    let mut out = SparseResources::new();
+    let requests = c.resources.requests.iter().map(|(n, q)| (n, q, "requests"));
+    let defaulted = c
+        .resources
+        .limits
+        .iter()
+        .filter(|(n, _)| c.resources.requests.get(n).is_none())
+        .map(|(n, q)| (n, q, "limits"));
+    for (name, q, field) in requests.chain(defaulted) {
+        let field_path = format!("{path}.resources.{field}.{name}");
+        non_negative(*q, &field_path)?;
+        if name == GPU_RESOURCE && q.milli() % 1000 != 0 {
+            return Err(InputError::new(
+                field_path,
+                format!("{GPU_RESOURCE} must be a whole number of devices, got \"{q}\""),
+            ));
+        }
+        out.push((name.clone(), amount(name, *q)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> PodSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn req(json: &str) -> EffectiveRequest {
+        spec(json).effective_request("spec").unwrap()
+    }
+
+    fn c(name: &str, cpu: &str, mem: &str) -> String {
+        format!(
+            r#"{{"name":"{name}","resources":{{"requests":{{"cpu":"{cpu}","memory":"{mem}"}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn app_containers_are_summed_plus_one_pod() {
+        let r = req(&format!(
+            r#"{{"containers":[{},{}]}}"#,
+            c("a", "100m", "1Gi"),
+            c("b", "0.5", "1Gi")
+        ));
+        assert_eq!(sparse_get(&r.resources, "cpu"), 600);
+        assert_eq!(sparse_get(&r.resources, "memory"), 2 << 30);
+        assert_eq!(sparse_get(&r.resources, "pods"), 1);
+        assert_eq!(r.gpu, GpuDemand::NONE);
+    }
+
+    #[test]
+    fn init_containers_take_the_max() {
+        // Docs example: init containers 2 and 1 cpu run one at a time, apps 1 cpu in total -> 2.
+        let r = req(&format!(
+            r#"{{"initContainers":[{},{}],"containers":[{}]}}"#,
+            c("i1", "2", "100Mi"),
+            c("i2", "1", "1Gi"),
+            c("a", "1", "200Mi")
+        ));
+        assert_eq!(sparse_get(&r.resources, "cpu"), 2000);
+        assert_eq!(sparse_get(&r.resources, "memory"), 1 << 30);
+    }
+
+    #[test]
+    fn sidecars_add_to_apps_and_to_later_init_steps() {
+        // sidecar 1 cpu (restartPolicy Always), then an init container of 2 cpu runs next to it
+        // (3 cpu), then the app of 1 cpu runs next to the sidecar (2 cpu): peak 3.
+        let sidecar =
+            r#"{"name":"s","restartPolicy":"Always","resources":{"requests":{"cpu":"1"}}}"#;
+        let r = req(&format!(
+            r#"{{"initContainers":[{sidecar},{}],"containers":[{}]}}"#,
+            c("i", "2", "0"),
+            c("a", "1", "0")
+        ));
+        assert_eq!(sparse_get(&r.resources, "cpu"), 3000);
+        // A regular init container before the sidecar does not run alongside it.
+        let r = req(&format!(
+            r#"{{"initContainers":[{},{sidecar}],"containers":[{}]}}"#,
+            c("i", "2", "0"),
+            c("a", "1", "0")
+        ));
+        assert_eq!(sparse_get(&r.resources, "cpu"), 2000);
+    }
+
+    #[test]
+    fn overhead_is_added_and_limits_default_requests() {
+        let r = req(r#"{"overhead":{"cpu":"250m","memory":"120Mi"},
+                "containers":[{"name":"a","resources":{"limits":{"cpu":"1","memory":"1Gi"},
+                                                       "requests":{"memory":"512Mi"}}}]}"#);
+        assert_eq!(sparse_get(&r.resources, "cpu"), 1250);
+        assert_eq!(sparse_get(&r.resources, "memory"), (512 + 120) << 20);
+    }
+
+    #[test]
+    fn pods_without_requests_ask_only_for_a_pod_slot() {
+        let r = req(r#"{"containers":[{"name":"a"}]}"#);
+        assert_eq!(r.resources, vec![("pods".to_string(), 1)]);
+    }
+
+    #[test]
+    fn gpu_whole_and_share() {
+        let r =
+            req(r#"{"containers":[{"name":"a","resources":{"limits":{"nvidia.com/gpu":"2"}}}]}"#);
+        assert_eq!(r.gpu, GpuDemand::whole(2));
+        assert_eq!(sparse_get(&r.resources, GPU_RESOURCE), 0);
+        let r = req(
+            r#"{"containers":[{"name":"a","resources":{"requests":{"kube-engine.io/gpu-milli":"460"}}}]}"#,
+        );
+        assert_eq!(r.gpu, GpuDemand::share(460));
+    }
+
+    #[test]
+    fn gpu_errors_name_the_field() {
+        let err = |j: &str| {
+            spec(j)
+                .effective_request("items[3].spec")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(
+                r#"{"containers":[{"name":"a","resources":{"requests":{"nvidia.com/gpu":"0.5"}}}]}"#
+            ),
+            "items[3].spec.containers[0].resources.requests.nvidia.com/gpu: \
+             nvidia.com/gpu must be a whole number of devices, got \"500m\""
+        );
+        assert!(err(
+            r#"{"containers":[{"name":"a","resources":{"requests":{"nvidia.com/gpu":"1"}}},
+                              {"name":"b","resources":{"requests":{"kube-engine.io/gpu-milli":"5"}}}]}"#
+        )
+        .contains("requests both"));
+        assert!(err(
+            r#"{"containers":[{"name":"a","resources":{"requests":{"kube-engine.io/gpu-milli":"1500"}}}]}"#
+        )
+        .contains("1..1000 milli"));
+        assert_eq!(
+            err(r#"{"containers":[{"name":"a","resources":{"requests":{"cpu":"-1"}}}]}"#),
+            "items[3].spec.containers[0].resources.requests.cpu: negative quantity \"-1\""
+        );
+    }
+
+    #[test]
+    fn host_ports_and_local_storage() {
+        let s = spec(
+            r#"{"containers":[{"name":"a","ports":[{"containerPort":80,"hostPort":8080},
+                                                  {"containerPort":53,"protocol":"UDP"}]}],
+                "volumes":[{"name":"tmp","emptyDir":{}},{"name":"cfg","configMap":{"name":"x"}}]}"#,
+        );
+        assert_eq!(
+            s.host_ports(),
+            vec![HostPort {
+                ip: "0.0.0.0".into(),
+                protocol: Protocol::Tcp,
+                port: 8080
+            }]
+        );
+        assert!(s.has_local_storage());
+    }
+}

@@ -1,0 +1,546 @@
+//! Kubernetes JSON → [`Snapshot`].
+//!
+//! Documents are split into raw items in one pass, items are deserialised in parallel (each into the
+//! model types, whose validation runs inside serde so errors carry JSON paths), then merged into
+//! columns in input order so the result does not depend on the thread count.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Read;
+
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{NodeId, Owner, Snapshot, SymLabels};
+use crate::error::{Error, InputError};
+use crate::intern::Interner;
+use crate::model::gpu::{
+    self, DeviceMask, GPU_DEVICES_ANNOTATION, GPU_MILLI_RESOURCE, GPU_MODEL_LABEL, GPU_RESOURCE,
+    MAX_DEVICES,
+};
+use crate::model::meta::parse_timestamp;
+use crate::model::node::Node;
+use crate::model::pdb::PodDisruptionBudget;
+use crate::model::pod::{EffectiveRequest, Pod};
+use crate::model::Labels;
+use crate::resources::{amount, ResourceMatrix, ResourceNames, SparseResources};
+
+const EVICT_ANNOTATION: &str = "kube-engine.io/evict";
+const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Node,
+    Pod,
+    Pdb,
+}
+
+impl Kind {
+    fn from_item_kind(kind: &str) -> Option<Kind> {
+        match kind {
+            "Node" => Some(Kind::Node),
+            "Pod" => Some(Kind::Pod),
+            "PodDisruptionBudget" => Some(Kind::Pdb),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Node => "Node",
+            Kind::Pod => "Pod",
+            Kind::Pdb => "PodDisruptionBudget",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DocHead<'a> {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(borrow, default)]
+    items: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct ItemHead {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// Plain JSON, or gzip-compressed JSON (recognised by its magic bytes).
+pub fn decompress(data: &[u8]) -> Result<Cow<'_, [u8]>, InputError> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(data.len() * 8);
+        flate2::read::MultiGzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(|e| InputError::new("", format!("invalid gzip data: {e}")))?;
+        Ok(Cow::Owned(out))
+    } else {
+        Ok(Cow::Borrowed(data))
+    }
+}
+
+/// serde_json appends " at line L column C"; inside an item that position is meaningless to the
+/// user, who gets the JSON path instead.
+fn without_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn join(prefix: &str, rest: &str) -> String {
+    match (prefix.is_empty(), rest.is_empty() || rest == ".") {
+        (_, true) => prefix.to_string(),
+        (true, false) => rest.to_string(),
+        (false, false) if rest.starts_with('[') => format!("{prefix}{rest}"),
+        (false, false) => format!("{prefix}.{rest}"),
+    }
+}
+
+/// Deserialises one item; on failure deserialises it again, tracking the path, to say where.
+/// (Tracking costs time, and almost every input is valid.)
+fn parse_item<T: DeserializeOwned>(raw: &RawValue, path: &str) -> Result<T, InputError> {
+    serde_json::from_str(raw.get()).map_err(|fast_err| {
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) => InputError::new(
+                join(path, &e.path().to_string()),
+                without_position(e.inner()),
+            ),
+            Ok(_) => InputError::new(path, without_position(&fast_err)),
+        }
+    })
+}
+
+struct Located<'a> {
+    path: String,
+    raw: &'a RawValue,
+    kind: Kind,
+}
+
+/// Splits documents into typed raw items.
+fn locate<'a>(docs: &'a [Cow<'a, [u8]>]) -> Result<Vec<Located<'a>>, InputError> {
+    let mut out = Vec::new();
+    for (d, data) in docs.iter().enumerate() {
+        let doc_path = if docs.len() > 1 {
+            format!("documents[{d}]")
+        } else {
+            String::new()
+        };
+        let head: DocHead = serde_json::from_slice(data).map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() {
+                "malformed JSON"
+            } else {
+                "not a Kubernetes list"
+            };
+            InputError::new(doc_path.clone(), format!("{what}: {e}"))
+        })?;
+        let list_kind = head.kind.as_deref().unwrap_or("");
+        let element = match list_kind {
+            "List" => None,
+            "NodeList" => Some(Kind::Node),
+            "PodList" => Some(Kind::Pod),
+            "PodDisruptionBudgetList" => Some(Kind::Pdb),
+            other => {
+                return Err(InputError::new(
+                    join(&doc_path, "kind"),
+                    format!(
+                        "unsupported document kind {other:?} (expected List, NodeList, PodList or \
+                         PodDisruptionBudgetList)"
+                    ),
+                ))
+            }
+        };
+        let items = head.items.unwrap_or_default();
+        for (i, raw) in items.into_iter().enumerate() {
+            let path = join(&doc_path, &format!("items[{i}]"));
+            let item: ItemHead = parse_item(raw, &path)?;
+            let kind = match (element, item.kind.as_deref()) {
+                (Some(k), None) => k,
+                (_, Some(kind)) => match Kind::from_item_kind(kind) {
+                    Some(k) if element.is_none_or(|e| e == k) => k,
+                    _ => {
+                        let expected = match element {
+                            Some(e) => format!("{} in a {list_kind}", e.name()),
+                            None => "Node, Pod or PodDisruptionBudget".to_string(),
+                        };
+                        return Err(InputError::new(
+                            format!("{path}.kind"),
+                            format!("unsupported kind {kind:?} (expected {expected})"),
+                        ));
+                    }
+                },
+                (None, None) => {
+                    return Err(InputError::new(
+                        path,
+                        "missing field `kind` (items of a List must say what they are)",
+                    ))
+                }
+            };
+            out.push(Located { path, raw, kind });
+        }
+    }
+    Ok(out)
+}
+
+struct NodeRecord {
+    name: String,
+    labels: Labels,
+    taints: Vec<crate::model::taints::Taint>,
+    unschedulable: bool,
+    ready: bool,
+    allocatable: SparseResources,
+    gpu_devices: u32,
+}
+
+struct PodRecord {
+    pod: Pod,
+    request: EffectiveRequest,
+    host_ports: Vec<crate::model::pod::HostPort>,
+    local_storage: bool,
+    created: Option<i64>,
+}
+
+enum Record {
+    Node(NodeRecord),
+    Pod(Box<PodRecord>),
+    Pdb(PodDisruptionBudget),
+}
+
+fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
+    let mut allocatable = SparseResources::new();
+    let mut gpu_devices = 0;
+    let (field, list) = node.allocatable();
+    for (name, q) in list.into_iter().flat_map(|l| l.iter()) {
+        let field_path = format!("{path}.{field}.{name}");
+        if q.is_negative() {
+            return Err(InputError::new(
+                field_path,
+                format!("negative quantity \"{q}\""),
+            ));
+        }
+        match name.as_str() {
+            GPU_RESOURCE => {
+                if q.milli() % 1000 != 0 || q.value() > i64::from(MAX_DEVICES) {
+                    return Err(InputError::new(
+                        field_path,
+                        format!("{GPU_RESOURCE} must be a whole number of devices up to {MAX_DEVICES}, got \"{q}\""),
+                    ));
+                }
+                gpu_devices = q.value() as u32;
+            }
+            // Derived from the device count; see docs/encoding.md.
+            GPU_MILLI_RESOURCE => {}
+            _ => allocatable.push((name.clone(), amount(name, *q))),
+        }
+    }
+    let ready = node.ready();
+    Ok(NodeRecord {
+        ready,
+        name: node.metadata.name,
+        labels: node.metadata.labels,
+        taints: node.spec.taints,
+        unschedulable: node.spec.unschedulable,
+        allocatable,
+        gpu_devices,
+    })
+}
+
+fn pod_record(pod: Pod, path: &str) -> Result<PodRecord, InputError> {
+    if pod.metadata.namespace.as_deref().unwrap_or("").is_empty() {
+        return Err(InputError::new(
+            format!("{path}.metadata"),
+            "missing field `namespace`",
+        ));
+    }
+    let request = pod.spec.effective_request(&format!("{path}.spec"))?;
+    Ok(PodRecord {
+        host_ports: pod.spec.host_ports(),
+        local_storage: pod.spec.has_local_storage(),
+        created: pod
+            .metadata
+            .creation_timestamp
+            .as_deref()
+            .and_then(parse_timestamp),
+        request,
+        pod,
+    })
+}
+
+fn record(item: &Located) -> Result<Record, InputError> {
+    Ok(match item.kind {
+        Kind::Node => Record::Node(node_record(parse_item(item.raw, &item.path)?, &item.path)?),
+        Kind::Pod => Record::Pod(Box::new(pod_record(
+            parse_item(item.raw, &item.path)?,
+            &item.path,
+        )?)),
+        Kind::Pdb => Record::Pdb(parse_item(item.raw, &item.path)?),
+    })
+}
+
+fn intern_labels(labels: &Labels, symbols: &mut Interner) -> SymLabels {
+    let mut out: Vec<_> = labels
+        .iter()
+        .map(|(k, v)| (symbols.intern(k), symbols.intern(v)))
+        .collect();
+    out.sort_unstable_by_key(|&(k, _)| k);
+    out.into_boxed_slice()
+}
+
+/// Parses one or more documents (plain or gzip JSON) into a snapshot.
+pub fn parse_documents(docs: &[&[u8]]) -> Result<Snapshot, Error> {
+    let docs: Vec<Cow<[u8]>> = docs
+        .iter()
+        .enumerate()
+        .map(|(d, data)| {
+            decompress(data).map_err(|mut e| {
+                if docs.len() > 1 {
+                    e.path = format!("documents[{d}]");
+                }
+                e
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let items = locate(&docs)?;
+    let records: Vec<Record> = items.par_iter().map(record).collect::<Result<_, _>>()?;
+    Ok(build(&items, records)?)
+}
+
+/// Merges records into columns, in input order, checking cross-object rules.
+fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError> {
+    let mut s = Snapshot {
+        resources: ResourceNames::default(),
+        ..Default::default()
+    };
+    let mut nodes = Vec::new();
+    let mut pods = Vec::new();
+    let mut pdbs = Vec::new();
+    for (item, rec) in items.iter().zip(records) {
+        match rec {
+            Record::Node(n) => nodes.push((item.path.as_str(), n)),
+            Record::Pod(p) => pods.push((item.path.as_str(), p)),
+            Record::Pdb(p) => pdbs.push((item.path.as_str(), p)),
+        }
+    }
+    for (_, n) in &nodes {
+        for (name, _) in &n.allocatable {
+            s.resources.id(name);
+        }
+    }
+    for (_, p) in &pods {
+        for (name, _) in &p.request.resources {
+            s.resources.id(name);
+        }
+    }
+    let width = s.resources.len();
+
+    // Nodes.
+    let mut node_paths: Vec<&str> = Vec::with_capacity(nodes.len());
+    s.nodes.allocatable = ResourceMatrix::with_capacity(width, nodes.len());
+    for (path, n) in nodes {
+        if let Some(&first) = s.nodes.index.get(&n.name) {
+            return Err(InputError::new(
+                format!("{path}.metadata.name"),
+                format!(
+                    "duplicate node {:?} (first at {})",
+                    n.name, node_paths[first as usize]
+                ),
+            ));
+        }
+        let id = s.nodes.name.len() as NodeId;
+        s.nodes.index.insert(n.name.clone(), id);
+        node_paths.push(path);
+        s.nodes
+            .allocatable
+            .push_sparse(&n.allocatable, &s.resources);
+        s.nodes
+            .gpu_model
+            .push(n.labels.get(GPU_MODEL_LABEL).map(|m| s.symbols.intern(m)));
+        s.nodes
+            .labels
+            .push(intern_labels(&n.labels, &mut s.symbols));
+        s.nodes.name.push(n.name);
+        s.nodes.taints.push(n.taints);
+        s.nodes.unschedulable.push(n.unschedulable);
+        s.nodes.ready.push(n.ready);
+        s.nodes.gpu_devices.push(n.gpu_devices);
+    }
+
+    // Pods.
+    let count = pods.len();
+    let p = &mut s.pods;
+    p.requests = ResourceMatrix::with_capacity(width, count);
+    let mut pod_paths: Vec<&str> = Vec::with_capacity(count);
+    let mut device_annotations: Vec<Option<String>> = Vec::with_capacity(count);
+    let default_scheduler = s.symbols.intern("default-scheduler");
+    for (path, rec) in pods {
+        let PodRecord {
+            pod,
+            request,
+            host_ports,
+            local_storage,
+            created,
+        } = *rec;
+        let meta = pod.metadata;
+        let namespace = meta.namespace.unwrap_or_default();
+        let key = format!("{namespace}/{}", meta.name);
+        if let Some(&first) = p.index.get(&key) {
+            return Err(InputError::new(
+                format!("{path}.metadata.name"),
+                format!(
+                    "duplicate pod {key:?} (first at {})",
+                    pod_paths[first as usize]
+                ),
+            ));
+        }
+        let node = match pod.spec.node_name.as_deref() {
+            None | Some("") => None,
+            Some(name) => Some(s.nodes.id(name).ok_or_else(|| {
+                InputError::new(
+                    format!("{path}.spec.nodeName"),
+                    format!("pod {key:?} is bound to unknown node {name:?}"),
+                )
+            })?),
+        };
+        p.index.insert(key, p.name.len() as u32);
+        pod_paths.push(path);
+        s.current.node.push(node);
+        p.namespace.push(s.symbols.intern(&namespace));
+        p.name.push(meta.name);
+        p.uid.push(meta.uid.unwrap_or_default());
+        p.phase.push(pod.status.phase);
+        p.priority.push(pod.spec.priority.unwrap_or(0));
+        p.created.push(created);
+        p.labels.push(intern_labels(&meta.labels, &mut s.symbols));
+        p.owner.push(
+            meta.owner_references
+                .iter()
+                .find(|o| o.controller == Some(true))
+                .map(|o| Owner {
+                    kind: s.symbols.intern(&o.kind),
+                    name: o.name.clone(),
+                    uid: o.uid.clone(),
+                }),
+        );
+        p.requests.push_sparse(&request.resources, &s.resources);
+        p.gpu.push(request.gpu);
+        p.node_selector.push(pod.spec.node_selector);
+        p.affinity.push(pod.spec.affinity.map(Box::new));
+        p.tolerations.push(pod.spec.tolerations);
+        p.spread.push(pod.spec.topology_spread_constraints);
+        p.host_ports.push(host_ports);
+        p.local_storage.push(local_storage);
+        p.scheduler_name
+            .push(match pod.spec.scheduler_name.as_deref() {
+                None | Some("") => default_scheduler,
+                Some(name) => s.symbols.intern(name),
+            });
+        p.no_evict.push(
+            meta.annotations
+                .get(EVICT_ANNOTATION)
+                .is_some_and(|v| v == "false"),
+        );
+        p.mirror
+            .push(meta.annotations.get(MIRROR_ANNOTATION).is_some());
+        device_annotations.push(meta.annotations.get(GPU_DEVICES_ANNOTATION).cloned());
+    }
+    assign_devices(&mut s, &pod_paths, &device_annotations)?;
+
+    // PodDisruptionBudgets.
+    let mut pdb_index: HashMap<String, &str> = HashMap::new();
+    for (path, pdb) in pdbs {
+        let key = format!(
+            "{}/{}",
+            pdb.metadata.namespace.as_deref().unwrap_or(""),
+            pdb.metadata.name
+        );
+        if pdb.metadata.namespace.as_deref().unwrap_or("").is_empty() {
+            return Err(InputError::new(
+                format!("{path}.metadata"),
+                "missing field `namespace`",
+            ));
+        }
+        if let Some(first) = pdb_index.insert(key.clone(), path) {
+            return Err(InputError::new(
+                format!("{path}.metadata.name"),
+                format!("duplicate PodDisruptionBudget {key:?} (first at {first})"),
+            ));
+        }
+        s.pdbs.push(pdb);
+    }
+    Ok(s)
+}
+
+/// GPU devices of bound pods: from `kube-engine.io/gpu-devices` where present (validated), then
+/// best fit in input order for the rest (see docs/encoding.md). A pod that fits nowhere on its
+/// node still gets devices (the emptiest ones); the overcommit shows up as a violation in metrics.
+fn assign_devices(
+    s: &mut Snapshot,
+    paths: &[&str],
+    annotations: &[Option<String>],
+) -> Result<(), InputError> {
+    let n_pods = s.pods.len();
+    s.current.gpu_devices = vec![0; n_pods];
+    s.pods.gpu_devices_inferred = vec![false; n_pods];
+    let mut free: Vec<Vec<u32>> = s
+        .nodes
+        .gpu_devices
+        .iter()
+        .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
+        .collect();
+    let mut pending = Vec::new();
+    for p in 0..n_pods {
+        let demand = s.pods.gpu[p];
+        let Some(node) = s.current.node[p] else {
+            continue;
+        };
+        if demand.is_none() || s.pods.phase[p].is_terminal() {
+            continue;
+        }
+        let devices = s.nodes.gpu_devices[node as usize];
+        match &annotations[p] {
+            Some(value) => {
+                let path = format!("{}.metadata.annotations.{GPU_DEVICES_ANNOTATION}", paths[p]);
+                let mask = gpu::parse_device_list(value, devices)
+                    .map_err(|e| InputError::new(&path, e))?;
+                if mask.count_ones() != demand.count {
+                    return Err(InputError::new(
+                        path,
+                        format!(
+                            "lists {} device(s) in {value:?} but the pod needs {}",
+                            mask.count_ones(),
+                            demand.count
+                        ),
+                    ));
+                }
+                gpu::take(&mut free[node as usize], mask, demand);
+                s.current.gpu_devices[p] = mask;
+            }
+            None => pending.push(p),
+        }
+    }
+    for p in pending {
+        let node = s.current.node[p].expect("only bound pods are pending assignment") as usize;
+        let demand = s.pods.gpu[p];
+        let mask =
+            gpu::best_fit(&free[node], demand).unwrap_or_else(|| emptiest(&free[node], demand));
+        gpu::take(&mut free[node], mask, demand);
+        s.current.gpu_devices[p] = mask;
+        s.pods.gpu_devices_inferred[p] = true;
+    }
+    Ok(())
+}
+
+fn emptiest(free: &[u32], demand: gpu::GpuDemand) -> DeviceMask {
+    let mut order: Vec<usize> = (0..free.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(free[i]), i));
+    order
+        .iter()
+        .take(demand.count as usize)
+        .fold(0, |m, &i| m | (1 << i))
+}

@@ -1,0 +1,270 @@
+//! A cluster snapshot: nodes, pods and PodDisruptionBudgets parsed once from Kubernetes JSON and
+//! stored as columns (one vector per field, indexed by node or pod number).
+
+mod ingest;
+mod merge;
+
+use std::collections::HashMap;
+
+pub use ingest::parse_documents;
+pub use merge::{list_continue, merge_lists};
+
+use crate::intern::{Interner, Sym};
+use crate::model::affinity::Affinity;
+use crate::model::gpu::{DeviceMask, GpuDemand};
+use crate::model::pdb::PodDisruptionBudget;
+use crate::model::pod::{HostPort, PodPhase};
+use crate::model::selector::LabelSet;
+use crate::model::spread::TopologySpreadConstraint;
+use crate::model::taints::{Taint, Toleration};
+use crate::model::Labels;
+use crate::resources::{ResourceMatrix, ResourceNames};
+
+pub type NodeId = u32;
+pub type PodId = u32;
+
+/// Labels with interned keys and values, sorted by key.
+pub type SymLabels = Box<[(Sym, Sym)]>;
+
+/// A view of interned labels that answers string look-ups.
+#[derive(Clone, Copy)]
+pub struct LabelsRef<'a> {
+    pub labels: &'a [(Sym, Sym)],
+    pub symbols: &'a Interner,
+}
+
+impl<'a> LabelsRef<'a> {
+    pub fn value(self, key: &str) -> Option<&'a str> {
+        let key = self.symbols.get(key)?;
+        let i = self.labels.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+        Some(self.symbols.resolve(self.labels[i].1))
+    }
+}
+
+impl LabelSet for LabelsRef<'_> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.value(key)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: Sym,
+    pub name: String,
+    pub uid: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Nodes {
+    pub name: Vec<String>,
+    pub allocatable: ResourceMatrix,
+    pub labels: Vec<SymLabels>,
+    pub taints: Vec<Vec<Taint>>,
+    pub unschedulable: Vec<bool>,
+    pub ready: Vec<bool>,
+    /// Number of GPU devices (1000 milli each).
+    pub gpu_devices: Vec<u32>,
+    /// Value of the `nvidia.com/gpu.product` label.
+    pub gpu_model: Vec<Option<Sym>>,
+    pub(crate) index: HashMap<String, NodeId>,
+}
+
+impl Nodes {
+    pub fn len(&self) -> usize {
+        self.name.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+    pub fn id(&self, name: &str) -> Option<NodeId> {
+        self.index.get(name).copied()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Pods {
+    pub namespace: Vec<Sym>,
+    pub name: Vec<String>,
+    pub uid: Vec<String>,
+    pub phase: Vec<PodPhase>,
+    pub priority: Vec<i32>,
+    /// Creation time, seconds since the epoch.
+    pub created: Vec<Option<i64>>,
+    pub labels: Vec<SymLabels>,
+    /// The managing controller.
+    pub owner: Vec<Option<Owner>>,
+    /// Effective requests (see `PodSpec::effective_request`), GPUs excluded.
+    pub requests: ResourceMatrix,
+    pub gpu: Vec<GpuDemand>,
+    pub node_selector: Vec<Labels>,
+    pub affinity: Vec<Option<Box<Affinity>>>,
+    pub tolerations: Vec<Vec<Toleration>>,
+    pub spread: Vec<Vec<TopologySpreadConstraint>>,
+    pub host_ports: Vec<Vec<HostPort>>,
+    /// `emptyDir` / `hostPath` volumes.
+    pub local_storage: Vec<bool>,
+    pub scheduler_name: Vec<Sym>,
+    /// Annotation `kube-engine.io/evict: "false"`.
+    pub no_evict: Vec<bool>,
+    /// Static pods (annotation `kubernetes.io/config.mirror`).
+    pub mirror: Vec<bool>,
+    /// Whether the GPU devices were assigned by the loader (no annotation on a bound pod).
+    pub gpu_devices_inferred: Vec<bool>,
+    pub(crate) index: HashMap<String, PodId>,
+}
+
+impl Pods {
+    pub fn len(&self) -> usize {
+        self.name.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+    /// The pod called `namespace/name`.
+    pub fn id(&self, key: &str) -> Option<PodId> {
+        self.index.get(key).copied()
+    }
+}
+
+/// Where pods are: node and GPU devices per pod. The snapshot's own placement is one; a scheduler
+/// or rebalancer produces others for the same pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub node: Vec<Option<NodeId>>,
+    pub gpu_devices: Vec<DeviceMask>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub resources: ResourceNames,
+    pub symbols: Interner,
+    pub nodes: Nodes,
+    pub pods: Pods,
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// The placement the snapshot was taken in.
+    pub current: Assignment,
+}
+
+impl Snapshot {
+    pub fn node_labels(&self, n: NodeId) -> LabelsRef<'_> {
+        LabelsRef {
+            labels: &self.nodes.labels[n as usize],
+            symbols: &self.symbols,
+        }
+    }
+
+    pub fn pod_labels(&self, p: PodId) -> LabelsRef<'_> {
+        LabelsRef {
+            labels: &self.pods.labels[p as usize],
+            symbols: &self.symbols,
+        }
+    }
+
+    /// `namespace/name` of a pod.
+    pub fn pod_key(&self, p: PodId) -> String {
+        let p = p as usize;
+        format!(
+            "{}/{}",
+            self.symbols.resolve(self.pods.namespace[p]),
+            self.pods.name[p]
+        )
+    }
+
+    /// Pods that hold resources where they are: not terminal.
+    pub fn is_active(&self, p: PodId) -> bool {
+        !self.pods.phase[p as usize].is_terminal()
+    }
+
+    /// DaemonSet pods run on every eligible node; packing ignores them when counting used nodes.
+    pub fn is_daemon(&self, p: PodId) -> bool {
+        self.pods.owner[p as usize]
+            .as_ref()
+            .is_some_and(|o| self.symbols.resolve(o.kind) == "DaemonSet")
+    }
+
+    /// Total GPU devices in the cluster.
+    pub fn total_gpu_devices(&self) -> u64 {
+        self.nodes.gpu_devices.iter().map(|&d| u64::from(d)).sum()
+    }
+}
+
+impl Snapshot {
+    /// The pod's `nodeSelector` and required node affinity admit the node (NodeAffinity filter).
+    pub fn node_affinity_admits(&self, p: PodId, n: NodeId) -> bool {
+        let labels = self.node_labels(n);
+        let p = p as usize;
+        if !self.pods.node_selector[p]
+            .iter()
+            .all(|(k, v)| labels.label(k) == Some(v.as_str()))
+        {
+            return false;
+        }
+        let required = self.pods.affinity[p]
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| na.required.as_ref());
+        required.is_none_or(|sel| sel.matches(&self.nodes.name[n as usize], &labels))
+    }
+
+    /// The first NoSchedule/NoExecute taint of the node the pod does not tolerate.
+    pub fn untolerated_taint(&self, p: PodId, n: NodeId) -> Option<&Taint> {
+        use crate::model::taints::{first_untolerated, TaintEffect};
+        first_untolerated(
+            &self.nodes.taints[n as usize],
+            &self.pods.tolerations[p as usize],
+            &[TaintEffect::NoSchedule, TaintEffect::NoExecute],
+        )
+    }
+
+    /// The value of label `key` on node `n`, interned.
+    pub fn node_label_sym(&self, n: NodeId, key: Sym) -> Option<Sym> {
+        let labels = &self.nodes.labels[n as usize];
+        labels
+            .binary_search_by_key(&key, |&(k, _)| k)
+            .ok()
+            .map(|i| labels[i].1)
+    }
+}
+
+impl Snapshot {
+    /// The current placement with some pods moved (`None`: unbound). Moved pods get GPU devices by
+    /// best fit on their new node, in pod order, after the pods that stay have kept theirs.
+    pub fn assignment_with(&self, moves: &[(PodId, Option<NodeId>)]) -> Assignment {
+        use crate::model::gpu;
+        let mut a = self.current.clone();
+        let mut moved = vec![false; self.pods.len()];
+        for &(p, n) in moves {
+            if a.node[p as usize] != n {
+                a.node[p as usize] = n;
+                a.gpu_devices[p as usize] = 0;
+                moved[p as usize] = true;
+            }
+        }
+        let mut free: Vec<Vec<u32>> = self
+            .nodes
+            .gpu_devices
+            .iter()
+            .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
+            .collect();
+        for p in 0..self.pods.len() {
+            if let (Some(n), false) = (a.node[p], moved[p]) {
+                if self.is_active(p as PodId) {
+                    gpu::take(&mut free[n as usize], a.gpu_devices[p], self.pods.gpu[p]);
+                }
+            }
+        }
+        for p in (0..self.pods.len()).filter(|&p| moved[p]) {
+            let (Some(n), demand) = (a.node[p], self.pods.gpu[p]) else {
+                continue;
+            };
+            if demand.is_none() || !self.is_active(p as PodId) {
+                continue;
+            }
+            let free = &mut free[n as usize];
+            let mask = gpu::best_fit(free, demand).unwrap_or(0);
+            gpu::take(free, mask, demand);
+            a.gpu_devices[p] = mask;
+        }
+        a
+    }
+}

@@ -1,0 +1,21 @@
+//! Python bindings: convert, release the GIL, delegate to `kube_engine_core`. No scheduling logic
+//! lives here.
+
+mod errors;
+mod evaluate;
+mod snapshot;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<snapshot::PySnapshot>()?;
+    m.add_class::<evaluate::PyEvaluation>()?;
+    m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::merge_lists, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! `Snapshot`: a parsed cluster, immutable and shared.
+
+use std::sync::Arc;
+
+use kube_engine_core::error::{Error, InputError};
+use kube_engine_core::snapshot::{self, Snapshot};
+use kube_engine_core::Quantity;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::{detached, input_error, to_py, QuantityError};
+
+/// A cluster snapshot: nodes, pods and PodDisruptionBudgets, parsed once into columns.
+#[pyclass(name = "Snapshot", module = "kube_engine", frozen)]
+pub struct PySnapshot {
+    pub inner: Arc<Snapshot>,
+}
+
+fn parse(py: Python<'_>, docs: Vec<Vec<u8>>) -> PyResult<PySnapshot> {
+    let result = detached(py, move || {
+        let refs: Vec<&[u8]> = docs.iter().map(Vec::as_slice).collect();
+        snapshot::parse_documents(&refs)
+    })?;
+    result
+        .map(|s| PySnapshot { inner: Arc::new(s) })
+        .map_err(|e| to_py(py, e))
+}
+
+#[pymethods]
+impl PySnapshot {
+    /// Reads a snapshot file: a Kubernetes `List` (or NodeList / PodList /
+    /// PodDisruptionBudgetList) as JSON, plain or gzip-compressed.
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let data = std::fs::read(&path).map_err(|source| {
+            to_py(
+                py,
+                Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                },
+            )
+        })?;
+        parse(py, vec![data])
+    }
+
+    /// Parses one JSON document (plain or gzip bytes).
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<Self> {
+        parse(py, vec![data])
+    }
+
+    /// Parses several documents (e.g. the pages of paginated list calls) into one snapshot.
+    #[staticmethod]
+    fn from_documents(py: Python<'_>, docs: Vec<Vec<u8>>) -> PyResult<Self> {
+        parse(py, docs)
+    }
+
+    #[getter]
+    fn num_nodes(&self) -> usize {
+        self.inner.nodes.len()
+    }
+
+    #[getter]
+    fn num_pods(&self) -> usize {
+        self.inner.pods.len()
+    }
+
+    #[getter]
+    fn num_pdbs(&self) -> usize {
+        self.inner.pdbs.len()
+    }
+
+    /// Resource names in id order (cpu, memory, pods, ephemeral-storage, then extended ones).
+    fn resource_names(&self) -> Vec<String> {
+        self.inner.resources.names().to_vec()
+    }
+
+    fn node_names(&self) -> Vec<String> {
+        self.inner.nodes.name.clone()
+    }
+
+    /// `namespace/name` of every pod, in input order.
+    fn pod_names(&self) -> Vec<String> {
+        (0..self.inner.pods.len() as u32)
+            .map(|p| self.inner.pod_key(p))
+            .collect()
+    }
+
+    /// The node each pod is bound to (None when pending).
+    fn pod_nodes(&self) -> Vec<Option<String>> {
+        let s = &self.inner;
+        s.current
+            .node
+            .iter()
+            .map(|n| n.map(|n| s.nodes.name[n as usize].clone()))
+            .collect()
+    }
+
+    fn pod_phases(&self) -> Vec<&'static str> {
+        self.inner.pods.phase.iter().map(|p| p.as_str()).collect()
+    }
+
+    /// Effective requests of one pod (`namespace/name`), in scheduler units (cpu in milli-cores,
+    /// everything else in whole units), plus its GPU demand.
+    fn pod_request(&self, key: &str) -> PyResult<PodRequest> {
+        let s = &self.inner;
+        let p = s
+            .pods
+            .id(key)
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))?
+            as usize;
+        let resources = s
+            .resources
+            .names()
+            .iter()
+            .zip(s.pods.requests.row(p))
+            .filter(|(_, &v)| v != 0)
+            .map(|(n, &v)| (n.clone(), v))
+            .collect();
+        let gpu = s.pods.gpu[p];
+        let devices =
+            kube_engine_core::model::gpu::mask_indices(s.current.gpu_devices[p]).collect();
+        Ok(PodRequest {
+            resources,
+            gpu_count: gpu.count,
+            gpu_milli: gpu.milli,
+            gpu_devices: devices,
+        })
+    }
+
+    /// Allocatable of one node in scheduler units, plus its GPU devices and model.
+    fn node_allocatable(&self, name: &str) -> PyResult<NodeAllocatable> {
+        let s = &self.inner;
+        let n = s
+            .nodes
+            .id(name)
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_string()))?
+            as usize;
+        let resources = s
+            .resources
+            .names()
+            .iter()
+            .zip(s.nodes.allocatable.row(n))
+            .filter(|(_, &v)| v != 0)
+            .map(|(n, &v)| (n.clone(), v))
+            .collect();
+        Ok(NodeAllocatable {
+            resources,
+            gpu_devices: s.nodes.gpu_devices[n],
+            gpu_model: s.nodes.gpu_model[n].map(|m| s.symbols.resolve(m).to_string()),
+        })
+    }
+
+    /// Pods whose GPU devices were assigned by the loader (no `kube-engine.io/gpu-devices`).
+    fn gpu_devices_inferred(&self) -> Vec<String> {
+        let s = &self.inner;
+        (0..s.pods.len() as u32)
+            .filter(|&p| s.pods.gpu_devices_inferred[p as usize])
+            .map(|p| s.pod_key(p))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Snapshot(nodes={}, pods={}, pdbs={})",
+            self.inner.nodes.len(),
+            self.inner.pods.len(),
+            self.inner.pdbs.len()
+        )
+    }
+}
+
+#[derive(IntoPyObject)]
+pub struct PodRequest {
+    resources: std::collections::BTreeMap<String, i64>,
+    gpu_count: u32,
+    gpu_milli: u32,
+    gpu_devices: Vec<u32>,
+}
+
+#[derive(IntoPyObject)]
+pub struct NodeAllocatable {
+    resources: std::collections::BTreeMap<String, i64>,
+    gpu_devices: u32,
+    gpu_model: Option<String>,
+}
+
+/// Merges list pages into one `List` document (bytes), injecting each item's kind.
+#[pyfunction]
+pub fn merge_lists<'py>(py: Python<'py>, pages: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyBytes>> {
+    let merged = detached(py, move || {
+        let refs: Vec<&[u8]> = pages.iter().map(Vec::as_slice).collect();
+        snapshot::merge_lists(&refs)
+    })?
+    .map_err(|e: InputError| input_error(py, e))?;
+    Ok(PyBytes::new(py, &merged))
+}
+
+/// The `metadata.continue` token of a list page, or None on the last page.
+#[pyfunction]
+pub fn list_continue(py: Python<'_>, page: &[u8]) -> PyResult<Option<String>> {
+    snapshot::list_continue(page).map_err(|e| input_error(py, e))
+}
+
+/// Parses a Kubernetes quantity; returns (milli_value, value) — what kube-scheduler uses for
+/// cpu and for every other resource.
+#[pyfunction]
+pub fn parse_quantity(text: &str) -> PyResult<(i64, i64)> {
+    let q = Quantity::parse(text).map_err(|e| QuantityError::new_err(e.to_string()))?;
+    Ok((q.milli_value(), q.value()))
+}
