@@ -1,7 +1,16 @@
 """Type stubs for the compiled core (checked against it by mypy.stubtest in the tests)."""
 
 import os
-from typing import TypedDict, final
+from typing import final
+
+from kube_engine.records import (
+    GpuUse,
+    LowerBounds,
+    NodeAllocatable,
+    PodRequest,
+    ResourceUse,
+    Violation,
+)
 
 __version__: str
 
@@ -14,17 +23,6 @@ class SnapshotError(KubeEngineError):
 class QuantityError(KubeEngineError): ...
 class ClusterError(KubeEngineError): ...
 class InternalError(KubeEngineError): ...
-
-class PodRequest(TypedDict):
-    resources: dict[str, int]
-    gpu_count: int
-    gpu_milli: int
-    gpu_devices: list[int]
-
-class NodeAllocatable(TypedDict):
-    resources: dict[str, int]
-    gpu_devices: int
-    gpu_model: str | None
 
 @final
 class Snapshot:
@@ -48,36 +46,6 @@ class Snapshot:
     def pod_request(self, key: str) -> PodRequest: ...
     def node_allocatable(self, name: str) -> NodeAllocatable: ...
     def gpu_devices_inferred(self) -> list[str]: ...
-
-class ResourceUse(TypedDict):
-    requested: int
-    pending: int
-    allocatable: int
-    utilisation: float
-    node_mean: float
-    node_std: float
-    node_max: float
-
-class GpuUse(TypedDict):
-    devices: int
-    allocated_milli: int
-    pending_milli: int
-    utilisation: float
-    whole_free: int
-    fragmentation_milli: float
-    fragmentation_ratio: float
-    fragmentation_pct: float
-
-class LowerBounds(TypedDict):
-    l1: int
-    strong: int
-    infeasible: bool
-
-class Violation(TypedDict):
-    kind: str
-    node: str
-    pod: str | None
-    detail: str
 
 @final
 class Evaluation:

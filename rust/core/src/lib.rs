@@ -3,6 +3,9 @@
 //! Nothing here knows about Python; the pyo3 crate in `rust/python` converts and delegates.
 //! Data flows one way: JSON bytes → [`snapshot::Snapshot`] (columnar) → [`metrics`].
 
+// Columns are parallel vectors indexed by node or pod id; index loops read clearer than zips.
+#![allow(clippy::needless_range_loop)]
+
 pub mod error;
 pub mod intern;
 pub mod metrics;

@@ -1,0 +1,50 @@
+"""Shapes of the dictionaries the compiled core returns (for type checkers and readers)."""
+
+from typing import TypedDict
+
+
+class PodRequest(TypedDict):
+    resources: dict[str, int]
+    gpu_count: int
+    gpu_milli: int
+    gpu_devices: list[int]
+
+
+class NodeAllocatable(TypedDict):
+    resources: dict[str, int]
+    gpu_devices: int
+    gpu_model: str | None
+
+
+class ResourceUse(TypedDict):
+    requested: int
+    pending: int
+    allocatable: int
+    utilisation: float
+    node_mean: float
+    node_std: float
+    node_max: float
+
+
+class GpuUse(TypedDict):
+    devices: int
+    allocated_milli: int
+    pending_milli: int
+    utilisation: float
+    whole_free: int
+    fragmentation_milli: float
+    fragmentation_ratio: float
+    fragmentation_pct: float
+
+
+class LowerBounds(TypedDict):
+    l1: int
+    strong: int
+    infeasible: bool
+
+
+class Violation(TypedDict):
+    kind: str
+    node: str
+    pod: str | None
+    detail: str

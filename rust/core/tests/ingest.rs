@@ -1,0 +1,280 @@
+//! Snapshot ingestion: valid inputs in every accepted shape, and bad inputs rejected with a path.
+
+use std::io::Write;
+
+use kube_engine_core::error::Error;
+use kube_engine_core::model::gpu::GpuDemand;
+use kube_engine_core::resources::{CPU, MEMORY, PODS};
+use kube_engine_core::snapshot::{merge_lists, parse_documents};
+use kube_engine_core::Snapshot;
+
+fn node(name: &str, extra_alloc: &str) -> String {
+    format!(
+        r#"{{"kind":"Node","apiVersion":"v1","metadata":{{"name":"{name}","labels":{{"kubernetes.io/hostname":"{name}"}}}},
+            "status":{{"allocatable":{{"cpu":"4","memory":"16Gi","pods":"110"{extra_alloc}}},
+                       "conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+    )
+}
+
+fn pod(name: &str, node: Option<&str>, requests: &str) -> String {
+    let node = node
+        .map(|n| format!(r#""nodeName":"{n}","#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"default","uid":"u-{name}"}},
+            "spec":{{{node}"containers":[{{"name":"c","image":"x","resources":{{"requests":{{{requests}}}}}}}]}},
+            "status":{{"phase":"Running"}}}}"#
+    )
+}
+
+fn list(items: &[String]) -> Vec<u8> {
+    format!(
+        r#"{{"kind":"List","apiVersion":"v1","items":[{}]}}"#,
+        items.join(",")
+    )
+    .into_bytes()
+}
+
+fn parse(doc: &[u8]) -> Snapshot {
+    parse_documents(&[doc]).unwrap()
+}
+
+fn error(doc: &[u8]) -> String {
+    match parse_documents(&[doc]) {
+        Err(Error::Input(e)) => e.to_string(),
+        Err(e) => panic!("unexpected error kind: {e}"),
+        Ok(_) => panic!("accepted invalid input"),
+    }
+}
+
+#[test]
+fn a_list_of_nodes_and_pods() {
+    let s = parse(&list(&[
+        node("n1", ""),
+        pod("a", Some("n1"), r#""cpu":"250m","memory":"64Mi""#),
+        pod("b", None, r#""cpu":"1""#),
+    ]));
+    assert_eq!(s.nodes.len(), 1);
+    assert_eq!(s.pods.len(), 2);
+    assert_eq!(s.nodes.allocatable.get(0, CPU), 4000);
+    assert_eq!(s.nodes.allocatable.get(0, MEMORY), 16 << 30);
+    assert_eq!(s.pods.requests.get(0, CPU), 250);
+    assert_eq!(s.pods.requests.get(0, MEMORY), 64 << 20);
+    assert_eq!(s.pods.requests.get(0, PODS), 1);
+    assert_eq!(s.current.node, vec![Some(0), None]);
+    assert_eq!(s.pod_key(1), "default/b");
+    assert_eq!(s.pods.id("default/a"), Some(0));
+}
+
+#[test]
+fn typed_lists_infer_item_kinds_and_documents_merge() {
+    let nodes = br#"{"kind":"NodeList","apiVersion":"v1","items":[{"metadata":{"name":"n1"},"status":{"allocatable":{"cpu":"1"}}}]}"#;
+    let pods = br#"{"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"p","namespace":"x"},"spec":{"nodeName":"n1","containers":[{"name":"c"}]}}]}"#;
+    let pdbs = br#"{"kind":"PodDisruptionBudgetList","apiVersion":"policy/v1","items":[{"metadata":{"name":"b","namespace":"x"},"spec":{"maxUnavailable":1,"selector":{}}}]}"#;
+    let s = parse_documents(&[nodes, pods, pdbs]).unwrap();
+    assert_eq!((s.nodes.len(), s.pods.len(), s.pdbs.len()), (1, 1, 1));
+    assert_eq!(s.current.node, vec![Some(0)]);
+    // The merged List parses to the same snapshot.
+    let merged = merge_lists(&[nodes, pods, pdbs]).unwrap();
+    let m = parse(&merged);
+    assert_eq!((m.nodes.len(), m.pods.len(), m.pdbs.len()), (1, 1, 1));
+    // A bad item in the second document names the document.
+    let bad = br#"{"kind":"PodList","items":[{"metadata":{"name":"p"},"spec":{"containers":[]}}]}"#;
+    let Err(Error::Input(e)) = parse_documents(&[nodes, bad]) else {
+        panic!()
+    };
+    assert_eq!(e.path, "documents[1].items[0].metadata");
+}
+
+#[test]
+fn gzip_input() {
+    let doc = list(&[node("n1", ""), pod("a", Some("n1"), r#""cpu":"1""#)]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&doc).unwrap();
+    let s = parse(&gz.finish().unwrap());
+    assert_eq!(s.pods.len(), 1);
+    assert!(error(&[0x1f, 0x8b, 1, 2, 3]).starts_with("invalid gzip data"));
+}
+
+#[test]
+fn terminal_and_requestless_pods() {
+    let mut failed = pod("f", Some("n1"), r#""cpu":"3""#);
+    failed = failed.replace("Running", "Failed");
+    let s = parse(&list(&[
+        node("n1", ""),
+        failed,
+        pod("none", Some("n1"), ""),
+    ]));
+    assert!(!s.is_active(0));
+    assert!(s.is_active(1));
+    assert_eq!(s.pods.requests.get(1, CPU), 0);
+    assert_eq!(s.pods.requests.get(1, PODS), 1);
+}
+
+#[test]
+fn gpu_encoding() {
+    let s = parse(&list(&[
+        node(
+            "g",
+            r#","nvidia.com/gpu":"4","kube-engine.io/gpu-milli":"4000""#,
+        )
+        .replace(
+            r#""labels":{"#,
+            r#""labels":{"nvidia.com/gpu.product":"V100M16","#,
+        ),
+        pod("share", Some("g"), r#""kube-engine.io/gpu-milli":"460""#),
+        pod("whole", Some("g"), r#""nvidia.com/gpu":"2""#).replace(
+            r#""uid":"u-whole""#,
+            r#""uid":"u-whole","annotations":{"kube-engine.io/gpu-devices":"1,2"}"#,
+        ),
+        pod("share2", Some("g"), r#""kube-engine.io/gpu-milli":"500""#),
+    ]));
+    assert_eq!(s.nodes.gpu_devices, vec![4]);
+    assert_eq!(s.symbols.resolve(s.nodes.gpu_model[0].unwrap()), "V100M16");
+    // gpu-milli on the node is derived, not an ordinary resource.
+    assert!(s.resources.get("kube-engine.io/gpu-milli").is_none());
+    assert_eq!(s.pods.gpu[0], GpuDemand::share(460));
+    assert_eq!(s.pods.gpu[1], GpuDemand::whole(2));
+    // Annotated devices are kept; the others are best-fit after them, in input order: the 460
+    // share goes to device 0 (lowest index among the free ones), the 500 share joins it there.
+    assert_eq!(s.current.gpu_devices, vec![0b0001, 0b0110, 0b0001]);
+    assert_eq!(s.pods.gpu_devices_inferred, vec![true, false, true]);
+}
+
+#[test]
+fn malformed_json() {
+    let e = error(b"{\"kind\": \"List\", \"items\": [");
+    assert!(e.starts_with("malformed JSON: EOF while parsing"), "{e}");
+    assert!(error(b"[1,2]").starts_with("not a Kubernetes list"));
+}
+
+#[test]
+fn wrong_kinds() {
+    assert_eq!(
+        error(br#"{"kind":"ServiceList","items":[]}"#),
+        "kind: unsupported document kind \"ServiceList\" (expected List, NodeList, PodList or PodDisruptionBudgetList)"
+    );
+    assert_eq!(
+        error(&list(&[
+            r#"{"kind":"Service","metadata":{"name":"s"}}"#.into()
+        ])),
+        "items[0].kind: unsupported kind \"Service\" (expected Node, Pod or PodDisruptionBudget)"
+    );
+    assert_eq!(
+        error(br#"{"kind":"NodeList","items":[{"kind":"Pod","metadata":{"name":"p"}}]}"#),
+        "items[0].kind: unsupported kind \"Pod\" (expected Node in a NodeList)"
+    );
+    assert_eq!(
+        error(&list(&[r#"{"metadata":{"name":"s"}}"#.into()])),
+        "items[0]: missing field `kind` (items of a List must say what they are)"
+    );
+}
+
+#[test]
+fn missing_and_mistyped_fields() {
+    assert_eq!(
+        error(&list(&[
+            node("n1", ""),
+            r#"{"kind":"Pod","metadata":{"name":"p","namespace":"d"}}"#.into()
+        ])),
+        "items[1]: missing field `spec`"
+    );
+    assert_eq!(
+        error(&list(&[
+            r#"{"kind":"Node","metadata":{"labels":{}}}"#.into()
+        ])),
+        "items[0].metadata: missing field `name`"
+    );
+    assert_eq!(
+        error(&list(&[
+            node("n1", ""),
+            pod("p", Some("n1"), r#""cpu":"1""#).replace(r#""namespace":"default","#, "")
+        ])),
+        "items[1].metadata: missing field `namespace`"
+    );
+    assert_eq!(
+        error(&list(&[pod("p", None, r#""cpu":"1""#).replace(
+            r#""image":"x","#,
+            r#""image":"x","ports":[{"hostPort":"80"}],"#
+        )])),
+        "items[0].spec.containers[0].ports[0].hostPort: invalid type: string \"80\", expected i32"
+    );
+    assert_eq!(
+        error(&list(&[pod("p", None, r#""cpu":"1""#).replace("Running", "Sleeping")])),
+        "items[0].status.phase: unknown variant `Sleeping`, expected one of `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`"
+    );
+}
+
+#[test]
+fn invalid_quantities_name_the_path_and_value() {
+    assert_eq!(
+        error(&list(&[pod("p", None, r#""cpu":"12x""#)])),
+        "items[0].spec.containers[0].resources.requests.cpu: invalid quantity \"12x\" (unknown suffix \"x\")"
+    );
+    assert_eq!(
+        error(&list(&[
+            node("n1", "").replace(r#""cpu":"4""#, r#""cpu":"4 cores""#)
+        ])),
+        "items[0].status.allocatable.cpu: invalid quantity \"4 cores\" (unknown suffix \" cores\")"
+    );
+    assert_eq!(
+        error(&list(&[node("n1", r#","nvidia.com/gpu":"1.5""#)])),
+        "items[0].status.allocatable.nvidia.com/gpu: nvidia.com/gpu must be a whole number of devices up to 64, got \"1500m\""
+    );
+}
+
+#[test]
+fn duplicates_and_dangling_references() {
+    assert_eq!(
+        error(&list(&[node("n1", ""), node("n1", "")])),
+        "items[1].metadata.name: duplicate node \"n1\" (first at items[0])"
+    );
+    assert_eq!(
+        error(&list(&[
+            node("n1", ""),
+            pod("a", Some("n1"), ""),
+            pod("a", None, "")
+        ])),
+        "items[2].metadata.name: duplicate pod \"default/a\" (first at items[1])"
+    );
+    assert_eq!(
+        error(&list(&[node("n1", ""), pod("a", Some("n9"), "")])),
+        "items[1].spec.nodeName: pod \"default/a\" is bound to unknown node \"n9\""
+    );
+}
+
+#[test]
+fn invalid_gpu_device_annotations() {
+    let annotated = |devices: &str| {
+        pod("w", Some("g"), r#""nvidia.com/gpu":"2""#).replace(
+            r#""uid":"u-w""#,
+            &format!(r#""uid":"u-w","annotations":{{"kube-engine.io/gpu-devices":"{devices}"}}"#),
+        )
+    };
+    let g = node("g", r#","nvidia.com/gpu":"2""#);
+    assert_eq!(
+        error(&list(&[g.clone(), annotated("0,5")])),
+        "items[1].metadata.annotations.kube-engine.io/gpu-devices: invalid device list \"0,5\": device 5 does not exist (node has 2)"
+    );
+    assert_eq!(
+        error(&list(&[g, annotated("1")])),
+        "items[1].metadata.annotations.kube-engine.io/gpu-devices: lists 1 device(s) in \"1\" but the pod needs 2"
+    );
+}
+
+#[test]
+fn deep_validation_errors_carry_the_path() {
+    let with_affinity = pod("p", None, "").replace(
+        r#""containers""#,
+        r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"cores","operator":"Gt","values":["many"]}]}]}}},"containers""#,
+    );
+    assert_eq!(
+        error(&list(&[with_affinity])),
+        "items[0].spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]: operator Gt on key \"cores\": value \"many\" is not an integer"
+    );
+    let pdb = r#"{"kind":"PodDisruptionBudget","metadata":{"name":"b","namespace":"d"},"spec":{"minAvailable":"120%"}}"#;
+    assert_eq!(
+        error(&list(&[pdb.into()])),
+        "items[0].spec.minAvailable: must be an integer or a percentage 0%..100%, got \"120%\""
+    );
+}

@@ -1,0 +1,73 @@
+"""Shared helpers: small Kubernetes objects as JSON-ready dicts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def node(
+    name: str,
+    cpu: str = "4",
+    memory: str = "16Gi",
+    *,
+    gpus: int = 0,
+    model: str | None = None,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+    unschedulable: bool = False,
+) -> dict[str, Any]:
+    all_labels = {"kubernetes.io/hostname": name, **(labels or {})}
+    if model:
+        all_labels["nvidia.com/gpu.product"] = model
+    allocatable = {"cpu": cpu, "memory": memory, "pods": "110"}
+    if gpus:
+        allocatable["nvidia.com/gpu"] = str(gpus)
+    return {
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "labels": all_labels},
+        "spec": {"taints": taints or [], "unschedulable": unschedulable},
+        "status": {
+            "allocatable": allocatable,
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def pod(
+    name: str,
+    node_name: str | None = None,
+    *,
+    namespace: str = "default",
+    requests: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    phase: str = "Running",
+    spec: dict[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "containers": [
+            {"name": "main", "image": "nginx", "resources": {"requests": requests or {}}}
+        ]
+    }
+    if node_name:
+        body["nodeName"] = node_name
+    body.update(spec or {})
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{namespace}-{name}",
+            "labels": labels or {},
+            "annotations": annotations or {},
+        },
+        "spec": body,
+        "status": {"phase": phase if node_name or phase != "Running" else "Pending"},
+    }
+
+
+def as_list(*items: dict[str, Any]) -> bytes:
+    return json.dumps({"kind": "List", "apiVersion": "v1", "items": list(items)}).encode()
