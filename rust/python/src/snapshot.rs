@@ -6,6 +6,7 @@ use kube_engine_core::error::{Error, InputError};
 use kube_engine_core::snapshot::{self, Snapshot};
 use kube_engine_core::Quantity;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
 use crate::errors::{detached, input_error, to_py, QuantityError};
@@ -16,9 +17,10 @@ pub struct PySnapshot {
     pub inner: Arc<Snapshot>,
 }
 
-fn parse(py: Python<'_>, docs: Vec<Vec<u8>>) -> PyResult<PySnapshot> {
+/// Bytes from Python are borrowed, not copied (`PyBackedBytes` keeps them alive without the GIL).
+fn parse<D: AsRef<[u8]> + Send>(py: Python<'_>, docs: Vec<D>) -> PyResult<PySnapshot> {
     let result = detached(py, move || {
-        let refs: Vec<&[u8]> = docs.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[u8]> = docs.iter().map(AsRef::as_ref).collect();
         snapshot::parse_documents(&refs)
     })?;
     result
@@ -46,13 +48,13 @@ impl PySnapshot {
 
     /// Parses one JSON document (plain or gzip bytes).
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<Self> {
+    fn from_bytes(py: Python<'_>, data: PyBackedBytes) -> PyResult<Self> {
         parse(py, vec![data])
     }
 
     /// Parses several documents (e.g. the pages of paginated list calls) into one snapshot.
     #[staticmethod]
-    fn from_documents(py: Python<'_>, docs: Vec<Vec<u8>>) -> PyResult<Self> {
+    fn from_documents(py: Python<'_>, docs: Vec<PyBackedBytes>) -> PyResult<Self> {
         parse(py, docs)
     }
 
@@ -188,9 +190,12 @@ pub struct NodeAllocatable {
 
 /// Merges list pages into one `List` document (bytes), injecting each item's kind.
 #[pyfunction]
-pub fn merge_lists<'py>(py: Python<'py>, pages: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyBytes>> {
+pub fn merge_lists<'py>(
+    py: Python<'py>,
+    pages: Vec<PyBackedBytes>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let merged = detached(py, move || {
-        let refs: Vec<&[u8]> = pages.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[u8]> = pages.iter().map(AsRef::as_ref).collect();
         snapshot::merge_lists(&refs)
     })?
     .map_err(|e: InputError| input_error(py, e))?;

@@ -117,15 +117,21 @@ fn parse_item<T: DeserializeOwned>(raw: &RawValue, path: &str) -> Result<T, Inpu
     })
 }
 
+/// An item of a document, before it is parsed. `kind` is known from a typed list; items of a
+/// `List` say their own kind, read in the parallel phase.
 struct Located<'a> {
     path: String,
     raw: &'a RawValue,
-    kind: Kind,
+    list_kind: &'a str,
+    element: Option<Kind>,
 }
 
-/// Splits documents into typed raw items.
-fn locate<'a>(docs: &'a [Cow<'a, [u8]>]) -> Result<Vec<Located<'a>>, InputError> {
-    let mut out = Vec::new();
+/// Splits documents into raw items (one cheap scan per document).
+fn locate<'a>(
+    docs: &'a [Cow<'a, [u8]>],
+    heads: &'a mut Vec<DocHead<'a>>,
+) -> Result<Vec<Located<'a>>, InputError> {
+    let mut elements = Vec::new();
     for (d, data) in docs.iter().enumerate() {
         let doc_path = if docs.len() > 1 {
             format!("documents[{d}]")
@@ -140,8 +146,7 @@ fn locate<'a>(docs: &'a [Cow<'a, [u8]>]) -> Result<Vec<Located<'a>>, InputError>
             };
             InputError::new(doc_path.clone(), format!("{what}: {e}"))
         })?;
-        let list_kind = head.kind.as_deref().unwrap_or("");
-        let element = match list_kind {
+        let element = match head.kind.as_deref().unwrap_or("") {
             "List" => None,
             "NodeList" => Some(Kind::Node),
             "PodList" => Some(Kind::Pod),
@@ -156,36 +161,48 @@ fn locate<'a>(docs: &'a [Cow<'a, [u8]>]) -> Result<Vec<Located<'a>>, InputError>
                 ))
             }
         };
-        let items = head.items.unwrap_or_default();
-        for (i, raw) in items.into_iter().enumerate() {
+        elements.push((doc_path, element));
+        heads.push(head);
+    }
+    let mut out = Vec::new();
+    for (head, (doc_path, element)) in heads.iter().zip(elements) {
+        let list_kind = head.kind.as_deref().unwrap_or("");
+        for (i, raw) in head.items.iter().flatten().enumerate() {
             let path = join(&doc_path, &format!("items[{i}]"));
-            let item: ItemHead = parse_item(raw, &path)?;
-            let kind = match (element, item.kind.as_deref()) {
-                (Some(k), None) => k,
-                (_, Some(kind)) => match Kind::from_item_kind(kind) {
-                    Some(k) if element.is_none_or(|e| e == k) => k,
-                    _ => {
-                        let expected = match element {
-                            Some(e) => format!("{} in a {list_kind}", e.name()),
-                            None => "Node, Pod or PodDisruptionBudget".to_string(),
-                        };
-                        return Err(InputError::new(
-                            format!("{path}.kind"),
-                            format!("unsupported kind {kind:?} (expected {expected})"),
-                        ));
-                    }
-                },
-                (None, None) => {
-                    return Err(InputError::new(
-                        path,
-                        "missing field `kind` (items of a List must say what they are)",
-                    ))
-                }
-            };
-            out.push(Located { path, raw, kind });
+            out.push(Located {
+                path,
+                raw,
+                list_kind,
+                element,
+            });
         }
     }
     Ok(out)
+}
+
+/// The kind of an item: its own `kind` field, which must agree with its list's.
+fn item_kind(item: &Located) -> Result<Kind, InputError> {
+    let head: ItemHead = parse_item(item.raw, &item.path)?;
+    match (item.element, head.kind.as_deref()) {
+        (Some(k), None) => Ok(k),
+        (_, Some(kind)) => match Kind::from_item_kind(kind) {
+            Some(k) if item.element.is_none_or(|e| e == k) => Ok(k),
+            _ => {
+                let expected = match item.element {
+                    Some(e) => format!("{} in a {}", e.name(), item.list_kind),
+                    None => "Node, Pod or PodDisruptionBudget".to_string(),
+                };
+                Err(InputError::new(
+                    format!("{}.kind", item.path),
+                    format!("unsupported kind {kind:?} (expected {expected})"),
+                ))
+            }
+        },
+        (None, None) => Err(InputError::new(
+            &item.path,
+            "missing field `kind` (items of a List must say what they are)",
+        )),
+    }
 }
 
 struct NodeRecord {
@@ -198,12 +215,30 @@ struct NodeRecord {
     gpu_devices: u32,
 }
 
+/// What the snapshot keeps of a pod, extracted in the parallel phase so the sequential merge only
+/// moves values (and the rest of the parsed pod is freed in parallel too).
 struct PodRecord {
-    pod: Pod,
+    key: String,
+    namespace: String,
+    name: String,
+    uid: String,
+    node_name: Option<String>,
+    phase: crate::model::pod::PodPhase,
+    priority: i32,
+    created: Option<i64>,
+    labels: Labels,
+    owner: Option<crate::model::meta::OwnerReference>,
     request: EffectiveRequest,
+    node_selector: Labels,
+    affinity: Option<Box<crate::model::affinity::Affinity>>,
+    tolerations: Vec<crate::model::taints::Toleration>,
+    spread: Vec<crate::model::spread::TopologySpreadConstraint>,
     host_ports: Vec<crate::model::pod::HostPort>,
     local_storage: bool,
-    created: Option<i64>,
+    scheduler_name: Option<String>,
+    no_evict: bool,
+    mirror: bool,
+    gpu_devices: Option<String>,
 }
 
 enum Record {
@@ -252,28 +287,45 @@ fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
 }
 
 fn pod_record(pod: Pod, path: &str) -> Result<PodRecord, InputError> {
-    if pod.metadata.namespace.as_deref().unwrap_or("").is_empty() {
-        return Err(InputError::new(
-            format!("{path}.metadata"),
-            "missing field `namespace`",
-        ));
-    }
-    let request = pod.spec.effective_request(&format!("{path}.spec"))?;
+    let Pod {
+        metadata: mut meta,
+        spec,
+        status,
+    } = pod;
+    let namespace = meta
+        .namespace
+        .take()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| InputError::new(format!("{path}.metadata"), "missing field `namespace`"))?;
+    let request = spec.effective_request(&format!("{path}.spec"))?;
+    let annotation = |key: &str| meta.annotations.get(key);
     Ok(PodRecord {
-        host_ports: pod.spec.host_ports(),
-        local_storage: pod.spec.has_local_storage(),
-        created: pod
-            .metadata
-            .creation_timestamp
-            .as_deref()
-            .and_then(parse_timestamp),
+        key: format!("{namespace}/{}", meta.name),
+        host_ports: spec.host_ports(),
+        local_storage: spec.has_local_storage(),
+        created: meta.creation_timestamp.as_deref().and_then(parse_timestamp),
+        no_evict: annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false"),
+        mirror: annotation(MIRROR_ANNOTATION).is_some(),
+        gpu_devices: annotation(GPU_DEVICES_ANNOTATION).cloned(),
+        owner: meta.controller().cloned(),
+        namespace,
+        name: meta.name,
+        uid: meta.uid.unwrap_or_default(),
+        node_name: spec.node_name.filter(|n| !n.is_empty()),
+        phase: status.phase,
+        priority: spec.priority.unwrap_or(0),
+        labels: meta.labels,
         request,
-        pod,
+        node_selector: spec.node_selector,
+        affinity: spec.affinity.map(Box::new),
+        tolerations: spec.tolerations,
+        spread: spec.topology_spread_constraints,
+        scheduler_name: spec.scheduler_name.filter(|n| !n.is_empty()),
     })
 }
 
 fn record(item: &Located) -> Result<Record, InputError> {
-    Ok(match item.kind {
+    Ok(match item_kind(item)? {
         Kind::Node => Record::Node(node_record(parse_item(item.raw, &item.path)?, &item.path)?),
         Kind::Pod => Record::Pod(Box::new(pod_record(
             parse_item(item.raw, &item.path)?,
@@ -306,8 +358,11 @@ pub fn parse_documents(docs: &[&[u8]]) -> Result<Snapshot, Error> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let items = locate(&docs)?;
-    let records: Vec<Record> = items.par_iter().map(record).collect::<Result<_, _>>()?;
+    let mut heads = Vec::with_capacity(docs.len());
+    let items = locate(&docs, &mut heads)?;
+    let results: Vec<Result<Record, InputError>> = items.par_iter().map(record).collect();
+    // The first bad item in input order, whatever the thread count.
+    let records = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(build(&items, records)?)
 }
 
@@ -378,76 +433,57 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
     let mut pod_paths: Vec<&str> = Vec::with_capacity(count);
     let mut device_annotations: Vec<Option<String>> = Vec::with_capacity(count);
     let default_scheduler = s.symbols.intern("default-scheduler");
+    p.index.reserve(count);
     for (path, rec) in pods {
-        let PodRecord {
-            pod,
-            request,
-            host_ports,
-            local_storage,
-            created,
-        } = *rec;
-        let meta = pod.metadata;
-        let namespace = meta.namespace.unwrap_or_default();
-        let key = format!("{namespace}/{}", meta.name);
-        if let Some(&first) = p.index.get(&key) {
+        let r = *rec;
+        if let Some(&first) = p.index.get(&r.key) {
             return Err(InputError::new(
                 format!("{path}.metadata.name"),
                 format!(
-                    "duplicate pod {key:?} (first at {})",
-                    pod_paths[first as usize]
+                    "duplicate pod {:?} (first at {})",
+                    r.key, pod_paths[first as usize]
                 ),
             ));
         }
-        let node = match pod.spec.node_name.as_deref() {
-            None | Some("") => None,
+        let node = match r.node_name.as_deref() {
+            None => None,
             Some(name) => Some(s.nodes.id(name).ok_or_else(|| {
                 InputError::new(
                     format!("{path}.spec.nodeName"),
-                    format!("pod {key:?} is bound to unknown node {name:?}"),
+                    format!("pod {:?} is bound to unknown node {name:?}", r.key),
                 )
             })?),
         };
-        p.index.insert(key, p.name.len() as u32);
+        p.index.insert(r.key, p.name.len() as u32);
         pod_paths.push(path);
         s.current.node.push(node);
-        p.namespace.push(s.symbols.intern(&namespace));
-        p.name.push(meta.name);
-        p.uid.push(meta.uid.unwrap_or_default());
-        p.phase.push(pod.status.phase);
-        p.priority.push(pod.spec.priority.unwrap_or(0));
-        p.created.push(created);
-        p.labels.push(intern_labels(&meta.labels, &mut s.symbols));
-        p.owner.push(
-            meta.owner_references
-                .iter()
-                .find(|o| o.controller == Some(true))
-                .map(|o| Owner {
-                    kind: s.symbols.intern(&o.kind),
-                    name: o.name.clone(),
-                    uid: o.uid.clone(),
-                }),
-        );
-        p.requests.push_sparse(&request.resources, &s.resources);
-        p.gpu.push(request.gpu);
-        p.node_selector.push(pod.spec.node_selector);
-        p.affinity.push(pod.spec.affinity.map(Box::new));
-        p.tolerations.push(pod.spec.tolerations);
-        p.spread.push(pod.spec.topology_spread_constraints);
-        p.host_ports.push(host_ports);
-        p.local_storage.push(local_storage);
-        p.scheduler_name
-            .push(match pod.spec.scheduler_name.as_deref() {
-                None | Some("") => default_scheduler,
-                Some(name) => s.symbols.intern(name),
-            });
-        p.no_evict.push(
-            meta.annotations
-                .get(EVICT_ANNOTATION)
-                .is_some_and(|v| v == "false"),
-        );
-        p.mirror
-            .push(meta.annotations.get(MIRROR_ANNOTATION).is_some());
-        device_annotations.push(meta.annotations.get(GPU_DEVICES_ANNOTATION).cloned());
+        p.namespace.push(s.symbols.intern(&r.namespace));
+        p.name.push(r.name);
+        p.uid.push(r.uid);
+        p.phase.push(r.phase);
+        p.priority.push(r.priority);
+        p.created.push(r.created);
+        p.labels.push(intern_labels(&r.labels, &mut s.symbols));
+        p.owner.push(r.owner.map(|o| Owner {
+            kind: s.symbols.intern(&o.kind),
+            name: o.name,
+            uid: o.uid,
+        }));
+        p.requests.push_sparse(&r.request.resources, &s.resources);
+        p.gpu.push(r.request.gpu);
+        p.node_selector.push(r.node_selector);
+        p.affinity.push(r.affinity);
+        p.tolerations.push(r.tolerations);
+        p.spread.push(r.spread);
+        p.host_ports.push(r.host_ports);
+        p.local_storage.push(r.local_storage);
+        p.scheduler_name.push(match r.scheduler_name {
+            None => default_scheduler,
+            Some(name) => s.symbols.intern(&name),
+        });
+        p.no_evict.push(r.no_evict);
+        p.mirror.push(r.mirror);
+        device_annotations.push(r.gpu_devices);
     }
     assign_devices(&mut s, &pod_paths, &device_annotations)?;
 
