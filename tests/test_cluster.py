@@ -1,0 +1,649 @@
+"""The live cluster reader, through the real kubernetes client, against the loopback emulator."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import kubernetes.config
+import pytest
+
+import kube_engine
+from k8s_emulator import (
+    EXPIRED_MESSAGE,
+    NODES,
+    PDBS,
+    PODS,
+    KubeEmulator,
+    node,
+    pdb,
+    pod,
+    write_kubeconfig,
+)
+from kube_engine import cluster
+
+PODS_PATH = "/api/v1/pods"
+NODES_PATH = "/api/v1/nodes"
+PDBS_PATH = "/apis/policy/v1/poddisruptionbudgets"
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures and helpers
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No proxies, no in-cluster detection, no user kubeconfig leaking into a test."""
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_PORT", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+
+
+@pytest.fixture
+def emu() -> Iterator[KubeEmulator]:
+    with KubeEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the reader's backoff waits instead of sleeping."""
+    waits: list[float] = []
+    monkeypatch.setattr(cluster, "_sleep", waits.append)
+    return waits
+
+
+def populate(
+    emu: KubeEmulator, *, nodes: int = 3, pods: int = 10, pdbs: int = 1
+) -> dict[str, str | None]:
+    """Nodes n0.., pods spread over namespaces ns0..ns6 (every 5th pending), PDBs; returns the
+    expected pod -> node assignment ("namespace/name" -> node name or None)."""
+    for i in range(nodes):
+        emu.add_node(node(f"n{i}", cpu="8", memory="32Gi"))
+    expected: dict[str, str | None] = {}
+    for i in range(pods):
+        ns, name = f"ns{i % 7}", f"pod-{i:05d}"
+        node_name = None if i % 5 == 0 else f"n{i % nodes}"
+        emu.add_pod(pod(ns, name, node_name=node_name, labels={"app": f"app{i % 4}"}))
+        expected[f"{ns}/{name}"] = node_name
+    for i in range(pdbs):
+        emu.add_pdb(
+            pdb(f"ns{i % 7}", f"pdb-{i}", match_labels={"app": f"app{i % 4}"}, min_available=1)
+        )
+    return expected
+
+
+def assignments(snap: kube_engine.Snapshot) -> dict[str, str | None]:
+    names = snap.pod_names()
+    nodes = snap.pod_nodes()
+    assert len(names) == len(nodes) == snap.num_pods
+    return dict(zip(names, nodes, strict=True))
+
+
+def has_continue(req: Any) -> bool:
+    return req.param("continue") is not None
+
+
+# --------------------------------------------------------------------------------------------------
+# Pagination
+
+
+def test_pagination_reads_every_page_and_follows_the_continue_chain(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    expected = populate(emu, nodes=5, pods=1234, pdbs=2)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=100)
+
+    assert (snap.num_nodes, snap.num_pods, snap.num_pdbs) == (5, 1234, 2)
+    assert sorted(snap.node_names()) == [f"n{i}" for i in range(5)]
+    assert assignments(snap) == expected
+    assert sum(1 for n in expected.values() if n is None) == 247  # pending pods stay unassigned
+
+    pod_requests = emu.requests_for(PODS_PATH)
+    assert len(pod_requests) == 13  # ceil(1234 / 100)
+    assert all(r.param("limit") == "100" for r in pod_requests)
+    assert not has_continue(pod_requests[0])
+    # Each request carries exactly the token the previous answer handed out; the last has none.
+    for prev, cur in zip(pod_requests, pod_requests[1:], strict=False):
+        assert cur.param("continue") == prev.response_json()["metadata"]["continue"]
+    last = pod_requests[-1].response_json()
+    assert "continue" not in last["metadata"]
+    assert len(last["items"]) == 34
+    # All three lists were read, in order, nodes and PDBs in one page each.
+    assert [r.path for r in emu.requests] == [NODES_PATH] + [PODS_PATH] * 13 + [PDBS_PATH]
+
+
+def test_small_pages_for_every_resource(emu: KubeEmulator, tmp_path: Path) -> None:
+    expected = populate(emu, nodes=5, pods=5, pdbs=3)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=2)
+
+    assert (snap.num_nodes, snap.num_pods, snap.num_pdbs) == (5, 5, 3)
+    assert assignments(snap) == expected
+    assert [(r.path, has_continue(r)) for r in emu.requests] == [
+        (NODES_PATH, False),
+        (NODES_PATH, True),
+        (NODES_PATH, True),
+        (PODS_PATH, False),
+        (PODS_PATH, True),
+        (PODS_PATH, True),
+        (PDBS_PATH, False),
+        (PDBS_PATH, True),
+    ]
+    assert {r.param("limit") for r in emu.requests} == {"2"}
+
+
+def test_pages_are_the_servers_raw_bytes_and_no_models_are_built(
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(emu, nodes=3, pods=25, pdbs=2)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+
+    def no_models(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reader must not deserialize into client models")
+
+    monkeypatch.setattr(kubernetes.client.ApiClient, "deserialize", no_models)
+    seen: list[list[bytes]] = []
+    real_from_documents = kube_engine.Snapshot.from_documents
+
+    class RecordingSnapshot:
+        @staticmethod
+        def from_documents(pages: list[bytes]) -> kube_engine.Snapshot:
+            seen.append(pages)
+            return real_from_documents(pages)
+
+    monkeypatch.setattr(cluster, "Snapshot", RecordingSnapshot)
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=10)
+
+    assert snap.num_pods == 25
+    (pages,) = seen
+    assert all(type(p) is bytes for p in pages)
+    sent = [r.response.encode() for r in emu.requests if r.response is not None]
+    assert pages == sent  # one element per page, byte for byte what the server sent
+    kinds = [json.loads(p)["kind"] for p in pages]
+    assert kinds == ["NodeList"] + ["PodList"] * 3 + ["PodDisruptionBudgetList"]
+
+
+def test_empty_cluster(emu: KubeEmulator, tmp_path: Path) -> None:
+    snap = cluster.read_snapshot(emu.write_kubeconfig(tmp_path / "kubeconfig"))
+    assert (snap.num_nodes, snap.num_pods, snap.num_pdbs) == (0, 0, 0)
+    assert [r.param("limit") for r in emu.requests] == ["500", "500", "500"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Expired continue tokens (410 Gone)
+
+
+def test_expired_continue_token_restarts_the_list(emu: KubeEmulator, tmp_path: Path) -> None:
+    expected = populate(emu, nodes=2, pods=250, pdbs=0)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    # The server forgets its tokens just before the second page: it answers 410 by itself.
+    emu.inject(path=PODS_PATH, when=has_continue, before=lambda r: emu.expire_continue_tokens())
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=100)
+
+    assert snap.num_pods == 250  # nothing from the abandoned first attempt is counted twice
+    assert assignments(snap) == expected
+    pod_requests = emu.requests_for(PODS_PATH)
+    assert [(has_continue(r), r.status) for r in pod_requests] == [
+        (False, 200),
+        (True, 410),
+        (False, 200),  # restarted from the beginning
+        (True, 200),
+        (True, 200),
+    ]
+    gone = pod_requests[1].response_json()
+    assert (gone["kind"], gone["reason"], gone["code"]) == ("Status", "Expired", 410)
+
+
+def test_expiring_over_and_over_gives_up_with_cluster_error(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    populate(emu, nodes=1, pods=30, pdbs=0)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(410, path=PODS_PATH, when=has_continue, times=None)
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, page_size=10)
+
+    message = str(err.value)
+    assert "pods" in message and "410" in message and "too old" in message
+    starts = [r for r in emu.requests_for(PODS_PATH) if not has_continue(r)]
+    assert len(starts) == cluster.MAX_RESTARTS + 1
+    assert len(emu.requests_for(PDBS_PATH)) == 0  # stopped at the failing list
+
+
+# --------------------------------------------------------------------------------------------------
+# Retries
+
+
+def test_429_and_5xx_are_retried_with_the_same_request(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    expected = populate(emu, nodes=3, pods=45, pdbs=1)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(503, path=NODES_PATH)
+    emu.inject(429, path=PODS_PATH, when=has_continue, retry_after=7)
+    emu.inject(500, path=PODS_PATH, when=has_continue, message="etcdserver: leader changed")
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=20)
+
+    assert (snap.num_nodes, snap.num_pods, snap.num_pdbs) == (3, 45, 1)
+    assert assignments(snap) == expected
+    assert [r.status for r in emu.requests_for(NODES_PATH)] == [503, 200]
+    pod_requests = emu.requests_for(PODS_PATH)
+    assert [r.status for r in pod_requests] == [200, 429, 500, 200, 200]
+    # The retries repeat the failed request exactly, continue token included.
+    assert pod_requests[1].query == pod_requests[2].query == pod_requests[3].query
+    # Waits: backoff after the 503, Retry-After (7 s) after the 429, backoff after the 500.
+    assert len(sleeps) == 3
+    assert cluster.BACKOFF_BASE * 0.5 <= sleeps[0] <= cluster.BACKOFF_BASE
+    assert sleeps[1] == 7.0
+    assert cluster.BACKOFF_BASE <= sleeps[2] <= 2 * cluster.BACKOFF_BASE
+
+
+def test_retry_after_is_really_waited_for(emu: KubeEmulator, tmp_path: Path) -> None:
+    populate(emu, nodes=1, pods=3, pdbs=0)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(429, path=PDBS_PATH, retry_after=1)
+
+    start = time.monotonic()
+    snap = cluster.read_snapshot(kubeconfig)
+    elapsed = time.monotonic() - start
+
+    assert snap.num_pods == 3
+    assert [r.status for r in emu.requests_for(PDBS_PATH)] == [429, 200]
+    assert elapsed >= 1.0
+
+
+def test_persistent_500_raises_cluster_error_naming_resource_and_status(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(500, path=PODS_PATH, times=None, message="etcdserver: request timed out")
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert isinstance(err.value, kube_engine.KubeEngineError)
+    message = str(err.value)
+    assert "pods" in message
+    assert "500" in message
+    assert "etcdserver: request timed out" in message
+    assert len(emu.requests_for(PODS_PATH)) == cluster.MAX_ATTEMPTS
+    # Exponential backoff between the attempts, bounded.
+    assert len(sleeps) == cluster.MAX_ATTEMPTS - 1
+    for attempt, wait in enumerate(sleeps, start=1):
+        ceiling = min(cluster.BACKOFF_MAX, cluster.BACKOFF_BASE * 2 ** (attempt - 1))
+        assert ceiling * 0.5 <= wait <= ceiling
+
+
+def test_non_retryable_status_raises_at_once(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    forbidden = (
+        'poddisruptionbudgets.policy is forbidden: User "system:serviceaccount:ops:rebalancer" '
+        'cannot list resource "poddisruptionbudgets" in API group "policy" at the cluster scope'
+    )
+    emu.inject(403, path=PDBS_PATH, message=forbidden)
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    message = str(err.value)
+    assert "poddisruptionbudgets" in message and "403" in message and forbidden in message
+    assert len(emu.requests_for(PDBS_PATH)) == 1
+    assert sleeps == []
+
+
+def test_conflict_is_not_retried(emu: KubeEmulator, tmp_path: Path, sleeps: list[float]) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(409, path=NODES_PATH)
+
+    with pytest.raises(kube_engine.ClusterError, match=r"nodes: HTTP 409"):
+        cluster.read_snapshot(kubeconfig)
+    assert len(emu.requests) == 1 and sleeps == []
+
+
+def test_dropped_connections_are_retried(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    expected = populate(emu, pods=12)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=PODS_PATH, drop=True, times=2)
+
+    snap = cluster.read_snapshot(kubeconfig)
+
+    assert assignments(snap) == expected
+    assert [r.status for r in emu.requests_for(PODS_PATH)] == [None, None, 200]
+    assert len(sleeps) == 2
+
+
+def test_unreachable_server_raises_after_bounded_attempts(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    with KubeEmulator() as gone:
+        url = gone.url  # a port that nothing listens on once the emulator stopped
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"dead": url})
+
+    with pytest.raises(kube_engine.ClusterError, match=r"nodes: connection failed") as err:
+        cluster.read_snapshot(kubeconfig)
+    assert f"after {cluster.MAX_ATTEMPTS} attempts" in str(err.value)
+    assert len(sleeps) == cluster.MAX_ATTEMPTS - 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Timeouts
+
+
+def test_a_request_that_times_out_is_retried(emu: KubeEmulator, tmp_path: Path) -> None:
+    expected = populate(emu, pods=8)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=PODS_PATH, delay=5.0)  # hangs far longer than the client waits
+
+    start = time.monotonic()
+    snap = cluster.read_snapshot(kubeconfig, timeout=0.5)
+    elapsed = time.monotonic() - start
+
+    assert assignments(snap) == expected
+    pod_requests = emu.requests_for(PODS_PATH)
+    assert len(pod_requests) == 2
+    assert pod_requests[0].query == pod_requests[1].query
+    assert elapsed < 4.0  # gave up on the hung request instead of waiting for it
+
+
+def test_a_server_that_never_answers_raises_cluster_error(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=NODES_PATH, delay=10.0, times=None)
+
+    start = time.monotonic()
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, timeout=0.3)
+    elapsed = time.monotonic() - start
+
+    message = str(err.value)
+    assert "nodes" in message and "0.3s" in message
+    assert len(emu.requests_for(NODES_PATH)) == cluster.MAX_ATTEMPTS
+    assert elapsed < 6.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+
+
+def test_context_selection_from_a_kubeconfig_with_two_contexts(tmp_path: Path) -> None:
+    with KubeEmulator() as prod, KubeEmulator() as staging:
+        prod.add_node(node("prod-node"))
+        prod.add_pod(pod("web", "prod-pod", node_name="prod-node"))
+        for i in range(3):
+            staging.add_node(node(f"staging-node-{i}"))
+        staging.add_pod(pod("web", "staging-pod", node_name="staging-node-2"))
+        kubeconfig = write_kubeconfig(
+            tmp_path / "kubeconfig",
+            {"prod": prod.url, "staging": staging.url},
+            current_context="prod",
+        )
+
+        current = cluster.read_snapshot(kubeconfig)
+        assert current.node_names() == ["prod-node"]
+        assert staging.requests == []
+
+        chosen = cluster.read_snapshot(str(kubeconfig), context="staging")
+        assert sorted(chosen.node_names()) == ["staging-node-0", "staging-node-1", "staging-node-2"]
+        assert assignments(chosen) == {"web/staging-pod": "staging-node-2"}
+        assert len(prod.requests) == 3  # only the first read went to prod
+
+        with pytest.raises(kube_engine.ClusterError, match="no-such-context"):
+            cluster.read_snapshot(kubeconfig, context="no-such-context")
+
+
+def test_kubeconfig_credentials_are_sent(emu: KubeEmulator, tmp_path: Path) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig", token="s3cr3t-token")
+
+    cluster.read_snapshot(kubeconfig)
+
+    assert len(emu.requests) == 3
+    assert {r.header("Authorization") for r in emu.requests} == {"Bearer s3cr3t-token"}
+
+
+def test_default_kubeconfig_comes_from_the_environment(
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = populate(emu, pods=4)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig", context="from-env")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+
+    snap = cluster.read_snapshot()
+
+    assert assignments(snap) == expected
+    assert cluster.read_snapshot(context="from-env").num_pods == 4
+
+
+def test_in_cluster_configuration_is_used_when_running_in_a_pod(
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes.config import incluster_config
+
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(emu.port))
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "no-token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "no-ca.crt"))
+
+    with pytest.raises(kube_engine.ClusterError, match="in-cluster"):
+        cluster.read_snapshot()
+    assert emu.requests == []
+
+    # An explicit kubeconfig wins over the in-cluster service account.
+    populate(emu, pods=2)
+    assert cluster.read_snapshot(emu.write_kubeconfig(tmp_path / "kubeconfig")).num_pods == 2
+
+
+def test_missing_kubeconfig_raises_cluster_error(tmp_path: Path) -> None:
+    with pytest.raises(kube_engine.ClusterError, match="kubeconfig"):
+        cluster.read_snapshot(tmp_path / "missing")
+
+
+def test_global_client_configuration_is_left_alone(emu: KubeEmulator, tmp_path: Path) -> None:
+    populate(emu)
+    before = kubernetes.client.Configuration.get_default_copy().host
+
+    cluster.read_snapshot(emu.write_kubeconfig(tmp_path / "kubeconfig"))
+
+    assert kubernetes.client.Configuration.get_default_copy().host == before
+    assert emu.url not in before
+
+
+def test_bad_arguments(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    with pytest.raises(ValueError, match="page_size"):
+        cluster.read_snapshot(kubeconfig, page_size=0)
+    with pytest.raises(ValueError, match="timeout"):
+        cluster.read_snapshot(kubeconfig, timeout=0)
+    assert emu.requests == []
+
+
+# --------------------------------------------------------------------------------------------------
+# save_snapshot
+
+
+@pytest.mark.parametrize("filename", ["cluster.json", "cluster.json.gz"])
+def test_save_snapshot_round_trips(emu: KubeEmulator, tmp_path: Path, filename: str) -> None:
+    expected = populate(emu, nodes=4, pods=321, pdbs=3)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / filename
+
+    written = cluster.save_snapshot(target, kubeconfig=kubeconfig, page_size=50)
+
+    assert written == target
+    assert os.listdir(out_dir) == [filename]  # no temporary file left behind
+    raw = target.read_bytes()
+    if filename.endswith(".gz"):
+        assert raw[:2] == b"\x1f\x8b"
+        raw = gzip.decompress(raw)
+    doc = json.loads(raw)
+    assert (doc["apiVersion"], doc["kind"]) == ("v1", "List")
+    kinds = [(item["apiVersion"], item["kind"]) for item in doc["items"]]
+    assert kinds.count(("v1", "Node")) == 4
+    assert kinds.count(("v1", "Pod")) == 321
+    assert kinds.count(("policy/v1", "PodDisruptionBudget")) == 3
+    assert len(kinds) == 328
+
+    loaded = kube_engine.Snapshot.from_file(target)
+    live = cluster.read_snapshot(kubeconfig)
+    assert (loaded.num_nodes, loaded.num_pods, loaded.num_pdbs) == (4, 321, 3)
+    assert (live.num_nodes, live.num_pods, live.num_pdbs) == (4, 321, 3)
+    assert assignments(loaded) == assignments(live) == expected
+    assert sorted(loaded.node_names()) == sorted(live.node_names())
+
+
+def test_failed_save_leaves_nothing_behind(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    emu.inject(500, path=PDBS_PATH, times=None)
+
+    with pytest.raises(kube_engine.ClusterError, match="poddisruptionbudgets"):
+        cluster.save_snapshot(out_dir / "new.json.gz", kubeconfig=kubeconfig)
+    assert os.listdir(out_dir) == []
+
+    # An existing snapshot survives a failed overwrite untouched.
+    old = out_dir / "old.json"
+    old.write_text('{"apiVersion": "v1", "kind": "List", "items": []}')
+    with pytest.raises(kube_engine.ClusterError):
+        cluster.save_snapshot(old, kubeconfig=kubeconfig)
+    assert old.read_text() == '{"apiVersion": "v1", "kind": "List", "items": []}'
+    assert os.listdir(out_dir) == ["old.json"]
+
+
+def test_save_replaces_an_existing_snapshot(emu: KubeEmulator, tmp_path: Path) -> None:
+    populate(emu, nodes=2, pods=5)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    target = tmp_path / "snap.json"
+    target.write_text("stale")
+
+    cluster.save_snapshot(str(target), kubeconfig=kubeconfig)
+
+    assert kube_engine.Snapshot.from_file(target).num_pods == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kubeconfig", "snap.json"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The emulator itself, through the client's typed API (what later readers and the applier use)
+
+
+@pytest.fixture
+def core_api(emu: KubeEmulator, tmp_path: Path) -> Iterator[kubernetes.client.CoreV1Api]:
+    """The client's typed API (with model objects) on the emulator."""
+    kubeconfig = emu.write_kubeconfig(tmp_path / "typed-kubeconfig")
+    api_client = kubernetes.config.new_client_from_config(
+        config_file=str(kubeconfig), persist_config=False
+    )
+    with api_client:
+        yield kubernetes.client.CoreV1Api(api_client)
+
+
+def test_emulator_selectors_and_single_gets(
+    emu: KubeEmulator, core_api: kubernetes.client.CoreV1Api
+) -> None:
+    populate(emu, nodes=3, pods=40, pdbs=0)
+    emu.add_node(node("cordoned", unschedulable=True))
+    core = core_api
+
+    on_n1 = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=n1")
+    assert on_n1.items and {p.spec.node_name for p in on_n1.items} == {"n1"}
+    pending = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=")
+    assert len(pending.items) == 8 and all(p.spec.node_name is None for p in pending.items)
+    in_ns = core.list_namespaced_pod("ns3", label_selector="app in (app1,app2),app!=app2")
+    assert [p.metadata.name for p in in_ns.items] == ["pod-00017"]
+    assert all(p.metadata.namespace == "ns3" for p in in_ns.items)
+    by_name = core.list_node(field_selector="metadata.name=n2")
+    assert [n.metadata.name for n in by_name.items] == ["n2"]
+    cordoned = core.list_node(field_selector="spec.unschedulable=true")
+    assert [n.metadata.name for n in cordoned.items] == ["cordoned"]
+    assert len(core.list_node(label_selector="!kubernetes.io/hostname").items) == 0
+
+    got = core.read_namespaced_pod("pod-00017", "ns3")
+    assert (got.kind, got.api_version, got.spec.node_name) == ("Pod", "v1", "n2")
+    with pytest.raises(kubernetes.client.ApiException) as missing:
+        core.read_namespaced_pod("nope", "ns3")
+    assert missing.value.status == 404
+    status = json.loads(missing.value.body)
+    assert (status["kind"], status["reason"]) == ("Status", "NotFound")
+
+    with pytest.raises(kubernetes.client.ApiException) as bad:
+        core.list_pod_for_all_namespaces(field_selector="spec.bogus=1")
+    assert bad.value.status == 400
+
+
+def test_emulator_list_format_and_continue_errors(emu: KubeEmulator) -> None:
+    emu.add_pdb(pdb("a", "p1", match_labels={"x": "y"}, max_unavailable=1))
+    emu.add_pdb(pdb("b", "p2", match_labels={"x": "y"}, min_available="50%"))
+
+    def get(path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(emu.url + path, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    code, first = get(f"/apis/{PDBS.group}/{PDBS.version}/{PDBS.plural}?limit=1")
+    assert code == 200
+    assert (first["kind"], first["apiVersion"]) == ("PodDisruptionBudgetList", "policy/v1")
+    assert first["metadata"]["remainingItemCount"] == 1
+    (item,) = first["items"]
+    assert "kind" not in item and "apiVersion" not in item
+    assert item["metadata"]["resourceVersion"] and item["metadata"]["uid"]
+
+    token = first["metadata"]["continue"]
+    code, wrong_query = get(f"/apis/policy/v1/namespaces/a/poddisruptionbudgets?continue={token}")
+    assert code == 400
+    emu.expire_continue_tokens()
+    code, expired = get(f"/apis/policy/v1/poddisruptionbudgets?limit=1&continue={token}")
+    assert code == 410
+    assert (expired["kind"], expired["reason"], expired["message"]) == (
+        "Status",
+        "Expired",
+        EXPIRED_MESSAGE,
+    )
+    code, unknown = get(f"/api/v1/{NODES.plural}/missing")
+    assert (code, unknown["reason"]) == (404, "NotFound")
+    code, _ = get(f"/api/v1/namespaces/a/{PODS.plural}")
+    assert code == 200
+    code, _ = get("/apis/apps/v1/deployments")
+    assert code == 404
+    assert [r.status for r in emu.requests] == [200, 400, 410, 404, 200, 404]
