@@ -16,6 +16,7 @@ from kube_engine._core import (
     evaluate,
     parse_quantity,
 )
+from kube_engine.cluster import read_snapshot, save_snapshot
 
 __all__ = [
     "ClusterError",
@@ -28,4 +29,6 @@ __all__ = [
     "__version__",
     "evaluate",
     "parse_quantity",
+    "read_snapshot",
+    "save_snapshot",
 ]

@@ -60,7 +60,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_inspection(name: str, snapshot: Snapshot, ev: Evaluation) -> str:
     d = evaluation_to_dict(snapshot, ev)
-    phases = ", ".join(f"{n} {p}" for p, n in sorted(d["pods_by_phase"].items()))
+    phases = ", ".join(f"{n:,} {p}" for p, n in sorted(d["pods_by_phase"].items()))
     gpu = ev.gpu
     bounds = ev.lower_bounds
     out = [
