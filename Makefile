@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # maturin installs into the virtualenv named here.
 export VIRTUAL_ENV := $(abspath $(VENV))
+export PIP_QUIET := 1
 # Cap Rust thread pools at what the machine has (rayon reads this).
 export RAYON_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -26,8 +27,9 @@ demo: build
 lint: build
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(BIN)/ruff check python tests benches
-	$(BIN)/ruff format --check python tests benches
+	$(BIN)/ruff check python tests benches examples
+	$(BIN)/ruff format --check python tests benches examples
+	$(BIN)/mypy python/kube_engine
 
 test: build
 	cargo test

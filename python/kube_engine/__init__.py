@@ -16,6 +16,7 @@ from kube_engine._core import (
     evaluate,
     parse_quantity,
 )
+from kube_engine.cli import bundled_example
 from kube_engine.cluster import read_snapshot, save_snapshot
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Snapshot",
     "SnapshotError",
     "__version__",
+    "bundled_example",
     "evaluate",
     "parse_quantity",
     "read_snapshot",

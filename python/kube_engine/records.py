@@ -10,6 +10,12 @@ class PodRequest(TypedDict):
     gpu_devices: list[int]
 
 
+class EffectiveRequest(TypedDict):
+    resources: dict[str, int]
+    gpu_count: int
+    gpu_milli: int
+
+
 class NodeAllocatable(TypedDict):
     resources: dict[str, int]
     gpu_devices: int

@@ -20,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(snapshot::merge_lists, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::effective_request, m)?)?;
     Ok(())
 }

@@ -208,6 +208,25 @@ pub fn list_continue(py: Python<'_>, page: &[u8]) -> PyResult<Option<String>> {
     snapshot::list_continue(page).map_err(|e| input_error(py, e))
 }
 
+/// The effective request of a pod spec (JSON bytes of a Pod's `spec`), exactly as the snapshot
+/// computes it: `{"resources": {name: amount}, "gpu_count": k, "gpu_milli": m}`.
+#[pyfunction]
+pub fn effective_request(py: Python<'_>, spec: &[u8]) -> PyResult<EffectiveRequest> {
+    let r = snapshot::spec_effective_request(spec).map_err(|e| input_error(py, e))?;
+    Ok(EffectiveRequest {
+        resources: r.resources.into_iter().collect(),
+        gpu_count: r.gpu.count,
+        gpu_milli: r.gpu.milli,
+    })
+}
+
+#[derive(IntoPyObject)]
+pub struct EffectiveRequest {
+    resources: std::collections::BTreeMap<String, i64>,
+    gpu_count: u32,
+    gpu_milli: u32,
+}
+
 /// Parses a Kubernetes quantity; returns (milli_value, value) — what kube-scheduler uses for
 /// cpu and for every other resource.
 #[pyfunction]

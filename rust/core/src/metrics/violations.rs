@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::intern::Sym;
 use crate::model::affinity::PodAffinityTerm;
 use crate::model::spread::{InclusionPolicy, WhenUnsatisfiable};
+use crate::model::taints::{first_untolerated, TaintEffect};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,7 +18,7 @@ pub enum ViolationKind {
     GpuDevices,
     /// `nodeSelector` / required node affinity no longer match.
     NodeAffinity,
-    /// An untolerated NoSchedule/NoExecute taint.
+    /// An untolerated NoExecute taint (the taint manager would evict the pod).
     Taint,
     PodAffinity,
     PodAntiAffinity,
@@ -135,7 +136,14 @@ pub(super) fn find(
                     "node(s) didn't match Pod's node affinity/selector".into(),
                 );
             }
-            if let Some(t) = s.untolerated_taint(p, n) {
+            // A bound pod is only evicted by NoExecute taints; NoSchedule taints (a cordon, a
+            // dedication added later) keep new pods away but leave running ones alone.
+            let no_execute = first_untolerated(
+                &s.nodes.taints[n as usize],
+                &s.pods.tolerations[pi],
+                &[TaintEffect::NoExecute],
+            );
+            if let Some(t) = no_execute {
                 push(
                     ViolationKind::Taint,
                     format!(

@@ -102,6 +102,16 @@ fn join(prefix: &str, rest: &str) -> String {
     }
 }
 
+/// The effective request of one pod spec (the `spec` object of a Pod, as JSON).
+pub fn spec_effective_request(spec: &[u8]) -> Result<EffectiveRequest, InputError> {
+    let text = std::str::from_utf8(spec)
+        .map_err(|e| InputError::new("spec", format!("not UTF-8: {e}")))?;
+    let raw: &RawValue = serde_json::from_str(text)
+        .map_err(|e| InputError::new("spec", format!("malformed JSON: {e}")))?;
+    let spec: crate::model::pod::PodSpec = parse_item(raw, "spec")?;
+    spec.effective_request("spec")
+}
+
 /// Deserialises one item; on failure deserialises it again, tracking the path, to say where.
 /// (Tracking costs time, and almost every input is valid.)
 fn parse_item<T: DeserializeOwned>(raw: &RawValue, path: &str) -> Result<T, InputError> {

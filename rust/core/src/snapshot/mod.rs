@@ -6,7 +6,7 @@ mod merge;
 
 use std::collections::HashMap;
 
-pub use ingest::parse_documents;
+pub use ingest::{parse_documents, spec_effective_request};
 pub use merge::{list_continue, merge_lists};
 
 use crate::intern::{Interner, Sym};
