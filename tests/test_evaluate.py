@@ -306,3 +306,24 @@ def test_moved_gpu_pods_get_devices_on_their_new_node() -> None:
     assert ev.violations == []
     assert ev.node_utilisation("nvidia.com/gpu") == [pytest.approx(0.0), pytest.approx(0.6)]
     assert isinstance(ev, kube_engine.Evaluation)
+
+
+def test_gpu_over_commit_is_a_violation_not_a_load_error() -> None:
+    # Two 600-milli shares bound to a 1-GPU node without device annotations: the second has nowhere
+    # to fit, gets the device anyway, and the over-commit is reported.
+    s = load(
+        node("g", gpus=1),
+        pod("a", "g", requests={"kube-engine.io/gpu-milli": "600"}),
+        pod("b", "g", requests={"kube-engine.io/gpu-milli": "600"}),
+    )
+    assert s.pod_request("default/b")["gpu_devices"] == [0]
+    assert [(v["kind"], v["detail"]) for v in evaluate(s).violations] == [
+        ("gpu-devices", "GPU device 0 holds 1200 milli > 1000")
+    ]
+    # A placement that moves a GPU pod to a node without GPUs is reported the same way.
+    s = load(
+        node("g", gpus=1),
+        node("cpu"),
+        pod("a", "g", requests={"kube-engine.io/gpu-milli": "600"}),
+    )
+    assert evaluate(s, {"default/a": "cpu"}).violation_counts() == {"gpu-devices": 1}

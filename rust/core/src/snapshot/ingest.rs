@@ -17,8 +17,7 @@ use super::{NodeId, Owner, Snapshot, SymLabels};
 use crate::error::{Error, InputError};
 use crate::intern::Interner;
 use crate::model::gpu::{
-    self, DeviceMask, GPU_DEVICES_ANNOTATION, GPU_MILLI_RESOURCE, GPU_MODEL_LABEL, GPU_RESOURCE,
-    MAX_DEVICES,
+    GPU_DEVICES_ANNOTATION, GPU_MILLI_RESOURCE, GPU_MODEL_LABEL, GPU_RESOURCE, MAX_DEVICES,
 };
 use crate::model::meta::parse_timestamp;
 use crate::model::node::Node;
@@ -495,7 +494,7 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
         p.mirror.push(r.mirror);
         device_annotations.push(r.gpu_devices);
     }
-    assign_devices(&mut s, &pod_paths, &device_annotations)?;
+    super::devices::assign_at_load(&mut s, &pod_paths, &device_annotations)?;
 
     // PodDisruptionBudgets.
     let mut pdb_index: HashMap<String, &str> = HashMap::new();
@@ -520,73 +519,4 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
         s.pdbs.push(pdb);
     }
     Ok(s)
-}
-
-/// GPU devices of bound pods: from `kube-engine.io/gpu-devices` where present (validated), then
-/// best fit in input order for the rest (see docs/encoding.md). A pod that fits nowhere on its
-/// node still gets devices (the emptiest ones); the overcommit shows up as a violation in metrics.
-fn assign_devices(
-    s: &mut Snapshot,
-    paths: &[&str],
-    annotations: &[Option<String>],
-) -> Result<(), InputError> {
-    let n_pods = s.pods.len();
-    s.current.gpu_devices = vec![0; n_pods];
-    s.pods.gpu_devices_inferred = vec![false; n_pods];
-    let mut free: Vec<Vec<u32>> = s
-        .nodes
-        .gpu_devices
-        .iter()
-        .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
-        .collect();
-    let mut pending = Vec::new();
-    for p in 0..n_pods {
-        let demand = s.pods.gpu[p];
-        let Some(node) = s.current.node[p] else {
-            continue;
-        };
-        if demand.is_none() || s.pods.phase[p].is_terminal() {
-            continue;
-        }
-        let devices = s.nodes.gpu_devices[node as usize];
-        match &annotations[p] {
-            Some(value) => {
-                let path = format!("{}.metadata.annotations.{GPU_DEVICES_ANNOTATION}", paths[p]);
-                let mask = gpu::parse_device_list(value, devices)
-                    .map_err(|e| InputError::new(&path, e))?;
-                if mask.count_ones() != demand.count {
-                    return Err(InputError::new(
-                        path,
-                        format!(
-                            "lists {} device(s) in {value:?} but the pod needs {}",
-                            mask.count_ones(),
-                            demand.count
-                        ),
-                    ));
-                }
-                gpu::take(&mut free[node as usize], mask, demand);
-                s.current.gpu_devices[p] = mask;
-            }
-            None => pending.push(p),
-        }
-    }
-    for p in pending {
-        let node = s.current.node[p].expect("only bound pods are pending assignment") as usize;
-        let demand = s.pods.gpu[p];
-        let mask =
-            gpu::best_fit(&free[node], demand).unwrap_or_else(|| emptiest(&free[node], demand));
-        gpu::take(&mut free[node], mask, demand);
-        s.current.gpu_devices[p] = mask;
-        s.pods.gpu_devices_inferred[p] = true;
-    }
-    Ok(())
-}
-
-fn emptiest(free: &[u32], demand: gpu::GpuDemand) -> DeviceMask {
-    let mut order: Vec<usize> = (0..free.len()).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(free[i]), i));
-    order
-        .iter()
-        .take(demand.count as usize)
-        .fold(0, |m, &i| m | (1 << i))
 }

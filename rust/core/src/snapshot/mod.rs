@@ -1,6 +1,7 @@
 //! A cluster snapshot: nodes, pods and PodDisruptionBudgets parsed once from Kubernetes JSON and
 //! stored as columns (one vector per field, indexed by node or pod number).
 
+mod devices;
 mod ingest;
 mod merge;
 
@@ -223,48 +224,5 @@ impl Snapshot {
             .binary_search_by_key(&key, |&(k, _)| k)
             .ok()
             .map(|i| labels[i].1)
-    }
-}
-
-impl Snapshot {
-    /// The current placement with some pods moved (`None`: unbound). Moved pods get GPU devices by
-    /// best fit on their new node, in pod order, after the pods that stay have kept theirs.
-    pub fn assignment_with(&self, moves: &[(PodId, Option<NodeId>)]) -> Assignment {
-        use crate::model::gpu;
-        let mut a = self.current.clone();
-        let mut moved = vec![false; self.pods.len()];
-        for &(p, n) in moves {
-            if a.node[p as usize] != n {
-                a.node[p as usize] = n;
-                a.gpu_devices[p as usize] = 0;
-                moved[p as usize] = true;
-            }
-        }
-        let mut free: Vec<Vec<u32>> = self
-            .nodes
-            .gpu_devices
-            .iter()
-            .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
-            .collect();
-        for p in 0..self.pods.len() {
-            if let (Some(n), false) = (a.node[p], moved[p]) {
-                if self.is_active(p as PodId) {
-                    gpu::take(&mut free[n as usize], a.gpu_devices[p], self.pods.gpu[p]);
-                }
-            }
-        }
-        for p in (0..self.pods.len()).filter(|&p| moved[p]) {
-            let (Some(n), demand) = (a.node[p], self.pods.gpu[p]) else {
-                continue;
-            };
-            if demand.is_none() || !self.is_active(p as PodId) {
-                continue;
-            }
-            let free = &mut free[n as usize];
-            let mask = gpu::best_fit(free, demand).unwrap_or(0);
-            gpu::take(free, mask, demand);
-            a.gpu_devices[p] = mask;
-        }
-        a
     }
 }
