@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::meta::null_default;
-use super::selector::{LabelSelector, LabelSet};
+use super::selector::{check_set_values, set_matches, LabelSelector, LabelSet, SelectorOperator};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum NodeSelectorOperator {
@@ -34,25 +34,25 @@ struct NodeSelectorRequirementWire {
     values: Vec<String>,
 }
 
+impl NodeSelectorOperator {
+    /// The label-selector operator with the same meaning, for all but `Gt`/`Lt`.
+    fn as_set(self) -> Option<SelectorOperator> {
+        match self {
+            NodeSelectorOperator::In => Some(SelectorOperator::In),
+            NodeSelectorOperator::NotIn => Some(SelectorOperator::NotIn),
+            NodeSelectorOperator::Exists => Some(SelectorOperator::Exists),
+            NodeSelectorOperator::DoesNotExist => Some(SelectorOperator::DoesNotExist),
+            NodeSelectorOperator::Gt | NodeSelectorOperator::Lt => None,
+        }
+    }
+}
+
 impl TryFrom<NodeSelectorRequirementWire> for NodeSelectorRequirement {
     type Error = String;
     fn try_from(w: NodeSelectorRequirementWire) -> Result<Self, String> {
-        use NodeSelectorOperator::*;
-        let mut bound = 0;
-        match w.operator {
-            In | NotIn if w.values.is_empty() => {
-                return Err(format!(
-                    "operator {:?} on key {:?} needs at least one value",
-                    w.operator, w.key
-                ))
-            }
-            Exists | DoesNotExist if !w.values.is_empty() => {
-                return Err(format!(
-                    "operator {:?} on key {:?} takes no values, got {:?}",
-                    w.operator, w.key, w.values
-                ))
-            }
-            Gt | Lt => {
+        let bound = match w.operator.as_set() {
+            Some(op) => check_set_values(op, &w.key, &w.values).map(|_| 0)?,
+            None => {
                 // Validation requires exactly one value that parses as an integer.
                 let [v] = w.values.as_slice() else {
                     return Err(format!(
@@ -60,15 +60,14 @@ impl TryFrom<NodeSelectorRequirementWire> for NodeSelectorRequirement {
                         w.operator, w.key, w.values
                     ));
                 };
-                bound = v.parse().map_err(|_| {
+                v.parse().map_err(|_| {
                     format!(
                         "operator {:?} on key {:?}: value {v:?} is not an integer",
                         w.operator, w.key
                     )
-                })?;
+                })?
             }
-            _ => {}
-        }
+        };
         Ok(NodeSelectorRequirement {
             key: w.key,
             operator: w.operator,
@@ -80,19 +79,12 @@ impl TryFrom<NodeSelectorRequirementWire> for NodeSelectorRequirement {
 
 impl NodeSelectorRequirement {
     fn matches_value(&self, value: Option<&str>) -> bool {
-        use NodeSelectorOperator::*;
+        let number = || value.and_then(|v| v.parse::<i64>().ok());
         match self.operator {
-            In => value.is_some_and(|v| self.values.iter().any(|x| x == v)),
-            NotIn => value.is_none_or(|v| !self.values.iter().any(|x| x == v)),
-            Exists => value.is_some(),
-            DoesNotExist => value.is_none(),
             // A label that is missing or not an integer never satisfies Gt/Lt.
-            Gt => value
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_some_and(|v| v > self.bound),
-            Lt => value
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_some_and(|v| v < self.bound),
+            NodeSelectorOperator::Gt => number().is_some_and(|v| v > self.bound),
+            NodeSelectorOperator::Lt => number().is_some_and(|v| v < self.bound),
+            op => set_matches(op.as_set().expect("set operator"), &self.values, value),
         }
     }
 }
@@ -342,12 +334,7 @@ mod tests {
     use crate::model::meta::KeyValues;
 
     fn labels(pairs: &[(&str, &str)]) -> KeyValues<String> {
-        KeyValues(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        KeyValues::from_pairs(pairs)
     }
 
     fn term(json: &str) -> NodeSelectorTerm {

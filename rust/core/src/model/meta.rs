@@ -9,6 +9,17 @@ use std::marker::PhantomData;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyValues<V>(pub Vec<(String, V)>);
 
+impl KeyValues<String> {
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        KeyValues(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+}
+
 impl<V> KeyValues<V> {
     pub fn get(&self, key: &str) -> Option<&V> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)

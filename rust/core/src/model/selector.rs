@@ -42,36 +42,50 @@ struct RequirementWire {
 impl TryFrom<RequirementWire> for Requirement {
     type Error = String;
     fn try_from(w: RequirementWire) -> Result<Self, String> {
-        // The API server's validation: In/NotIn need values, Exists/DoesNotExist must have none.
-        match w.operator {
-            SelectorOperator::In | SelectorOperator::NotIn if w.values.is_empty() => Err(format!(
-                "operator {:?} on key {:?} needs at least one value",
-                w.operator, w.key
-            )),
-            SelectorOperator::Exists | SelectorOperator::DoesNotExist if !w.values.is_empty() => {
-                Err(format!(
-                    "operator {:?} on key {:?} takes no values, got {:?}",
-                    w.operator, w.key, w.values
-                ))
-            }
-            _ => Ok(Requirement {
-                key: w.key,
-                operator: w.operator,
-                values: w.values,
-            }),
-        }
+        check_set_values(w.operator, &w.key, &w.values)?;
+        Ok(Requirement {
+            key: w.key,
+            operator: w.operator,
+            values: w.values,
+        })
+    }
+}
+
+/// The API server's validation of set-based operators: `In`/`NotIn` need values,
+/// `Exists`/`DoesNotExist` take none. Shared by label and node selector requirements.
+pub(crate) fn check_set_values(
+    operator: SelectorOperator,
+    key: &str,
+    values: &[String],
+) -> Result<(), String> {
+    match operator {
+        SelectorOperator::In | SelectorOperator::NotIn if values.is_empty() => Err(format!(
+            "operator {operator:?} on key {key:?} needs at least one value"
+        )),
+        SelectorOperator::Exists | SelectorOperator::DoesNotExist if !values.is_empty() => Err(
+            format!("operator {operator:?} on key {key:?} takes no values, got {values:?}"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a label `value` (None: absent) satisfies a set-based operator.
+pub(crate) fn set_matches(
+    operator: SelectorOperator,
+    values: &[String],
+    value: Option<&str>,
+) -> bool {
+    match operator {
+        SelectorOperator::In => value.is_some_and(|v| values.iter().any(|x| x == v)),
+        SelectorOperator::NotIn => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+        SelectorOperator::Exists => value.is_some(),
+        SelectorOperator::DoesNotExist => value.is_none(),
     }
 }
 
 impl Requirement {
     pub fn matches(&self, labels: &impl LabelSet) -> bool {
-        let value = labels.label(&self.key);
-        match self.operator {
-            SelectorOperator::In => value.is_some_and(|v| self.values.iter().any(|x| x == v)),
-            SelectorOperator::NotIn => value.is_none_or(|v| !self.values.iter().any(|x| x == v)),
-            SelectorOperator::Exists => value.is_some(),
-            SelectorOperator::DoesNotExist => value.is_none(),
-        }
+        set_matches(self.operator, &self.values, labels.label(&self.key))
     }
 }
 
@@ -125,12 +139,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> KeyValues<String> {
-        KeyValues(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        KeyValues::from_pairs(pairs)
     }
 
     fn sel(json: &str) -> LabelSelector {
