@@ -146,7 +146,14 @@ pub struct EffectiveRequest {
     /// Includes `pods: 1`.
     pub resources: SparseResources,
     pub gpu: GpuDemand,
+    /// cpu (milli) and memory (bytes) with the scheduler's defaults for containers that ask for
+    /// none — what NodeResourcesFit scores with.
+    pub nonzero: [i64; 2],
 }
+
+/// kube-scheduler's defaults for scoring containers without cpu / memory requests.
+pub const DEFAULT_CPU_MILLI: i64 = 100;
+pub const DEFAULT_MEMORY: i64 = 200 * 1024 * 1024;
 
 impl PodSpec {
     pub fn host_ports(&self) -> Vec<HostPort> {
@@ -176,27 +183,22 @@ impl PodSpec {
             .any(|v| v.empty_dir.is_some() || v.host_path.is_some())
     }
 
-    /// The effective request as kube-scheduler computes it (`computePodResourceRequest`):
-    ///
-    /// * app containers are summed;
-    /// * a restartable (sidecar) init container keeps running, so it adds to the app sum, and every
-    ///   init container started after it runs alongside it;
-    /// * each regular init container runs alone (plus the sidecars started before it), so the pod
-    ///   needs the larger of the app phase and each init step;
-    /// * pod overhead is added on top.
-    ///
-    /// `path` is this spec's JSON path, used in errors.
-    pub fn effective_request(&self, path: &str) -> Result<EffectiveRequest, InputError> {
+    /// Per-container requests combined by the scheduler's rule (below), plus overhead.
+    fn combine(
+        &self,
+        path: &str,
+        requests_of: impl Fn(&Container, &str) -> Result<SparseResources, InputError>,
+    ) -> Result<SparseResources, InputError> {
         let mut apps = SparseResources::new();
         for (i, c) in self.containers.iter().enumerate() {
-            for (name, v) in container_requests(c, &format!("{path}.containers[{i}]"))? {
+            for (name, v) in requests_of(c, &format!("{path}.containers[{i}]"))? {
                 sparse_add(&mut apps, &name, v);
             }
         }
         let mut sidecars = SparseResources::new();
         let mut init_peak = SparseResources::new();
         for (i, c) in self.init_containers.iter().enumerate() {
-            let requests = container_requests(c, &format!("{path}.initContainers[{i}]"))?;
+            let requests = requests_of(c, &format!("{path}.initContainers[{i}]"))?;
             let mut step = sidecars.clone();
             for (name, v) in &requests {
                 sparse_add(&mut step, name, *v);
@@ -215,7 +217,33 @@ impl PodSpec {
             non_negative(*q, &format!("{path}.overhead.{name}"))?;
             sparse_add(&mut total, name, amount(name, *q));
         }
+        Ok(total)
+    }
 
+    /// The effective request as kube-scheduler computes it (`computePodResourceRequest`):
+    ///
+    /// * app containers are summed;
+    /// * a restartable (sidecar) init container keeps running, so it adds to the app sum, and every
+    ///   init container started after it runs alongside it;
+    /// * each regular init container runs alone (plus the sidecars started before it), so the pod
+    ///   needs the larger of the app phase and each init step;
+    /// * pod overhead is added on top.
+    ///
+    /// `path` is this spec's JSON path, used in errors.
+    pub fn effective_request(&self, path: &str) -> Result<EffectiveRequest, InputError> {
+        let mut total = self.combine(path, |c, path| container_requests(c, path))?;
+        // kube-scheduler scores with "non-zero" requests: a container that does not ask for cpu or
+        // memory counts as asking for 100m / 200Mi, so empty pods do not all pile onto one node.
+        let nonzero = self.combine(path, |c, path| {
+            let mut r = container_requests(c, path)?;
+            for (name, default) in [("cpu", DEFAULT_CPU_MILLI), ("memory", DEFAULT_MEMORY)] {
+                if !r.iter().any(|(n, _)| n == name) {
+                    r.push((name.to_string(), default));
+                }
+            }
+            Ok(r)
+        })?;
+        let nonzero = [sparse_get(&nonzero, "cpu"), sparse_get(&nonzero, "memory")];
         let whole = sparse_get(&total, GPU_RESOURCE);
         let share = sparse_get(&total, GPU_MILLI_RESOURCE);
         total.retain(|(n, v)| n != GPU_RESOURCE && n != GPU_MILLI_RESOURCE && *v != 0);
@@ -252,6 +280,7 @@ impl PodSpec {
         Ok(EffectiveRequest {
             resources: total,
             gpu,
+            nonzero,
         })
     }
 }
@@ -367,6 +396,20 @@ mod tests {
     fn pods_without_requests_ask_only_for_a_pod_slot() {
         let r = req(r#"{"containers":[{"name":"a"}]}"#);
         assert_eq!(r.resources, vec![("pods".to_string(), 1)]);
+        assert_eq!(r.nonzero, [DEFAULT_CPU_MILLI, DEFAULT_MEMORY]);
+    }
+
+    #[test]
+    fn nonzero_requests_default_per_container() {
+        // One container asks for cpu only, the other for nothing: scoring sees 250m + 100m cpu and
+        // 200Mi + 200Mi memory; an explicit zero stays zero.
+        let r = req(&format!(
+            r#"{{"containers":[{},{{"name":"b"}},{}]}}"#,
+            r#"{"name":"a","resources":{"requests":{"cpu":"250m"}}}"#,
+            r#"{"name":"z","resources":{"requests":{"cpu":"0","memory":"0"}}}"#
+        ));
+        assert_eq!(sparse_get(&r.resources, "cpu"), 250);
+        assert_eq!(r.nonzero, [350, 2 * DEFAULT_MEMORY]);
     }
 
     #[test]

@@ -480,6 +480,7 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
         }));
         p.requests.push_sparse(&r.request.resources, &s.resources);
         p.gpu.push(r.request.gpu);
+        p.nonzero.push(r.request.nonzero);
         p.node_selector.push(r.node_selector);
         p.affinity.push(r.affinity);
         p.tolerations.push(r.tolerations);

@@ -97,6 +97,8 @@ pub struct Pods {
     /// Effective requests (see `PodSpec::effective_request`), GPUs excluded.
     pub requests: ResourceMatrix,
     pub gpu: Vec<GpuDemand>,
+    /// cpu/memory with kube-scheduler's scoring defaults (see `EffectiveRequest::nonzero`).
+    pub nonzero: Vec<[i64; 2]>,
     pub node_selector: Vec<Labels>,
     pub affinity: Vec<Option<Box<Affinity>>>,
     pub tolerations: Vec<Vec<Toleration>>,
