@@ -10,6 +10,7 @@ pub mod error;
 pub mod intern;
 pub mod metrics;
 pub mod model;
+pub mod place;
 pub mod quantity;
 pub mod resources;
 pub mod snapshot;

@@ -231,7 +231,7 @@ impl PodSpec {
     ///
     /// `path` is this spec's JSON path, used in errors.
     pub fn effective_request(&self, path: &str) -> Result<EffectiveRequest, InputError> {
-        let mut total = self.combine(path, |c, path| container_requests(c, path))?;
+        let mut total = self.combine(path, container_requests)?;
         // kube-scheduler scores with "non-zero" requests: a container that does not ask for cpu or
         // memory counts as asking for 100m / 200Mi, so empty pods do not all pile onto one node.
         let nonzero = self.combine(path, |c, path| {

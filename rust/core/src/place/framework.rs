@@ -1,0 +1,369 @@
+//! The scheduling framework, arranged like kube-scheduler's: per pod a cycle runs PreFilter, then
+//! Filter over nodes until enough feasible ones are found, then PreScore, Score and NormalizeScore
+//! over those, a weighted sum, and a seeded random choice among the best (selectHost).
+//!
+//! Plugins are small and named; per-cycle data a plugin computes once lives in the cycle, and the
+//! hot per-node calls read it. A filter rejects with a plugin-specific code; reasons are rendered
+//! as text only for pods that end up unschedulable.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+
+use super::state::ClusterState;
+use crate::model::gpu::GpuDemand;
+use crate::snapshot::{NodeId, PodId, Snapshot};
+
+/// Highest score a plugin gives a node (`framework.MaxNodeScore`).
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// What one cycle knows about the pod being placed.
+pub struct Cycle<'a> {
+    pub snap: &'a Snapshot,
+    pub state: &'a ClusterState<'a>,
+    pub pod: PodId,
+    /// Effective request row (resource ids as columns).
+    pub request: &'a [i64],
+    pub gpu: GpuDemand,
+}
+
+impl Cycle<'_> {
+    pub fn p(&self) -> usize {
+        self.pod as usize
+    }
+}
+
+/// Data a plugin computed for this cycle.
+pub type CycleData = Option<Box<dyn Any + Send + Sync>>;
+
+/// Outcome of PreFilter.
+pub enum PreFilter {
+    /// Run the filter, with this plugin's cycle data.
+    Run(CycleData),
+    /// The plugin has nothing to check for this pod.
+    Skip,
+    /// No node can take the pod; the message says why.
+    Reject(String),
+}
+
+pub trait FilterPlugin: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    fn pre_filter(&self, _cx: &Cycle) -> PreFilter {
+        PreFilter::Run(None)
+    }
+
+    /// `Err(code)` rejects the node; `code` is the plugin's own, turned into text by `reasons`.
+    fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32>;
+
+    /// The kube-scheduler-style reasons why `node` was rejected with `code` in this cycle (e.g.
+    /// `Insufficient cpu`).
+    fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, code: u32, out: &mut Vec<String>);
+}
+
+/// Outcome of PreScore.
+pub enum PreScore {
+    Run(CycleData),
+    /// The plugin does not score this pod (all nodes get 0 from it).
+    Skip,
+}
+
+pub trait ScorePlugin: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    fn pre_score(&self, _cx: &Cycle, _nodes: &[NodeId]) -> PreScore {
+        PreScore::Run(None)
+    }
+
+    /// A score for one feasible node.
+    fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64;
+
+    /// Rescales the scores of all feasible nodes into [0, MAX_NODE_SCORE] (NormalizeScore).
+    fn normalize(&self, _cx: &Cycle, _data: &CycleData, _scores: &mut [i64]) {}
+
+    /// Which GPU devices of the chosen node the pod gets (Reserve), for policies that care (FGD
+    /// picks the device that fragments least). `None`: the default, best fit.
+    fn choose_devices(&self, _cx: &Cycle, _node: NodeId) -> Option<crate::model::gpu::DeviceMask> {
+        None
+    }
+}
+
+/// `helper.DefaultNormalizeScore`: scale so the highest becomes `MAX_NODE_SCORE` (reversed:
+/// the highest becomes 0). All-zero scores stay 0 (or all become 100 when reversed).
+pub fn default_normalize(scores: &mut [i64], reverse: bool) {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        if reverse {
+            scores.iter_mut().for_each(|s| *s = MAX_NODE_SCORE);
+        }
+        return;
+    }
+    for s in scores.iter_mut() {
+        *s = MAX_NODE_SCORE * *s / max;
+        if reverse {
+            *s = MAX_NODE_SCORE - *s;
+        }
+    }
+}
+
+/// A scheduling profile: filter plugins in order, score plugins with weights.
+pub struct Profile {
+    pub name: String,
+    pub filters: Vec<Box<dyn FilterPlugin>>,
+    pub scores: Vec<(Box<dyn ScorePlugin>, i64)>,
+    /// kube-scheduler's `percentageOfNodesToScore`: `None` is its adaptive default, 100 scores
+    /// every feasible node.
+    pub percentage_of_nodes_to_score: Option<u32>,
+}
+
+/// Why a pod could not be placed: reasons counted over nodes, rendered like kube-scheduler's
+/// FitError (`0/5000 nodes are available: 4200 Insufficient cpu, 800 node(s) had untolerated
+/// taint {gpu: true}.`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FitError {
+    pub nodes: usize,
+    pub pre_filter: Option<String>,
+    pub reasons: BTreeMap<String, usize>,
+}
+
+impl std::fmt::Display for FitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0/{} nodes are available:", self.nodes)?;
+        if let Some(msg) = &self.pre_filter {
+            write!(f, " {msg}")?;
+        }
+        // Upstream sorts the "count reason" strings as strings.
+        let mut parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        parts.sort();
+        if !parts.is_empty() {
+            write!(f, " {}", parts.join(", "))?;
+        }
+        f.write_str(".")
+    }
+}
+
+/// How many feasible nodes to find before scoring (`numFeasibleNodesToFind`).
+pub fn feasible_nodes_to_find(all: usize, percentage: Option<u32>) -> usize {
+    const MIN_FEASIBLE: usize = 100;
+    if all < MIN_FEASIBLE {
+        return all;
+    }
+    let pct = match percentage {
+        Some(p) if p >= 100 => return all,
+        Some(p) if p > 0 => p as usize,
+        // Adaptive: 50% for small clusters, shrinking by 1% per 125 nodes, never below 5%.
+        _ => (50usize.saturating_sub(all / 125)).max(5),
+    };
+    (all * pct / 100).max(MIN_FEASIBLE)
+}
+
+/// A small, fast, seedable generator (SplitMix64) — placement must be reproducible.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// One pod's cycle: filter, score, select. Returns the node, or why none fits.
+pub struct Scheduler<'p> {
+    pub profile: &'p Profile,
+    pub rng: Rng,
+    /// Where the next search for feasible nodes starts (`nextStartNodeIndex`).
+    pub next_start: usize,
+}
+
+impl<'p> Scheduler<'p> {
+    pub fn new(profile: &'p Profile, seed: u64) -> Self {
+        Scheduler {
+            profile,
+            rng: Rng::new(seed),
+            next_start: 0,
+        }
+    }
+
+    pub fn place(&mut self, cx: &Cycle) -> Result<NodeId, FitError> {
+        let n_nodes = cx.snap.nodes.len();
+        let mut filter_data = Vec::with_capacity(self.profile.filters.len());
+        for f in &self.profile.filters {
+            match f.pre_filter(cx) {
+                PreFilter::Run(d) => filter_data.push(Some(d)),
+                PreFilter::Skip => filter_data.push(None),
+                PreFilter::Reject(msg) => {
+                    return Err(FitError {
+                        nodes: n_nodes,
+                        pre_filter: Some(msg),
+                        reasons: BTreeMap::new(),
+                    })
+                }
+            }
+        }
+        let want = feasible_nodes_to_find(n_nodes, self.profile.percentage_of_nodes_to_score);
+        let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(n_nodes));
+        let mut rejected: Vec<(NodeId, usize, u32)> = Vec::new();
+        let mut processed = 0;
+        while processed < n_nodes && feasible.len() < want {
+            let node = ((self.next_start + processed) % n_nodes) as NodeId;
+            processed += 1;
+            let mut ok = true;
+            for (i, f) in self.profile.filters.iter().enumerate() {
+                let Some(data) = &filter_data[i] else {
+                    continue;
+                };
+                if let Err(code) = f.filter(cx, data, node) {
+                    rejected.push((node, i, code));
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                feasible.push(node);
+            }
+        }
+        if n_nodes > 0 {
+            self.next_start = (self.next_start + processed) % n_nodes;
+        }
+        if feasible.is_empty() {
+            let mut reasons = BTreeMap::new();
+            let mut buf = Vec::new();
+            for (node, i, code) in rejected {
+                buf.clear();
+                let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
+                self.profile.filters[i].reasons(cx, data, node, code, &mut buf);
+                for r in buf.drain(..) {
+                    *reasons.entry(r).or_insert(0) += 1;
+                }
+            }
+            return Err(FitError {
+                nodes: n_nodes,
+                pre_filter: None,
+                reasons,
+            });
+        }
+        if feasible.len() == 1 {
+            return Ok(feasible[0]);
+        }
+        let totals = self.score(cx, &feasible);
+        Ok(self.select(&feasible, &totals))
+    }
+
+    /// Weighted sum of normalised plugin scores for each feasible node.
+    pub fn score(&self, cx: &Cycle, feasible: &[NodeId]) -> Vec<i64> {
+        let mut totals = vec![0i64; feasible.len()];
+        let mut scores = vec![0i64; feasible.len()];
+        for (plugin, weight) in &self.profile.scores {
+            let data = match plugin.pre_score(cx, feasible) {
+                PreScore::Run(d) => d,
+                PreScore::Skip => continue,
+            };
+            for (s, &n) in scores.iter_mut().zip(feasible) {
+                *s = plugin.score(cx, &data, n);
+            }
+            plugin.normalize(cx, &data, &mut scores);
+            for (t, s) in totals.iter_mut().zip(&scores) {
+                *t += s * weight;
+            }
+        }
+        totals
+    }
+
+    /// The highest total; ties broken uniformly at random by reservoir sampling, as selectHost.
+    fn select(&mut self, feasible: &[NodeId], totals: &[i64]) -> NodeId {
+        let mut best = 0;
+        let mut ties = 1u64;
+        for i in 1..feasible.len() {
+            if totals[i] > totals[best] {
+                best = i;
+                ties = 1;
+            } else if totals[i] == totals[best] {
+                ties += 1;
+                if self.rng.below(ties) == 0 {
+                    best = i;
+                }
+            }
+        }
+        feasible[best]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_percentage_of_nodes_to_score() {
+        assert_eq!(feasible_nodes_to_find(50, None), 50);
+        assert_eq!(feasible_nodes_to_find(1000, None), 420); // 50 - 8 = 42%
+        assert_eq!(feasible_nodes_to_find(5000, None), 500); // 50 - 40 = 10%
+        assert_eq!(feasible_nodes_to_find(6000, None), 300); // floor at 5%
+        assert_eq!(feasible_nodes_to_find(150, None), 100); // at least 100
+        assert_eq!(feasible_nodes_to_find(5000, Some(100)), 5000);
+        assert_eq!(feasible_nodes_to_find(5000, Some(30)), 1500);
+    }
+
+    #[test]
+    fn normalize() {
+        let mut s = [0, 5, 10];
+        default_normalize(&mut s, false);
+        assert_eq!(s, [0, 50, 100]);
+        let mut s = [0, 5, 10];
+        default_normalize(&mut s, true);
+        assert_eq!(s, [100, 50, 0]);
+        let mut s = [0, 0];
+        default_normalize(&mut s, true);
+        assert_eq!(s, [100, 100]);
+    }
+
+    #[test]
+    fn fit_error_message_like_kube_scheduler() {
+        let e = FitError {
+            nodes: 1213,
+            pre_filter: None,
+            reasons: [
+                ("Insufficient nvidia.com/gpu".to_string(), 900),
+                (
+                    "node(s) didn't match Pod's node affinity/selector".to_string(),
+                    313,
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "0/1213 nodes are available: 313 node(s) didn't match Pod's node affinity/selector, \
+             900 Insufficient nvidia.com/gpu."
+        );
+    }
+
+    #[test]
+    fn rng_is_uniformish_and_seeded() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        assert_eq!(a.next_u64(), b.next_u64());
+        let mut counts = [0; 4];
+        for _ in 0..4000 {
+            counts[a.below(4) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (900..1100).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Placement: kube-scheduler's framework and plugins, and batch scheduling of pending pods.
+
+pub mod framework;
+pub mod order;
+pub mod plugins;
+pub mod profile;
+pub mod state;
+
+use crate::model::gpu::{self, DeviceMask};
+use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
+use framework::{Cycle, FitError, Profile, Scheduler};
+pub use order::Order;
+use state::ClusterState;
+
+/// The result of placing a batch of pods.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Pods placed, in placement order, with node and GPU devices.
+    pub placed: Vec<(PodId, NodeId, DeviceMask)>,
+    /// Pods no node could take, with why.
+    pub unschedulable: Vec<(PodId, FitError)>,
+    /// The whole cluster's placement afterwards (every pod of the snapshot).
+    pub assignment: Assignment,
+}
+
+/// GPU devices for the pod on `node`: the first score plugin with an opinion, else best fit.
+pub fn choose_devices(profile: &Profile, cx: &Cycle, node: NodeId) -> DeviceMask {
+    if cx.gpu.is_none() {
+        return 0;
+    }
+    profile
+        .scores
+        .iter()
+        .find_map(|(s, _)| s.choose_devices(cx, node))
+        .or_else(|| gpu::best_fit(&cx.state.gpu_free[node as usize], cx.gpu))
+        .expect("the fit filter checked the devices")
+}
+
+/// Places `pods` (by default every active pending pod) one at a time in `order`, each with the
+/// profile named by its `schedulerName` (or the first profile), updating the cluster as it goes —
+/// what kube-scheduler does with a queue of pods.
+pub fn schedule(
+    snap: &Snapshot,
+    pods: Option<&[PodId]>,
+    profiles: &[Profile],
+    order: Order,
+    seed: u64,
+) -> Result<Placement, String> {
+    let queue: Vec<PodId> = match pods {
+        Some(list) => {
+            for &p in list {
+                if let Some(n) = snap.current.node[p as usize] {
+                    return Err(format!(
+                        "pod {} is bound to node {}; schedule places pending pods",
+                        snap.pod_key(p),
+                        snap.nodes.name[n as usize]
+                    ));
+                }
+            }
+            list.to_vec()
+        }
+        None => (0..snap.pods.len() as PodId)
+            .filter(|&p| snap.current.node[p as usize].is_none() && snap.is_active(p))
+            .collect(),
+    };
+    let queue = order.sort(snap, queue, seed);
+    let mut state = ClusterState::new(snap, &snap.current);
+    let mut schedulers: Vec<Scheduler> = profiles.iter().map(|p| Scheduler::new(p, seed)).collect();
+    let mut placed = Vec::new();
+    let mut unschedulable = Vec::new();
+    for p in queue {
+        let scheduler_name = snap.symbols.resolve(snap.pods.scheduler_name[p as usize]);
+        let which = profiles
+            .iter()
+            .position(|pr| pr.name == scheduler_name)
+            .unwrap_or(0);
+        let result = {
+            let cx = Cycle {
+                snap,
+                state: &state,
+                pod: p,
+                request: snap.pods.requests.row(p as usize),
+                gpu: snap.pods.gpu[p as usize],
+            };
+            schedulers[which]
+                .place(&cx)
+                .map(|n| (n, choose_devices(&profiles[which], &cx, n)))
+        };
+        match result {
+            Ok((n, devices)) => {
+                state.bind(p, n, devices);
+                placed.push((p, n, devices));
+            }
+            Err(e) => unschedulable.push((p, e)),
+        }
+    }
+    Ok(Placement {
+        placed,
+        unschedulable,
+        assignment: state.assignment(),
+    })
+}

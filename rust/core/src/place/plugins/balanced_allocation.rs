@@ -1,0 +1,116 @@
+//! NodeResourcesBalancedAllocation: prefer nodes whose cpu and memory (or configured resources)
+//! would be used in equal proportion: score = (1 − std of the fractions) × 100. Best-effort pods
+//! are not scored (upstream skips them so they do not pile onto one node).
+
+use serde::Deserialize;
+
+use super::node_resources_fit::ResourceSpec;
+use crate::place::framework::{Cycle, CycleData, PreScore, ScorePlugin, MAX_NODE_SCORE};
+use crate::snapshot::NodeId;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalancedArgs {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub resources: Option<Vec<ResourceSpec>>,
+}
+
+pub struct BalancedAllocation {
+    resources: Vec<String>,
+}
+
+impl BalancedAllocation {
+    pub fn new(args: BalancedArgs) -> Self {
+        let resources = args
+            .resources
+            .map(|r| r.into_iter().map(|s| s.name).collect())
+            .unwrap_or_else(|| vec!["cpu".to_string(), "memory".to_string()]);
+        BalancedAllocation { resources }
+    }
+}
+
+/// `(1 - std) * 100` over the fractions, each capped at 1.
+pub fn balanced_score(fractions: &[f64]) -> i64 {
+    let std = match fractions.len() {
+        0 | 1 => 0.0,
+        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        n => {
+            let mean = fractions.iter().sum::<f64>() / n as f64;
+            (fractions
+                .iter()
+                .map(|f| (f - mean) * (f - mean))
+                .sum::<f64>()
+                / n as f64)
+                .sqrt()
+        }
+    };
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+impl ScorePlugin for BalancedAllocation {
+    fn name(&self) -> &'static str {
+        "NodeResourcesBalancedAllocation"
+    }
+
+    fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {
+        let ids: Vec<(usize, i64)> = self
+            .resources
+            .iter()
+            .filter_map(|name| cx.snap.resources.get(name))
+            .map(|r| (r, cx.request[r]))
+            .collect();
+        if ids.iter().all(|&(_, req)| req == 0) {
+            return PreScore::Skip;
+        }
+        PreScore::Run(Some(Box::new(ids)))
+    }
+
+    fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
+        let ids = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
+            .expect("pre_score");
+        let n = node as usize;
+        let mut fractions = [0f64; 8];
+        let mut k = 0;
+        let mut more = Vec::new();
+        for &(r, req) in ids {
+            let capacity = cx.snap.nodes.allocatable.get(n, r);
+            // Extended resources the pod does not ask for do not count.
+            if capacity == 0 || (req == 0 && r > crate::resources::EPHEMERAL_STORAGE) {
+                continue;
+            }
+            let f = ((cx.state.requested.get(n, r) + req) as f64 / capacity as f64).min(1.0);
+            if k < fractions.len() {
+                fractions[k] = f;
+                k += 1;
+            } else {
+                more.push(f);
+            }
+        }
+        if more.is_empty() {
+            balanced_score(&fractions[..k])
+        } else {
+            more.extend_from_slice(&fractions[..k]);
+            balanced_score(&more)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores() {
+        assert_eq!(balanced_score(&[0.5, 0.5]), 100);
+        assert_eq!(balanced_score(&[0.2, 0.6]), 80);
+        assert_eq!(balanced_score(&[1.0, 0.0]), 50);
+        // Three resources: std of (0.1, 0.4, 0.7) = 0.2449 -> 75.
+        assert_eq!(balanced_score(&[0.1, 0.4, 0.7]), 75);
+    }
+}

@@ -1,0 +1,108 @@
+//! The plugin registry: every plugin kube-engine implements, by its kube-scheduler name.
+
+pub mod balanced_allocation;
+pub mod node_affinity;
+pub mod node_name;
+pub mod node_ports;
+pub mod node_resources_fit;
+pub mod node_unschedulable;
+pub mod taint_toleration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::framework::{FilterPlugin, ScorePlugin};
+
+/// What a name in a profile turns into.
+pub struct Built {
+    pub filter: Option<Box<dyn FilterPlugin>>,
+    pub score: Option<Box<dyn ScorePlugin>>,
+}
+
+/// Upstream plugins kube-engine accepts in a configuration but does not model (volumes, images,
+/// preemption, queueing and binding); they have no effect on placement.
+pub const NOT_MODELLED: &[&str] = &[
+    "PrioritySort",
+    "DefaultBinder",
+    "DefaultPreemption",
+    "SchedulingGates",
+    "ImageLocality",
+    "VolumeRestrictions",
+    "NodeVolumeLimits",
+    "VolumeBinding",
+    "VolumeZone",
+    "DynamicResources",
+    "EBSLimits",
+    "GCEPDLimits",
+    "AzureDiskLimits",
+];
+
+fn args<T: DeserializeOwned + Default>(name: &str, args: Option<&Value>) -> Result<T, String> {
+    match args {
+        None => Ok(T::default()),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| format!("pluginConfig {name}: args: {e}"))
+        }
+    }
+}
+
+fn no_args(name: &str, a: Option<&Value>) -> Result<(), String> {
+    match a {
+        None => Ok(()),
+        Some(Value::Object(m)) if m.keys().all(|k| k == "kind" || k == "apiVersion") => Ok(()),
+        Some(_) => Err(format!("pluginConfig {name}: this plugin takes no args")),
+    }
+}
+
+/// The plugin called `name`, configured with `args`; `Ok(None)` for a plugin in [`NOT_MODELLED`].
+pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
+    use balanced_allocation::BalancedAllocation;
+    use node_resources_fit::NodeResourcesFit;
+    let both = |f: Box<dyn FilterPlugin>, s: Box<dyn ScorePlugin>| Built {
+        filter: Some(f),
+        score: Some(s),
+    };
+    let filter = |f: Box<dyn FilterPlugin>| Built {
+        filter: Some(f),
+        score: None,
+    };
+    let built = match name {
+        "NodeUnschedulable" => {
+            no_args(name, a).map(|_| filter(Box::new(node_unschedulable::NodeUnschedulable)))?
+        }
+        "NodeName" => no_args(name, a).map(|_| filter(Box::new(node_name::NodeName)))?,
+        "NodePorts" => no_args(name, a).map(|_| filter(Box::new(node_ports::NodePorts)))?,
+        "TaintToleration" => no_args(name, a).map(|_| {
+            both(
+                Box::new(taint_toleration::TaintToleration),
+                Box::new(taint_toleration::TaintToleration),
+            )
+        })?,
+        "NodeAffinity" => no_args(name, a).map(|_| {
+            both(
+                Box::new(node_affinity::NodeAffinity),
+                Box::new(node_affinity::NodeAffinity),
+            )
+        })?,
+        "NodeResourcesFit" => {
+            let fit_args: node_resources_fit::FitArgs = args(name, a)?;
+            both(
+                Box::new(
+                    NodeResourcesFit::new(fit_args.clone())
+                        .map_err(|e| format!("pluginConfig {name}: {e}"))?,
+                ),
+                Box::new(
+                    NodeResourcesFit::new(fit_args)
+                        .map_err(|e| format!("pluginConfig {name}: {e}"))?,
+                ),
+            )
+        }
+        "NodeResourcesBalancedAllocation" => Built {
+            filter: None,
+            score: Some(Box::new(BalancedAllocation::new(args(name, a)?))),
+        },
+        _ if NOT_MODELLED.contains(&name) => return Ok(None),
+        _ => return Err(format!("unknown plugin {name:?}")),
+    };
+    Ok(Some(built))
+}

@@ -1,0 +1,362 @@
+//! NodeResourcesFit: a node must have room for the pod's effective request in every resource (and
+//! GPU devices for its GPU demand); scoring strategies LeastAllocated (default), MostAllocated and
+//! RequestedToCapacityRatio, over weighted resources (default cpu and memory, weight 1 each).
+
+use serde::Deserialize;
+
+use crate::model::gpu::{self, GPU_RESOURCE};
+use crate::place::framework::{
+    Cycle, CycleData, FilterPlugin, PreScore, ScorePlugin, MAX_NODE_SCORE,
+};
+use crate::resources::{CPU, MEMORY, PODS};
+use crate::snapshot::NodeId;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum Strategy {
+    #[default]
+    LeastAllocated,
+    MostAllocated,
+    RequestedToCapacityRatio,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    pub name: String,
+    #[serde(default = "one")]
+    pub weight: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UtilizationShapePoint {
+    pub utilization: i64,
+    pub score: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedToCapacityRatio {
+    pub shape: Vec<UtilizationShapePoint>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScoringStrategy {
+    #[serde(rename = "type", default)]
+    pub kind: Strategy,
+    #[serde(default)]
+    pub resources: Option<Vec<ResourceSpec>>,
+    #[serde(default)]
+    pub requested_to_capacity_ratio: Option<RequestedToCapacityRatio>,
+}
+
+/// `NodeResourcesFitArgs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FitArgs {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub ignored_resources: Vec<String>,
+    #[serde(default)]
+    pub ignored_resource_groups: Vec<String>,
+    #[serde(default)]
+    pub scoring_strategy: Option<ScoringStrategy>,
+}
+
+pub struct NodeResourcesFit {
+    ignored: Vec<String>,
+    ignored_groups: Vec<String>,
+    strategy: Strategy,
+    resources: Vec<ResourceSpec>,
+    /// RequestedToCapacityRatio's shape, scaled to utilisation 0..100 → score 0..100.
+    shape: Vec<(i64, i64)>,
+}
+
+impl NodeResourcesFit {
+    pub fn new(args: FitArgs) -> Result<Self, String> {
+        let s = args.scoring_strategy.unwrap_or_default();
+        let resources = s.resources.unwrap_or_else(|| {
+            vec![
+                ResourceSpec {
+                    name: "cpu".into(),
+                    weight: 1,
+                },
+                ResourceSpec {
+                    name: "memory".into(),
+                    weight: 1,
+                },
+            ]
+        });
+        if let Some(r) = resources.iter().find(|r| !(1..=100).contains(&r.weight)) {
+            return Err(format!(
+                "scoringStrategy.resources: weight of {:?} must be 1..100, got {}",
+                r.name, r.weight
+            ));
+        }
+        let mut shape = Vec::new();
+        if s.kind == Strategy::RequestedToCapacityRatio {
+            let points = s
+                .requested_to_capacity_ratio
+                .ok_or("scoringStrategy.requestedToCapacityRatio is required for RequestedToCapacityRatio")?
+                .shape;
+            if points.is_empty() {
+                return Err(
+                    "scoringStrategy.requestedToCapacityRatio.shape must not be empty".into(),
+                );
+            }
+            for (i, p) in points.iter().enumerate() {
+                if !(0..=100).contains(&p.utilization) || !(0..=10).contains(&p.score) {
+                    return Err(format!(
+                        "scoringStrategy.requestedToCapacityRatio.shape[{i}]: utilization must be 0..100 and score 0..10"
+                    ));
+                }
+                if i > 0 && p.utilization <= points[i - 1].utilization {
+                    return Err(format!(
+                        "scoringStrategy.requestedToCapacityRatio.shape[{i}]: utilization values must increase"
+                    ));
+                }
+            }
+            // Shape scores are 0..10 in the API; the framework's scores are 0..100.
+            shape = points
+                .iter()
+                .map(|p| (p.utilization, p.score * MAX_NODE_SCORE / 10))
+                .collect();
+        } else if s.requested_to_capacity_ratio.is_some() {
+            return Err("scoringStrategy.requestedToCapacityRatio is only allowed with RequestedToCapacityRatio".into());
+        }
+        Ok(NodeResourcesFit {
+            ignored: args.ignored_resources,
+            ignored_groups: args.ignored_resource_groups,
+            strategy: s.kind,
+            resources,
+            shape,
+        })
+    }
+
+    fn is_ignored(&self, name: &str) -> bool {
+        // Only extended resources can be ignored.
+        name.contains('/')
+            && (self.ignored.iter().any(|i| i == name)
+                || self
+                    .ignored_groups
+                    .iter()
+                    .any(|g| name.split('/').next() == Some(g.as_str())))
+    }
+
+    /// Resource ids the pod is short of on `node`; `gpu` when its GPU demand does not fit.
+    fn shortfalls(&self, cx: &Cycle, node: NodeId, out: &mut Vec<usize>) -> bool {
+        let st = cx.state;
+        for (r, &req) in cx.request.iter().enumerate() {
+            if req > 0 && req > st.free(node, r) && !self.is_ignored(cx.snap.resources.name(r)) {
+                out.push(r);
+            }
+        }
+        !gpu::fits(&st.gpu_free[node as usize], cx.gpu)
+    }
+
+    /// A resource's score for `requested` of `capacity` under the strategy.
+    fn resource_score(&self, requested: i64, capacity: i64) -> i64 {
+        match self.strategy {
+            Strategy::LeastAllocated => {
+                if capacity == 0 || requested > capacity {
+                    0
+                } else {
+                    (capacity - requested) * MAX_NODE_SCORE / capacity
+                }
+            }
+            Strategy::MostAllocated => {
+                if capacity == 0 {
+                    0
+                } else {
+                    requested.min(capacity) * MAX_NODE_SCORE / capacity
+                }
+            }
+            Strategy::RequestedToCapacityRatio => {
+                let utilisation = if capacity == 0 || requested > capacity {
+                    100
+                } else {
+                    requested * 100 / capacity
+                };
+                broken_linear(&self.shape, utilisation)
+            }
+        }
+    }
+}
+
+/// The piecewise-linear function through `shape`, flat before the first and after the last point.
+fn broken_linear(shape: &[(i64, i64)], x: i64) -> i64 {
+    for (i, &(u, s)) in shape.iter().enumerate() {
+        if x <= u {
+            if i == 0 {
+                return s;
+            }
+            let (u0, s0) = shape[i - 1];
+            return s0 + (s - s0) * (x - u0) / (u - u0);
+        }
+    }
+    shape.last().map_or(0, |&(_, s)| s)
+}
+
+impl FilterPlugin for NodeResourcesFit {
+    fn name(&self) -> &'static str {
+        "NodeResourcesFit"
+    }
+
+    fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
+        let st = cx.state;
+        for (r, &req) in cx.request.iter().enumerate() {
+            if req > 0 && req > st.free(node, r) && !self.is_ignored(cx.snap.resources.name(r)) {
+                return Err(0);
+            }
+        }
+        if gpu::fits(&st.gpu_free[node as usize], cx.gpu) {
+            Ok(())
+        } else {
+            Err(0)
+        }
+    }
+
+    fn reasons(&self, cx: &Cycle, _: &CycleData, node: NodeId, _: u32, out: &mut Vec<String>) {
+        let mut short = Vec::new();
+        let gpu_short = self.shortfalls(cx, node, &mut short);
+        for r in short {
+            out.push(if r == PODS {
+                "Too many pods".to_string()
+            } else {
+                format!("Insufficient {}", cx.snap.resources.name(r))
+            });
+        }
+        if gpu_short {
+            out.push(format!("Insufficient {GPU_RESOURCE}"));
+        }
+    }
+}
+
+/// The scored resources resolved for one cycle: (which, weight, the pod's request).
+enum Scored {
+    Resource(usize),
+    Gpu,
+}
+
+impl ScorePlugin for NodeResourcesFit {
+    fn name(&self) -> &'static str {
+        "NodeResourcesFit"
+    }
+
+    fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {
+        let mut list: Vec<(Scored, i64, i64)> = Vec::with_capacity(self.resources.len());
+        let nonzero = cx.snap.pods.nonzero[cx.p()];
+        for spec in &self.resources {
+            let entry = match spec.name.as_str() {
+                "cpu" => (Scored::Resource(CPU), nonzero[0]),
+                "memory" => (Scored::Resource(MEMORY), nonzero[1]),
+                GPU_RESOURCE => (Scored::Gpu, cx.gpu.total_milli() as i64),
+                name => match cx.snap.resources.get(name) {
+                    Some(r) => (Scored::Resource(r), cx.request[r]),
+                    None => continue,
+                },
+            };
+            list.push((entry.0, spec.weight, entry.1));
+        }
+        PreScore::Run(Some(Box::new(list)))
+    }
+
+    fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
+        let list = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<Vec<(Scored, i64, i64)>>())
+            .expect("pre_score");
+        let st = cx.state;
+        let n = node as usize;
+        let (mut total, mut weights) = (0i64, 0i64);
+        for (which, weight, pod_req) in list {
+            let (capacity, requested) = match *which {
+                Scored::Resource(r) if r == CPU || r == MEMORY => (
+                    cx.snap.nodes.allocatable.get(n, r),
+                    st.nonzero[n][usize::from(r == MEMORY)] + pod_req,
+                ),
+                // Extended resources the pod does not ask for are not scored.
+                Scored::Resource(r) if *pod_req == 0 && r > crate::resources::EPHEMERAL_STORAGE => {
+                    continue
+                }
+                Scored::Resource(r) => (
+                    cx.snap.nodes.allocatable.get(n, r),
+                    st.requested.get(n, r) + pod_req,
+                ),
+                Scored::Gpu => {
+                    let devices = i64::from(cx.snap.nodes.gpu_devices[n]);
+                    let free: i64 = st.gpu_free[n].iter().map(|&f| i64::from(f)).sum();
+                    (devices * 1000, devices * 1000 - free + pod_req)
+                }
+            };
+            if capacity == 0 {
+                continue;
+            }
+            total += self.resource_score(requested, capacity) * weight;
+            weights += weight;
+        }
+        if weights == 0 {
+            return 0;
+        }
+        match self.strategy {
+            Strategy::RequestedToCapacityRatio => (total as f64 / weights as f64).round() as i64,
+            _ => total / weights,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_score_like_upstream() {
+        let least = NodeResourcesFit::new(FitArgs::default()).unwrap();
+        assert_eq!(least.resource_score(3000, 4000), 25);
+        assert_eq!(least.resource_score(5000, 4000), 0);
+        let most: FitArgs =
+            serde_json::from_str(r#"{"scoringStrategy":{"type":"MostAllocated"}}"#).unwrap();
+        let most = NodeResourcesFit::new(most).unwrap();
+        assert_eq!(most.resource_score(3000, 4000), 75);
+        assert_eq!(most.resource_score(5000, 4000), 100);
+        let ratio: FitArgs = serde_json::from_str(
+            r#"{"scoringStrategy":{"type":"RequestedToCapacityRatio",
+                "requestedToCapacityRatio":{"shape":[{"utilization":0,"score":0},{"utilization":100,"score":10}]}}}"#,
+        )
+        .unwrap();
+        let ratio = NodeResourcesFit::new(ratio).unwrap();
+        assert_eq!(ratio.resource_score(3000, 4000), 75);
+        assert_eq!(broken_linear(&[(20, 0), (80, 100)], 50), 50);
+        assert_eq!(broken_linear(&[(20, 0), (80, 100)], 10), 0);
+        assert_eq!(broken_linear(&[(20, 0), (80, 100)], 90), 100);
+    }
+
+    #[test]
+    fn invalid_args_are_rejected() {
+        let bad = |j: &str| {
+            NodeResourcesFit::new(serde_json::from_str(j).unwrap())
+                .err()
+                .unwrap()
+        };
+        assert!(
+            bad(r#"{"scoringStrategy":{"type":"RequestedToCapacityRatio"}}"#)
+                .contains("is required")
+        );
+        assert!(
+            bad(r#"{"scoringStrategy":{"resources":[{"name":"cpu","weight":0}]}}"#)
+                .contains("1..100")
+        );
+        assert!(
+            serde_json::from_str::<FitArgs>(r#"{"scoringStrategy":{"type":"Balanced"}}"#).is_err()
+        );
+        assert!(serde_json::from_str::<FitArgs>(r#"{"surprise":1}"#).is_err());
+    }
+}

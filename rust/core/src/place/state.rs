@@ -1,0 +1,86 @@
+//! The cluster as a scheduling cycle sees it: what every node has given out so far, updated as
+//! pods are bound (kube-scheduler's NodeInfo snapshot plus its assume cache, in columns).
+
+use crate::model::gpu::{self, DeviceMask};
+use crate::resources::ResourceMatrix;
+use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
+
+pub struct ClusterState<'s> {
+    pub snap: &'s Snapshot,
+    /// Node and GPU devices of every pod (the snapshot's pods; `None`: not placed).
+    pub node: Vec<Option<NodeId>>,
+    pub devices: Vec<DeviceMask>,
+    /// Per node: effective requests of the active pods on it.
+    pub requested: ResourceMatrix,
+    /// Per node: cpu and memory with the scoring defaults (NodeResourcesFit scores with these).
+    pub nonzero: Vec<[i64; 2]>,
+    /// Per node, per device: free GPU milli (may go negative only through an over-committed input).
+    pub gpu_free: Vec<Vec<u32>>,
+    /// Per node: the active pods on it, in binding order.
+    pub pods_on: Vec<Vec<PodId>>,
+}
+
+impl<'s> ClusterState<'s> {
+    /// The state with the pods of `a` placed (terminal pods hold nothing).
+    pub fn new(snap: &'s Snapshot, a: &Assignment) -> Self {
+        let n = snap.nodes.len();
+        let mut st = ClusterState {
+            snap,
+            node: vec![None; snap.pods.len()],
+            devices: vec![0; snap.pods.len()],
+            requested: ResourceMatrix::zeros(snap.resources.len(), n),
+            nonzero: vec![[0, 0]; n],
+            gpu_free: snap
+                .nodes
+                .gpu_devices
+                .iter()
+                .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
+                .collect(),
+            pods_on: vec![Vec::new(); n],
+        };
+        for p in 0..snap.pods.len() {
+            if let Some(node) = a.node[p] {
+                if snap.is_active(p as PodId) {
+                    st.bind(p as PodId, node, a.gpu_devices[p]);
+                } else {
+                    st.node[p] = Some(node);
+                }
+            }
+        }
+        st
+    }
+
+    /// Records `p` on `n` holding `devices` (the Reserve step).
+    pub fn bind(&mut self, p: PodId, n: NodeId, devices: DeviceMask) {
+        let (pi, ni) = (p as usize, n as usize);
+        let s = self.snap;
+        for (acc, &r) in self
+            .requested
+            .row_mut(ni)
+            .iter_mut()
+            .zip(s.pods.requests.row(pi))
+        {
+            *acc = acc.saturating_add(r);
+        }
+        let nz = s.pods.nonzero[pi];
+        self.nonzero[ni][0] += nz[0];
+        self.nonzero[ni][1] += nz[1];
+        gpu::take(&mut self.gpu_free[ni], devices, s.pods.gpu[pi]);
+        self.node[pi] = Some(n);
+        self.devices[pi] = devices;
+        self.pods_on[ni].push(p);
+    }
+
+    /// Free amount of resource `r` on node `n`.
+    pub fn free(&self, n: NodeId, r: usize) -> i64 {
+        self.snap.nodes.allocatable.get(n as usize, r) - self.requested.get(n as usize, r)
+    }
+
+    /// The placement as it stands.
+    pub fn assignment(&self) -> Assignment {
+        Assignment {
+            node: self.node.clone(),
+            gpu_devices: self.devices.clone(),
+        }
+    }
+}
