@@ -6,9 +6,11 @@ measure a placement with :func:`evaluate`.
 
 from kube_engine._core import (
     ClusterError,
+    ConfigError,
     Evaluation,
     InternalError,
     KubeEngineError,
+    Placement,
     QuantityError,
     Snapshot,
     SnapshotError,
@@ -18,12 +20,15 @@ from kube_engine._core import (
 )
 from kube_engine.cli import bundled_example
 from kube_engine.cluster import read_snapshot, save_snapshot
+from kube_engine.scheduling import schedule
 
 __all__ = [
     "ClusterError",
+    "ConfigError",
     "Evaluation",
     "InternalError",
     "KubeEngineError",
+    "Placement",
     "QuantityError",
     "Snapshot",
     "SnapshotError",
@@ -33,4 +38,5 @@ __all__ = [
     "parse_quantity",
     "read_snapshot",
     "save_snapshot",
+    "schedule",
 ]

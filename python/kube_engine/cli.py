@@ -62,6 +62,21 @@ def _rebalance(args: argparse.Namespace) -> None:
         )
 
 
+def _schedule(args: argparse.Namespace) -> None:
+    from kube_engine.scheduling import schedule
+
+    name, snapshot = _load(args)
+    placement = schedule(
+        snapshot, profile=args.profile or "default", order=args.order, seed=args.seed
+    )
+    if args.output == "json":
+        print(json.dumps({"source": name, **placement.to_dict()}, indent=2))
+        return
+    print(placement.table())
+    placed, pending = len(placement.assignments), len(placement.unschedulable)
+    print(f"\n{placed:,} pod(s) placed, {pending:,} unschedulable ({name}); nothing was bound.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kube-engine",
@@ -71,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("inspect", help="summarise a cluster: usage, fragmentation, lower bound")
     _add_source(p)
     p.set_defaults(func=_inspect)
+    p = sub.add_parser("schedule", help="place the pending pods (dry run: prints the placement)")
+    _add_source(p)
+    p.add_argument("--profile", help="KubeSchedulerConfiguration file (YAML/JSON); default profile")
+    p.add_argument("--order", choices=["queue", "dominant-share", "input"], default="queue")
+    p.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
+    p.set_defaults(func=_schedule)
     p = sub.add_parser("rebalance", help="the rebalancer job (currently: inspection)")
     _add_source(p)
     p.set_defaults(func=_rebalance)

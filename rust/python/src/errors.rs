@@ -31,6 +31,12 @@ create_exception!(
 );
 create_exception!(
     kube_engine,
+    ConfigError,
+    KubeEngineError,
+    "A scheduler configuration (profile, plugin, args) is not valid."
+);
+create_exception!(
+    kube_engine,
     InternalError,
     KubeEngineError,
     "A bug in kube-engine (a Rust panic, caught before it could crash Python)."
@@ -42,6 +48,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SnapshotError", py.get_type::<SnapshotError>())?;
     m.add("QuantityError", py.get_type::<QuantityError>())?;
     m.add("ClusterError", py.get_type::<ClusterError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn evaluate(
     snapshot: &PySnapshot,
     placement: Option<HashMap<String, Option<String>>>,
 ) -> PyResult<PyEvaluation> {
-    let s = snapshot.inner.clone();
+    let s = snapshot.get();
     let mut moves = Vec::new();
     for (pod, node) in placement.unwrap_or_default() {
         let p = s

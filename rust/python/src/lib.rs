@@ -3,6 +3,7 @@
 
 mod errors;
 mod evaluate;
+mod schedule;
 mod snapshot;
 
 use pyo3::prelude::*;
@@ -17,6 +18,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<snapshot::PySnapshot>()?;
     m.add_class::<evaluate::PyEvaluation>()?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
+    m.add_class::<schedule::PyPlacement>()?;
+    m.add_function(wrap_pyfunction!(schedule::schedule, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::merge_lists, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;

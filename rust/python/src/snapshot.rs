@@ -1,6 +1,6 @@
 //! `Snapshot`: a parsed cluster, immutable and shared.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use kube_engine_core::error::{Error, InputError};
 use kube_engine_core::snapshot::{self, Snapshot};
@@ -14,7 +14,31 @@ use crate::errors::{detached, input_error, to_py, QuantityError};
 /// A cluster snapshot: nodes, pods and PodDisruptionBudgets, parsed once into columns.
 #[pyclass(name = "Snapshot", module = "kube_engine", frozen)]
 pub struct PySnapshot {
-    pub inner: Arc<Snapshot>,
+    // Replaced as a whole by `apply`; readers take the current version.
+    state: RwLock<Arc<Snapshot>>,
+}
+
+impl PySnapshot {
+    pub fn new(s: Snapshot) -> Self {
+        PySnapshot {
+            state: RwLock::new(Arc::new(s)),
+        }
+    }
+
+    /// The snapshot as it is now.
+    pub fn get(&self) -> Arc<Snapshot> {
+        self.state.read().expect("snapshot lock").clone()
+    }
+
+    /// Replaces the current version with `next`, if the current one is still `expected`.
+    pub fn replace(&self, expected: &Arc<Snapshot>, next: Snapshot) -> bool {
+        let mut guard = self.state.write().expect("snapshot lock");
+        if !Arc::ptr_eq(&guard, expected) {
+            return false;
+        }
+        *guard = Arc::new(next);
+        true
+    }
 }
 
 /// Bytes from Python are borrowed, not copied (`PyBackedBytes` keeps them alive without the GIL).
@@ -23,9 +47,7 @@ fn parse<D: AsRef<[u8]> + Send>(py: Python<'_>, docs: Vec<D>) -> PyResult<PySnap
         let refs: Vec<&[u8]> = docs.iter().map(AsRef::as_ref).collect();
         snapshot::parse_documents(&refs)
     })?;
-    result
-        .map(|s| PySnapshot { inner: Arc::new(s) })
-        .map_err(|e| to_py(py, e))
+    result.map(PySnapshot::new).map_err(|e| to_py(py, e))
 }
 
 #[pymethods]
@@ -60,38 +82,38 @@ impl PySnapshot {
 
     #[getter]
     fn num_nodes(&self) -> usize {
-        self.inner.nodes.len()
+        self.get().nodes.len()
     }
 
     #[getter]
     fn num_pods(&self) -> usize {
-        self.inner.pods.len()
+        self.get().pods.len()
     }
 
     #[getter]
     fn num_pdbs(&self) -> usize {
-        self.inner.pdbs.len()
+        self.get().pdbs.len()
     }
 
     /// Resource names in id order (cpu, memory, pods, ephemeral-storage, then extended ones).
     fn resource_names(&self) -> Vec<String> {
-        self.inner.resources.names().to_vec()
+        self.get().resources.names().to_vec()
     }
 
     fn node_names(&self) -> Vec<String> {
-        self.inner.nodes.name.clone()
+        self.get().nodes.name.clone()
     }
 
     /// `namespace/name` of every pod, in input order.
     fn pod_names(&self) -> Vec<String> {
-        (0..self.inner.pods.len() as u32)
-            .map(|p| self.inner.pod_key(p))
+        (0..self.get().pods.len() as u32)
+            .map(|p| self.get().pod_key(p))
             .collect()
     }
 
     /// The node each pod is bound to (None when pending).
     fn pod_nodes(&self) -> Vec<Option<String>> {
-        let s = &self.inner;
+        let s = &self.get();
         s.current
             .node
             .iter()
@@ -100,13 +122,13 @@ impl PySnapshot {
     }
 
     fn pod_phases(&self) -> Vec<&'static str> {
-        self.inner.pods.phase.iter().map(|p| p.as_str()).collect()
+        self.get().pods.phase.iter().map(|p| p.as_str()).collect()
     }
 
     /// Effective requests of one pod (`namespace/name`), in scheduler units (cpu in milli-cores,
     /// everything else in whole units), plus its GPU demand.
     fn pod_request(&self, key: &str) -> PyResult<PodRequest> {
-        let s = &self.inner;
+        let s = &self.get();
         let p = s
             .pods
             .id(key)
@@ -133,7 +155,7 @@ impl PySnapshot {
 
     /// Allocatable of one node in scheduler units, plus its GPU devices and model.
     fn node_allocatable(&self, name: &str) -> PyResult<NodeAllocatable> {
-        let s = &self.inner;
+        let s = &self.get();
         let n = s
             .nodes
             .id(name)
@@ -156,19 +178,25 @@ impl PySnapshot {
 
     /// Pods whose GPU devices were assigned by the loader (no `kube-engine.io/gpu-devices`).
     fn gpu_devices_inferred(&self) -> Vec<String> {
-        let s = &self.inner;
+        let s = &self.get();
         (0..s.pods.len() as u32)
             .filter(|&p| s.pods.gpu_devices_inferred[p as usize])
             .map(|p| s.pod_key(p))
             .collect()
     }
 
+    /// Binds the pods of `placement` (computed on this snapshot) here, in memory. Nothing is
+    /// written to any cluster.
+    fn apply(&self, placement: &crate::schedule::PyPlacement) -> PyResult<()> {
+        crate::schedule::apply_placement(self, placement)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Snapshot(nodes={}, pods={}, pdbs={})",
-            self.inner.nodes.len(),
-            self.inner.pods.len(),
-            self.inner.pdbs.len()
+            self.get().nodes.len(),
+            self.get().pods.len(),
+            self.get().pdbs.len()
         )
     }
 }

@@ -1,0 +1,58 @@
+"""Batch scheduling: place pending pods with kube-scheduler's framework and plugins (in Rust)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kube_engine._core import ConfigError, Placement, Snapshot
+from kube_engine._core import schedule as _schedule
+
+ProfileSpec = str | os.PathLike[str] | Mapping[str, Any]
+
+
+def load_config(profile: ProfileSpec) -> str | None:
+    """A KubeSchedulerConfiguration as JSON for the core: ``"default"`` (None), a YAML or JSON
+    file, or an already-parsed mapping."""
+    if isinstance(profile, Mapping):
+        return json.dumps(profile)
+    if str(profile) == "default":
+        return None
+    path = Path(profile)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a KubeSchedulerConfiguration mapping")
+    return json.dumps(data)
+
+
+def schedule(
+    snapshot: Snapshot,
+    pods: Sequence[str] | None = None,
+    profile: ProfileSpec = "default",
+    order: str = "queue",
+    seed: int = 0,
+) -> Placement:
+    """Place pending pods as a batch, one at a time as kube-scheduler would.
+
+    ``pods``: ``namespace/name`` of pending pods (default: every active pending pod). ``profile``:
+    ``"default"`` (kube-scheduler's default profile) or a KubeSchedulerConfiguration (file path or
+    mapping); each pod uses the profile named by its ``schedulerName``, else the first.
+    ``order``: ``"queue"`` (priority, then creation time), ``"dominant-share"`` (largest first) or
+    ``"input"``. Ties between equally good nodes are broken by a generator seeded with ``seed``.
+    The snapshot is not changed; ``snapshot.apply(placement)`` binds the pods in it.
+    """
+    return _schedule(
+        snapshot, list(pods) if pods is not None else None, load_config(profile), order, seed
+    )

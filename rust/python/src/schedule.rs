@@ -1,0 +1,172 @@
+//! `schedule()`, `Placement` and `Snapshot.apply`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube_engine_core::model::gpu::mask_indices;
+use kube_engine_core::place::{self, profile, Order, Placement};
+use kube_engine_core::snapshot::Snapshot;
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::errors::{detached, ConfigError, KubeEngineError};
+use crate::snapshot::PySnapshot;
+
+/// Where a batch of pods went: node and GPU devices per placed pod, reasons for the others.
+#[pyclass(name = "Placement", module = "kube_engine", frozen)]
+pub struct PyPlacement {
+    pub inner: Placement,
+    /// The snapshot version this placement was computed on.
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// Places pending pods (all, or `pods` by `namespace/name`) with the profiles of `config` (a
+/// KubeSchedulerConfiguration as JSON; None: kube-scheduler's default profile).
+#[pyfunction]
+#[pyo3(signature = (snapshot, pods=None, config=None, order="queue", seed=0))]
+pub fn schedule(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    pods: Option<Vec<String>>,
+    config: Option<String>,
+    order: &str,
+    seed: u64,
+) -> PyResult<PyPlacement> {
+    let s = snapshot.get();
+    let order = Order::parse(order).map_err(PyValueError::new_err)?;
+    let profiles = match &config {
+        None => vec![profile::default_profile()],
+        Some(json) => profile::profiles_from_json(json).map_err(ConfigError::new_err)?,
+    };
+    let ids = match pods {
+        None => None,
+        Some(keys) => Some(
+            keys.iter()
+                .map(|k| {
+                    s.pods
+                        .id(k)
+                        .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {k:?}")))
+                })
+                .collect::<PyResult<Vec<_>>>()?,
+        ),
+    };
+    let snap = s.clone();
+    let result = detached(py, move || {
+        place::schedule(&snap, ids.as_deref(), &profiles, order, seed)
+    })?;
+    let inner = result.map_err(KubeEngineError::new_err)?;
+    Ok(PyPlacement { inner, snapshot: s })
+}
+
+#[pymethods]
+impl PyPlacement {
+    /// `{"namespace/name": node}` for every placed pod, in placement order.
+    #[getter]
+    fn assignments(&self) -> BTreeMap<String, String> {
+        let s = &self.snapshot;
+        self.inner
+            .placed
+            .iter()
+            .map(|&(p, n, _)| (s.pod_key(p), s.nodes.name[n as usize].clone()))
+            .collect()
+    }
+
+    /// `{"namespace/name": reason}` for every pod no node could take.
+    #[getter]
+    fn unschedulable(&self) -> BTreeMap<String, String> {
+        let s = &self.snapshot;
+        self.inner
+            .unschedulable
+            .iter()
+            .map(|(p, e)| (s.pod_key(*p), e.to_string()))
+            .collect()
+    }
+
+    /// `{"namespace/name": [device, ...]}` for placed pods that hold GPUs.
+    #[getter]
+    fn gpu_devices(&self) -> BTreeMap<String, Vec<u32>> {
+        let s = &self.snapshot;
+        self.inner
+            .placed
+            .iter()
+            .filter(|&&(_, _, d)| d != 0)
+            .map(|&(p, _, d)| (s.pod_key(p), mask_indices(d).collect()))
+            .collect()
+    }
+
+    /// Placed pods in placement order: `(namespace/name, node)`.
+    fn order(&self) -> Vec<(String, String)> {
+        let s = &self.snapshot;
+        self.inner
+            .placed
+            .iter()
+            .map(|&(p, n, _)| (s.pod_key(p), s.nodes.name[n as usize].clone()))
+            .collect()
+    }
+
+    /// `{"assignments": {pod: node}, "unschedulable": {pod: reason}}`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("assignments", self.assignments())?;
+        d.set_item("unschedulable", self.unschedulable())?;
+        Ok(d)
+    }
+
+    /// A plain-text table: one line per pod with its node and GPU devices, or why it is pending.
+    fn table(&self) -> String {
+        let s = &self.snapshot;
+        let mut rows: Vec<[String; 3]> =
+            vec![["POD".into(), "NODE".into(), "GPU DEVICES / REASON".into()]];
+        for &(p, n, d) in &self.inner.placed {
+            let devices = mask_indices(d)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            rows.push([s.pod_key(p), s.nodes.name[n as usize].clone(), devices]);
+        }
+        for (p, e) in &self.inner.unschedulable {
+            rows.push([s.pod_key(*p), "<none>".into(), e.to_string()]);
+        }
+        let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
+        let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
+        rows.iter()
+            .map(|r| {
+                format!("{:w0$}  {:w1$}  {}", r[0], r[1], r[2])
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.placed.len() + self.inner.unschedulable.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Placement(placed={}, unschedulable={})",
+            self.inner.placed.len(),
+            self.inner.unschedulable.len()
+        )
+    }
+}
+
+/// Binds the placement's pods in `snapshot` (in memory; nothing touches a cluster).
+pub fn apply_placement(snapshot: &PySnapshot, placement: &PyPlacement) -> PyResult<()> {
+    let current = snapshot.get();
+    if !Arc::ptr_eq(&current, &placement.snapshot) {
+        return Err(KubeEngineError::new_err(
+            "this placement was computed for another state of the snapshot (it was changed or it is a \
+             different snapshot); schedule again",
+        ));
+    }
+    let mut next = (*current).clone();
+    next.current = placement.inner.assignment.clone();
+    if !snapshot.replace(&current, next) {
+        return Err(KubeEngineError::new_err(
+            "the snapshot changed while applying; schedule again",
+        ));
+    }
+    Ok(())
+}
