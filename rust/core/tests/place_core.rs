@@ -1,0 +1,284 @@
+//! kube-scheduler semantics of the core plugins on small, hand-checked clusters.
+
+use kube_engine_core::place::framework::{Cycle, Scheduler};
+use kube_engine_core::place::profile::{default_profile, profiles_from_json};
+use kube_engine_core::place::state::ClusterState;
+use kube_engine_core::place::{schedule, Order, Placement};
+use kube_engine_core::snapshot::parse_documents;
+use kube_engine_core::Snapshot;
+
+fn node(name: &str, cpu: &str, mem: &str, extra: &str) -> String {
+    format!(
+        r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{"kubernetes.io/hostname":"{name}"}}}},
+            "spec":{{{extra}}},"status":{{"allocatable":{{"cpu":"{cpu}","memory":"{mem}","pods":"110"}}}}}}"#
+    )
+}
+
+fn pod(name: &str, cpu: &str, mem: &str, spec_extra: &str) -> String {
+    format!(
+        r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"default"}},
+            "spec":{{{spec_extra}"containers":[{{"name":"c","resources":{{"requests":{{"cpu":"{cpu}","memory":"{mem}"}}}}}}]}}}}"#
+    )
+}
+
+fn snap(items: &[String]) -> Snapshot {
+    let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+    parse_documents(&[doc.as_bytes()]).unwrap()
+}
+
+fn run(s: &Snapshot) -> Placement {
+    schedule(s, None, &[default_profile()], Order::Input, 0).unwrap()
+}
+
+fn placed_on(s: &Snapshot, pl: &Placement, pod: &str) -> Option<String> {
+    let p = s.pods.id(pod).unwrap();
+    pl.placed
+        .iter()
+        .find(|x| x.0 == p)
+        .map(|x| s.nodes.name[x.1 as usize].clone())
+}
+
+fn reason(s: &Snapshot, pl: &Placement, pod: &str) -> String {
+    let p = s.pods.id(pod).unwrap();
+    pl.unschedulable
+        .iter()
+        .find(|x| x.0 == p)
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn taints_and_tolerations_docs_example() {
+    let taint = r#""taints":[{"key":"key1","value":"value1","effect":"NoSchedule"}]"#;
+    let tolerates = r#""tolerations":[{"key":"key1","operator":"Equal","value":"value1","effect":"NoSchedule"}],"#;
+    let exists = r#""tolerations":[{"key":"key1","operator":"Exists","effect":"NoSchedule"}],"#;
+    let s = snap(&[
+        node("n1", "4", "8Gi", taint),
+        pod("plain", "1", "1Gi", ""),
+        pod("equal", "1", "1Gi", tolerates),
+        pod("exists", "1", "1Gi", exists),
+    ]);
+    let pl = run(&s);
+    assert_eq!(
+        reason(&s, &pl, "default/plain"),
+        "0/1 nodes are available: 1 node(s) had untolerated taint {key1: value1}."
+    );
+    assert_eq!(placed_on(&s, &pl, "default/equal").as_deref(), Some("n1"));
+    assert_eq!(placed_on(&s, &pl, "default/exists").as_deref(), Some("n1"));
+}
+
+#[test]
+fn prefer_no_schedule_steers_away() {
+    let soft = r#""taints":[{"key":"spot","value":"true","effect":"PreferNoSchedule"}]"#;
+    // Identical nodes but for the soft taint; the untainted one wins (TaintToleration weight 3).
+    let s = snap(&[
+        node("a-spot", "4", "8Gi", soft),
+        node("b", "4", "8Gi", ""),
+        pod("p", "1", "1Gi", ""),
+    ]);
+    assert_eq!(placed_on(&s, &run(&s), "default/p").as_deref(), Some("b"));
+}
+
+#[test]
+fn resource_reasons_and_cordoned_nodes() {
+    let s = snap(&[
+        node("small-cpu", "1", "64Gi", ""),
+        node("small-mem", "64", "1Gi", ""),
+        node("cordoned", "64", "64Gi", r#""unschedulable":true"#),
+        pod("big", "2", "2Gi", ""),
+    ]);
+    assert_eq!(
+        reason(&s, &run(&s), "default/big"),
+        "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 node(s) were unschedulable."
+    );
+}
+
+#[test]
+fn init_containers_count_in_the_fit() {
+    // The app needs 1 cpu but its init container 3: a 2-cpu node cannot take it.
+    let init = r#""initContainers":[{"name":"i","resources":{"requests":{"cpu":"3"}}}],"#;
+    let s = snap(&[node("n", "2", "8Gi", ""), pod("p", "1", "1Gi", init)]);
+    assert_eq!(
+        reason(&s, &run(&s), "default/p"),
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
+}
+
+#[test]
+fn node_affinity_operators_choose_the_node() {
+    let labelled = |name: &str, labels: &str| {
+        format!(
+            r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{{labels}}}}},
+                "status":{{"allocatable":{{"cpu":"8","memory":"8Gi","pods":"110"}}}}}}"#
+        )
+    };
+    let affinity = |expr: &str| {
+        format!(
+            r#""affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":
+                {{"nodeSelectorTerms":[{{"matchExpressions":[{expr}]}}]}}}}}},"#
+        )
+    };
+    let nodes = [
+        labelled("gpu-16", r#""cores":"16","gpu":"a100""#),
+        labelled("plain-4", r#""cores":"4""#),
+    ];
+    let cases = [
+        (
+            r#"{"key":"gpu","operator":"In","values":["a100"]}"#,
+            "gpu-16",
+        ),
+        (
+            r#"{"key":"gpu","operator":"NotIn","values":["a100"]}"#,
+            "plain-4",
+        ),
+        (r#"{"key":"gpu","operator":"Exists"}"#, "gpu-16"),
+        (r#"{"key":"gpu","operator":"DoesNotExist"}"#, "plain-4"),
+        (
+            r#"{"key":"cores","operator":"Gt","values":["8"]}"#,
+            "gpu-16",
+        ),
+        (
+            r#"{"key":"cores","operator":"Lt","values":["8"]}"#,
+            "plain-4",
+        ),
+    ];
+    for (expr, want) in cases {
+        let mut items = nodes.to_vec();
+        items.push(pod("p", "1", "1Gi", &affinity(expr)));
+        let s = snap(&items);
+        assert_eq!(
+            placed_on(&s, &run(&s), "default/p").as_deref(),
+            Some(want),
+            "{expr}"
+        );
+    }
+    let mut items = nodes.to_vec();
+    items.push(pod(
+        "p",
+        "1",
+        "1Gi",
+        &affinity(r#"{"key":"cores","operator":"Gt","values":["64"]}"#),
+    ));
+    let s = snap(&items);
+    assert_eq!(
+        reason(&s, &run(&s), "default/p"),
+        "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
+    );
+}
+
+#[test]
+fn hand_computed_default_scores() {
+    // Node a: 4 cpu / 8Gi with 1 cpu / 6Gi used; node b: 4 cpu / 8Gi empty. Pod: 1 cpu / 1Gi.
+    // LeastAllocated: a: cpu (4-2)/4 = 50, mem (8-7)/8 = 12 -> (50+12)/2 = 31; b: 75, 87 -> 81.
+    // Balanced: a: fractions 0.5, 0.875 -> (1 - 0.1875) * 100 = 81; b: 0.25, 0.125 -> 93.
+    // TaintToleration and NodeAffinity give every node the same normalised score.
+    let s = snap(&[
+        node("a", "4", "8Gi", ""),
+        node("b", "4", "8Gi", ""),
+        pod("used", "1", "6Gi", "").replace(r#""spec":{"#, r#""spec":{"nodeName":"a","#),
+        pod("p", "1", "1Gi", ""),
+    ]);
+    let profile = default_profile();
+    let state = ClusterState::new(&s, &s.current);
+    let p = s.pods.id("default/p").unwrap();
+    let cx = Cycle {
+        snap: &s,
+        state: &state,
+        pod: p,
+        request: s.pods.requests.row(p as usize),
+        gpu: s.pods.gpu[p as usize],
+    };
+    let totals = Scheduler::new(&profile, 0).score(&cx, &[0, 1]);
+    // Equal plugins contribute the same to both: TaintToleration 3*100, NodeAffinity skipped.
+    assert_eq!(totals, vec![300 + 31 + 81, 300 + 81 + 93]);
+}
+
+#[test]
+fn most_allocated_packs_and_weights_apply() {
+    let cfg = r#"{"profiles":[{"plugins":{"score":{"disabled":[{"name":"*"}],
+                    "enabled":[{"name":"NodeResourcesFit","weight":1}]}},
+                  "pluginConfig":[{"name":"NodeResourcesFit","args":{"scoringStrategy":{"type":"MostAllocated",
+                    "resources":[{"name":"cpu","weight":3},{"name":"memory","weight":1}]}}}]}]}"#;
+    let profiles = profiles_from_json(cfg).unwrap();
+    let s = snap(&[
+        node("a", "4", "8Gi", ""),
+        node("b", "4", "8Gi", ""),
+        pod("used", "2", "1Gi", "").replace(r#""spec":{"#, r#""spec":{"nodeName":"b","#),
+        pod("p", "1", "1Gi", ""),
+    ]);
+    let pl = schedule(&s, None, &profiles, Order::Input, 0).unwrap();
+    assert_eq!(placed_on(&s, &pl, "default/p").as_deref(), Some("b"));
+}
+
+#[test]
+fn queue_order_places_high_priority_first() {
+    // One slot; the high-priority pod (listed last) gets it.
+    let s = snap(&[
+        node("n", "1", "8Gi", ""),
+        pod("low", "1", "1Gi", r#""priority":0,"#),
+        pod("high", "1", "1Gi", r#""priority":1000,"#),
+    ]);
+    let pl = schedule(&s, None, &[default_profile()], Order::Queue, 0).unwrap();
+    assert_eq!(placed_on(&s, &pl, "default/high").as_deref(), Some("n"));
+    assert!(reason(&s, &pl, "default/low").contains("1 Insufficient cpu"));
+}
+
+#[test]
+fn ties_are_broken_by_the_seed_deterministically() {
+    let items: Vec<String> = (0..8)
+        .map(|i| node(&format!("n{i}"), "4", "8Gi", ""))
+        .chain([pod("p", "1", "1Gi", "")])
+        .collect();
+    let s = snap(&items);
+    let pick = |seed| {
+        let pl = schedule(&s, None, &[default_profile()], Order::Input, seed).unwrap();
+        placed_on(&s, &pl, "default/p").unwrap()
+    };
+    assert_eq!(pick(1), pick(1));
+    let distinct: std::collections::BTreeSet<String> = (0..40).map(pick).collect();
+    assert!(
+        distinct.len() > 3,
+        "ties should spread over equal nodes: {distinct:?}"
+    );
+}
+
+#[test]
+fn gpu_fit_and_devices() {
+    let g = r#"{"kind":"Node","metadata":{"name":"g"},"status":{"allocatable":{"cpu":"8","memory":"8Gi","pods":"110","nvidia.com/gpu":"2"}}}"#;
+    let share = |name: &str, m: &str| {
+        format!(
+            r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"default"}},
+                "spec":{{"containers":[{{"name":"c","resources":{{"requests":{{"kube-engine.io/gpu-milli":"{m}"}}}}}}]}}}}"#
+        )
+    };
+    let s = snap(&[
+        g.to_string(),
+        share("a", "600"),
+        share("b", "600"),
+        share("c", "300"),
+        share("d", "600"),
+    ]);
+    let pl = run(&s);
+    let dev = |name: &str| {
+        let p = s.pods.id(name).unwrap();
+        pl.placed.iter().find(|x| x.0 == p).map(|x| x.2)
+    };
+    // Best fit: a on device 0, b on device 1, c joins the fuller one that fits (either 400 left).
+    assert_eq!(dev("default/a"), Some(0b01));
+    assert_eq!(dev("default/b"), Some(0b10));
+    assert!(dev("default/c").is_some());
+    assert_eq!(
+        reason(&s, &pl, "default/d"),
+        "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+    );
+}
+
+#[test]
+fn bound_pods_cannot_be_rescheduled_through_schedule() {
+    let s = snap(&[
+        node("n", "4", "8Gi", ""),
+        pod("p", "1", "1Gi", r#""nodeName":"n","#),
+    ]);
+    let err = schedule(&s, Some(&[0]), &[default_profile()], Order::Input, 0).unwrap_err();
+    assert!(err.contains("is bound to node n"), "{err}");
+}
