@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::meta::null_default;
 use super::selector::{check_set_values, set_matches, LabelSelector, LabelSet, SelectorOperator};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub enum NodeSelectorOperator {
     In,
     NotIn,
@@ -16,7 +16,7 @@ pub enum NodeSelectorOperator {
     Lt,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "NodeSelectorRequirementWire")]
 pub struct NodeSelectorRequirement {
     pub key: String,
@@ -91,7 +91,7 @@ impl NodeSelectorRequirement {
 
 /// One node selector term: all its expressions and fields must hold. `matchFields` supports
 /// `metadata.name`, the only field Kubernetes allows there.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "NodeSelectorTermWire")]
 pub struct NodeSelectorTerm {
     pub match_expressions: Vec<NodeSelectorRequirement>,
@@ -141,7 +141,7 @@ impl NodeSelectorTerm {
 }
 
 /// Required node affinity: the terms are ORed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSelector {
     #[serde(deserialize_with = "null_default")]
@@ -156,7 +156,7 @@ impl NodeSelector {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "PreferredSchedulingTermWire")]
 pub struct PreferredSchedulingTerm {
     pub weight: i32,
@@ -188,7 +188,7 @@ fn check_weight(weight: i32) -> Result<(), String> {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeAffinity {
     #[serde(default, rename = "requiredDuringSchedulingIgnoredDuringExecution")]
@@ -203,7 +203,7 @@ pub struct NodeAffinity {
 
 /// A pod (anti-)affinity term: pods matching `label_selector` in the selected namespaces, counted
 /// per domain of `topology_key`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "PodAffinityTermWire")]
 pub struct PodAffinityTerm {
     /// `None` (a null selector) matches no pod.
@@ -276,7 +276,7 @@ impl PodAffinityTerm {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "WeightedPodAffinityTermWire")]
 pub struct WeightedPodAffinityTerm {
     pub weight: i32,
@@ -301,7 +301,7 @@ impl TryFrom<WeightedPodAffinityTermWire> for WeightedPodAffinityTerm {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 pub struct PodAffinity {
     #[serde(
         default,
@@ -317,7 +317,7 @@ pub struct PodAffinity {
     pub preferred: Vec<WeightedPodAffinityTerm>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Affinity {
     #[serde(default)]

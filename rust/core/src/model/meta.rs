@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 /// A JSON object kept as ordered (key, value) pairs: label maps and resource lists are small, so a
 /// vector beats a hash map and keeps the input order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct KeyValues<V>(pub Vec<(String, V)>);
 
 impl KeyValues<String> {

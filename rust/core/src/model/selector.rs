@@ -15,7 +15,7 @@ impl LabelSet for KeyValues<String> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub enum SelectorOperator {
     In,
     NotIn,
@@ -23,7 +23,7 @@ pub enum SelectorOperator {
     DoesNotExist,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "RequirementWire")]
 pub struct Requirement {
     pub key: String,
@@ -92,7 +92,7 @@ impl Requirement {
 /// A label selector: all requirements must hold. `matchLabels` entries become `In [value]`.
 /// An empty selector matches everything; callers represent a *null* selector (which matches
 /// nothing where Kubernetes says so) as `Option::None`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(from = "LabelSelectorWire")]
 pub struct LabelSelector {
     pub requirements: Vec<Requirement>,

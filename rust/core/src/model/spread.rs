@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::meta::null_default;
 use super::selector::LabelSelector;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub enum WhenUnsatisfiable {
     DoNotSchedule,
     ScheduleAnyway,
@@ -13,13 +13,13 @@ pub enum WhenUnsatisfiable {
 
 /// Whether node affinity / taints decide which nodes count as domains (`nodeAffinityPolicy`,
 /// `nodeTaintsPolicy`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub enum InclusionPolicy {
     Honor,
     Ignore,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "SpreadWire")]
 pub struct TopologySpreadConstraint {
     pub max_skew: i32,

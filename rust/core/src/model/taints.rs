@@ -9,7 +9,7 @@ pub enum TaintEffect {
     NoExecute,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub struct Taint {
     pub key: String,
     #[serde(default)]
@@ -17,14 +17,14 @@ pub struct Taint {
     pub effect: TaintEffect,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 pub enum TolerationOperator {
     #[default]
     Equal,
     Exists,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "TolerationWire")]
 pub struct Toleration {
     /// Empty with `Exists`: tolerates every taint (of `effect`, if set).

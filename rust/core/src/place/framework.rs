@@ -48,6 +48,14 @@ pub enum PreFilter {
 pub trait FilterPlugin: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// The result depends only on the pod's node constraints (nodeSelector, node affinity,
+    /// tolerations) and the node's fixed attributes (labels, taints, cordon): the framework then
+    /// evaluates it once per group of pods sharing those constraints, not once per pod. A static
+    /// plugin's `filter` is called with no cycle data.
+    fn is_static(&self) -> bool {
+        false
+    }
+
     fn pre_filter(&self, _cx: &Cycle) -> PreFilter {
         PreFilter::Run(None)
     }
@@ -70,12 +78,25 @@ pub enum PreScore {
 pub trait ScorePlugin: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// As for filters: the raw score depends only on the pod's node constraints and the node's fixed
+    /// attributes, so it is computed once per group of pods (normalisation still runs per cycle).
+    fn is_static(&self) -> bool {
+        false
+    }
+
     fn pre_score(&self, _cx: &Cycle, _nodes: &[NodeId]) -> PreScore {
         PreScore::Run(None)
     }
 
     /// A score for one feasible node.
     fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64;
+
+    /// Scores for all feasible nodes at once (plugins override this for speed).
+    fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
+        for (o, &n) in out.iter_mut().zip(nodes) {
+            *o = self.score(cx, data, n);
+        }
+    }
 
     /// Rescales the scores of all feasible nodes into [0, MAX_NODE_SCORE] (NormalizeScore).
     fn normalize(&self, _cx: &Cycle, _data: &CycleData, _scores: &mut [i64]) {}
@@ -181,12 +202,57 @@ impl Rng {
     }
 }
 
-/// One pod's cycle: filter, score, select. Returns the node, or why none fits.
+/// Results of the static plugins for one group of pods that share node constraints: per plugin
+/// (in profile order) and node, `0` for a pass or `code + 1` for a rejection; per static score
+/// plugin, raw scores per node (`None`: the plugin skips these pods).
+struct Statics {
+    filters: Vec<Option<Vec<u32>>>,
+    scores: Vec<Option<Option<Vec<i64>>>>,
+}
+
+impl Statics {
+    fn compute(profile: &Profile, cx: &Cycle) -> Statics {
+        let n_nodes = cx.snap.nodes.len() as NodeId;
+        let none: CycleData = None;
+        let filters = profile
+            .filters
+            .iter()
+            .map(|f| {
+                f.is_static().then(|| {
+                    (0..n_nodes)
+                        .map(|n| f.filter(cx, &none, n).map_or_else(|code| code + 1, |_| 0))
+                        .collect()
+                })
+            })
+            .collect();
+        let all: Vec<NodeId> = (0..n_nodes).collect();
+        let scores = profile
+            .scores
+            .iter()
+            .map(|(s, _)| {
+                s.is_static().then(|| match s.pre_score(cx, &all) {
+                    PreScore::Skip => None,
+                    PreScore::Run(data) => {
+                        let mut out = vec![0; all.len()];
+                        s.score_all(cx, &data, &all, &mut out);
+                        Some(out)
+                    }
+                })
+            })
+            .collect();
+        Statics { filters, scores }
+    }
+}
+
+/// Places pods one cycle at a time with one profile, keeping kube-scheduler's state between cycles
+/// (the rotating start of the node search, the tie-breaking generator) and the static plugins'
+/// results per group of pods.
 pub struct Scheduler<'p> {
     pub profile: &'p Profile,
     pub rng: Rng,
     /// Where the next search for feasible nodes starts (`nextStartNodeIndex`).
     pub next_start: usize,
+    statics: std::collections::HashMap<u32, Statics>,
 }
 
 impl<'p> Scheduler<'p> {
@@ -195,13 +261,21 @@ impl<'p> Scheduler<'p> {
             profile,
             rng: Rng::new(seed),
             next_start: 0,
+            statics: Default::default(),
         }
     }
 
-    pub fn place(&mut self, cx: &Cycle) -> Result<NodeId, FitError> {
+    /// Filters, scores and selects a node for `cx.pod`; `group` identifies the pods that share its
+    /// node constraints (see [`FilterPlugin::is_static`]).
+    pub fn place(&mut self, cx: &Cycle, group: u32) -> Result<NodeId, FitError> {
         let n_nodes = cx.snap.nodes.len();
-        let mut filter_data = Vec::with_capacity(self.profile.filters.len());
-        for f in &self.profile.filters {
+        let profile = self.profile;
+        let mut filter_data = Vec::with_capacity(profile.filters.len());
+        for f in &profile.filters {
+            if f.is_static() {
+                filter_data.push(Some(None));
+                continue;
+            }
             match f.pre_filter(cx) {
                 PreFilter::Run(d) => filter_data.push(Some(d)),
                 PreFilter::Skip => filter_data.push(None),
@@ -214,7 +288,11 @@ impl<'p> Scheduler<'p> {
                 }
             }
         }
-        let want = feasible_nodes_to_find(n_nodes, self.profile.percentage_of_nodes_to_score);
+        let statics = self
+            .statics
+            .entry(group)
+            .or_insert_with(|| Statics::compute(profile, cx));
+        let want = feasible_nodes_to_find(n_nodes, profile.percentage_of_nodes_to_score);
         let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(n_nodes));
         let mut rejected: Vec<(NodeId, usize, u32)> = Vec::new();
         let mut processed = 0;
@@ -222,11 +300,16 @@ impl<'p> Scheduler<'p> {
             let node = ((self.next_start + processed) % n_nodes) as NodeId;
             processed += 1;
             let mut ok = true;
-            for (i, f) in self.profile.filters.iter().enumerate() {
-                let Some(data) = &filter_data[i] else {
-                    continue;
+            for (i, f) in profile.filters.iter().enumerate() {
+                let verdict = match (&statics.filters[i], &filter_data[i]) {
+                    (Some(cached), _) => match cached[node as usize] {
+                        0 => Ok(()),
+                        code => Err(code - 1),
+                    },
+                    (None, Some(data)) => f.filter(cx, data, node),
+                    (None, None) => Ok(()),
                 };
-                if let Err(code) = f.filter(cx, data, node) {
+                if let Err(code) = verdict {
                     rejected.push((node, i, code));
                     ok = false;
                     break;
@@ -245,7 +328,7 @@ impl<'p> Scheduler<'p> {
             for (node, i, code) in rejected {
                 buf.clear();
                 let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
-                self.profile.filters[i].reasons(cx, data, node, code, &mut buf);
+                profile.filters[i].reasons(cx, data, node, code, &mut buf);
                 for r in buf.drain(..) {
                     *reasons.entry(r).or_insert(0) += 1;
                 }
@@ -259,28 +342,13 @@ impl<'p> Scheduler<'p> {
         if feasible.len() == 1 {
             return Ok(feasible[0]);
         }
-        let totals = self.score(cx, &feasible);
+        let totals = score_nodes(profile, cx, &feasible, Some(&statics.scores));
         Ok(self.select(&feasible, &totals))
     }
 
-    /// Weighted sum of normalised plugin scores for each feasible node.
+    /// Weighted sum of normalised plugin scores for each of `feasible` (no cached statics).
     pub fn score(&self, cx: &Cycle, feasible: &[NodeId]) -> Vec<i64> {
-        let mut totals = vec![0i64; feasible.len()];
-        let mut scores = vec![0i64; feasible.len()];
-        for (plugin, weight) in &self.profile.scores {
-            let data = match plugin.pre_score(cx, feasible) {
-                PreScore::Run(d) => d,
-                PreScore::Skip => continue,
-            };
-            for (s, &n) in scores.iter_mut().zip(feasible) {
-                *s = plugin.score(cx, &data, n);
-            }
-            plugin.normalize(cx, &data, &mut scores);
-            for (t, s) in totals.iter_mut().zip(&scores) {
-                *t += s * weight;
-            }
-        }
-        totals
+        score_nodes(self.profile, cx, feasible, None)
     }
 
     /// The highest total; ties broken uniformly at random by reservoir sampling, as selectHost.
@@ -300,6 +368,40 @@ impl<'p> Scheduler<'p> {
         }
         feasible[best]
     }
+}
+
+fn score_nodes(
+    profile: &Profile,
+    cx: &Cycle,
+    feasible: &[NodeId],
+    statics: Option<&Vec<Option<Option<Vec<i64>>>>>,
+) -> Vec<i64> {
+    let mut totals = vec![0i64; feasible.len()];
+    let mut scores = vec![0i64; feasible.len()];
+    for (j, (plugin, weight)) in profile.scores.iter().enumerate() {
+        let cached = statics.and_then(|s| s[j].as_ref());
+        let data = match cached {
+            Some(None) => continue,
+            Some(Some(raw)) => {
+                for (s, &n) in scores.iter_mut().zip(feasible) {
+                    *s = raw[n as usize];
+                }
+                None
+            }
+            None => match plugin.pre_score(cx, feasible) {
+                PreScore::Skip => continue,
+                PreScore::Run(d) => {
+                    plugin.score_all(cx, &d, feasible, &mut scores);
+                    d
+                }
+            },
+        };
+        plugin.normalize(cx, &data, &mut scores);
+        for (t, s) in totals.iter_mut().zip(&scores) {
+            *t += s * weight;
+        }
+    }
+    totals
 }
 
 #[cfg(test)]

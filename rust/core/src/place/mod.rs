@@ -23,6 +23,27 @@ pub struct Placement {
     pub assignment: Assignment,
 }
 
+/// Numbers the pods by their node constraints (nodeSelector, node affinity, tolerations): pods of
+/// one group get the same answers from static plugins.
+fn constraint_groups(snap: &Snapshot, pods: &[PodId]) -> Vec<u32> {
+    use std::collections::HashMap;
+    let mut ids: HashMap<_, u32> = HashMap::new();
+    pods.iter()
+        .map(|&p| {
+            let p = p as usize;
+            let key = (
+                &snap.pods.node_selector[p],
+                snap.pods.affinity[p]
+                    .as_ref()
+                    .and_then(|a| a.node_affinity.as_ref()),
+                &snap.pods.tolerations[p],
+            );
+            let next = ids.len() as u32;
+            *ids.entry(key).or_insert(next)
+        })
+        .collect()
+}
+
 /// GPU devices for the pod on `node`: the first score plugin with an opinion, else best fit.
 pub fn choose_devices(profile: &Profile, cx: &Cycle, node: NodeId) -> DeviceMask {
     if cx.gpu.is_none() {
@@ -64,11 +85,12 @@ pub fn schedule(
             .collect(),
     };
     let queue = order.sort(snap, queue, seed);
+    let groups = constraint_groups(snap, &queue);
     let mut state = ClusterState::new(snap, &snap.current);
     let mut schedulers: Vec<Scheduler> = profiles.iter().map(|p| Scheduler::new(p, seed)).collect();
     let mut placed = Vec::new();
     let mut unschedulable = Vec::new();
-    for p in queue {
+    for (p, group) in queue.into_iter().zip(groups) {
         let scheduler_name = snap.symbols.resolve(snap.pods.scheduler_name[p as usize]);
         let which = profiles
             .iter()
@@ -83,7 +105,7 @@ pub fn schedule(
                 gpu: snap.pods.gpu[p as usize],
             };
             schedulers[which]
-                .place(&cx)
+                .place(&cx, group)
                 .map(|n| (n, choose_devices(&profiles[which], &cx, n)))
         };
         match result {

@@ -13,6 +13,10 @@ impl FilterPlugin for NodeAffinity {
         "NodeAffinity"
     }
 
+    fn is_static(&self) -> bool {
+        true
+    }
+
     fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
         if cx.snap.node_affinity_admits(cx.pod, node) {
             Ok(())
@@ -29,6 +33,10 @@ impl FilterPlugin for NodeAffinity {
 impl ScorePlugin for NodeAffinity {
     fn name(&self) -> &'static str {
         "NodeAffinity"
+    }
+
+    fn is_static(&self) -> bool {
+        true
     }
 
     fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {

@@ -20,6 +20,10 @@ impl FilterPlugin for NodeUnschedulable {
         "NodeUnschedulable"
     }
 
+    fn is_static(&self) -> bool {
+        true
+    }
+
     fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
         if !cx.snap.nodes.unschedulable[node as usize] {
             return Ok(());

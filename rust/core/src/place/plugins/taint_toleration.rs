@@ -12,6 +12,10 @@ impl FilterPlugin for TaintToleration {
         "TaintToleration"
     }
 
+    fn is_static(&self) -> bool {
+        true
+    }
+
     fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
         let taints = &cx.snap.nodes.taints[node as usize];
         if taints.is_empty() {
@@ -38,6 +42,10 @@ impl FilterPlugin for TaintToleration {
 impl ScorePlugin for TaintToleration {
     fn name(&self) -> &'static str {
         "TaintToleration"
+    }
+
+    fn is_static(&self) -> bool {
+        true
     }
 
     fn score(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> i64 {
