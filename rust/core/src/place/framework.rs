@@ -208,13 +208,15 @@ impl Rng {
 struct Statics {
     filters: Vec<Option<Vec<u32>>>,
     scores: Vec<Option<Option<Vec<i64>>>>,
+    /// Nodes every static filter passes, in node order.
+    passing: Vec<NodeId>,
 }
 
 impl Statics {
     fn compute(profile: &Profile, cx: &Cycle) -> Statics {
         let n_nodes = cx.snap.nodes.len() as NodeId;
         let none: CycleData = None;
-        let filters = profile
+        let filters: Vec<Option<Vec<u32>>> = profile
             .filters
             .iter()
             .map(|f| {
@@ -226,6 +228,16 @@ impl Statics {
             })
             .collect();
         let all: Vec<NodeId> = (0..n_nodes).collect();
+        let passing = all
+            .iter()
+            .copied()
+            .filter(|&n| {
+                filters
+                    .iter()
+                    .flatten()
+                    .all(|v: &Vec<u32>| v[n as usize] == 0)
+            })
+            .collect();
         let scores = profile
             .scores
             .iter()
@@ -240,8 +252,24 @@ impl Statics {
                 })
             })
             .collect();
-        Statics { filters, scores }
+        Statics {
+            filters,
+            scores,
+            passing,
+        }
     }
+}
+
+/// How the scheduler chooses among the nodes with the highest total.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TieBreak {
+    /// Uniformly at random (selectHost's reservoir sampling).
+    #[default]
+    Random,
+    /// The node with the lowest `rank[node]`. The FGD paper's simulator runs a kube-scheduler fork
+    /// whose selectHost takes the smallest node name, names prefixed with a seeded permutation:
+    /// a fixed random node order, which packs where random tie-breaking spreads.
+    Rank(Vec<u32>),
 }
 
 /// Places pods one cycle at a time with one profile, keeping kube-scheduler's state between cycles
@@ -252,6 +280,8 @@ pub struct Scheduler<'p> {
     pub rng: Rng,
     /// Where the next search for feasible nodes starts (`nextStartNodeIndex`).
     pub next_start: usize,
+    /// How equal totals are broken (default: at random, as selectHost).
+    pub tie_break: TieBreak,
     statics: std::collections::HashMap<u32, Statics>,
 }
 
@@ -261,6 +291,7 @@ impl<'p> Scheduler<'p> {
             profile,
             rng: Rng::new(seed),
             next_start: 0,
+            tie_break: TieBreak::Random,
             statics: Default::default(),
         }
     }
@@ -293,14 +324,58 @@ impl<'p> Scheduler<'p> {
             .entry(group)
             .or_insert_with(|| Statics::compute(profile, cx));
         let want = feasible_nodes_to_find(n_nodes, profile.percentage_of_nodes_to_score);
-        let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(n_nodes));
-        let mut rejected: Vec<(NodeId, usize, u32)> = Vec::new();
-        let mut processed = 0;
-        while processed < n_nodes && feasible.len() < want {
-            let node = ((self.next_start + processed) % n_nodes) as NodeId;
-            processed += 1;
-            let mut ok = true;
-            for (i, f) in profile.filters.iter().enumerate() {
+        // Walk only the nodes every static filter passes, from the rotating start, running the
+        // dynamic filters. A node counts as processed whichever filter rejected it, so `processed`
+        // is the distance walked in node order, as upstream counts it.
+        let dynamic: Vec<usize> = (0..profile.filters.len())
+            .filter(|&i| statics.filters[i].is_none() && filter_data[i].is_some())
+            .collect();
+        let passing = &statics.passing;
+        let first = passing.partition_point(|&n| (n as usize) < self.next_start);
+        let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(passing.len()));
+        let mut last = None;
+        for k in 0..passing.len() {
+            let node = passing[(first + k) % passing.len()];
+            let ok = dynamic.iter().all(|&i| {
+                let data = filter_data[i]
+                    .as_ref()
+                    .expect("dynamic filters that run have data");
+                profile.filters[i].filter(cx, data, node).is_ok()
+            });
+            if ok {
+                feasible.push(node);
+                if feasible.len() == want {
+                    last = Some(node as usize);
+                    break;
+                }
+            }
+        }
+        if feasible.is_empty() {
+            return Err(self.diagnose(cx, &filter_data, group));
+        }
+        let processed = match last {
+            Some(node) => (node + n_nodes - self.next_start) % n_nodes + 1,
+            None => n_nodes,
+        };
+        self.next_start = (self.next_start + processed) % n_nodes;
+        if feasible.len() == 1 {
+            return Ok(feasible[0]);
+        }
+        let statics = &self.statics[&group];
+        let totals = score_nodes(profile, cx, &feasible, Some(&statics.scores));
+        Ok(self.select(&feasible, &totals))
+    }
+
+    /// Why no node fits: every node walked once from the start, in profile order, the first failing
+    /// filter's reasons counted (kube-scheduler's FitError). Only unschedulable pods come here.
+    fn diagnose(&self, cx: &Cycle, filter_data: &[Option<CycleData>], group: u32) -> FitError {
+        let n_nodes = cx.snap.nodes.len();
+        let statics = &self.statics[&group];
+        let mut reasons = BTreeMap::new();
+        let mut buf = Vec::new();
+        for k in 0..n_nodes {
+            let node = ((self.next_start + k) % n_nodes) as NodeId;
+            for (i, f) in self.profile.filters.iter().enumerate() {
                 let verdict = match (&statics.filters[i], &filter_data[i]) {
                     (Some(cached), _) => match cached[node as usize] {
                         0 => Ok(()),
@@ -310,40 +385,21 @@ impl<'p> Scheduler<'p> {
                     (None, None) => Ok(()),
                 };
                 if let Err(code) = verdict {
-                    rejected.push((node, i, code));
-                    ok = false;
+                    let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
+                    buf.clear();
+                    f.reasons(cx, data, node, code, &mut buf);
+                    for r in buf.drain(..) {
+                        *reasons.entry(r).or_insert(0) += 1;
+                    }
                     break;
                 }
             }
-            if ok {
-                feasible.push(node);
-            }
         }
-        if n_nodes > 0 {
-            self.next_start = (self.next_start + processed) % n_nodes;
+        FitError {
+            nodes: n_nodes,
+            pre_filter: None,
+            reasons,
         }
-        if feasible.is_empty() {
-            let mut reasons = BTreeMap::new();
-            let mut buf = Vec::new();
-            for (node, i, code) in rejected {
-                buf.clear();
-                let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
-                profile.filters[i].reasons(cx, data, node, code, &mut buf);
-                for r in buf.drain(..) {
-                    *reasons.entry(r).or_insert(0) += 1;
-                }
-            }
-            return Err(FitError {
-                nodes: n_nodes,
-                pre_filter: None,
-                reasons,
-            });
-        }
-        if feasible.len() == 1 {
-            return Ok(feasible[0]);
-        }
-        let totals = score_nodes(profile, cx, &feasible, Some(&statics.scores));
-        Ok(self.select(&feasible, &totals))
     }
 
     /// Weighted sum of normalised plugin scores for each of `feasible` (no cached statics).
@@ -351,8 +407,15 @@ impl<'p> Scheduler<'p> {
         score_nodes(self.profile, cx, feasible, None)
     }
 
-    /// The highest total; ties broken uniformly at random by reservoir sampling, as selectHost.
+    /// The highest total; ties broken by [`TieBreak`] (by default uniformly at random by reservoir
+    /// sampling, as selectHost).
     fn select(&mut self, feasible: &[NodeId], totals: &[i64]) -> NodeId {
+        if let TieBreak::Rank(rank) = &self.tie_break {
+            let best = (0..feasible.len())
+                .max_by_key(|&i| (totals[i], std::cmp::Reverse(rank[feasible[i] as usize])))
+                .expect("select is called with feasible nodes");
+            return feasible[best];
+        }
         let mut best = 0;
         let mut ties = 1u64;
         for i in 1..feasible.len() {

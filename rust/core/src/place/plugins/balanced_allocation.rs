@@ -70,10 +70,25 @@ impl ScorePlugin for BalancedAllocation {
     }
 
     fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
-        let ids = data
-            .as_ref()
-            .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
-            .expect("pre_score");
+        score_node(cx, ids(data), node)
+    }
+
+    fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
+        let ids = ids(data);
+        for (o, &n) in out.iter_mut().zip(nodes) {
+            *o = score_node(cx, ids, n);
+        }
+    }
+}
+
+fn ids(data: &CycleData) -> &[(usize, i64)] {
+    data.as_ref()
+        .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
+        .expect("pre_score")
+}
+
+fn score_node(cx: &Cycle, ids: &[(usize, i64)], node: NodeId) -> i64 {
+    {
         let n = node as usize;
         let mut fractions = [0f64; 8];
         let mut k = 0;

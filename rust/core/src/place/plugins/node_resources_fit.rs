@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::model::gpu::{self, GPU_RESOURCE};
 use crate::place::framework::{
-    Cycle, CycleData, FilterPlugin, PreScore, ScorePlugin, MAX_NODE_SCORE,
+    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, ScorePlugin, MAX_NODE_SCORE,
 };
 use crate::resources::{CPU, MEMORY, PODS};
 use crate::snapshot::NodeId;
@@ -210,10 +210,26 @@ impl FilterPlugin for NodeResourcesFit {
         "NodeResourcesFit"
     }
 
-    fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
+    /// The resources the pod asks for (and that are not ignored), once per cycle.
+    fn pre_filter(&self, cx: &Cycle) -> PreFilter {
+        let wanted: Vec<(usize, i64)> = cx
+            .request
+            .iter()
+            .enumerate()
+            .filter(|&(r, &req)| req > 0 && !self.is_ignored(cx.snap.resources.name(r)))
+            .map(|(r, &req)| (r, req))
+            .collect();
+        PreFilter::Run(Some(Box::new(wanted)))
+    }
+
+    fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
+        let wanted = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
+            .expect("pre_filter");
         let st = cx.state;
-        for (r, &req) in cx.request.iter().enumerate() {
-            if req > 0 && req > st.free(node, r) && !self.is_ignored(cx.snap.resources.name(r)) {
+        for &(r, req) in wanted {
+            if req > st.free(node, r) {
                 return Err(0);
             }
         }
@@ -270,10 +286,25 @@ impl ScorePlugin for NodeResourcesFit {
     }
 
     fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
-        let list = data
-            .as_ref()
-            .and_then(|d| d.downcast_ref::<Vec<(Scored, i64, i64)>>())
-            .expect("pre_score");
+        self.score_node(cx, scored(data), node)
+    }
+
+    fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
+        let list = scored(data);
+        for (o, &n) in out.iter_mut().zip(nodes) {
+            *o = self.score_node(cx, list, n);
+        }
+    }
+}
+
+fn scored(data: &CycleData) -> &[(Scored, i64, i64)] {
+    data.as_ref()
+        .and_then(|d| d.downcast_ref::<Vec<(Scored, i64, i64)>>())
+        .expect("pre_score")
+}
+
+impl NodeResourcesFit {
+    fn score_node(&self, cx: &Cycle, list: &[(Scored, i64, i64)], node: NodeId) -> i64 {
         let st = cx.state;
         let n = node as usize;
         let (mut total, mut weights) = (0i64, 0i64);
