@@ -105,10 +105,14 @@ pub(super) fn find(
         }
     }
 
-    // Pod-level rules that need only the pod and its node.
+    // Pod-level rules that need only the pod and its node, in pod order (so which of two pods
+    // clashing on a host port is reported does not depend on hashing).
     let mut ports: HashMap<NodeId, Vec<(PodId, usize)>> = HashMap::new();
-    for pods in bound.by_namespace.values() {
-        for &p in pods {
+    for p in 0..s.pods.len() as PodId {
+        if !(a.node[p as usize].is_some() && s.is_active(p)) {
+            continue;
+        }
+        {
             let n = a.node[p as usize].expect("bound");
             let pi = p as usize;
             let mut push = |kind, detail: String| {

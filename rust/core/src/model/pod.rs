@@ -156,9 +156,15 @@ pub const DEFAULT_CPU_MILLI: i64 = 100;
 pub const DEFAULT_MEMORY: i64 = 200 * 1024 * 1024;
 
 impl PodSpec {
+    /// Host ports of app containers and sidecars (restartable init containers); a regular init
+    /// container's ports are released before the app starts (upstream `GetHostPorts`).
     pub fn host_ports(&self) -> Vec<HostPort> {
         let mut out = Vec::new();
-        for c in self.init_containers.iter().chain(&self.containers) {
+        let sidecars = self
+            .init_containers
+            .iter()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        for c in self.containers.iter().chain(sidecars) {
             for p in &c.ports {
                 if let Some(port) = p.host_port.filter(|&p| p > 0) {
                     out.push(HostPort {

@@ -278,10 +278,11 @@ pub enum TieBreak {
 pub struct Scheduler<'p> {
     pub profile: &'p Profile,
     pub rng: Rng,
-    /// Where the next search for feasible nodes starts (`nextStartNodeIndex`).
-    pub next_start: usize,
     /// How equal totals are broken (default: at random, as selectHost).
     pub tie_break: TieBreak,
+    /// Whether a FitError counts the reasons over every node (default); off, it carries none —
+    /// for replays that only need to know that a pod did not fit.
+    pub explain: bool,
     statics: std::collections::HashMap<u32, Statics>,
 }
 
@@ -290,15 +291,23 @@ impl<'p> Scheduler<'p> {
         Scheduler {
             profile,
             rng: Rng::new(seed),
-            next_start: 0,
             tie_break: TieBreak::Random,
+            explain: true,
             statics: Default::default(),
         }
     }
 
     /// Filters, scores and selects a node for `cx.pod`; `group` identifies the pods that share its
     /// node constraints (see [`FilterPlugin::is_static`]).
-    pub fn place(&mut self, cx: &Cycle, group: u32) -> Result<NodeId, FitError> {
+    ///
+    /// `next_start` is where the search for feasible nodes starts (upstream's
+    /// `nextStartNodeIndex`, one per scheduler, shared by its profiles); the cycle advances it.
+    pub fn place(
+        &mut self,
+        cx: &Cycle,
+        group: u32,
+        next_start: &mut usize,
+    ) -> Result<NodeId, FitError> {
         let n_nodes = cx.snap.nodes.len();
         let profile = self.profile;
         let mut filter_data = Vec::with_capacity(profile.filters.len());
@@ -323,7 +332,12 @@ impl<'p> Scheduler<'p> {
             .statics
             .entry(group)
             .or_insert_with(|| Statics::compute(profile, cx));
-        let want = feasible_nodes_to_find(n_nodes, profile.percentage_of_nodes_to_score);
+        // Without score plugins there is nothing to compare: upstream takes the first feasible node.
+        let want = if profile.scores.is_empty() {
+            1
+        } else {
+            feasible_nodes_to_find(n_nodes, profile.percentage_of_nodes_to_score)
+        };
         // Walk only the nodes every static filter passes, from the rotating start, running the
         // dynamic filters. A node counts as processed whichever filter rejected it, so `processed`
         // is the distance walked in node order, as upstream counts it.
@@ -331,7 +345,7 @@ impl<'p> Scheduler<'p> {
             .filter(|&i| statics.filters[i].is_none() && filter_data[i].is_some())
             .collect();
         let passing = &statics.passing;
-        let first = passing.partition_point(|&n| (n as usize) < self.next_start);
+        let first = passing.partition_point(|&n| (n as usize) < *next_start);
         let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(passing.len()));
         let mut last = None;
         for k in 0..passing.len() {
@@ -351,13 +365,20 @@ impl<'p> Scheduler<'p> {
             }
         }
         if feasible.is_empty() {
-            return Err(self.diagnose(cx, &filter_data, group));
+            if !self.explain {
+                return Err(FitError {
+                    nodes: n_nodes,
+                    pre_filter: None,
+                    reasons: BTreeMap::new(),
+                });
+            }
+            return Err(self.diagnose(cx, &filter_data, group, *next_start));
         }
         let processed = match last {
-            Some(node) => (node + n_nodes - self.next_start) % n_nodes + 1,
+            Some(node) => (node + n_nodes - *next_start) % n_nodes + 1,
             None => n_nodes,
         };
-        self.next_start = (self.next_start + processed) % n_nodes;
+        *next_start = (*next_start + processed) % n_nodes;
         if feasible.len() == 1 {
             return Ok(feasible[0]);
         }
@@ -368,13 +389,19 @@ impl<'p> Scheduler<'p> {
 
     /// Why no node fits: every node walked once from the start, in profile order, the first failing
     /// filter's reasons counted (kube-scheduler's FitError). Only unschedulable pods come here.
-    fn diagnose(&self, cx: &Cycle, filter_data: &[Option<CycleData>], group: u32) -> FitError {
+    fn diagnose(
+        &self,
+        cx: &Cycle,
+        filter_data: &[Option<CycleData>],
+        group: u32,
+        start: usize,
+    ) -> FitError {
         let n_nodes = cx.snap.nodes.len();
         let statics = &self.statics[&group];
         let mut reasons = BTreeMap::new();
         let mut buf = Vec::new();
         for k in 0..n_nodes {
-            let node = ((self.next_start + k) % n_nodes) as NodeId;
+            let node = ((start + k) % n_nodes) as NodeId;
             for (i, f) in self.profile.filters.iter().enumerate() {
                 let verdict = match (&statics.filters[i], &filter_data[i]) {
                     (Some(cached), _) => match cached[node as usize] {

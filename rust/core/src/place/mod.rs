@@ -19,6 +19,8 @@ pub struct Placement {
     pub placed: Vec<(PodId, NodeId, DeviceMask)>,
     /// Pods no node could take, with why.
     pub unschedulable: Vec<(PodId, FitError)>,
+    /// Pods whose `schedulerName` names none of the profiles: not this scheduler's to place.
+    pub skipped: Vec<PodId>,
     /// The whole cluster's placement afterwards (every pod of the snapshot).
     pub assignment: Assignment,
 }
@@ -58,8 +60,8 @@ pub fn choose_devices(profile: &Profile, cx: &Cycle, node: NodeId) -> DeviceMask
 }
 
 /// Places `pods` (by default every active pending pod) one at a time in `order`, each with the
-/// profile named by its `schedulerName` (or the first profile), updating the cluster as it goes —
-/// what kube-scheduler does with a queue of pods.
+/// profile named by its `schedulerName` (pods naming no profile are skipped), updating the cluster
+/// as it goes — what kube-scheduler does with a queue of pods.
 pub fn schedule(
     snap: &Snapshot,
     pods: Option<&[PodId]>,
@@ -88,14 +90,17 @@ pub fn schedule(
     let groups = constraint_groups(snap, &queue);
     let mut state = ClusterState::new(snap, &snap.current);
     let mut schedulers: Vec<Scheduler> = profiles.iter().map(|p| Scheduler::new(p, seed)).collect();
+    let mut next_start = 0;
+    let mut skipped = Vec::new();
     let mut placed = Vec::new();
     let mut unschedulable = Vec::new();
     for (p, group) in queue.into_iter().zip(groups) {
         let scheduler_name = snap.symbols.resolve(snap.pods.scheduler_name[p as usize]);
-        let which = profiles
-            .iter()
-            .position(|pr| pr.name == scheduler_name)
-            .unwrap_or(0);
+        // Like kube-scheduler, a profile only takes the pods that name it.
+        let Some(which) = profiles.iter().position(|pr| pr.name == scheduler_name) else {
+            skipped.push(p);
+            continue;
+        };
         let result = {
             let cx = Cycle {
                 snap,
@@ -105,7 +110,7 @@ pub fn schedule(
                 gpu: snap.pods.gpu[p as usize],
             };
             schedulers[which]
-                .place(&cx, group)
+                .place(&cx, group, &mut next_start)
                 .map(|n| (n, choose_devices(&profiles[which], &cx, n)))
         };
         match result {
@@ -119,6 +124,7 @@ pub fn schedule(
     Ok(Placement {
         placed,
         unschedulable,
+        skipped,
         assignment: state.assignment(),
     })
 }

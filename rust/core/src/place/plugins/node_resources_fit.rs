@@ -331,7 +331,12 @@ impl NodeResourcesFit {
             if capacity == 0 {
                 continue;
             }
-            total += self.resource_score(requested, capacity) * weight;
+            let score = self.resource_score(requested, capacity);
+            // RequestedToCapacityRatio leaves resources scoring 0 out of the average (upstream).
+            if self.strategy == Strategy::RequestedToCapacityRatio && score == 0 {
+                continue;
+            }
+            total += score * weight;
             weights += weight;
         }
         if weights == 0 {
