@@ -904,8 +904,10 @@ def schedule(
                 for i, pr in enumerate(profiles)
                 if pr.name == (pod.spec.get("schedulerName") or "default-scheduler")
             ),
-            0,
+            None,
         )
+        if which is None:
+            continue  # not this scheduler's pod: upstream leaves it alone
         profile = profiles[which]
         filters = Filters(c, pod, profile)
         want = num_feasible_nodes_to_find(n, profile.percentage)

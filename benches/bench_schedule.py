@@ -1,0 +1,149 @@
+"""Batch scheduling throughput: kube-engine against the Python reference scheduler.
+
+    python benches/bench_schedule.py --nodes 5000 --pods 126000 --seed 1 [-o json]
+
+One seeded synthetic cluster (`kube_engine.workloads.generate_cluster`, every workload pod left
+Pending, DaemonSet pods bound) is scheduled as one batch in queue order by:
+
+- kube-engine, default profile (kube-scheduler's default plugins and weights);
+- kube-engine, resource-only profile (NodeResourcesFit filter + LeastAllocated score, and
+  NodeResourcesBalancedAllocation);
+- the plain Python/numpy reference scheduler of the tests (tests/reference_scheduler.py), with the
+  resource-only profile, on the first `--reference-pods` pods of the same queue (it is slow), and
+  kube-engine again on exactly those pods, whose decisions must be identical.
+
+Throughput is pods per second of wall time around the scheduling call only (parsing excluded).
+All runs are in one process, one after the other; the machine is shared, so repeat and compare
+ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import kube_engine
+from kube_engine.workloads.synthetic import generate_cluster_json
+
+RESOURCE_ONLY: dict[str, Any] = {
+    "apiVersion": "kubescheduler.config.k8s.io/v1",
+    "kind": "KubeSchedulerConfiguration",
+    "profiles": [
+        {
+            "schedulerName": "default-scheduler",
+            "plugins": {
+                "multiPoint": {
+                    "disabled": [{"name": "*"}],
+                    "enabled": [
+                        {"name": "NodeResourcesFit", "weight": 1},
+                        {"name": "NodeResourcesBalancedAllocation", "weight": 1},
+                    ],
+                }
+            },
+        }
+    ],
+}
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=5000)
+    ap.add_argument("--pods", type=int, default=126000, help="pods in the cluster (all pending)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
+    ap.add_argument("--reference-pods", type=int, default=300)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each engine profile (best)")
+    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    args = ap.parse_args(argv)
+
+    if args.data and args.data.exists():
+        data = args.data.read_bytes()
+    else:
+        data = generate_cluster_json(args.nodes, args.pods, args.seed, pending_fraction=1.0)
+        if args.data:
+            args.data.write_bytes(data)
+    snapshot = kube_engine.Snapshot.from_bytes(data)
+    pending = kube_engine.evaluate(snapshot).pods_pending
+
+    rows: list[dict[str, Any]] = []
+    for name, profile in (("default", "default"), ("resource-only", RESOURCE_ONLY)):
+        best = float("inf")
+        placement = None
+        for _ in range(args.repeat):
+            placement, seconds = timed(lambda p=profile: kube_engine.schedule(snapshot, profile=p))
+            best = min(best, seconds)
+        assert placement is not None
+        rows.append(
+            {
+                "contender": f"kube-engine {name}",
+                "pods": len(placement),
+                "placed": len(placement.assignments),
+                "seconds": best,
+                "pods_per_s": len(placement) / best,
+            }
+        )
+
+    # The reference, on the first pods of the same queue, and the engine on exactly those.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import reference_scheduler as ref
+
+    queue = [k for k, _ in kube_engine.schedule(snapshot, profile=RESOURCE_ONLY).order()]
+    first = queue[: args.reference_pods]
+    objects = json.loads(data)
+    ref_result, ref_seconds = timed(
+        lambda: ref.schedule(objects, pods=first, config=RESOURCE_ONLY, order="input")
+    )
+    engine_first, engine_seconds = timed(
+        lambda: kube_engine.schedule(snapshot, pods=first, profile=RESOURCE_ONLY, order="input")
+    )
+    agree = ref_result.assignments == engine_first.assignments
+    rows.append(
+        {
+            "contender": "python reference resource-only",
+            "pods": len(first),
+            "placed": len(ref_result.assignments),
+            "seconds": ref_seconds,
+            "pods_per_s": len(first) / ref_seconds,
+        }
+    )
+    engine_rate = rows[1]["pods_per_s"]
+    result = {
+        "nodes": snapshot.num_nodes,
+        "pending": pending,
+        "seed": args.seed,
+        "python": platform.python_version(),
+        "rows": rows,
+        "reference_agrees_on_first_pods": agree,
+        "engine_vs_reference": engine_rate / rows[2]["pods_per_s"],
+        "engine_on_reference_pods_seconds": engine_seconds,
+    }
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"batch scheduling: {snapshot.num_nodes} nodes, {pending} pending (seed {args.seed})")
+    print(f"{'contender':<34}{'pods':>9}{'placed':>9}{'seconds':>10}{'pods/s':>12}")
+    for r in rows:
+        print(
+            f"{r['contender']:<34}{r['pods']:>9}{r['placed']:>9}"
+            f"{r['seconds']:>10.3f}{r['pods_per_s']:>12,.0f}"
+        )
+    print(
+        f"resource-only: kube-engine is {result['engine_vs_reference']:,.0f}x the Python reference;"
+        f" decisions on the first {len(first)} pods agree: {agree}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
