@@ -38,6 +38,7 @@ test: build
 # Timed benchmarks (not part of `make test`; numbers go to the README).
 bench: build
 	$(BIN)/python benches/bench_ingest.py
+	$(BIN)/python benches/bench_fgd.py
 
 clean:
 	rm -rf $(VENV) target

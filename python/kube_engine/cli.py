@@ -77,6 +77,60 @@ def _schedule(args: argparse.Namespace) -> None:
     print(f"\n{placed:,} pod(s) placed, {pending:,} unschedulable ({name}); nothing was bound.")
 
 
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bench", help="benchmarks (fgd: the FGD paper's GPU packing protocol)")
+    bench = p.add_subparsers(dest="bench", required=True)
+    p = bench.add_parser(
+        "fgd",
+        help="online GPU packing on openb: allocation vs arrived load, as the FGD paper measures",
+    )
+    p.add_argument("--pods", default="default", help="openb pod list name or CSV path")
+    p.add_argument("--nodes", help="node list CSV (default: openb's GPU nodes)")
+    p.add_argument(
+        "--policy", default="FGD", help="score plugin or paper name (FGD, BestFit, DotProd, ...)"
+    )
+    p.add_argument("--seeds", default="42-51", help="e.g. 42-51 or 1,2,3")
+    p.add_argument("--load", type=float, default=1.3, help="arrivals up to this × cluster GPUs")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_bench_fgd)
+
+
+def _bench_fgd(args: argparse.Namespace) -> None:
+    from kube_engine.bench import fgd
+
+    try:
+        seeds = fgd.parse_seeds(args.seeds)
+    except ValueError as e:
+        raise SystemExit(f"kube-engine: error: {e}") from None
+    snapshot = fgd.openb_gpu_snapshot(args.pods, args.nodes)
+    policy = fgd.policy_name(args.policy)
+    curves = fgd.run(snapshot, [policy], seeds, args.load)[policy]
+    if args.output == "json":
+        print(
+            json.dumps(
+                {"policy": policy, "pods": args.pods, "seeds": {str(s): curves[s] for s in seeds}}
+            )
+        )
+        return
+    points = ["50", "90", "100", "110", "130"]
+    fmt = "{:>8}" + " {:>7}" * len(points)
+    print(f"{policy} on {args.pods}: GPU allocation (%) at arrived load (%)")
+    print(fmt.format("seed", *points))
+    for s in seeds:
+        print(fmt.format(s, *(_pct(curves[s][p]) for p in points)))
+    mean = fgd.mean_curve(curves.values())
+    print(fmt.format("mean", *(_pct(mean[p]) for p in points)))
+    paper = {v: k for k, v in fgd.PAPER_POLICIES.items()}.get(policy)
+    theirs = fgd.published(args.pods).get(paper or "", {})
+    if theirs:
+        ref = fgd.mean_curve(theirs.values())
+        print(fmt.format("paper", *(_pct(ref[p]) for p in points)))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kube-engine",
@@ -95,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rebalance", help="the rebalancer job (currently: inspection)")
     _add_source(p)
     p.set_defaults(func=_rebalance)
+    _add_bench(sub)
     args = parser.parse_args(argv)
     try:
         args.func(args)

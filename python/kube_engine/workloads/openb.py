@@ -213,13 +213,16 @@ def openb_cluster(
     seed: int = 0,
     *,
     max_pods: int = 110,
+    pending: bool = False,
 ) -> JsonDict:
     """Convert openb CSVs into a Kubernetes `List` of Nodes and Pods (see the module doc).
 
     Paths default to the trace in `find_openb_dir()`; a bare pod-list file name (e.g.
     "openb_pod_list_gpuspec33.csv") is looked up there too. `seed` drives the initial placement
     and the generated UIDs; the same inputs and seed always give the same objects. Every node
-    allows `max_pods` pods (the trace does not say; 110 is the kubelet's default).
+    allows `max_pods` pods (the trace does not say; 110 is the kubelet's default). With
+    `pending`, every pod is Pending and unbound whatever its trace phase: the pod list as a stream
+    of new arrivals, how the FGD simulator replays it.
     """
     base = find_openb_dir()
     node_path = _resolve(node_csv, NODE_LIST, base)
@@ -259,7 +262,7 @@ def openb_cluster(
     pods: list[JsonDict] = []
     for row in rows:
         req = row.effective()
-        phase = row.phase
+        phase = "Pending" if pending else row.phase
         node: NodeState | None = None
         devices: list[int] = []
         if phase == "Running":

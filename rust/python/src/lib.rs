@@ -3,6 +3,7 @@
 
 mod errors;
 mod evaluate;
+mod replay;
 mod schedule;
 mod snapshot;
 
@@ -20,6 +21,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_class::<schedule::PyPlacement>()?;
     m.add_function(wrap_pyfunction!(schedule::schedule, m)?)?;
+    m.add_class::<replay::PyReplay>()?;
+    m.add_function(wrap_pyfunction!(replay::fgd_arrivals, m)?)?;
+    m.add_function(wrap_pyfunction!(replay::replay, m)?)?;
+    m.add_function(wrap_pyfunction!(replay::fgd_replay, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::merge_lists, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;

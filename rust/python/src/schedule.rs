@@ -85,7 +85,11 @@ impl PyPlacement {
     /// Pods whose `schedulerName` names none of the profiles (kube-scheduler leaves them alone).
     #[getter]
     fn skipped(&self) -> Vec<String> {
-        self.inner.skipped.iter().map(|&p| self.snapshot.pod_key(p)).collect()
+        self.inner
+            .skipped
+            .iter()
+            .map(|&p| self.snapshot.pod_key(p))
+            .collect()
     }
 
     /// `{"namespace/name": [device, ...]}` for placed pods that hold GPUs.

@@ -1,6 +1,7 @@
 //! Placement: kube-scheduler's framework and plugins, and batch scheduling of pending pods.
 
 pub mod framework;
+pub mod online;
 pub mod order;
 pub mod plugins;
 pub mod profile;

@@ -1,6 +1,7 @@
 //! A cluster snapshot: nodes, pods and PodDisruptionBudgets parsed once from Kubernetes JSON and
 //! stored as columns (one vector per field, indexed by node or pod number).
 
+mod arrivals;
 mod devices;
 mod ingest;
 mod merge;

@@ -6,6 +6,7 @@ pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
+pub mod packing;
 pub mod taint_toleration;
 
 use serde::de::DeserializeOwned;
@@ -56,6 +57,9 @@ fn no_args(name: &str, a: Option<&Value>) -> Result<(), String> {
 
 /// The plugin called `name`, configured with `args`; `Ok(None)` for a plugin in [`NOT_MODELLED`].
 pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
+    if let Some(built) = packing::build(name, a)? {
+        return Ok(Some(built));
+    }
     use balanced_allocation::BalancedAllocation;
     use node_resources_fit::NodeResourcesFit;
     let both = |f: Box<dyn FilterPlugin>, s: Box<dyn ScorePlugin>| Built {
