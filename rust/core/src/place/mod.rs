@@ -4,6 +4,7 @@ pub mod framework;
 pub mod online;
 pub mod order;
 pub mod plugins;
+pub(crate) mod pod_index;
 pub mod profile;
 pub mod state;
 

@@ -18,6 +18,8 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     ("NodeAffinity", 2),
     ("NodePorts", 0),
     ("NodeResourcesFit", 1),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
     ("NodeResourcesBalancedAllocation", 1),
 ];
 
@@ -265,7 +267,9 @@ mod tests {
                 "TaintToleration",
                 "NodeAffinity",
                 "NodePorts",
-                "NodeResourcesFit"
+                "NodeResourcesFit",
+                "PodTopologySpread",
+                "InterPodAffinity"
             ]
         );
         assert_eq!(
@@ -274,6 +278,8 @@ mod tests {
                 ("TaintToleration", 3),
                 ("NodeAffinity", 2),
                 ("NodeResourcesFit", 1),
+                ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2),
                 ("NodeResourcesBalancedAllocation", 1)
             ]
         );
@@ -292,7 +298,7 @@ mod tests {
         let (filters, scores) = names(&ps[0]);
         assert_eq!(ps[0].name, "packer");
         assert_eq!(ps[0].percentage_of_nodes_to_score, Some(100));
-        assert_eq!(filters.len(), 6);
+        assert_eq!(filters.len(), 8);
         assert_eq!(scores, [("NodeResourcesFit", 5)]);
     }
 

@@ -1,6 +1,9 @@
 //! The cluster as a scheduling cycle sees it: what every node has given out so far, updated as
 //! pods are bound (kube-scheduler's NodeInfo snapshot plus its assume cache, in columns).
 
+use std::sync::{Arc, OnceLock};
+
+use super::pod_index::PodIndex;
 use crate::model::gpu::{self, DeviceMask};
 use crate::resources::ResourceMatrix;
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
@@ -18,6 +21,8 @@ pub struct ClusterState<'s> {
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
     pub pods_on: Vec<Vec<PodId>>,
+    /// What the inter-pod plugins look pods up by; built from the snapshot on first use.
+    pod_index: OnceLock<Arc<PodIndex>>,
 }
 
 impl<'s> ClusterState<'s> {
@@ -37,6 +42,7 @@ impl<'s> ClusterState<'s> {
                 .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
                 .collect(),
             pods_on: vec![Vec::new(); n],
+            pod_index: OnceLock::new(),
         };
         for p in 0..snap.pods.len() {
             if let Some(node) = a.node[p] {
@@ -74,6 +80,13 @@ impl<'s> ClusterState<'s> {
     /// Free amount of resource `r` on node `n`.
     pub fn free(&self, n: NodeId, r: usize) -> i64 {
         self.snap.nodes.allocatable.get(n as usize, r) - self.requested.get(n as usize, r)
+    }
+
+    /// The pod index of this state's snapshot (see [`PodIndex`]).
+    pub(crate) fn pod_index(&self) -> Arc<PodIndex> {
+        self.pod_index
+            .get_or_init(|| Arc::new(PodIndex::build(self.snap)))
+            .clone()
     }
 
     /// The placement as it stands.

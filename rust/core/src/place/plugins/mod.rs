@@ -1,12 +1,14 @@
 //! The plugin registry: every plugin kube-engine implements, by its kube-scheduler name.
 
 pub mod balanced_allocation;
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod packing;
+pub mod pod_topology_spread;
 pub mod taint_toleration;
 
 use serde::de::DeserializeOwned;
@@ -100,6 +102,22 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
                         .map_err(|e| format!("pluginConfig {name}: {e}"))?,
                 ),
             )
+        }
+        "PodTopologySpread" => {
+            let spread_args: pod_topology_spread::PodTopologySpreadArgs = args(name, a)?;
+            let build = || {
+                pod_topology_spread::PodTopologySpread::new(spread_args.clone())
+                    .map_err(|e| format!("pluginConfig {name}: {e}"))
+            };
+            both(Box::new(build()?), Box::new(build()?))
+        }
+        "InterPodAffinity" => {
+            let ipa_args: inter_pod_affinity::InterPodAffinityArgs = args(name, a)?;
+            let build = || {
+                inter_pod_affinity::InterPodAffinity::new(ipa_args.clone())
+                    .map_err(|e| format!("pluginConfig {name}: {e}"))
+            };
+            both(Box::new(build()?), Box::new(build()?))
         }
         "NodeResourcesBalancedAllocation" => Built {
             filter: None,

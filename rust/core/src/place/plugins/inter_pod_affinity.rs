@@ -1,0 +1,404 @@
+//! InterPodAffinity: required pod affinity and anti-affinity filter a node; preferred terms score
+//! it. Both sides count: the incoming pod's terms over the pods already placed, and the placed
+//! pods' terms over the incoming pod (symmetry), as kube-scheduler's `interpodaffinity` plugin.
+//!
+//! Filter, in upstream's order:
+//! 1. Affinity: the node must have every required term's topology key, and each term's domain
+//!    (the node's value of the key) must hold a placed pod that matches *all* the required terms.
+//!    The first pod of a group that wants to be near its own kind may go anywhere with the keys:
+//!    when no placed pod matches the terms at all and the pod matches them itself.
+//! 2. Anti-affinity: no placed pod selected by a required anti-affinity term in the node's domain.
+//! 3. Symmetry: a placed pod whose required anti-affinity term selects the incoming pod forbids its
+//!    own domain of that term's key.
+//!
+//! Score: for each placed pod, the weights of the incoming pod's preferred affinity terms it
+//! matches (minus those of preferred anti-affinity terms), plus the weights of the placed pod's
+//! preferred terms that select the incoming pod (affinity adds, anti-affinity subtracts), plus
+//! `hardPodAffinityWeight` for each of its required affinity terms that does — credited to every
+//! node in the placed pod's domain, then min–max scaled to 0..100 over the feasible nodes.
+//!
+//! A cycle does not scan the placed pods: it reads the snapshot's [`pod_index`] for the
+//! candidates of the pod's own terms and for the distinct terms of other pods that can select it,
+//! and asks the cluster state which of their pods are placed.
+//!
+//! Namespaces: a term selects pods in its `namespaces`, or in its own pod's namespace when that
+//! list is empty and `namespaceSelector` is null. The snapshot has no Namespace objects, so an
+//! empty `namespaceSelector` (`{}`) selects every namespace and a non-empty one selects none
+//! beyond `namespaces` (upstream would resolve it against the namespaces' labels).
+//!
+//! `matchLabelKeys` / `mismatchLabelKeys` are merged into the selector with the owning pod's label
+//! values (`key In (v)` / `key NotIn (v)`), which is what the API server does when the pod is
+//! created; for pods read from a cluster the selector already holds them and merging again
+//! changes nothing.
+
+use serde::Deserialize;
+
+use crate::intern::Sym;
+use crate::model::affinity::PodAffinity;
+use crate::place::framework::{
+    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, ScorePlugin, MAX_NODE_SCORE,
+};
+use crate::place::pod_index::{placed, AffinityTerm, IdMap, IdSet, TermUse};
+use crate::snapshot::NodeId;
+
+/// `InterPodAffinityArgs`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct InterPodAffinityArgs {
+    pub kind: Option<String>,
+    pub api_version: Option<String>,
+    /// Score weight of an existing pod's *required* affinity term that selects the incoming pod
+    /// (0..100, default 1).
+    pub hard_pod_affinity_weight: i32,
+    /// Skip scoring pods without preferred terms, instead of scoring them by the existing pods'
+    /// terms.
+    pub ignore_preferred_terms_of_existing_pods: bool,
+}
+
+impl Default for InterPodAffinityArgs {
+    fn default() -> Self {
+        InterPodAffinityArgs {
+            kind: None,
+            api_version: None,
+            hard_pod_affinity_weight: 1,
+            ignore_preferred_terms_of_existing_pods: false,
+        }
+    }
+}
+
+pub struct InterPodAffinity {
+    hard_weight: i64,
+    ignore_existing_preferred: bool,
+}
+
+impl InterPodAffinity {
+    pub fn new(args: InterPodAffinityArgs) -> Result<Self, String> {
+        let w = args.hard_pod_affinity_weight;
+        if !(0..=100).contains(&w) {
+            return Err(format!(
+                "hardPodAffinityWeight: Invalid value: {w}: not in valid range [0, 100]"
+            ));
+        }
+        Ok(InterPodAffinity {
+            hard_weight: i64::from(w),
+            ignore_existing_preferred: args.ignore_preferred_terms_of_existing_pods,
+        })
+    }
+}
+
+impl Default for InterPodAffinity {
+    fn default() -> Self {
+        InterPodAffinity::new(InterPodAffinityArgs::default()).expect("valid defaults")
+    }
+}
+
+fn required(a: Option<&PodAffinity>) -> &[crate::model::affinity::PodAffinityTerm] {
+    a.map_or(&[], |a| a.required.as_slice())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter
+
+const AFFINITY: u32 = 0;
+const ANTI_AFFINITY: u32 = 1;
+const EXISTING_ANTI_AFFINITY: u32 = 2;
+
+struct FilterState {
+    affinity: Vec<AffinityTerm>,
+    anti_affinity: Vec<AffinityTerm>,
+    /// Per (key, value): placed pods matching all of the required affinity terms.
+    affinity_counts: IdMap<(Sym, Sym), u32>,
+    /// The pod matches all its own required affinity terms.
+    affinity_self: bool,
+    /// Domains holding a placed pod selected by a required anti-affinity term.
+    anti_domains: IdSet<(Sym, Sym)>,
+    /// Domains of placed pods whose required anti-affinity selects the incoming pod, and their
+    /// distinct keys.
+    existing_domains: IdSet<(Sym, Sym)>,
+    existing_keys: Vec<Sym>,
+}
+
+impl FilterPlugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        "InterPodAffinity"
+    }
+
+    fn pre_filter(&self, cx: &Cycle) -> PreFilter {
+        let snap = cx.snap;
+        let p = cx.pod;
+        let aff = snap.pods.affinity[cx.p()].as_deref();
+        let terms = |which: Option<&PodAffinity>| -> Vec<AffinityTerm> {
+            required(which)
+                .iter()
+                .map(|t| AffinityTerm::new(snap, p, t))
+                .collect()
+        };
+        let affinity = terms(aff.and_then(|a| a.pod_affinity.as_ref()));
+        let anti_affinity = terms(aff.and_then(|a| a.pod_anti_affinity.as_ref()));
+        let index = cx.state.pod_index();
+
+        // Symmetry: the distinct required anti-affinity terms that select this pod, and where
+        // their placed carriers are.
+        let mut existing_domains = IdSet::default();
+        for (term, (), owners) in index.required_anti_affinity.selecting(snap, p) {
+            if !term.matches(snap, p) {
+                continue;
+            }
+            for &q in owners {
+                if let Some(d) = placed(cx, q).and_then(|n| term.domain(snap, n)) {
+                    existing_domains.insert(d);
+                }
+            }
+        }
+        if existing_domains.is_empty() && affinity.is_empty() && anti_affinity.is_empty() {
+            return PreFilter::Skip;
+        }
+        let mut existing_keys: Vec<Sym> = existing_domains.iter().map(|&(k, _)| k).collect();
+        existing_keys.sort_unstable();
+        existing_keys.dedup();
+
+        // Affinity counts pods that match every term: take the candidates of the most selective.
+        let mut affinity_counts = IdMap::default();
+        if let Some(lists) = affinity
+            .iter()
+            .map(|t| index.term_candidates(t))
+            .min_by_key(|lists| lists.iter().map(|l| l.len()).sum::<usize>())
+        {
+            for &q in lists.iter().copied().flatten() {
+                let Some(n) = placed(cx, q) else { continue };
+                if affinity.iter().all(|t| t.matches(snap, q)) {
+                    for d in affinity.iter().filter_map(|t| t.domain(snap, n)) {
+                        *affinity_counts.entry(d).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let mut anti_domains = IdSet::default();
+        for t in &anti_affinity {
+            for &q in index.term_candidates(t).into_iter().flatten() {
+                if let Some(d) = placed(cx, q).and_then(|n| t.domain(snap, n)) {
+                    if !anti_domains.contains(&d) && t.matches(snap, q) {
+                        anti_domains.insert(d);
+                    }
+                }
+            }
+        }
+        let affinity_self = !affinity.is_empty() && affinity.iter().all(|t| t.matches(snap, p));
+        PreFilter::Run(Some(Box::new(FilterState {
+            affinity,
+            anti_affinity,
+            affinity_counts,
+            affinity_self,
+            anti_domains,
+            existing_domains,
+            existing_keys,
+        })))
+    }
+
+    fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
+        let s = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<FilterState>())
+            .expect("pre_filter");
+        let snap = cx.snap;
+        let mut pods_exist = true;
+        for t in &s.affinity {
+            let Some(d) = t.domain(snap, node) else {
+                // Every topology key must be on the node.
+                return Err(AFFINITY);
+            };
+            if !s.affinity_counts.contains_key(&d) {
+                pods_exist = false;
+            }
+        }
+        // The first pod of a group that wants its own kind nearby: nobody matches yet.
+        let first_of_group = s.affinity_counts.is_empty() && s.affinity_self;
+        if !(pods_exist || first_of_group) {
+            return Err(AFFINITY);
+        }
+        if !s.anti_domains.is_empty() {
+            for t in &s.anti_affinity {
+                if t.domain(snap, node)
+                    .is_some_and(|d| s.anti_domains.contains(&d))
+                {
+                    return Err(ANTI_AFFINITY);
+                }
+            }
+        }
+        for &key in &s.existing_keys {
+            if let Some(v) = snap.node_label_sym(node, key) {
+                if s.existing_domains.contains(&(key, v)) {
+                    return Err(EXISTING_ANTI_AFFINITY);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<String>) {
+        out.push(
+            match code {
+                AFFINITY => "node(s) didn't match pod affinity rules",
+                ANTI_AFFINITY => "node(s) didn't match pod anti-affinity rules",
+                _ => "node(s) didn't satisfy existing pods anti-affinity rules",
+            }
+            .into(),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Score
+
+/// Per topology key, per value: the summed weights credited to that domain.
+struct ScoreState {
+    by_key: Vec<(Sym, IdMap<Sym, i64>)>,
+}
+
+impl ScoreState {
+    fn add(&mut self, (key, value): (Sym, Sym), weight: i64) {
+        let i = match self.by_key.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.by_key.push((key, IdMap::default()));
+                self.by_key.len() - 1
+            }
+        };
+        *self.by_key[i].1.entry(value).or_insert(0) += weight;
+    }
+}
+
+impl ScorePlugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        "InterPodAffinity"
+    }
+
+    fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {
+        let snap = cx.snap;
+        let p = cx.pod;
+        let aff = snap.pods.affinity[cx.p()].as_deref();
+        let weighted = |which: Option<&PodAffinity>, sign: i64| -> Vec<(AffinityTerm, i64)> {
+            which.map_or(Vec::new(), |a| {
+                a.preferred
+                    .iter()
+                    .map(|w| {
+                        let t = AffinityTerm::new(snap, p, &w.pod_affinity_term);
+                        (t, sign * i64::from(w.weight))
+                    })
+                    .collect()
+            })
+        };
+        let mut preferred = weighted(aff.and_then(|a| a.pod_affinity.as_ref()), 1);
+        preferred.extend(weighted(aff.and_then(|a| a.pod_anti_affinity.as_ref()), -1));
+        if self.ignore_existing_preferred && preferred.is_empty() {
+            return PreScore::Skip;
+        }
+        let index = cx.state.pod_index();
+        let mut state = ScoreState { by_key: Vec::new() };
+        // The incoming pod's preferences: +weight (affinity) or −weight (anti-affinity) to the
+        // domain of every placed pod a term selects.
+        for (t, weight) in &preferred {
+            for &q in index.term_candidates(t).into_iter().flatten() {
+                if let Some(d) = placed(cx, q).and_then(|n| t.domain(snap, n)) {
+                    if t.matches(snap, q) {
+                        state.add(d, *weight);
+                    }
+                }
+            }
+        }
+        // Symmetry: placed pods' terms that select the incoming pod credit their own domains.
+        for (t, how, owners) in index.scoring.selecting(snap, p) {
+            let weight = match how {
+                TermUse::Required if self.hard_weight > 0 => self.hard_weight,
+                TermUse::Required => continue,
+                TermUse::Preferred(w) => i64::from(w),
+                TermUse::PreferredAnti(w) => -i64::from(w),
+            };
+            if !t.matches(snap, p) {
+                continue;
+            }
+            for &q in owners {
+                if let Some(d) = placed(cx, q).and_then(|n| t.domain(snap, n)) {
+                    state.add(d, weight);
+                }
+            }
+        }
+        if state.by_key.is_empty() {
+            return PreScore::Skip;
+        }
+        PreScore::Run(Some(Box::new(state)))
+    }
+
+    fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
+        let s = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<ScoreState>())
+            .expect("pre_score");
+        s.by_key
+            .iter()
+            .filter_map(|(key, values)| {
+                let v = cx.snap.node_label_sym(node, *key)?;
+                values.get(&v).copied()
+            })
+            .sum()
+    }
+
+    fn normalize(&self, _: &Cycle, _: &CycleData, scores: &mut [i64]) {
+        normalize_min_max(scores);
+    }
+}
+
+/// Upstream's InterPodAffinity NormalizeScore: `100 * (s - min) / (max - min)` in floating point,
+/// truncated; all scores equal → all 0.
+pub fn normalize_min_max(scores: &mut [i64]) {
+    let (Some(&min), Some(&max)) = (scores.iter().min(), scores.iter().max()) else {
+        return;
+    };
+    let diff = max - min;
+    for s in scores.iter_mut() {
+        *s = if diff > 0 {
+            (MAX_NODE_SCORE as f64 * ((*s - min) as f64 / diff as f64)) as i64
+        } else {
+            0
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_normalisation_like_upstream() {
+        let mut s = [-3, 0, 7];
+        normalize_min_max(&mut s);
+        // 100 * 3/10 = 30, 100 * 10/10 = 100.
+        assert_eq!(s, [0, 30, 100]);
+        let mut s = [5, 5];
+        normalize_min_max(&mut s);
+        assert_eq!(s, [0, 0]);
+        let mut s = [0, 1, 3];
+        normalize_min_max(&mut s);
+        // 33.33 truncates to 33.
+        assert_eq!(s, [0, 33, 100]);
+    }
+
+    #[test]
+    fn args() {
+        let a: InterPodAffinityArgs = serde_json::from_str("{}").unwrap();
+        assert_eq!(a.hard_pod_affinity_weight, 1);
+        let a: InterPodAffinityArgs = serde_json::from_str(
+            r#"{"kind":"InterPodAffinityArgs","hardPodAffinityWeight":0,"ignorePreferredTermsOfExistingPods":true}"#,
+        )
+        .unwrap();
+        assert!(InterPodAffinity::new(a).is_ok());
+        let e = serde_json::from_str::<InterPodAffinityArgs>(r#"{"hardPodAffinityWeigth":2}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `hardPodAffinityWeigth`"), "{e}");
+        let a: InterPodAffinityArgs =
+            serde_json::from_str(r#"{"hardPodAffinityWeight":101}"#).unwrap();
+        let e = InterPodAffinity::new(a).err().unwrap();
+        assert!(e.contains("not in valid range [0, 100]"), "{e}");
+    }
+}

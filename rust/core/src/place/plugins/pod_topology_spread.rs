@@ -1,0 +1,742 @@
+//! PodTopologySpread: `DoNotSchedule` topology spread constraints filter a node; `ScheduleAnyway`
+//! ones score it (fewer matching pods in the node's domain is better), as kube-scheduler's
+//! `podtopologyspread` plugin.
+//!
+//! Filter, per constraint: the eligible nodes are those that have every constraint's topology key
+//! and pass the pod's `nodeSelector` / required node affinity (`nodeAffinityPolicy: Honor`, the
+//! default) and its taints (`nodeTaintsPolicy: Honor`; the default is `Ignore`). Each eligible
+//! domain counts the placed pods in the pod's namespace that the selector (narrowed by
+//! `matchLabelKeys`) matches. A node is rejected when its domain's count, plus one if the pod
+//! matches the selector itself, exceeds the global minimum by more than `maxSkew`; the minimum is
+//! 0 while there are fewer eligible domains than `minDomains` (default 1). A node without a
+//! constraint's key is rejected outright.
+//!
+//! Score: each `ScheduleAnyway` constraint gives a node `count × log(domains + 2) + maxSkew − 1`,
+//! where the domains are those of the feasible nodes (for `kubernetes.io/hostname`: the feasible
+//! nodes themselves, counted on the node); the sums are rounded and reversed to 0..100 so the
+//! emptiest domain scores highest.
+//!
+//! A pod with no constraints of its own gets the plugin's default constraints (by default
+//! upstream's system defaults: hostname maxSkew 3 and zone maxSkew 5, both `ScheduleAnyway`).
+//! Upstream applies them with a selector built from the Services, ReplicaSets, StatefulSets and
+//! ReplicationControllers that select the pod. A snapshot has none of those objects, so the
+//! defaults apply to pods whose controller is a ReplicaSet, StatefulSet or ReplicationController,
+//! and select the pods of that same controller: the set a ReplicaSet's or StatefulSet's selector
+//! matches in practice. Pods owned by nothing, a DaemonSet or a Job get no default spreading
+//! (upstream would spread them only if a Service selected them). With the system defaults, nodes
+//! without every key are still scored (by the keys they have); with constraints of the pod's own
+//! or listed defaults, they score 0.
+//!
+//! Upstream's quirks are kept: an empty `labelSelector` (`{}`) counts no placed pod yet matches
+//! the pod itself; when scoring, nodes without a key form one domain of the value "".
+//!
+//! The placed pods a selector counts come from the snapshot's pod index (candidates by label, or
+//! the controller's pods), and the eligible domains of a constraint set are kept there per set:
+//! a cycle touches the pods that can match and the feasible nodes, not the whole cluster.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::intern::Sym;
+use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
+use crate::place::framework::{
+    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, ScorePlugin, MAX_NODE_SCORE,
+};
+use crate::place::pod_index::{node_constraints, placed, IdMap, IdSet, InternedSelector, PodIndex};
+use crate::snapshot::{NodeId, PodId, Snapshot};
+
+const HOSTNAME: &str = "kubernetes.io/hostname";
+const ZONE: &str = "topology.kubernetes.io/zone";
+
+/// How a pod without constraints of its own gets some (`defaultingType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum DefaultingType {
+    /// Upstream's built-in defaults; `defaultConstraints` must then be empty.
+    #[default]
+    System,
+    /// `defaultConstraints` as given (possibly none).
+    List,
+}
+
+/// `PodTopologySpreadArgs`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodTopologySpreadArgs {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub default_constraints: Vec<DefaultConstraint>,
+    #[serde(default)]
+    pub defaulting_type: DefaultingType,
+}
+
+/// A `v1.TopologySpreadConstraint` in `defaultConstraints`: the selector comes from the pod.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefaultConstraint {
+    #[serde(default)]
+    pub max_skew: i32,
+    #[serde(default)]
+    pub topology_key: String,
+    pub when_unsatisfiable: WhenUnsatisfiable,
+    /// Forbidden; read only to say so.
+    #[serde(default)]
+    pub label_selector: Option<serde_json::Value>,
+    #[serde(default)]
+    pub min_domains: Option<i32>,
+    #[serde(default)]
+    pub node_affinity_policy: Option<InclusionPolicy>,
+    #[serde(default)]
+    pub node_taints_policy: Option<InclusionPolicy>,
+    #[serde(default)]
+    pub match_label_keys: Vec<String>,
+}
+
+pub struct PodTopologySpread {
+    defaults: Vec<TopologySpreadConstraint>,
+    system_defaulted: bool,
+}
+
+fn system_default(max_skew: i32, key: &str) -> TopologySpreadConstraint {
+    TopologySpreadConstraint {
+        max_skew,
+        topology_key: key.into(),
+        when_unsatisfiable: WhenUnsatisfiable::ScheduleAnyway,
+        label_selector: None,
+        min_domains: None,
+        node_affinity_policy: InclusionPolicy::Honor,
+        node_taints_policy: InclusionPolicy::Ignore,
+        match_label_keys: Vec::new(),
+    }
+}
+
+impl PodTopologySpread {
+    /// Validates the args as upstream's `ValidatePodTopologySpreadArgs`.
+    pub fn new(args: PodTopologySpreadArgs) -> Result<Self, String> {
+        if args.defaulting_type == DefaultingType::System && !args.default_constraints.is_empty() {
+            return Err(
+                "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty (use \"List\")"
+                    .into(),
+            );
+        }
+        let mut defaults: Vec<TopologySpreadConstraint> = Vec::new();
+        for (i, c) in args.default_constraints.into_iter().enumerate() {
+            let at = format!("defaultConstraints[{i}]");
+            if c.max_skew <= 0 {
+                return Err(format!(
+                    "{at}.maxSkew: Invalid value: {}: not in valid range (0, inf)",
+                    c.max_skew
+                ));
+            }
+            if c.topology_key.is_empty() {
+                return Err(format!(
+                    "{at}.topologyKey: Required value: can not be empty"
+                ));
+            }
+            if c.label_selector.is_some() {
+                return Err(format!(
+                    "{at}.labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod"
+                ));
+            }
+            if defaults.iter().any(|d| {
+                d.topology_key == c.topology_key && d.when_unsatisfiable == c.when_unsatisfiable
+            }) {
+                return Err(format!(
+                    "{at}: Duplicate value: {{{}, {:?}}}",
+                    c.topology_key, c.when_unsatisfiable
+                ));
+            }
+            defaults.push(TopologySpreadConstraint {
+                max_skew: c.max_skew,
+                topology_key: c.topology_key,
+                when_unsatisfiable: c.when_unsatisfiable,
+                label_selector: None,
+                min_domains: c.min_domains,
+                node_affinity_policy: c.node_affinity_policy.unwrap_or(InclusionPolicy::Honor),
+                node_taints_policy: c.node_taints_policy.unwrap_or(InclusionPolicy::Ignore),
+                match_label_keys: c.match_label_keys,
+            });
+        }
+        let system_defaulted = args.defaulting_type == DefaultingType::System;
+        if system_defaulted {
+            defaults = vec![system_default(3, HOSTNAME), system_default(5, ZONE)];
+        }
+        Ok(PodTopologySpread {
+            defaults,
+            system_defaulted,
+        })
+    }
+}
+
+impl Default for PodTopologySpread {
+    fn default() -> Self {
+        PodTopologySpread::new(PodTopologySpreadArgs::default()).expect("valid defaults")
+    }
+}
+
+/// Which placed pods a constraint counts.
+enum Selects {
+    /// A null selector: none.
+    Nothing,
+    /// The constraint's selector, with `matchLabelKeys` merged in.
+    Labels(InternedSelector),
+    /// Default constraints: the pods of the incoming pod's controller.
+    SameController,
+}
+
+/// A constraint of the incoming pod, interned.
+struct Constraint {
+    max_skew: i64,
+    /// `None`: no node has the key.
+    key: Option<Sym>,
+    /// `kubernetes.io/hostname`: scored per node.
+    hostname: bool,
+    /// Index into [`Constraints::selectors`].
+    selector: usize,
+    min_domains: i64,
+    honor_affinity: bool,
+    honor_taints: bool,
+}
+
+/// The incoming pod's constraints of one kind, with their distinct selectors: a zone and a
+/// hostname constraint usually share one, and each placed pod is matched once per selector.
+struct Constraints {
+    list: Vec<Constraint>,
+    selectors: Vec<Selects>,
+}
+
+/// Controllers whose pods get default constraints (the ones upstream reads selectors from).
+fn spread_by_default(snap: &Snapshot, p: PodId) -> bool {
+    snap.pods.owner[p as usize].as_ref().is_some_and(|o| {
+        matches!(
+            snap.symbols.resolve(o.kind),
+            "ReplicaSet" | "StatefulSet" | "ReplicationController"
+        )
+    })
+}
+
+impl PodTopologySpread {
+    /// The pod's constraints with `action` (upstream `filterTopologySpreadConstraints`), or the
+    /// default ones when the pod has none at all (`buildDefaultConstraints`).
+    fn constraints(&self, snap: &Snapshot, p: PodId, action: WhenUnsatisfiable) -> Constraints {
+        let own = &snap.pods.spread[p as usize];
+        let defaulted = own.is_empty();
+        let mut out = Constraints {
+            list: Vec::new(),
+            selectors: Vec::new(),
+        };
+        if defaulted && !spread_by_default(snap, p) {
+            return out;
+        }
+        let list = if defaulted { &self.defaults } else { own };
+        let mut sources: Vec<&TopologySpreadConstraint> = Vec::new();
+        for c in list.iter().filter(|c| c.when_unsatisfiable == action) {
+            let same = |s: &&TopologySpreadConstraint| {
+                s.label_selector == c.label_selector && s.match_label_keys == c.match_label_keys
+            };
+            let selector = match sources.iter().position(same) {
+                Some(i) => i,
+                None => {
+                    sources.push(c);
+                    out.selectors.push(if defaulted {
+                        Selects::SameController
+                    } else {
+                        match &c.label_selector {
+                            None => Selects::Nothing,
+                            Some(sel) => {
+                                let mut s = InternedSelector::new(sel, &snap.symbols);
+                                s.merge_label_keys(
+                                    &snap.symbols,
+                                    &snap.pods.labels[p as usize],
+                                    &c.match_label_keys,
+                                    &[],
+                                );
+                                Selects::Labels(s)
+                            }
+                        }
+                    });
+                    out.selectors.len() - 1
+                }
+            };
+            out.list.push(Constraint {
+                max_skew: i64::from(c.max_skew),
+                key: snap.symbols.get(&c.topology_key),
+                hostname: c.topology_key == HOSTNAME,
+                selector,
+                min_domains: i64::from(c.min_domains.unwrap_or(1)),
+                honor_affinity: c.node_affinity_policy == InclusionPolicy::Honor,
+                honor_taints: c.node_taints_policy == InclusionPolicy::Honor,
+            });
+        }
+        out
+    }
+}
+
+impl Constraints {
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Calls `f(selector, node)` for each placed pod a selector counts (upstream
+    /// `countPodsMatchSelector`: pods of the incoming pod's namespace; an empty selector counts
+    /// nothing), reading only the index's candidates.
+    fn for_each_counted(&self, cx: &Cycle, index: &PodIndex, mut f: impl FnMut(usize, NodeId)) {
+        let snap = cx.snap;
+        let ns = snap.pods.namespace[cx.p()];
+        let same_namespace = |q: PodId| snap.pods.namespace[q as usize] == ns;
+        for (i, s) in self.selectors.iter().enumerate() {
+            match s {
+                Selects::Nothing => {}
+                Selects::Labels(sel) if sel.is_empty() => {}
+                Selects::Labels(sel) => {
+                    for &q in index.candidates(sel, Some(&[ns])).into_iter().flatten() {
+                        if let Some(n) = placed(cx, q) {
+                            if same_namespace(q) && sel.matches(&snap.pods.labels[q as usize]) {
+                                f(i, n);
+                            }
+                        }
+                    }
+                }
+                Selects::SameController => {
+                    for &q in index.same_controller(cx.pod) {
+                        if let Some(n) = placed(cx, q).filter(|_| same_namespace(q)) {
+                            f(i, n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the incoming pod matches constraint `c`'s selector itself (an empty selector
+    /// matches it, though it counts no placed pod — upstream's `selfMatchNum`).
+    fn matches_self(&self, c: &Constraint, snap: &Snapshot, p: PodId) -> bool {
+        match &self.selectors[c.selector] {
+            Selects::Nothing => false,
+            Selects::Labels(s) => s.matches(&snap.pods.labels[p as usize]),
+            Selects::SameController => true,
+        }
+    }
+}
+
+impl Constraint {
+    fn value(&self, snap: &Snapshot, n: NodeId) -> Option<Sym> {
+        snap.node_label_sym(n, self.key?)
+    }
+}
+
+fn has_all_keys(snap: &Snapshot, n: NodeId, constraints: &[Constraint]) -> bool {
+    constraints.iter().all(|c| c.value(snap, n).is_some())
+}
+
+/// Whether a node counts for a constraint under its inclusion policies: it passes the pod's
+/// node affinity and taints (`matchNodeInclusionPolicies`).
+struct Inclusion<'a> {
+    cx: &'a Cycle<'a>,
+    /// Per node, the pod's nodeSelector and required node affinity; `None`: it has none.
+    admitted: Option<Arc<Vec<bool>>>,
+}
+
+impl<'a> Inclusion<'a> {
+    fn new(cx: &'a Cycle<'a>, index: &PodIndex) -> Self {
+        Inclusion {
+            cx,
+            admitted: index.node_affinity(cx.snap, cx.pod),
+        }
+    }
+
+    fn includes(&self, c: &Constraint, n: NodeId) -> bool {
+        let snap = self.cx.snap;
+        (!c.honor_affinity || self.admitted.as_ref().is_none_or(|a| a[n as usize]))
+            && (!c.honor_taints
+                || snap.nodes.taints[n as usize].is_empty()
+                || snap.untolerated_taint(self.cx.pod, n).is_none())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter
+
+const MISSING_LABEL: u32 = 0;
+const SKEW: u32 = 1;
+
+struct Domains {
+    /// Matching placed pods per eligible domain (value of the key) that has some.
+    counts: IdMap<Sym, i64>,
+    /// The global minimum, 0 while there are fewer domains than `minDomains`.
+    min: i64,
+    self_match: i64,
+}
+
+struct FilterState {
+    constraints: Constraints,
+    domains: Vec<Domains>,
+}
+
+impl FilterPlugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        "PodTopologySpread"
+    }
+
+    fn pre_filter(&self, cx: &Cycle) -> PreFilter {
+        let snap = cx.snap;
+        let constraints = self.constraints(snap, cx.pod, WhenUnsatisfiable::DoNotSchedule);
+        if constraints.is_empty() {
+            return PreFilter::Skip;
+        }
+        let list = &constraints.list;
+        let index = cx.state.pod_index();
+        let inclusion = Inclusion::new(cx, &index);
+        // Every eligible node's value is a domain, even without matching pods. Which nodes are
+        // eligible depends on the keys and the node constraints honoured, shared by replicas: the
+        // index keeps the result, unless tolerations decide (rare).
+        let eligible_domains = || {
+            let mut domains = vec![IdSet::default(); list.len()];
+            for n in 0..snap.nodes.len() as NodeId {
+                if !has_all_keys(snap, n, list) {
+                    continue;
+                }
+                for (c, domains) in list.iter().zip(domains.iter_mut()) {
+                    if inclusion.includes(c, n) {
+                        domains.insert(c.value(snap, n).expect("has all keys"));
+                    }
+                }
+            }
+            domains
+        };
+        let all_domains = if list.iter().any(|c| c.honor_taints) {
+            Arc::new(eligible_domains())
+        } else {
+            let honoured: Vec<(Option<Sym>, bool)> =
+                list.iter().map(|c| (c.key, c.honor_affinity)).collect();
+            let node_constraints = node_constraints(snap, cx.pod).unwrap_or_default();
+            index.spread_domains(format!("{honoured:?}|{node_constraints}"), eligible_domains)
+        };
+        // Matching pods per domain, only where there are some.
+        let mut counts: Vec<IdMap<Sym, i64>> = vec![IdMap::default(); list.len()];
+        constraints.for_each_counted(cx, &index, |selector, n| {
+            // Nodes without every key are in no domain.
+            if !has_all_keys(snap, n, list) {
+                return;
+            }
+            for (c, counts) in list.iter().zip(counts.iter_mut()) {
+                if c.selector == selector && inclusion.includes(c, n) {
+                    *counts
+                        .entry(c.value(snap, n).expect("has all keys"))
+                        .or_insert(0) += 1;
+                }
+            }
+        });
+        let domains = list
+            .iter()
+            .zip(counts)
+            .zip(all_domains.iter())
+            .map(|((c, counts), all)| {
+                let min = if (all.len() as i64) < c.min_domains || counts.len() < all.len() {
+                    // Too few domains, or one without matching pods.
+                    0
+                } else {
+                    counts.values().copied().min().unwrap_or(0)
+                };
+                Domains {
+                    min,
+                    self_match: i64::from(constraints.matches_self(c, snap, cx.pod)),
+                    counts,
+                }
+            })
+            .collect();
+        PreFilter::Run(Some(Box::new(FilterState {
+            constraints,
+            domains,
+        })))
+    }
+
+    fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
+        let s = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<FilterState>())
+            .expect("pre_filter");
+        for (c, d) in s.constraints.list.iter().zip(&s.domains) {
+            let Some(v) = c.value(cx.snap, node) else {
+                return Err(MISSING_LABEL);
+            };
+            let here = d.counts.get(&v).copied().unwrap_or(0);
+            if here + d.self_match - d.min > c.max_skew {
+                return Err(SKEW);
+            }
+        }
+        Ok(())
+    }
+
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<String>) {
+        out.push(match code {
+            MISSING_LABEL => {
+                "node(s) didn't match pod topology spread constraints (missing required label)"
+                    .into()
+            }
+            _ => "node(s) didn't match pod topology spread constraints".into(),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Score
+
+struct ScoreState {
+    /// The feasible nodes, in the order NormalizeScore sees their scores.
+    feasible: Vec<NodeId>,
+    /// Their raw scores; `None`: without some topology key, so not scored.
+    raw: Vec<Option<i64>>,
+}
+
+impl ScoreState {
+    fn raw(&self, node: NodeId) -> i64 {
+        let i = self.feasible.iter().position(|&n| n == node);
+        i.and_then(|i| self.raw[i]).unwrap_or(0)
+    }
+}
+
+/// The domain of node `n` for scoring: the key's value, or — as upstream reads a missing label as
+/// "" — the symbol of "" (or a sentinel if "" was never interned).
+fn score_domain(snap: &Snapshot, n: NodeId, key: Option<Sym>, empty: u32) -> u32 {
+    key.and_then(|k| snap.node_label_sym(n, k))
+        .map_or(empty, |v| v.0)
+}
+
+/// Upstream `topologyNormalizingWeight`.
+pub fn topology_normalizing_weight(domains: usize) -> f64 {
+    ((domains + 2) as f64).ln()
+}
+
+/// Upstream `scoreForCount`: `maxSkew − 1` waters down the differences between domains, so larger
+/// skews are tolerated.
+pub fn score_for_count(count: i64, max_skew: i64, weight: f64) -> f64 {
+    count as f64 * weight + (max_skew - 1) as f64
+}
+
+impl ScorePlugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        "PodTopologySpread"
+    }
+
+    fn pre_score(&self, cx: &Cycle, nodes: &[NodeId]) -> PreScore {
+        let snap = cx.snap;
+        if snap.nodes.is_empty() {
+            return PreScore::Skip;
+        }
+        let constraints = self.constraints(snap, cx.pod, WhenUnsatisfiable::ScheduleAnyway);
+        if constraints.is_empty() {
+            return PreScore::Skip;
+        }
+        let list = &constraints.list;
+        let k = list.len();
+        // With the system defaults a node without a zone label is still spread by hostname.
+        let require_all = !snap.pods.spread[cx.p()].is_empty() || !self.system_defaulted;
+        let empty = snap.symbols.get("").map_or(u32::MAX, |s| s.0);
+        // Per feasible node and constraint: its domain, if the node has the key.
+        let mut domain_of: Vec<Option<u32>> = vec![None; nodes.len() * k];
+        let mut scored = vec![true; nodes.len()];
+        let mut counts: Vec<IdMap<u32, i64>> = vec![IdMap::default(); k];
+        for (i, &n) in nodes.iter().enumerate() {
+            let at = &mut domain_of[i * k..(i + 1) * k];
+            for (slot, c) in at.iter_mut().zip(list) {
+                *slot = c.value(snap, n).map(|v| if c.hostname { n } else { v.0 });
+            }
+            if require_all && at.iter().any(Option::is_none) {
+                scored[i] = false;
+                continue;
+            }
+            for ((slot, c), counts) in at.iter().zip(list).zip(counts.iter_mut()) {
+                if !c.hostname {
+                    counts.entry(slot.unwrap_or(empty)).or_insert(0);
+                }
+            }
+        }
+        let n_scored = scored.iter().filter(|&&s| s).count();
+        let weights: Vec<f64> = list
+            .iter()
+            .zip(&counts)
+            .map(|(c, counts)| {
+                let size = if c.hostname { n_scored } else { counts.len() };
+                topology_normalizing_weight(size)
+            })
+            .collect();
+        // Count the matching pods of every node whose domain holds a feasible node; for hostname
+        // constraints, per node.
+        let index = cx.state.pod_index();
+        let inclusion = Inclusion::new(cx, &index);
+        let mut per_node: Vec<IdMap<NodeId, i64>> = vec![IdMap::default(); k];
+        constraints.for_each_counted(cx, &index, |selector, n| {
+            for (j, c) in list.iter().enumerate() {
+                if c.selector != selector {
+                    continue;
+                }
+                if c.hostname {
+                    *per_node[j].entry(n).or_insert(0) += 1;
+                    continue;
+                }
+                if (require_all && !has_all_keys(snap, n, list)) || !inclusion.includes(c, n) {
+                    continue;
+                }
+                if let Some(slot) = counts[j].get_mut(&score_domain(snap, n, c.key, empty)) {
+                    *slot += 1;
+                }
+            }
+        });
+        // Score: per constraint whose key the node has, `count × weight + maxSkew − 1`.
+        let raw = (0..nodes.len())
+            .map(|i| {
+                scored[i].then(|| {
+                    let mut score = 0.0;
+                    for (j, c) in list.iter().enumerate() {
+                        let Some(d) = domain_of[i * k + j] else {
+                            continue;
+                        };
+                        let count = if c.hostname {
+                            per_node[j].get(&d).copied().unwrap_or(0)
+                        } else {
+                            counts[j][&d]
+                        };
+                        score += score_for_count(count, c.max_skew, weights[j]);
+                    }
+                    score.round() as i64
+                })
+            })
+            .collect();
+        PreScore::Run(Some(Box::new(ScoreState {
+            feasible: nodes.to_vec(),
+            raw,
+        })))
+    }
+
+    fn score(&self, _: &Cycle, data: &CycleData, node: NodeId) -> i64 {
+        score_state(data).raw(node)
+    }
+
+    fn score_all(&self, _: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
+        let s = score_state(data);
+        if nodes == s.feasible.as_slice() {
+            for (o, r) in out.iter_mut().zip(&s.raw) {
+                *o = r.unwrap_or(0);
+            }
+        } else {
+            for (o, &n) in out.iter_mut().zip(nodes) {
+                *o = s.raw(n);
+            }
+        }
+    }
+
+    fn normalize(&self, _: &Cycle, data: &CycleData, scores: &mut [i64]) {
+        let ignored: Vec<bool> = score_state(data).raw.iter().map(Option::is_none).collect();
+        normalize_reversed(scores, &ignored);
+    }
+}
+
+fn score_state(data: &CycleData) -> &ScoreState {
+    data.as_ref()
+        .and_then(|d| d.downcast_ref::<ScoreState>())
+        .expect("pre_score")
+}
+
+/// Upstream's PodTopologySpread NormalizeScore: fewer matching pods score higher,
+/// `100 × (max + min − s) / max` over the scored nodes; ignored nodes get 0, and all 100 when
+/// every score is 0.
+pub fn normalize_reversed(scores: &mut [i64], ignored: &[bool]) {
+    let mut min = i64::MAX;
+    let mut max = 0;
+    for (&s, &skip) in scores.iter().zip(ignored) {
+        if !skip {
+            min = min.min(s);
+            max = max.max(s);
+        }
+    }
+    for (s, &skip) in scores.iter_mut().zip(ignored) {
+        *s = if skip {
+            0
+        } else if max == 0 {
+            MAX_NODE_SCORE
+        } else {
+            MAX_NODE_SCORE * (max + min - *s) / max
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(json: &str) -> Result<PodTopologySpread, String> {
+        let args: PodTopologySpreadArgs = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        PodTopologySpread::new(args)
+    }
+
+    #[test]
+    fn system_defaults_and_list() {
+        let p = build("{}").unwrap();
+        assert!(p.system_defaulted);
+        let keys: Vec<(&str, i32)> = p
+            .defaults
+            .iter()
+            .map(|c| (c.topology_key.as_str(), c.max_skew))
+            .collect();
+        assert_eq!(keys, [(HOSTNAME, 3), (ZONE, 5)]);
+        let p = build(
+            r#"{"defaultingType":"List","defaultConstraints":[
+                {"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule"}]}"#,
+        )
+        .unwrap();
+        assert!(!p.system_defaulted);
+        assert_eq!(p.defaults.len(), 1);
+        assert_eq!(p.defaults[0].node_taints_policy, InclusionPolicy::Ignore);
+        let p = build(r#"{"defaultingType":"List"}"#).unwrap();
+        assert!(p.defaults.is_empty());
+    }
+
+    #[test]
+    fn args_are_validated_like_upstream() {
+        let err = |j: &str| build(j).err().unwrap();
+        assert!(err(r#"{"defaultConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway"}]}"#)
+            .contains("when .defaultConstraints are not empty"));
+        assert!(err(r#"{"defaultingType":"List","defaultConstraints":[{"maxSkew":0,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway"}]}"#)
+            .contains("defaultConstraints[0].maxSkew"));
+        assert!(err(r#"{"defaultingType":"List","defaultConstraints":[{"maxSkew":1,"whenUnsatisfiable":"ScheduleAnyway"}]}"#)
+            .contains("topologyKey: Required value"));
+        assert!(err(r#"{"defaultingType":"List","defaultConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{}}]}"#)
+            .contains("must not define a selector"));
+        assert!(err(r#"{"defaultingType":"List","defaultConstraints":[
+                {"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway"},
+                {"maxSkew":2,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway"}]}"#)
+        .contains("defaultConstraints[1]: Duplicate value"));
+        assert!(err(r#"{"defaultingType":"Magic"}"#).contains("unknown variant `Magic`"));
+        assert!(err(r#"{"defaultConstraint":[]}"#).contains("unknown field `defaultConstraint`"));
+        assert!(err(r#"{"defaultingType":"List","defaultConstraints":[{"maxSkew":1,"topologyKey":"z","whenUnsatisfiable":"ScheduleAnyway","skew":2}]}"#)
+            .contains("unknown field `skew`"));
+    }
+
+    #[test]
+    fn score_formula() {
+        // 3 zones: weight ln(5) = 1.609; 2 pods and maxSkew 1 -> 3.219.
+        let w = topology_normalizing_weight(3);
+        assert!((w - 5f64.ln()).abs() < 1e-12);
+        assert!((score_for_count(2, 1, w) - 2.0 * 5f64.ln()).abs() < 1e-12);
+        assert_eq!(score_for_count(0, 5, w), 4.0);
+    }
+
+    #[test]
+    fn reversed_normalisation_like_upstream() {
+        let mut s = [3, 1, 0, 9];
+        normalize_reversed(&mut s, &[false, false, false, true]);
+        // max 3, min 0: 100*(3+0-3)/3 = 0, 100*2/3 = 66, 100.
+        assert_eq!(s, [0, 66, 100, 0]);
+        let mut s = [0, 0];
+        normalize_reversed(&mut s, &[false, false]);
+        assert_eq!(s, [100, 100]);
+        let mut s = [4, 6];
+        normalize_reversed(&mut s, &[false, false]);
+        // min 4 lifts every score: 100*(6+4-4)/6 = 100, 100*(6+4-6)/6 = 66.
+        assert_eq!(s, [100, 66]);
+    }
+}

@@ -1,0 +1,658 @@
+//! What the inter-pod plugins (InterPodAffinity, PodTopologySpread) look pods up by, built once
+//! per snapshot: pods per label, namespace and controller, and the distinct pod affinity terms
+//! pods carry. A cycle then reads the candidates a selector can match, or the terms that can
+//! select the incoming pod, and asks the cluster state only which of those pods are placed —
+//! instead of scanning every placed pod, as upstream does once per cycle.
+//!
+//! The index depends on the snapshot alone (its pods, and for the memos of node constraints its
+//! nodes), never on the placement, so it stays valid as a batch binds pods. The cluster state
+//! builds it on first use ([`crate::place::state::ClusterState::pod_index`]).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use crate::intern::{Interner, Sym};
+use crate::model::affinity::PodAffinityTerm;
+use crate::model::selector::{LabelSelector, SelectorOperator};
+use crate::place::framework::Cycle;
+use crate::snapshot::{NodeId, PodId, Snapshot};
+
+// ---------------------------------------------------------------------------------------------
+// Maps keyed by interned symbols and ids, probed per node in the filter loop: a multiplicative
+// hash (as rustc's FxHash) instead of SipHash, whose flooding resistance buys nothing for keys
+// the snapshot chose.
+
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
+// ---------------------------------------------------------------------------------------------
+// Selectors over interned labels.
+
+/// The value of `key` in interned labels sorted by key.
+fn label_value(labels: &[(Sym, Sym)], key: Sym) -> Option<Sym> {
+    labels
+        .binary_search_by_key(&key, |&(k, _)| k)
+        .ok()
+        .map(|i| labels[i].1)
+}
+
+/// A label selector over interned labels (`SymLabels`, sorted by key).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct InternedSelector {
+    requirements: Vec<InternedRequirement>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct InternedRequirement {
+    /// `None`: no object has the key, so it is absent everywhere.
+    key: Option<Sym>,
+    operator: SelectorOperator,
+    /// Sorted, without repeats; values never interned are dropped: no label has them.
+    values: Vec<Sym>,
+}
+
+impl Hash for InternedRequirement {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key.hash(h);
+        h.write_u8(self.operator as u8);
+        self.values.hash(h);
+    }
+}
+
+impl InternedSelector {
+    pub(crate) fn new(selector: &LabelSelector, symbols: &Interner) -> Self {
+        InternedSelector {
+            requirements: selector
+                .requirements
+                .iter()
+                .map(|r| {
+                    let mut values: Vec<Sym> =
+                        r.values.iter().filter_map(|v| symbols.get(v)).collect();
+                    // `In (a, a)` is legal; the candidate lists must not repeat.
+                    values.sort_unstable();
+                    values.dedup();
+                    InternedRequirement {
+                        key: symbols.get(&r.key),
+                        operator: r.operator,
+                        values,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Merges `matchLabelKeys` (`key In (v)`) and `mismatchLabelKeys` (`key NotIn (v)`) with the
+    /// values `own` (the owning pod's labels) has; keys it lacks are ignored.
+    pub(crate) fn merge_label_keys(
+        &mut self,
+        symbols: &Interner,
+        own: &[(Sym, Sym)],
+        match_keys: &[String],
+        mismatch_keys: &[String],
+    ) {
+        let keyed = [
+            (match_keys, SelectorOperator::In),
+            (mismatch_keys, SelectorOperator::NotIn),
+        ];
+        for (keys, operator) in keyed {
+            for k in keys {
+                let Some(key) = symbols.get(k) else { continue };
+                if let Some(v) = label_value(own, key) {
+                    self.requirements.push(InternedRequirement {
+                        key: Some(key),
+                        operator,
+                        values: vec![v],
+                    });
+                }
+            }
+        }
+    }
+
+    /// No requirements: matches every label set (`labels.Everything()`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    pub(crate) fn matches(&self, labels: &[(Sym, Sym)]) -> bool {
+        self.requirements.iter().all(|r| {
+            let v = r.key.and_then(|k| label_value(labels, k));
+            match r.operator {
+                SelectorOperator::In => v.is_some_and(|v| r.values.contains(&v)),
+                SelectorOperator::NotIn => v.is_none_or(|v| !r.values.contains(&v)),
+                SelectorOperator::Exists => v.is_some(),
+                SelectorOperator::DoesNotExist => v.is_none(),
+            }
+        })
+    }
+
+    /// The `(key, values)` of each `In` requirement: a matching pod has one of these labels.
+    /// `None` for the key: the requirement (and so the selector) matches nothing.
+    fn in_requirements(&self) -> impl Iterator<Item = (Option<Sym>, &[Sym])> {
+        self.requirements
+            .iter()
+            .filter(|r| r.operator == SelectorOperator::In)
+            .map(|r| (r.key, r.values.as_slice()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pod affinity terms.
+
+/// A pod (anti-)affinity term interned, with the namespaces and `matchLabelKeys` of the pod that
+/// carries it resolved (upstream's `AffinityTerm` after the namespace selector was merged in).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct AffinityTerm {
+    /// `None`: a null label selector, which selects nothing.
+    selector: Option<InternedSelector>,
+    /// Sorted.
+    namespaces: Vec<Sym>,
+    /// An empty `namespaceSelector`: every namespace.
+    all_namespaces: bool,
+    /// `None`: no node has the key.
+    key: Option<Sym>,
+}
+
+impl AffinityTerm {
+    /// `t` as written on pod `owner`.
+    pub(crate) fn new(snap: &Snapshot, owner: PodId, t: &PodAffinityTerm) -> AffinityTerm {
+        let symbols = &snap.symbols;
+        let selector = t.label_selector.as_ref().map(|sel| {
+            let mut s = InternedSelector::new(sel, symbols);
+            s.merge_label_keys(
+                symbols,
+                &snap.pods.labels[owner as usize],
+                &t.match_label_keys,
+                &t.mismatch_label_keys,
+            );
+            s
+        });
+        let mut namespaces: Vec<Sym> = if t.namespaces.is_empty() && t.namespace_selector.is_none()
+        {
+            vec![snap.pods.namespace[owner as usize]]
+        } else {
+            t.namespaces.iter().filter_map(|n| symbols.get(n)).collect()
+        };
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        AffinityTerm {
+            selector,
+            namespaces,
+            all_namespaces: t.namespace_selector.as_ref().is_some_and(|s| s.is_empty()),
+            key: symbols.get(&t.topology_key),
+        }
+    }
+
+    /// Whether the term selects pod `q` (upstream `AffinityTerm.Matches`).
+    pub(crate) fn matches(&self, snap: &Snapshot, q: PodId) -> bool {
+        let Some(selector) = &self.selector else {
+            return false;
+        };
+        let q = q as usize;
+        (self.all_namespaces || self.namespaces.contains(&snap.pods.namespace[q]))
+            && selector.matches(&snap.pods.labels[q])
+    }
+
+    /// Node `n`'s domain of the term's topology key.
+    pub(crate) fn domain(&self, snap: &Snapshot, n: NodeId) -> Option<(Sym, Sym)> {
+        let key = self.key?;
+        snap.node_label_sym(n, key).map(|v| (key, v))
+    }
+
+    /// The namespaces it selects in: `None` for all.
+    fn namespace_scope(&self) -> Option<&[Sym]> {
+        (!self.all_namespaces).then_some(self.namespaces.as_slice())
+    }
+}
+
+/// How a placed pod's term scores the pods it selects (upstream `processExistingPod`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum TermUse {
+    /// A required affinity term: `hardPodAffinityWeight`.
+    Required,
+    Preferred(i32),
+    PreferredAnti(i32),
+}
+
+/// Distinct terms with the pods that carry them (replicas share theirs), found from the labels of
+/// a pod they may select.
+pub(crate) struct TermIndex<U> {
+    entries: Vec<(AffinityTerm, U, Vec<PodId>)>,
+    /// Entries by a label a selected pod must have: one value of one of their `In` requirements.
+    by_label: IdMap<(Sym, Sym), Vec<u32>>,
+    /// Entries without an `In` requirement: tried for every pod.
+    unkeyed: Vec<u32>,
+}
+
+impl<U: Copy + Eq + Hash> TermIndex<U> {
+    fn build(items: impl IntoIterator<Item = (AffinityTerm, U, PodId)>) -> Self {
+        let mut ids: HashMap<(AffinityTerm, U), u32> = HashMap::new();
+        let mut entries: Vec<(AffinityTerm, U, Vec<PodId>)> = Vec::new();
+        for (term, how, owner) in items {
+            let Some(selector) = &term.selector else {
+                continue; // selects nothing
+            };
+            // An `In` requirement no label can satisfy: selects nothing either.
+            if selector
+                .in_requirements()
+                .any(|(k, values)| k.is_none() || values.is_empty())
+            {
+                continue;
+            }
+            let id = *ids.entry((term.clone(), how)).or_insert_with(|| {
+                entries.push((term, how, Vec::new()));
+                (entries.len() - 1) as u32
+            });
+            entries[id as usize].2.push(owner);
+        }
+        let mut by_label: IdMap<(Sym, Sym), Vec<u32>> = IdMap::default();
+        let mut unkeyed = Vec::new();
+        for (id, (term, _, _)) in entries.iter().enumerate() {
+            let selector = term.selector.as_ref().expect("kept above");
+            // The requirement with the fewest values keeps the lists short.
+            match selector.in_requirements().min_by_key(|(_, v)| v.len()) {
+                Some((Some(key), values)) => {
+                    for &v in values {
+                        by_label.entry((key, v)).or_default().push(id as u32);
+                    }
+                }
+                _ => unkeyed.push(id as u32),
+            }
+        }
+        TermIndex {
+            entries,
+            by_label,
+            unkeyed,
+        }
+    }
+
+    /// The terms that may select pod `p` (each at most once; check with
+    /// [`AffinityTerm::matches`]), with their use and carriers.
+    pub(crate) fn selecting<'a>(
+        &'a self,
+        snap: &'a Snapshot,
+        p: PodId,
+    ) -> impl Iterator<Item = (&'a AffinityTerm, U, &'a [PodId])> + 'a {
+        // A pod has one value per key, so each keyed term is reached through one label at most.
+        snap.pods.labels[p as usize]
+            .iter()
+            .filter_map(|kv| self.by_label.get(kv))
+            .flatten()
+            .chain(&self.unkeyed)
+            .map(|&id| {
+                let (t, how, owners) = &self.entries[id as usize];
+                (t, *how, owners.as_slice())
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index.
+
+pub(crate) struct PodIndex {
+    all: Vec<PodId>,
+    by_namespace: IdMap<Sym, Vec<PodId>>,
+    by_label: IdMap<(Sym, Sym), Vec<PodId>>,
+    /// Per pod, its controller (an index into `by_controller`), if any.
+    controller: Vec<Option<u32>>,
+    by_controller: Vec<Vec<PodId>>,
+    /// Required anti-affinity terms: where they keep the pods they select away from.
+    pub(crate) required_anti_affinity: TermIndex<()>,
+    /// Terms through which pods score the pods they select.
+    pub(crate) scoring: TermIndex<TermUse>,
+    /// Which nodes a pod's nodeSelector and required node affinity admit, per distinct set of
+    /// them (the replicas of a workload share theirs), filled as pods ask.
+    node_affinity: Mutex<HashMap<String, Arc<Vec<bool>>>>,
+    /// Per set of topology spread constraints (see [`PodIndex::spread_domains`]), the eligible
+    /// domains of each.
+    spread_domains: Mutex<HashMap<String, Arc<Vec<IdSet<Sym>>>>>,
+}
+
+impl PodIndex {
+    pub(crate) fn build(snap: &Snapshot) -> PodIndex {
+        let pods = &snap.pods;
+        let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
+        let mut by_label: IdMap<(Sym, Sym), Vec<PodId>> = IdMap::default();
+        let mut controllers: HashMap<(Sym, &str), u32> = HashMap::new();
+        let mut controller = Vec::with_capacity(pods.len());
+        let mut by_controller: Vec<Vec<PodId>> = Vec::new();
+        let mut anti = Vec::new();
+        let mut scoring = Vec::new();
+        for q in 0..pods.len() as PodId {
+            let qi = q as usize;
+            by_namespace.entry(pods.namespace[qi]).or_default().push(q);
+            for &kv in pods.labels[qi].iter() {
+                by_label.entry(kv).or_default().push(q);
+            }
+            controller.push(pods.owner[qi].as_ref().map(|o| {
+                // One object has one uid; inputs without uids fall back to the name.
+                let id = if o.uid.is_empty() { &o.name } else { &o.uid };
+                *controllers.entry((o.kind, id)).or_insert_with(|| {
+                    by_controller.push(Vec::new());
+                    (by_controller.len() - 1) as u32
+                })
+            }));
+            if let Some(c) = controller[qi] {
+                by_controller[c as usize].push(q);
+            }
+            let Some(a) = pods.affinity[qi].as_deref() else {
+                continue;
+            };
+            let term = |t: &PodAffinityTerm| AffinityTerm::new(snap, q, t);
+            if let Some(pa) = &a.pod_affinity {
+                for t in &pa.required {
+                    scoring.push((term(t), TermUse::Required, q));
+                }
+                for w in &pa.preferred {
+                    let how = TermUse::Preferred(w.weight);
+                    scoring.push((term(&w.pod_affinity_term), how, q));
+                }
+            }
+            if let Some(pa) = &a.pod_anti_affinity {
+                for t in &pa.required {
+                    anti.push((term(t), (), q));
+                }
+                for w in &pa.preferred {
+                    let how = TermUse::PreferredAnti(w.weight);
+                    scoring.push((term(&w.pod_affinity_term), how, q));
+                }
+            }
+        }
+        PodIndex {
+            all: (0..pods.len() as PodId).collect(),
+            by_namespace,
+            by_label,
+            controller,
+            by_controller,
+            required_anti_affinity: TermIndex::build(anti),
+            scoring: TermIndex::build(scoring),
+            node_affinity: Mutex::new(HashMap::new()),
+            spread_domains: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The eligible domains of a set of spread constraints, `key` naming everything they depend
+    /// on (the topology keys and the node constraints honoured); `compute` on first use.
+    pub(crate) fn spread_domains(
+        &self,
+        key: String,
+        compute: impl FnOnce() -> Vec<IdSet<Sym>>,
+    ) -> Arc<Vec<IdSet<Sym>>> {
+        memo(&self.spread_domains, key, compute)
+    }
+
+    /// Per node, whether pod `p`'s nodeSelector and required node affinity admit it (`None`: the
+    /// pod has neither, so every node) — the NodeAffinity filter's rule, evaluated once per
+    /// distinct set of constraints.
+    pub(crate) fn node_affinity(&self, snap: &Snapshot, p: PodId) -> Option<Arc<Vec<bool>>> {
+        let key = node_constraints(snap, p)?;
+        Some(memo(&self.node_affinity, key, || {
+            (0..snap.nodes.len() as NodeId)
+                .map(|n| snap.node_affinity_admits(p, n))
+                .collect()
+        }))
+    }
+
+    /// Lists that hold every pod `selector` can match in `namespaces` (`None`: any): the pods
+    /// with one of the values of its most selective `In` requirement, else the namespaces' pods.
+    /// They may hold pods it does not match; the lists are disjoint.
+    pub(crate) fn candidates(
+        &self,
+        selector: &InternedSelector,
+        namespaces: Option<&[Sym]>,
+    ) -> Vec<&[PodId]> {
+        let mut best: Option<(usize, Vec<&[PodId]>)> = None;
+        for (key, values) in selector.in_requirements() {
+            let Some(key) = key else {
+                return Vec::new();
+            };
+            let lists: Vec<&[PodId]> = values
+                .iter()
+                .filter_map(|&v| self.by_label.get(&(key, v)))
+                .map(Vec::as_slice)
+                .collect();
+            let size = lists.iter().map(|l| l.len()).sum();
+            if best.as_ref().is_none_or(|(s, _)| size < *s) {
+                best = Some((size, lists));
+            }
+        }
+        if let Some((_, lists)) = best {
+            return lists;
+        }
+        match namespaces {
+            Some(set) => set
+                .iter()
+                .filter_map(|ns| self.by_namespace.get(ns))
+                .map(Vec::as_slice)
+                .collect(),
+            None => vec![self.all.as_slice()],
+        }
+    }
+
+    /// Candidates for a term (see [`PodIndex::candidates`]).
+    pub(crate) fn term_candidates(&self, term: &AffinityTerm) -> Vec<&[PodId]> {
+        match &term.selector {
+            None => Vec::new(),
+            Some(s) => self.candidates(s, term.namespace_scope()),
+        }
+    }
+
+    /// The pods sharing `p`'s controller (`p` included), none if it has no controller.
+    pub(crate) fn same_controller(&self, p: PodId) -> &[PodId] {
+        self.controller[p as usize].map_or(&[], |c| &self.by_controller[c as usize])
+    }
+}
+
+/// Pod `p`'s nodeSelector and required node affinity as a memo key; `None` when it has neither.
+pub(crate) fn node_constraints(snap: &Snapshot, p: PodId) -> Option<String> {
+    let pi = p as usize;
+    let required = snap.pods.affinity[pi]
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|na| na.required.as_ref());
+    if snap.pods.node_selector[pi].is_empty() && required.is_none() {
+        return None;
+    }
+    Some(format!("{:?}|{required:?}", snap.pods.node_selector[pi]))
+}
+
+/// `memo[key]`, computed (outside the lock) on first use. Distinct keys are few — the workloads'
+/// constraint sets — and the map is emptied if they are not, to bound the memory.
+fn memo<T>(
+    memo: &Mutex<HashMap<String, Arc<T>>>,
+    key: String,
+    compute: impl FnOnce() -> T,
+) -> Arc<T> {
+    const KEEP: usize = 4096;
+    let lock = || memo.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = lock().get(&key) {
+        return hit.clone();
+    }
+    let value = Arc::new(compute());
+    let mut map = lock();
+    if map.len() >= KEEP {
+        map.clear();
+    }
+    map.insert(key, value.clone());
+    value
+}
+
+/// The node of pod `q` when the cluster state has it placed and active (bound in the snapshot or
+/// earlier in this batch) and it is not the pod being scheduled.
+pub(crate) fn placed(cx: &Cycle, q: PodId) -> Option<NodeId> {
+    let n = cx.state.node[q as usize]?;
+    (q != cx.pod && cx.snap.is_active(q)).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interned(symbols: &mut Interner, pairs: &[(&str, &str)]) -> Vec<(Sym, Sym)> {
+        let mut v: Vec<(Sym, Sym)> = pairs
+            .iter()
+            .map(|(k, val)| (symbols.intern(k), symbols.intern(val)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn interned_selector_agrees_with_the_string_selector() {
+        let mut symbols = Interner::default();
+        let sets = [
+            vec![("app", "web"), ("tier", "fe")],
+            vec![("app", "web")],
+            vec![("app", "db"), ("canary", "1")],
+            vec![],
+        ];
+        let interned_sets: Vec<_> = sets.iter().map(|s| interned(&mut symbols, s)).collect();
+        let selectors = [
+            r#"{}"#,
+            r#"{"matchLabels":{"app":"web"}}"#,
+            r#"{"matchExpressions":[{"key":"tier","operator":"In","values":["fe","never-seen"]}]}"#,
+            r#"{"matchExpressions":[{"key":"tier","operator":"NotIn","values":["fe"]}]}"#,
+            r#"{"matchExpressions":[{"key":"canary","operator":"Exists"}]}"#,
+            r#"{"matchExpressions":[{"key":"canary","operator":"DoesNotExist"}]}"#,
+            r#"{"matchExpressions":[{"key":"unknown-key","operator":"NotIn","values":["x"]}]}"#,
+            r#"{"matchExpressions":[{"key":"unknown-key","operator":"Exists"}]}"#,
+        ];
+        for json in selectors {
+            let sel: LabelSelector = serde_json::from_str(json).unwrap();
+            let fast = InternedSelector::new(&sel, &symbols);
+            for (plain, syms) in sets.iter().zip(&interned_sets) {
+                let kv = crate::model::meta::KeyValues::from_pairs(plain);
+                assert_eq!(fast.matches(syms), sel.matches(&kv), "{json} on {plain:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn label_keys_merge_with_the_owners_values() {
+        let mut symbols = Interner::default();
+        let own = interned(&mut symbols, &[("app", "web"), ("version", "v2")]);
+        let same = interned(&mut symbols, &[("app", "web"), ("version", "v2")]);
+        let other = interned(&mut symbols, &[("app", "web"), ("version", "v1")]);
+        let sel: LabelSelector = serde_json::from_str(r#"{"matchLabels":{"app":"web"}}"#).unwrap();
+        let mut s = InternedSelector::new(&sel, &symbols);
+        s.merge_label_keys(&symbols, &own, &["version".into(), "absent".into()], &[]);
+        assert!(s.matches(&same));
+        assert!(!s.matches(&other));
+        let mut s = InternedSelector::new(&sel, &symbols);
+        s.merge_label_keys(&symbols, &own, &[], &["version".into()]);
+        assert!(!s.matches(&same));
+        assert!(s.matches(&other));
+    }
+
+    fn snapshot(pods: &[(&str, &str, &str)]) -> Snapshot {
+        // (namespace/name, labels JSON members, spec members)
+        let items: Vec<String> = pods
+            .iter()
+            .map(|(key, labels, spec)| {
+                let (ns, name) = key.split_once('/').unwrap();
+                format!(
+                    r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"{ns}","labels":{{{labels}}}}},
+                        "spec":{{{spec}"containers":[{{"name":"c"}}]}}}}"#
+                )
+            })
+            .collect();
+        let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+        crate::snapshot::parse_documents(&[doc.as_bytes()]).unwrap()
+    }
+
+    #[test]
+    fn candidates_hold_every_match() {
+        let s = snapshot(&[
+            ("a/web-1", r#""app":"web","tier":"fe""#, ""),
+            ("a/web-2", r#""app":"web""#, ""),
+            ("b/web-3", r#""app":"web","tier":"fe""#, ""),
+            ("a/db-1", r#""app":"db""#, ""),
+            ("a/other", "", ""),
+        ]);
+        let index = PodIndex::build(&s);
+        let selectors = [
+            r#"{"matchLabels":{"app":"web","tier":"fe"}}"#,
+            r#"{"matchExpressions":[{"key":"app","operator":"In","values":["web","db"]}]}"#,
+            r#"{"matchExpressions":[{"key":"app","operator":"NotIn","values":["web"]}]}"#,
+            r#"{"matchExpressions":[{"key":"tier","operator":"Exists"}]}"#,
+            r#"{"matchExpressions":[{"key":"app","operator":"In","values":["nope"]}]}"#,
+            r#"{}"#,
+        ];
+        let a = s.symbols.get("a").unwrap();
+        for json in selectors {
+            let sel = InternedSelector::new(&serde_json::from_str(json).unwrap(), &s.symbols);
+            for namespaces in [None, Some(&[a][..])] {
+                let mut got: Vec<PodId> = index
+                    .candidates(&sel, namespaces)
+                    .concat()
+                    .into_iter()
+                    .filter(|&q| {
+                        sel.matches(&s.pods.labels[q as usize])
+                            && namespaces
+                                .is_none_or(|ns| ns.contains(&s.pods.namespace[q as usize]))
+                    })
+                    .collect();
+                got.sort();
+                let want: Vec<PodId> = (0..s.pods.len() as PodId)
+                    .filter(|&q| {
+                        sel.matches(&s.pods.labels[q as usize])
+                            && namespaces
+                                .is_none_or(|ns| ns.contains(&s.pods.namespace[q as usize]))
+                    })
+                    .collect();
+                assert_eq!(got, want, "{json} in {namespaces:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn terms_are_shared_by_replicas_and_found_from_the_selected_pods_labels() {
+        let anti = r#""affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+            {"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"web"}}}]}},"#;
+        let exists = r#""affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+            {"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchExpressions":[{"key":"app","operator":"Exists"}]}}]}},"#;
+        let s = snapshot(&[
+            ("a/web-1", r#""app":"web""#, anti),
+            ("a/web-2", r#""app":"web""#, anti),
+            ("b/web-3", r#""app":"web""#, anti),
+            ("a/guard", r#""app":"guard""#, exists),
+            ("a/db", r#""app":"db""#, ""),
+        ]);
+        let index = PodIndex::build(&s);
+        // web-1 and web-2 carry one term (namespace a), web-3 another (namespace b).
+        assert_eq!(index.required_anti_affinity.entries.len(), 3);
+        let found = |p: PodId| -> Vec<Vec<PodId>> {
+            let mut v: Vec<Vec<PodId>> = index
+                .required_anti_affinity
+                .selecting(&s, p)
+                .filter(|(t, _, _)| t.matches(&s, p))
+                .map(|(_, _, owners)| owners.to_vec())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(found(0), [vec![0, 1], vec![3]]);
+        assert_eq!(found(2), [vec![2]]);
+        assert_eq!(found(4), [vec![3]]);
+    }
+}
