@@ -39,6 +39,7 @@ test: build
 bench: build
 	$(BIN)/python benches/bench_ingest.py
 	$(BIN)/python benches/bench_fgd.py
+	$(BIN)/python benches/bench_schedule.py
 
 clean:
 	rm -rf $(VENV) target
