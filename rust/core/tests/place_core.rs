@@ -1,9 +1,11 @@
 //! kube-scheduler semantics of the core plugins on small, hand-checked clusters.
 
+mod common;
+use common::{placed_on, reason, run};
 use kube_engine_core::place::framework::{Cycle, Scheduler};
 use kube_engine_core::place::profile::{default_profile, profiles_from_json};
 use kube_engine_core::place::state::ClusterState;
-use kube_engine_core::place::{schedule, Order, Placement};
+use kube_engine_core::place::{schedule, Order};
 use kube_engine_core::snapshot::parse_documents;
 use kube_engine_core::Snapshot;
 
@@ -24,27 +26,6 @@ fn pod(name: &str, cpu: &str, mem: &str, spec_extra: &str) -> String {
 fn snap(items: &[String]) -> Snapshot {
     let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
     parse_documents(&[doc.as_bytes()]).unwrap()
-}
-
-fn run(s: &Snapshot) -> Placement {
-    schedule(s, None, &[default_profile()], Order::Input, 0).unwrap()
-}
-
-fn placed_on(s: &Snapshot, pl: &Placement, pod: &str) -> Option<String> {
-    let p = s.pods.id(pod).unwrap();
-    pl.placed
-        .iter()
-        .find(|x| x.0 == p)
-        .map(|x| s.nodes.name[x.1 as usize].clone())
-}
-
-fn reason(s: &Snapshot, pl: &Placement, pod: &str) -> String {
-    let p = s.pods.id(pod).unwrap();
-    pl.unschedulable
-        .iter()
-        .find(|x| x.0 == p)
-        .map(|x| x.1.to_string())
-        .unwrap_or_default()
 }
 
 #[test]

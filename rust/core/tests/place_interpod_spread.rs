@@ -2,16 +2,17 @@
 //! examples, upstream's edge cases (the first pod of a group, symmetry, minDomains, inclusion
 //! policies, system defaults) and hand-computed scores.
 
-use kube_engine_core::place::framework::{
-    Cycle, FilterPlugin, PreFilter, PreScore, Profile, ScorePlugin,
-};
+mod common;
+use common::run_with;
+use common::{placed_on, reason, run};
+use kube_engine_core::place::framework::{Cycle, FilterPlugin, PreFilter, PreScore, ScorePlugin};
 use kube_engine_core::place::plugins::inter_pod_affinity::{
     InterPodAffinity, InterPodAffinityArgs,
 };
 use kube_engine_core::place::plugins::pod_topology_spread::PodTopologySpread;
 use kube_engine_core::place::profile::{default_profile, profiles_from_json};
 use kube_engine_core::place::state::ClusterState;
-use kube_engine_core::place::{schedule, Order, Placement};
+use kube_engine_core::place::{schedule, Order};
 use kube_engine_core::snapshot::parse_documents;
 use kube_engine_core::Snapshot;
 
@@ -110,31 +111,6 @@ fn snap(items: &[String]) -> Snapshot {
 
 // ---------------------------------------------------------------------------------------------
 // Running plugins
-
-fn run(s: &Snapshot) -> Placement {
-    run_with(s, &[default_profile()])
-}
-
-fn run_with(s: &Snapshot, profiles: &[Profile]) -> Placement {
-    schedule(s, None, profiles, Order::Input, 0).unwrap()
-}
-
-fn placed_on(s: &Snapshot, pl: &Placement, pod: &str) -> Option<String> {
-    let p = s.pods.id(pod).unwrap();
-    pl.placed
-        .iter()
-        .find(|x| x.0 == p)
-        .map(|x| s.nodes.name[x.1 as usize].clone())
-}
-
-fn reason(s: &Snapshot, pl: &Placement, pod: &str) -> String {
-    let p = s.pods.id(pod).unwrap();
-    pl.unschedulable
-        .iter()
-        .find(|x| x.0 == p)
-        .map(|x| x.1.to_string())
-        .unwrap_or_default()
-}
 
 fn with_cycle<R>(s: &Snapshot, pod: &str, f: impl FnOnce(&Cycle) -> R) -> R {
     let state = ClusterState::new(s, &s.current);
