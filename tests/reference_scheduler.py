@@ -17,8 +17,8 @@ only pods PodTopologySpread's system-default constraints apply to):
 * The feasible-node search: from a rotating start index (``nextStartNodeIndex``, one per
   scheduler, shared by its profiles) until ``numFeasibleNodesToFind`` feasible nodes are found
   (``percentageOfNodesToScore``; a profile without score plugins stops at the first feasible
-  node). Upstream searches sequentially in effect but in parallel in fact, and lists nodes zone by
-  zone round-robin (its cache's nodeTree); like the engine, this visits them in snapshot order.
+  node). Upstream searches sequentially in effect but in parallel in fact; nodes are visited zone by
+  zone, round robin, as its cache's nodeTree lists them.
 * Score + NormalizeScore: TaintToleration (untolerated PreferNoSchedule taints, reversed),
   NodeAffinity (weights of matching preferred terms), NodeResourcesFit (LeastAllocated,
   MostAllocated, RequestedToCapacityRatio, with resource weights, over the "non-zero" cpu/memory
@@ -404,6 +404,26 @@ def profiles_from_config(config: Mapping[str, Any] | None) -> list[Profile]:
     return [profile_from_config(p, percentage) for p in profiles]
 
 
+def node_tree_order(labels: Sequence[Mapping[str, str]]) -> npt.NDArray[np.int64]:
+    """kube-scheduler's nodeTree.list(): nodes grouped by zone key (region and zone, beta labels as
+    fallback, "" without either), zones in order of first appearance, then round robin."""
+    zones: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        zone = lab.get(
+            "topology.kubernetes.io/zone", lab.get("failure-domain.beta.kubernetes.io/zone", "")
+        )
+        region = lab.get(
+            "topology.kubernetes.io/region", lab.get("failure-domain.beta.kubernetes.io/region", "")
+        )
+        key = f"{region}:\x00:{zone}" if zone or region else ""
+        zones.setdefault(key, []).append(i)
+    order: list[int] = []
+    depth = max((len(v) for v in zones.values()), default=0)
+    for i in range(depth):
+        order.extend(v[i] for v in zones.values() if i < len(v))
+    return np.array(order, dtype=np.int64)
+
+
 def num_feasible_nodes_to_find(num_nodes: int, percentage: int | None) -> int:
     """numFeasibleNodesToFind: every node in small clusters; else a percentage (adaptive when
     unset or 0: 50% shrinking by 1% per 125 nodes, at least 5%), and never fewer than 100."""
@@ -497,6 +517,7 @@ class Cluster:
         self.names = [n["metadata"]["name"] for n in node_objs]
         self.index = {name: i for i, name in enumerate(self.names)}
         self.labels = [dict(n["metadata"].get("labels") or {}) for n in node_objs]
+        self.tree_order = node_tree_order(self.labels)
         self.taints = [list((n.get("spec") or {}).get("taints") or []) for n in node_objs]
         self.cordoned = [bool((n.get("spec") or {}).get("unschedulable")) for n in node_objs]
         allocs = []
@@ -913,7 +934,7 @@ def schedule(
         want = num_feasible_nodes_to_find(n, profile.percentage)
         if not profile.scores:
             want = 1  # nothing to score: the first feasible node will do
-        visit = (start + np.arange(n)) % n
+        visit = c.tree_order[(start + np.arange(n)) % n]
         ok = filters.feasible()[visit]
         found = np.cumsum(ok)
         processed = int(np.argmax(found >= want)) + 1 if n and found[-1] >= want else n

@@ -263,3 +263,27 @@ fn bound_pods_cannot_be_rescheduled_through_schedule() {
     let err = schedule(&s, Some(&[0]), &[default_profile()], Order::Input, 0).unwrap_err();
     assert!(err.contains("is bound to node n"), "{err}");
 }
+
+#[test]
+fn nodes_are_walked_zone_by_zone_like_the_node_tree() {
+    let zoned = |name: &str, zone: &str| {
+        format!(
+            r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{"topology.kubernetes.io/zone":"{zone}"}}}},
+                "status":{{"allocatable":{{"cpu":"4","memory":"8Gi","pods":"110"}}}}}}"#
+        )
+    };
+    let s = snap(&[
+        zoned("a1", "a"),
+        zoned("a2", "a"),
+        zoned("a3", "a"),
+        zoned("b1", "b"),
+        zoned("c1", "c"),
+        zoned("b2", "b"),
+        node("plain", "4", "8Gi", ""),
+    ]);
+    let order: Vec<&str> = kube_engine_core::place::state::node_tree_order(&s)
+        .iter()
+        .map(|&n| s.nodes.name[n as usize].as_str())
+        .collect();
+    assert_eq!(order, ["a1", "b1", "c1", "plain", "a2", "b2", "a3"]);
+}

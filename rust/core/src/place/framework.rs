@@ -208,8 +208,8 @@ impl Rng {
 struct Statics {
     filters: Vec<Option<Vec<u32>>>,
     scores: Vec<Option<Option<Vec<i64>>>>,
-    /// Nodes every static filter passes, in node order.
-    passing: Vec<NodeId>,
+    /// Positions (in the scheduler's node order) of the nodes every static filter passes.
+    passing: Vec<u32>,
 }
 
 impl Statics {
@@ -228,10 +228,10 @@ impl Statics {
             })
             .collect();
         let all: Vec<NodeId> = (0..n_nodes).collect();
-        let passing = all
-            .iter()
-            .copied()
-            .filter(|&n| {
+        // Positions in the scheduler's node order (see `ClusterState::node_order`).
+        let passing = (0..n_nodes)
+            .filter(|&pos| {
+                let n = cx.state.node_order[pos as usize];
                 filters
                     .iter()
                     .flatten()
@@ -345,11 +345,13 @@ impl<'p> Scheduler<'p> {
             .filter(|&i| statics.filters[i].is_none() && filter_data[i].is_some())
             .collect();
         let passing = &statics.passing;
-        let first = passing.partition_point(|&n| (n as usize) < *next_start);
+        let order = &cx.state.node_order;
+        let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
         let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(passing.len()));
         let mut last = None;
         for k in 0..passing.len() {
-            let node = passing[(first + k) % passing.len()];
+            let pos = passing[(first + k) % passing.len()];
+            let node = order[pos as usize];
             let ok = dynamic.iter().all(|&i| {
                 let data = filter_data[i]
                     .as_ref()
@@ -359,7 +361,7 @@ impl<'p> Scheduler<'p> {
             if ok {
                 feasible.push(node);
                 if feasible.len() == want {
-                    last = Some(node as usize);
+                    last = Some(pos as usize);
                     break;
                 }
             }
@@ -375,7 +377,7 @@ impl<'p> Scheduler<'p> {
             return Err(self.diagnose(cx, &filter_data, group, *next_start));
         }
         let processed = match last {
-            Some(node) => (node + n_nodes - *next_start) % n_nodes + 1,
+            Some(pos) => (pos + n_nodes - *next_start) % n_nodes + 1,
             None => n_nodes,
         };
         *next_start = (*next_start + processed) % n_nodes;
@@ -401,7 +403,7 @@ impl<'p> Scheduler<'p> {
         let mut reasons = BTreeMap::new();
         let mut buf = Vec::new();
         for k in 0..n_nodes {
-            let node = ((start + k) % n_nodes) as NodeId;
+            let node = cx.state.node_order[(start + k) % n_nodes];
             for (i, f) in self.profile.filters.iter().enumerate() {
                 let verdict = match (&statics.filters[i], &filter_data[i]) {
                     (Some(cached), _) => match cached[node as usize] {

@@ -21,6 +21,10 @@ pub struct ClusterState<'s> {
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
     pub pods_on: Vec<Vec<PodId>>,
+    /// The order in which the scheduler walks nodes: zone by zone, round robin, as kube-scheduler's
+    /// node tree lists them (zones in order of first appearance, nodes in snapshot order within a
+    /// zone), so a search that stops early still spreads over zones.
+    pub node_order: Vec<NodeId>,
     /// What the inter-pod plugins look pods up by; built from the snapshot on first use.
     pod_index: OnceLock<Arc<PodIndex>>,
 }
@@ -43,6 +47,7 @@ impl<'s> ClusterState<'s> {
                 .collect(),
             pods_on: vec![Vec::new(); n],
             pod_index: OnceLock::new(),
+            node_order: node_tree_order(snap),
         };
         for p in 0..snap.pods.len() {
             if let Some(node) = a.node[p] {
@@ -96,4 +101,52 @@ impl<'s> ClusterState<'s> {
             gpu_devices: self.devices.clone(),
         }
     }
+}
+
+/// kube-scheduler's `nodeTree.list()`: nodes grouped by zone (region and zone labels, the beta
+/// labels as fallback; nodes without either share one zone), zones in order of their first node,
+/// then one node from each zone in turn.
+pub fn node_tree_order(snap: &Snapshot) -> Vec<NodeId> {
+    let label = |n: NodeId, keys: [&str; 2]| -> String {
+        let labels = snap.node_labels(n);
+        keys.iter()
+            .find_map(|k| labels.value(k))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut zones: Vec<(String, Vec<NodeId>)> = Vec::new();
+    for n in 0..snap.nodes.len() as NodeId {
+        let zone = label(
+            n,
+            [
+                "topology.kubernetes.io/zone",
+                "failure-domain.beta.kubernetes.io/zone",
+            ],
+        );
+        let region = label(
+            n,
+            [
+                "topology.kubernetes.io/region",
+                "failure-domain.beta.kubernetes.io/region",
+            ],
+        );
+        let key = if zone.is_empty() && region.is_empty() {
+            String::new()
+        } else {
+            format!("{region}:\0:{zone}")
+        };
+        match zones.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, nodes)) => nodes.push(n),
+            None => zones.push((key, vec![n])),
+        }
+    }
+    let mut order = Vec::with_capacity(snap.nodes.len());
+    for i in 0.. {
+        let before = order.len();
+        order.extend(zones.iter().filter_map(|(_, nodes)| nodes.get(i)));
+        if order.len() == before {
+            break;
+        }
+    }
+    order
 }
