@@ -73,3 +73,24 @@ def test_bundled_example_loads_and_rebalance_runs() -> None:
     assert result.returncode == 0, result.stderr
     assert "openb-example.json.gz" in result.stdout
     assert "nodes        1,523" in result.stdout
+
+
+def test_schedule_places_pending_pods_without_binding(
+    small: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["schedule", str(small), "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["assignments"] == {"default/p": "g1"}
+    assert out["unschedulable"] == {}
+    # Nothing was bound: the file still has the pod pending.
+    assert Snapshot.from_file(small).pod_nodes()[-1] is None
+
+
+def test_schedule_rejects_a_bad_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+        "profiles:\n- plugins:\n    score:\n      enabled: [{name: Magic}]\n"
+    )
+    assert main(["schedule", "--profile", str(profile)]) == 1
+    assert 'unknown plugin "Magic"' in capsys.readouterr().err

@@ -74,7 +74,11 @@ def _schedule(args: argparse.Namespace) -> None:
         return
     print(placement.table())
     placed, pending = len(placement.assignments), len(placement.unschedulable)
-    print(f"\n{placed:,} pod(s) placed, {pending:,} unschedulable ({name}); nothing was bound.")
+    skipped = len(placement.skipped)
+    other = f", {skipped:,} skipped (their schedulerName is no profile's)" if skipped else ""
+    print(
+        f"\n{placed:,} pod(s) placed, {pending:,} unschedulable{other} ({name}); nothing was bound."
+    )
 
 
 def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
