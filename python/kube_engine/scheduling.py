@@ -48,7 +48,8 @@ def schedule(
 
     ``pods``: ``namespace/name`` of pending pods (default: every active pending pod). ``profile``:
     ``"default"`` (kube-scheduler's default profile) or a KubeSchedulerConfiguration (file path or
-    mapping); each pod uses the profile named by its ``schedulerName``, else the first.
+    mapping); each pod uses the profile named by its ``schedulerName`` (pods naming no profile
+    are left alone, as kube-scheduler leaves them: ``placement.skipped``).
     ``order``: ``"queue"`` (priority, then creation time), ``"dominant-share"`` (largest first) or
     ``"input"``. Ties between equally good nodes are broken by a generator seeded with ``seed``.
     The snapshot is not changed; ``snapshot.apply(placement)`` binds the pods in it.
