@@ -8,6 +8,7 @@ Pending, DaemonSet pods bound) is scheduled as one batch in queue order by:
 - kube-engine, default profile (kube-scheduler's default plugins and weights);
 - kube-engine, resource-only profile (NodeResourcesFit filter + LeastAllocated score, and
   NodeResourcesBalancedAllocation);
+- both again with `threads=2` (their placements must be identical to one thread's);
 - the plain Python/numpy reference scheduler of the tests (tests/reference_scheduler.py), with the
   resource-only profile, on the first `--reference-pods` pods of the same queue (it is slow; the
   time it takes to build its cluster is measured separately and left out), and kube-engine again
@@ -78,16 +79,27 @@ def main(argv: list[str] | None = None) -> int:
     pending = kube_engine.evaluate(snapshot).pods_pending
 
     rows: list[dict[str, Any]] = []
-    for name, profile in (("default", "default"), ("resource-only", RESOURCE_ONLY)):
+    placements: dict[str, Any] = {}
+    for name, profile, threads in (
+        ("default", "default", 1),
+        ("resource-only", RESOURCE_ONLY, 1),
+        ("default", "default", 2),
+        ("resource-only", RESOURCE_ONLY, 2),
+    ):
         best = float("inf")
         placement = None
         for _ in range(args.repeat):
-            placement, seconds = timed(lambda p=profile: kube_engine.schedule(snapshot, profile=p))
+            placement, seconds = timed(
+                lambda p=profile, t=threads: kube_engine.schedule(snapshot, profile=p, threads=t)
+            )
             best = min(best, seconds)
         assert placement is not None
+        # The placement must not depend on the thread count.
+        same = placements.setdefault(name, placement.to_dict()) == placement.to_dict()
+        assert same, f"{name}: threads={threads} placed differently"
         rows.append(
             {
-                "contender": f"kube-engine {name}",
+                "contender": f"kube-engine {name}, {threads} thread{'s' if threads > 1 else ''}",
                 "pods": len(placement),
                 "placed": len(placement.assignments),
                 "seconds": best,
@@ -129,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "rows": rows,
         "reference_agrees_on_first_pods": agree,
-        "engine_vs_reference": engine_rate / rows[2]["pods_per_s"],
+        "engine_vs_reference": engine_rate / rows[4]["pods_per_s"],
         "engine_on_reference_pods_seconds": engine_seconds,
     }
     if args.output == "json":

@@ -28,8 +28,10 @@ def test_bench_schedule_small(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["reference_agrees_on_first_pods"] is True
     assert out["pending"] > 0
     assert [r["contender"] for r in out["rows"]] == [
-        "kube-engine default",
-        "kube-engine resource-only",
+        "kube-engine default, 1 thread",
+        "kube-engine resource-only, 1 thread",
+        "kube-engine default, 2 threads",
+        "kube-engine resource-only, 2 threads",
         "python reference resource-only",
     ]
     assert all(r["placed"] <= r["pods"] for r in out["rows"])

@@ -97,6 +97,7 @@ def schedule(
     config: str | None = None,
     order: str = "queue",
     seed: int = 0,
+    threads: int = 1,
 ) -> Placement: ...
 
 @final

@@ -42,6 +42,7 @@ def schedule(
     pods: Sequence[str] | None = None,
     profile: ProfileSpec = "default",
     order: str = "queue",
+    threads: int | None = None,
     seed: int = 0,
 ) -> Placement:
     """Place pending pods as a batch, one at a time as kube-scheduler would.
@@ -52,8 +53,17 @@ def schedule(
     are left alone, as kube-scheduler leaves them: ``placement.skipped``).
     ``order``: ``"queue"`` (priority, then creation time), ``"dominant-share"`` (largest first) or
     ``"input"``. Ties between equally good nodes are broken by a generator seeded with ``seed``.
-    The snapshot is not changed; ``snapshot.apply(placement)`` binds the pods in it.
+    ``threads``: worker threads each pod's filtering and scoring is split over (None: 1); the
+    placement is the same for any number. The snapshot is not changed;
+    ``snapshot.apply(placement)`` binds the pods in it.
     """
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     return _schedule(
-        snapshot, list(pods) if pods is not None else None, load_config(profile), order, seed
+        snapshot,
+        list(pods) if pods is not None else None,
+        load_config(profile),
+        order,
+        seed,
+        threads or 1,
     )

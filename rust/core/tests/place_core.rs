@@ -287,3 +287,43 @@ fn nodes_are_walked_zone_by_zone_like_the_node_tree() {
         .collect();
     assert_eq!(order, ["a1", "b1", "c1", "plain", "a2", "b2", "a3"]);
 }
+
+#[test]
+fn threads_do_not_change_the_placement() {
+    // Enough nodes for the parallel walk and scoring to engage (windows of 128 nodes).
+    let mut items: Vec<String> = (0..600)
+        .map(|i| {
+            node(
+                &format!("n{i:03}"),
+                ["2", "4", "8"][i % 3],
+                ["4Gi", "8Gi", "16Gi"][i % 3],
+                "",
+            )
+        })
+        .collect();
+    items.extend((0..400).map(|i| {
+        pod(
+            &format!("p{i:03}"),
+            ["250m", "1", "3"][i % 3],
+            ["512Mi", "2Gi", "6Gi"][i % 3],
+            "",
+        )
+    }));
+    let s = snap(&items);
+    let profile = default_profile();
+    let one = kube_engine_core::place::schedule_on_threads(
+        &s,
+        None,
+        std::slice::from_ref(&profile),
+        Order::Queue,
+        5,
+        1,
+    )
+    .unwrap();
+    let two =
+        kube_engine_core::place::schedule_on_threads(&s, None, &[profile], Order::Queue, 5, 2)
+            .unwrap();
+    assert_eq!(one.placed, two.placed);
+    assert_eq!(one.unschedulable.len(), two.unschedulable.len());
+    assert!(one.placed.len() > 300);
+}

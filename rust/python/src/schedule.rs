@@ -23,7 +23,7 @@ pub struct PyPlacement {
 /// Places pending pods (all, or `pods` by `namespace/name`) with the profiles of `config` (a
 /// KubeSchedulerConfiguration as JSON; None: kube-scheduler's default profile).
 #[pyfunction]
-#[pyo3(signature = (snapshot, pods=None, config=None, order="queue", seed=0))]
+#[pyo3(signature = (snapshot, pods=None, config=None, order="queue", seed=0, threads=1))]
 pub fn schedule(
     py: Python<'_>,
     snapshot: &PySnapshot,
@@ -31,6 +31,7 @@ pub fn schedule(
     config: Option<String>,
     order: &str,
     seed: u64,
+    threads: usize,
 ) -> PyResult<PyPlacement> {
     let s = snapshot.get();
     let order = Order::parse(order).map_err(PyValueError::new_err)?;
@@ -52,7 +53,7 @@ pub fn schedule(
     };
     let snap = s.clone();
     let result = detached(py, move || {
-        place::schedule(&snap, ids.as_deref(), &profiles, order, seed)
+        place::schedule_on_threads(&snap, ids.as_deref(), &profiles, order, seed, threads)
     })?;
     let inner = result.map_err(KubeEngineError::new_err)?;
     Ok(PyPlacement { inner, snapshot: s })

@@ -280,6 +280,9 @@ pub struct Scheduler<'p> {
     pub rng: Rng,
     /// How equal totals are broken (default: at random, as selectHost).
     pub tie_break: TieBreak,
+    /// Threads a cycle splits its filtering and scoring over (1: none); run inside a rayon pool of
+    /// that size. The result does not depend on it.
+    pub threads: usize,
     /// Whether a FitError counts the reasons over every node (default); off, it carries none —
     /// for replays that only need to know that a pod did not fit.
     pub explain: bool,
@@ -293,6 +296,7 @@ impl<'p> Scheduler<'p> {
             rng: Rng::new(seed),
             tie_break: TieBreak::Random,
             explain: true,
+            threads: 1,
             statics: Default::default(),
         }
     }
@@ -349,22 +353,43 @@ impl<'p> Scheduler<'p> {
         let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
         let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(passing.len()));
         let mut last = None;
-        for k in 0..passing.len() {
-            let pos = passing[(first + k) % passing.len()];
-            let node = order[pos as usize];
-            let ok = dynamic.iter().all(|&i| {
+        let passes = |pos: u32| {
+            dynamic.iter().all(|&i| {
                 let data = filter_data[i]
                     .as_ref()
                     .expect("dynamic filters that run have data");
-                profile.filters[i].filter(cx, data, node).is_ok()
-            });
-            if ok {
-                feasible.push(node);
-                if feasible.len() == want {
-                    last = Some(pos as usize);
-                    break;
+                profile.filters[i]
+                    .filter(cx, data, order[pos as usize])
+                    .is_ok()
+            })
+        };
+        // With several threads the walk checks a window of nodes at once, then takes the results
+        // in order, so the outcome is exactly the sequential one.
+        let window = if parallel(self.threads, passing.len()) {
+            CHUNK * self.threads
+        } else {
+            1
+        };
+        let mut k = 0;
+        'walk: while k < passing.len() {
+            let end = (k + window).min(passing.len());
+            let at = |j: usize| passing[(first + j) % passing.len()];
+            let verdicts: Vec<bool> = if window > 1 {
+                use rayon::prelude::*;
+                (k..end).into_par_iter().map(|j| passes(at(j))).collect()
+            } else {
+                vec![passes(at(k))]
+            };
+            for (j, ok) in (k..end).zip(verdicts) {
+                if ok {
+                    feasible.push(order[at(j) as usize]);
+                    if feasible.len() == want {
+                        last = Some(at(j) as usize);
+                        break 'walk;
+                    }
                 }
             }
+            k = end;
         }
         if feasible.is_empty() {
             if !self.explain {
@@ -385,7 +410,7 @@ impl<'p> Scheduler<'p> {
             return Ok(feasible[0]);
         }
         let statics = &self.statics[&group];
-        let totals = score_nodes(profile, cx, &feasible, Some(&statics.scores));
+        let totals = score_nodes(self.threads, profile, cx, &feasible, Some(&statics.scores));
         Ok(self.select(&feasible, &totals))
     }
 
@@ -433,7 +458,7 @@ impl<'p> Scheduler<'p> {
 
     /// Weighted sum of normalised plugin scores for each of `feasible` (no cached statics).
     pub fn score(&self, cx: &Cycle, feasible: &[NodeId]) -> Vec<i64> {
-        score_nodes(self.profile, cx, feasible, None)
+        score_nodes(self.threads, self.profile, cx, feasible, None)
     }
 
     /// The highest total; ties broken by [`TieBreak`] (by default uniformly at random by reservoir
@@ -462,7 +487,16 @@ impl<'p> Scheduler<'p> {
     }
 }
 
+/// Nodes per parallel task: enough work to be worth a thread hand-off.
+const CHUNK: usize = 128;
+
+/// Whether to split work over `n` nodes across the current thread pool.
+fn parallel(threads: usize, n: usize) -> bool {
+    threads > 1 && n >= 2 * CHUNK
+}
+
 fn score_nodes(
+    threads: usize,
     profile: &Profile,
     cx: &Cycle,
     feasible: &[NodeId],
@@ -483,7 +517,15 @@ fn score_nodes(
             None => match plugin.pre_score(cx, feasible) {
                 PreScore::Skip => continue,
                 PreScore::Run(d) => {
-                    plugin.score_all(cx, &d, feasible, &mut scores);
+                    if parallel(threads, feasible.len()) {
+                        use rayon::prelude::*;
+                        scores
+                            .par_chunks_mut(CHUNK)
+                            .zip(feasible.par_chunks(CHUNK))
+                            .for_each(|(out, nodes)| plugin.score_all(cx, &d, nodes, out));
+                    } else {
+                        plugin.score_all(cx, &d, feasible, &mut scores);
+                    }
                     d
                 }
             },

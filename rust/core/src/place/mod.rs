@@ -61,6 +61,23 @@ pub fn choose_devices(profile: &Profile, cx: &Cycle, node: NodeId) -> DeviceMask
         .expect("the fit filter checked the devices")
 }
 
+/// [`schedule`] on `threads` worker threads: a cycle's filtering and scoring are split over nodes;
+/// the result is the same as with one thread.
+pub fn schedule_on_threads(
+    snap: &Snapshot,
+    pods: Option<&[PodId]>,
+    profiles: &[Profile],
+    order: Order,
+    seed: u64,
+    threads: usize,
+) -> Result<Placement, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    pool.install(|| schedule_with(snap, pods, profiles, order, seed, threads.max(1)))
+}
+
 /// Places `pods` (by default every active pending pod) one at a time in `order`, each with the
 /// profile named by its `schedulerName` (pods naming no profile are skipped), updating the cluster
 /// as it goes — what kube-scheduler does with a queue of pods.
@@ -70,6 +87,17 @@ pub fn schedule(
     profiles: &[Profile],
     order: Order,
     seed: u64,
+) -> Result<Placement, String> {
+    schedule_with(snap, pods, profiles, order, seed, 1)
+}
+
+fn schedule_with(
+    snap: &Snapshot,
+    pods: Option<&[PodId]>,
+    profiles: &[Profile],
+    order: Order,
+    seed: u64,
+    threads: usize,
 ) -> Result<Placement, String> {
     let queue: Vec<PodId> = match pods {
         Some(list) => {
@@ -91,7 +119,14 @@ pub fn schedule(
     let queue = order.sort(snap, queue, seed);
     let groups = constraint_groups(snap, &queue);
     let mut state = ClusterState::new(snap, &snap.current);
-    let mut schedulers: Vec<Scheduler> = profiles.iter().map(|p| Scheduler::new(p, seed)).collect();
+    let mut schedulers: Vec<Scheduler> = profiles
+        .iter()
+        .map(|p| {
+            let mut scheduler = Scheduler::new(p, seed);
+            scheduler.threads = threads;
+            scheduler
+        })
+        .collect();
     let mut next_start = 0;
     let mut skipped = Vec::new();
     let mut placed = Vec::new();
