@@ -370,26 +370,34 @@ impl<'p> Scheduler<'p> {
         } else {
             1
         };
-        let mut k = 0;
-        'walk: while k < passing.len() {
-            let end = (k + window).min(passing.len());
-            let at = |j: usize| passing[(first + j) % passing.len()];
-            let verdicts: Vec<bool> = if window > 1 {
-                use rayon::prelude::*;
-                (k..end).into_par_iter().map(|j| passes(at(j))).collect()
-            } else {
-                vec![passes(at(k))]
-            };
-            for (j, ok) in (k..end).zip(verdicts) {
-                if ok {
+        let at = |j: usize| passing[(first + j) % passing.len()];
+        if window == 1 {
+            for j in 0..passing.len() {
+                if passes(at(j)) {
                     feasible.push(order[at(j) as usize]);
                     if feasible.len() == want {
                         last = Some(at(j) as usize);
-                        break 'walk;
+                        break;
                     }
                 }
             }
-            k = end;
+        } else {
+            use rayon::prelude::*;
+            let mut k = 0;
+            'walk: while k < passing.len() {
+                let end = (k + window).min(passing.len());
+                let verdicts: Vec<bool> = (k..end).into_par_iter().map(|j| passes(at(j))).collect();
+                for (j, ok) in (k..end).zip(verdicts) {
+                    if ok {
+                        feasible.push(order[at(j) as usize]);
+                        if feasible.len() == want {
+                            last = Some(at(j) as usize);
+                            break 'walk;
+                        }
+                    }
+                }
+                k = end;
+            }
         }
         if feasible.is_empty() {
             if !self.explain {
