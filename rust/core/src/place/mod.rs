@@ -71,11 +71,14 @@ pub fn schedule_on_threads(
     seed: u64,
     threads: usize,
 ) -> Result<Placement, String> {
+    if threads <= 1 {
+        return schedule(snap, pods, profiles, order, seed);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
+        .num_threads(threads)
         .build()
         .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
-    pool.install(|| schedule_with(snap, pods, profiles, order, seed, threads.max(1)))
+    pool.install(|| schedule_with(snap, pods, profiles, order, seed, threads))
 }
 
 /// Places `pods` (by default every active pending pod) one at a time in `order`, each with the
