@@ -21,6 +21,9 @@ pub struct ClusterState<'s> {
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
     pub pods_on: Vec<Vec<PodId>>,
+    /// Per node: how many pods were bound to it, so results computed from a node's state can be
+    /// kept until it changes.
+    pub version: Vec<u32>,
     /// The order in which the scheduler walks nodes: zone by zone, round robin, as kube-scheduler's
     /// node tree lists them (zones in order of first appearance, nodes in snapshot order within a
     /// zone), so a search that stops early still spreads over zones.
@@ -46,6 +49,7 @@ impl<'s> ClusterState<'s> {
                 .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
                 .collect(),
             pods_on: vec![Vec::new(); n],
+            version: vec![0; n],
             pod_index: OnceLock::new(),
             node_order: node_tree_order(snap),
         };
@@ -80,6 +84,7 @@ impl<'s> ClusterState<'s> {
         self.node[pi] = Some(n);
         self.devices[pi] = devices;
         self.pods_on[ni].push(p);
+        self.version[ni] += 1;
     }
 
     /// Free amount of resource `r` on node `n`.

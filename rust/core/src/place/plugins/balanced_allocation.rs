@@ -56,6 +56,10 @@ impl ScorePlugin for BalancedAllocation {
         "NodeResourcesBalancedAllocation"
     }
 
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {
         let ids: Vec<(usize, i64)> = self
             .resources

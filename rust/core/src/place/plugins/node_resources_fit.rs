@@ -210,6 +210,10 @@ impl FilterPlugin for NodeResourcesFit {
         "NodeResourcesFit"
     }
 
+    fn node_local(&self) -> bool {
+        true
+    }
+
     /// The resources the pod asks for (and that are not ignored), once per cycle.
     fn pre_filter(&self, cx: &Cycle) -> PreFilter {
         let wanted: Vec<(usize, i64)> = cx
@@ -265,6 +269,10 @@ enum Scored {
 impl ScorePlugin for NodeResourcesFit {
     fn name(&self) -> &'static str {
         "NodeResourcesFit"
+    }
+
+    fn node_local(&self) -> bool {
+        true
     }
 
     fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {
