@@ -7,8 +7,9 @@
 //! as text only for pods that end up unschedulable.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use super::pod_index::{IdHasher, IdMap};
 use super::state::ClusterState;
 use crate::model::gpu::GpuDemand;
 use crate::snapshot::{NodeId, PodId, Snapshot};
@@ -34,6 +35,9 @@ impl Cycle<'_> {
 
 /// Data a plugin computed for this cycle.
 pub type CycleData = Option<Box<dyn Any + Send + Sync>>;
+
+/// One reason a filter gives for rejecting a node (`Insufficient cpu`); most are fixed texts.
+pub type Reason = std::borrow::Cow<'static, str>;
 
 /// Outcome of PreFilter.
 pub enum PreFilter {
@@ -73,7 +77,7 @@ pub trait FilterPlugin: Send + Sync {
 
     /// The kube-scheduler-style reasons why `node` was rejected with `code` in this cycle (e.g.
     /// `Insufficient cpu`).
-    fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, code: u32, out: &mut Vec<String>);
+    fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, code: u32, out: &mut Vec<Reason>);
 }
 
 /// Outcome of PreScore.
@@ -152,6 +156,13 @@ pub struct Profile {
     pub percentage_of_nodes_to_score: Option<u32>,
 }
 
+impl Profile {
+    /// Whether some plugin's results depend only on the pod's node constraints.
+    pub fn has_statics(&self) -> bool {
+        self.filters.iter().any(|f| f.is_static()) || self.scores.iter().any(|(s, _)| s.is_static())
+    }
+}
+
 /// Why a pod could not be placed: reasons counted over nodes, rendered like kube-scheduler's
 /// FitError (`0/5000 nodes are available: 4200 Insufficient cpu, 800 node(s) had untolerated
 /// taint {gpu: true}.`).
@@ -226,6 +237,8 @@ struct Statics {
     scores: Vec<Option<Option<Vec<i64>>>>,
     /// Positions (in the scheduler's node order) of the nodes every static filter passes.
     passing: Vec<u32>,
+    /// FitError reasons counted over the nodes a static filter rejects (made on first use).
+    rejected: Option<Vec<(Reason, usize)>>,
 }
 
 impl Statics {
@@ -280,6 +293,7 @@ impl Statics {
             filters,
             scores,
             passing,
+            rejected: None,
         }
     }
 }
@@ -298,7 +312,7 @@ pub enum TieBreak {
 
 /// What a pod asks of a node's resources: pods with equal demand get equal answers from the
 /// node-local plugins (see [`FilterPlugin::node_local`]).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Demand {
     request: Vec<i64>,
     nonzero: [i64; 2],
@@ -315,6 +329,17 @@ impl Demand {
     }
 }
 
+/// A hash of a demand, cheap enough for every cycle.
+fn fingerprint(request: &[i64], nonzero: [i64; 2], gpu: GpuDemand) -> u64 {
+    use std::hash::Hasher;
+    let mut h = IdHasher::default();
+    for &v in request.iter().chain(&nonzero) {
+        h.write_u64(v as u64);
+    }
+    h.write_u64(u64::from(gpu.count) << 32 | u64::from(gpu.milli));
+    h.finish()
+}
+
 /// A node-local filter rejected the node.
 const REJECTED: i64 = i64::MIN;
 /// The entry was never computed.
@@ -328,6 +353,7 @@ const DEMANDS_KEPT_AT_LEAST: usize = 8;
 /// [`ClusterState::version`]) equals the stamp.
 struct DemandCache {
     demand: Demand,
+    key: u64,
     last_used: u64,
     stamp: Vec<u32>,
     /// Weighted sum of the node-local scores, or [`REJECTED`].
@@ -342,16 +368,18 @@ pub struct Scheduler<'p> {
     pub rng: Rng,
     /// How equal totals are broken (default: at random, as selectHost).
     pub tie_break: TieBreak,
-    /// Threads the per-group and per-failure work over all nodes (static plugins, FitError
-    /// reasons) and the scoring of many nodes are split over (1: none); run inside a rayon pool of
-    /// that size. The result does not depend on it.
+    /// Threads the work over all nodes is split over (1: none): the static plugins of each new
+    /// group of pods, and the FitError reasons of an unschedulable pod. A cycle's own walk and
+    /// scoring stay on one thread: a few microseconds of work do not pay for a hand-off. Run inside
+    /// a rayon pool of that size; the result does not depend on it.
     pub threads: usize,
     /// Whether a FitError counts the reasons over every node (default); off, it carries none —
     /// for replays that only need to know that a pod did not fit.
     pub explain: bool,
-    statics: std::collections::HashMap<u32, Statics>,
+    statics: IdMap<u32, Statics>,
     demands: Vec<DemandCache>,
-    demand_index: std::collections::HashMap<Demand, usize>,
+    /// Demand caches by [`fingerprint`].
+    demand_index: IdMap<u64, usize>,
     cycles: u64,
 }
 
@@ -373,34 +401,45 @@ impl<'p> Scheduler<'p> {
     /// The cache for the cycle's demand, made (or recycled from the least recently used) if new.
     fn demand_cache(&mut self, cx: &Cycle) -> usize {
         self.cycles += 1;
-        let demand = Demand::of(cx);
-        let at = match self.demand_index.get(&demand) {
-            Some(&at) => at,
-            None => {
+        let nonzero = cx.snap.pods.nonzero[cx.p()];
+        let key = fingerprint(cx.request, nonzero, cx.gpu);
+        let same = |d: &Demand| d.request == cx.request && d.nonzero == nonzero && d.gpu == cx.gpu;
+        let at = match self.demand_index.get(&key) {
+            Some(&at) if same(&self.demands[at].demand) => at,
+            found => {
                 let n = cx.snap.nodes.len();
                 let keep = (DEMAND_CACHE_BYTES / (12 * n.max(1))).max(DEMANDS_KEPT_AT_LEAST);
-                let at = if self.demands.len() < keep {
+                let at = if let Some(&at) = found {
+                    // Another demand with the same fingerprint: this one takes its place.
+                    at
+                } else if self.demands.len() < keep {
                     self.demands.push(DemandCache {
+                        key,
                         last_used: 0,
                         stamp: vec![STALE; n],
                         total: vec![0; n],
-                        demand: demand.clone(),
+                        demand: Demand::of(cx),
                     });
-                    self.demands.len() - 1
+                    self.demand_index.insert(key, self.demands.len() - 1);
+                    return self.touch(self.demands.len() - 1);
                 } else {
-                    let at = (0..self.demands.len())
+                    (0..self.demands.len())
                         .min_by_key(|&i| self.demands[i].last_used)
-                        .expect("caches are kept");
-                    let d = &mut self.demands[at];
-                    self.demand_index.remove(&d.demand);
-                    d.demand = demand.clone();
-                    d.stamp.fill(STALE);
-                    at
+                        .expect("caches are kept")
                 };
-                self.demand_index.insert(demand, at);
+                let d = &mut self.demands[at];
+                self.demand_index.remove(&d.key);
+                d.key = key;
+                d.demand = Demand::of(cx);
+                d.stamp.fill(STALE);
+                self.demand_index.insert(key, at);
                 at
             }
         };
+        self.touch(at)
+    }
+
+    fn touch(&mut self, at: usize) -> usize {
         self.demands[at].last_used = self.cycles;
         at
     }
@@ -515,7 +554,7 @@ impl<'p> Scheduler<'p> {
                     reasons: BTreeMap::new(),
                 });
             }
-            return Err(self.diagnose(cx, &filter_data, group, *next_start));
+            return Err(self.diagnose(cx, &filter_data, group));
         }
         let processed = match last {
             Some(pos) => (pos + n_nodes - *next_start) % n_nodes + 1,
@@ -527,7 +566,6 @@ impl<'p> Scheduler<'p> {
         }
         let statics = &self.statics[&group];
         add_scores(
-            self.threads,
             profile,
             cx,
             &feasible,
@@ -538,60 +576,61 @@ impl<'p> Scheduler<'p> {
         Ok(self.select(&feasible, &totals))
     }
 
-    /// Why no node fits: every node walked once from the start, in profile order, the first failing
-    /// filter's reasons counted (kube-scheduler's FitError). Only unschedulable pods come here.
-    fn diagnose(
-        &self,
-        cx: &Cycle,
-        filter_data: &[Option<CycleData>],
-        group: u32,
-        start: usize,
-    ) -> FitError {
+    /// Why no node fits: every node's first failing filter, in profile order, gives its reasons,
+    /// counted over all nodes (kube-scheduler's FitError). Only unschedulable pods come here.
+    fn diagnose(&mut self, cx: &Cycle, filter_data: &[Option<CycleData>], group: u32) -> FitError {
         let n_nodes = cx.snap.nodes.len();
-        let statics = &self.statics[&group];
-        let mut reasons = BTreeMap::new();
-        let mut buf = Vec::new();
-        for k in 0..n_nodes {
-            let node = cx.state.node_order[(start + k) % n_nodes];
-            for (i, f) in self.profile.filters.iter().enumerate() {
-                let verdict = match (&statics.filters[i], &filter_data[i]) {
-                    (Some(cached), _) => match cached[node as usize] {
-                        0 => Ok(()),
-                        code => Err(code - 1),
-                    },
-                    (None, Some(data)) => f.filter(cx, data, node),
-                    (None, None) => Ok(()),
-                };
-                if let Err(code) = verdict {
-                    let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
-                    buf.clear();
-                    f.reasons(cx, data, node, code, &mut buf);
-                    for r in buf.drain(..) {
-                        *reasons.entry(r).or_insert(0) += 1;
-                    }
-                    break;
-                }
+        let profile = self.profile;
+        let threads = self.threads;
+        let statics = self
+            .statics
+            .get_mut(&group)
+            .expect("place computed the group's statics");
+        let runs = |i: usize| statics.filters[i].is_some() || filter_data[i].is_some();
+        let last_static = (0..profile.filters.len()).rfind(|&i| statics.filters[i].is_some());
+        let first_dynamic =
+            (0..profile.filters.len()).find(|&i| statics.filters[i].is_none() && runs(i));
+        let mut counts = HashMap::new();
+        let nodes: Vec<NodeId> = match (last_static, first_dynamic) {
+            // When the static filters come first, a node one of them rejects gives the same reasons
+            // to every pod of the group: count those once, and walk only the other nodes.
+            (Some(s), Some(d)) if s < d => {
+                let filters = &statics.filters;
+                let rejected = statics.rejected.get_or_insert_with(|| {
+                    let all: Vec<NodeId> = (0..n_nodes as NodeId)
+                        .filter(|&n| filters.iter().flatten().any(|v| v[n as usize] != 0))
+                        .collect();
+                    count_reasons(profile, cx, filters, filter_data, &all, threads)
+                        .into_iter()
+                        .collect()
+                });
+                counts.extend(rejected.iter().cloned());
+                let order = &cx.state.node_order;
+                statics
+                    .passing
+                    .iter()
+                    .map(|&pos| order[pos as usize])
+                    .collect()
             }
+            _ => (0..n_nodes as NodeId).collect(),
+        };
+        for (r, k) in count_reasons(profile, cx, &statics.filters, filter_data, &nodes, threads) {
+            *counts.entry(r).or_insert(0) += k;
         }
         FitError {
             nodes: n_nodes,
             pre_filter: None,
-            reasons,
+            reasons: counts
+                .into_iter()
+                .map(|(r, k)| (r.into_owned(), k))
+                .collect(),
         }
     }
 
     /// Weighted sum of normalised plugin scores for each of `feasible` (no cached statics).
     pub fn score(&self, cx: &Cycle, feasible: &[NodeId]) -> Vec<i64> {
         let mut totals = vec![0; feasible.len()];
-        add_scores(
-            self.threads,
-            self.profile,
-            cx,
-            feasible,
-            None,
-            false,
-            &mut totals,
-        );
+        add_scores(self.profile, cx, feasible, None, false, &mut totals);
         totals
     }
 
@@ -619,6 +658,56 @@ impl<'p> Scheduler<'p> {
         }
         feasible[best]
     }
+}
+
+/// The reasons of each of `nodes`' first failing filter (cached verdicts for static filters),
+/// counted.
+fn count_reasons(
+    profile: &Profile,
+    cx: &Cycle,
+    statics: &[Option<Vec<u32>>],
+    filter_data: &[Option<CycleData>],
+    nodes: &[NodeId],
+    threads: usize,
+) -> HashMap<Reason, usize> {
+    let count = |nodes: &[NodeId]| {
+        let mut counts: HashMap<Reason, usize> = HashMap::new();
+        let mut buf = Vec::new();
+        for &node in nodes {
+            for (i, f) in profile.filters.iter().enumerate() {
+                let verdict = match (&statics[i], &filter_data[i]) {
+                    (Some(cached), _) => match cached[node as usize] {
+                        0 => Ok(()),
+                        code => Err(code - 1),
+                    },
+                    (None, Some(data)) => f.filter(cx, data, node),
+                    (None, None) => Ok(()),
+                };
+                if let Err(code) = verdict {
+                    let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
+                    f.reasons(cx, data, node, code, &mut buf);
+                    for r in buf.drain(..) {
+                        *counts.entry(r).or_insert(0) += 1;
+                    }
+                    break;
+                }
+            }
+        }
+        counts
+    };
+    if !parallel(threads, nodes.len()) {
+        return count(nodes);
+    }
+    use rayon::prelude::*;
+    nodes
+        .par_chunks(CHUNK)
+        .map(count)
+        .reduce(HashMap::new, |mut a, b| {
+            for (r, k) in b {
+                *a.entry(r).or_insert(0) += k;
+            }
+            a
+        })
 }
 
 /// PreScore of the node-local score plugins that score this pod: (plugin index, data).
@@ -651,7 +740,6 @@ fn parallel(threads: usize, n: usize) -> bool {
 /// reading static plugins' raw scores from `statics` when given, and leaving out node-local
 /// plugins when `skip_local` (their totals are already in).
 fn add_scores(
-    threads: usize,
     profile: &Profile,
     cx: &Cycle,
     feasible: &[NodeId],
@@ -677,15 +765,7 @@ fn add_scores(
             None => match plugin.pre_score(cx, feasible) {
                 PreScore::Skip => continue,
                 PreScore::Run(d) => {
-                    if parallel(threads, feasible.len()) {
-                        use rayon::prelude::*;
-                        scores
-                            .par_chunks_mut(CHUNK)
-                            .zip(feasible.par_chunks(CHUNK))
-                            .for_each(|(out, nodes)| plugin.score_all(cx, &d, nodes, out));
-                    } else {
-                        plugin.score_all(cx, &d, feasible, &mut scores);
-                    }
+                    plugin.score_all(cx, &d, feasible, &mut scores);
                     d
                 }
             },

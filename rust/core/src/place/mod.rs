@@ -28,22 +28,42 @@ pub struct Placement {
 }
 
 /// Numbers the pods by their node constraints (nodeSelector, node affinity, tolerations): pods of
-/// one group get the same answers from static plugins.
-fn constraint_groups(snap: &Snapshot, pods: &[PodId]) -> Vec<u32> {
-    use std::collections::HashMap;
-    let mut ids: HashMap<_, u32> = HashMap::new();
+/// one group get the same answers from static plugins (one group when no profile has any).
+fn constraint_groups(snap: &Snapshot, pods: &[PodId], profiles: &[Profile]) -> Vec<u32> {
+    if !profiles.iter().any(Profile::has_statics) {
+        return vec![0; pods.len()];
+    }
+    let pods_ = &snap.pods;
+    let key = |p: usize| {
+        (
+            &pods_.node_selector[p],
+            pods_.affinity[p]
+                .as_ref()
+                .and_then(|a| a.node_affinity.as_ref()),
+            &pods_.tolerations[p],
+        )
+    };
+    let mut ids: pod_index::IdMap<_, u32> = Default::default();
+    // Replicas share their controller's template: comparing with the controller's first pod is
+    // cheaper than hashing the constraints again.
+    let mut first_of: pod_index::IdMap<_, (usize, u32)> = Default::default();
     pods.iter()
         .map(|&p| {
             let p = p as usize;
-            let key = (
-                &snap.pods.node_selector[p],
-                snap.pods.affinity[p]
-                    .as_ref()
-                    .and_then(|a| a.node_affinity.as_ref()),
-                &snap.pods.tolerations[p],
-            );
+            let owner = pods_.owner[p]
+                .as_ref()
+                .map(|o| (pods_.namespace[p], o.kind, o.name.as_str()));
+            if let Some(&(q, group)) = owner.as_ref().and_then(|o| first_of.get(o)) {
+                if key(q) == key(p) {
+                    return group;
+                }
+            }
             let next = ids.len() as u32;
-            *ids.entry(key).or_insert(next)
+            let group = *ids.entry(key(p)).or_insert(next);
+            if let Some(o) = owner {
+                first_of.entry(o).or_insert((p, group));
+            }
+            group
         })
         .collect()
 }
@@ -120,7 +140,7 @@ fn schedule_with(
             .collect(),
     };
     let queue = order.sort(snap, queue, seed);
-    let groups = constraint_groups(snap, &queue);
+    let groups = constraint_groups(snap, &queue, profiles);
     let mut state = ClusterState::new(snap, &snap.current);
     let mut schedulers: Vec<Scheduler> = profiles
         .iter()

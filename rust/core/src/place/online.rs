@@ -119,7 +119,7 @@ pub fn replay(
     scheduler.tie_break = tie_break;
     // Only whether an arrival fits matters here, not why not.
     scheduler.explain = false;
-    let groups = constraint_groups(&s, &ids);
+    let groups = constraint_groups(&s, &ids, std::slice::from_ref(profile));
     let mut allocated: u64 = (0..s.pods.len())
         .filter(|&p| s.current.node[p].is_some() && s.is_active(p as PodId))
         .map(|p| s.pods.gpu[p].total_milli())

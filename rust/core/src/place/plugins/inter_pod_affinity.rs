@@ -36,7 +36,7 @@ use serde::Deserialize;
 use crate::intern::Sym;
 use crate::model::affinity::PodAffinity;
 use crate::place::framework::{
-    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, ScorePlugin, MAX_NODE_SCORE,
+    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
 use crate::place::pod_index::{placed, AffinityTerm, IdMap, IdSet, TermUse};
 use crate::snapshot::NodeId;
@@ -235,7 +235,7 @@ impl FilterPlugin for InterPodAffinity {
         Ok(())
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<String>) {
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<Reason>) {
         out.push(
             match code {
                 AFFINITY => "node(s) didn't match pod affinity rules",

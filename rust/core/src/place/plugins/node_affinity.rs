@@ -2,7 +2,7 @@
 //! preferred terms score.
 
 use crate::place::framework::{
-    default_normalize, Cycle, CycleData, FilterPlugin, PreScore, ScorePlugin,
+    default_normalize, Cycle, CycleData, FilterPlugin, PreScore, Reason, ScorePlugin,
 };
 use crate::snapshot::NodeId;
 
@@ -25,7 +25,7 @@ impl FilterPlugin for NodeAffinity {
         }
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<String>) {
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<Reason>) {
         out.push("node(s) didn't match Pod's node affinity/selector".into());
     }
 }

@@ -1,7 +1,7 @@
 //! NodeName: a pod whose `spec.nodeName` names a node runs there and nowhere else. Pending pods have
 //! none; a bound pod offered for placement again is pinned to its node, as Kubernetes pins it.
 
-use crate::place::framework::{Cycle, CycleData, FilterPlugin, PreFilter};
+use crate::place::framework::{Cycle, CycleData, FilterPlugin, PreFilter, Reason};
 use crate::snapshot::NodeId;
 
 pub struct NodeName;
@@ -26,7 +26,7 @@ impl FilterPlugin for NodeName {
         }
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<String>) {
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<Reason>) {
         out.push("node(s) didn't match the requested node name".into());
     }
 }

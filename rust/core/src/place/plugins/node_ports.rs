@@ -2,7 +2,7 @@
 //! with every address.
 
 use crate::model::pod::HostPort;
-use crate::place::framework::{Cycle, CycleData, FilterPlugin, PreFilter};
+use crate::place::framework::{Cycle, CycleData, FilterPlugin, PreFilter, Reason};
 use crate::snapshot::NodeId;
 
 pub struct NodePorts;
@@ -39,7 +39,7 @@ impl FilterPlugin for NodePorts {
         Ok(())
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<String>) {
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<Reason>) {
         out.push("node(s) didn't have free ports for the requested pod ports".into());
     }
 }

@@ -6,9 +6,9 @@ use serde::Deserialize;
 
 use crate::model::gpu::{self, GPU_RESOURCE};
 use crate::place::framework::{
-    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, ScorePlugin, MAX_NODE_SCORE,
+    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
-use crate::resources::{CPU, MEMORY, PODS};
+use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
 use crate::snapshot::NodeId;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -244,18 +244,21 @@ impl FilterPlugin for NodeResourcesFit {
         }
     }
 
-    fn reasons(&self, cx: &Cycle, _: &CycleData, node: NodeId, _: u32, out: &mut Vec<String>) {
+    fn reasons(&self, cx: &Cycle, _: &CycleData, node: NodeId, _: u32, out: &mut Vec<Reason>) {
         let mut short = Vec::new();
         let gpu_short = self.shortfalls(cx, node, &mut short);
+        // Fixed texts for the common resources: FitError counts them over thousands of nodes.
         for r in short {
-            out.push(if r == PODS {
-                "Too many pods".to_string()
-            } else {
-                format!("Insufficient {}", cx.snap.resources.name(r))
+            out.push(match r {
+                PODS => "Too many pods".into(),
+                CPU => "Insufficient cpu".into(),
+                MEMORY => "Insufficient memory".into(),
+                EPHEMERAL_STORAGE => "Insufficient ephemeral-storage".into(),
+                _ => format!("Insufficient {}", cx.snap.resources.name(r)).into(),
             });
         }
         if gpu_short {
-            out.push(format!("Insufficient {GPU_RESOURCE}"));
+            out.push("Insufficient nvidia.com/gpu".into()); // GPU_RESOURCE
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `node.kubernetes.io/unschedulable:NoSchedule` taint.
 
 use crate::model::taints::{Taint, TaintEffect};
-use crate::place::framework::{Cycle, CycleData, FilterPlugin};
+use crate::place::framework::{Cycle, CycleData, FilterPlugin, Reason};
 use crate::snapshot::NodeId;
 
 pub struct NodeUnschedulable;
@@ -39,7 +39,7 @@ impl FilterPlugin for NodeUnschedulable {
         }
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<String>) {
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<Reason>) {
         out.push("node(s) were unschedulable".into());
     }
 }

@@ -41,7 +41,7 @@ use serde::Deserialize;
 use crate::intern::Sym;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::place::framework::{
-    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, ScorePlugin, MAX_NODE_SCORE,
+    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
 use crate::place::pod_index::{node_constraints, placed, IdMap, IdSet, InternedSelector, PodIndex};
 use crate::snapshot::{NodeId, PodId, Snapshot};
@@ -471,7 +471,7 @@ impl FilterPlugin for PodTopologySpread {
         Ok(())
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<String>) {
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<Reason>) {
         out.push(match code {
             MISSING_LABEL => {
                 "node(s) didn't match pod topology spread constraints (missing required label)"

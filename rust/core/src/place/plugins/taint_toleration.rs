@@ -2,7 +2,9 @@
 //! PreferNoSchedule taints count against it (fewer is better).
 
 use crate::model::taints::TaintEffect;
-use crate::place::framework::{default_normalize, Cycle, CycleData, FilterPlugin, ScorePlugin};
+use crate::place::framework::{
+    default_normalize, Cycle, CycleData, FilterPlugin, Reason, ScorePlugin,
+};
 use crate::snapshot::NodeId;
 
 pub struct TaintToleration;
@@ -30,12 +32,9 @@ impl FilterPlugin for TaintToleration {
         }
     }
 
-    fn reasons(&self, cx: &Cycle, _: &CycleData, node: NodeId, code: u32, out: &mut Vec<String>) {
+    fn reasons(&self, cx: &Cycle, _: &CycleData, node: NodeId, code: u32, out: &mut Vec<Reason>) {
         let t = &cx.snap.nodes.taints[node as usize][code as usize];
-        out.push(format!(
-            "node(s) had untolerated taint {{{}: {}}}",
-            t.key, t.value
-        ));
+        out.push(format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value).into());
     }
 }
 
