@@ -327,3 +327,69 @@ fn threads_do_not_change_the_placement() {
     assert_eq!(one.unschedulable.len(), two.unschedulable.len());
     assert!(one.placed.len() > 300);
 }
+
+/// The node-local results a scheduler keeps per pod demand must give the decisions computed from
+/// scratch: a scheduler that lives through the whole batch against, for every pod, a fresh one
+/// (no kept results) in the same state with the same generator and search start.
+#[test]
+fn kept_node_local_results_match_fresh_cycles() {
+    let mut items: Vec<String> = (0..40)
+        .map(|i| {
+            node(
+                &format!("n{i:02}"),
+                ["2", "4", "3500m"][i % 3],
+                ["4Gi", "8Gi"][i % 2],
+                "",
+            )
+        })
+        .collect();
+    // Three demands, interleaved, enough to fill the cluster and leave some pods out.
+    for i in 0..240 {
+        let (cpu, mem) = [("500m", "1Gi"), ("1", "512Mi"), ("250m", "2Gi")][i % 3];
+        items.push(pod(&format!("p{i:03}"), cpu, mem, ""));
+    }
+    let s = snap(&items);
+    for profile in [
+        default_profile(),
+        profiles_from_json(
+            r#"{"profiles":[{"schedulerName":"default-scheduler","plugins":{"multiPoint":{
+                "disabled":[{"name":"*"}],"enabled":[{"name":"NodeResourcesFit"},
+                {"name":"NodeResourcesBalancedAllocation"}]}}}]}"#,
+        )
+        .unwrap()
+        .pop()
+        .unwrap(),
+    ] {
+        let mut state = ClusterState::new(&s, &s.current);
+        let mut kept = Scheduler::new(&profile, 7);
+        let mut start = 0;
+        let (mut placed, mut failed) = (0, 0);
+        for p in 0..s.pods.len() as u32 {
+            let cx = Cycle {
+                snap: &s,
+                state: &state,
+                pod: p,
+                request: s.pods.requests.row(p as usize),
+                gpu: s.pods.gpu[p as usize],
+            };
+            let mut fresh = Scheduler::new(&profile, 0);
+            fresh.rng = kept.rng.clone();
+            let mut fresh_start = start;
+            let expected = fresh.place(&cx, 0, &mut fresh_start);
+            let got = kept.place(&cx, 0, &mut start);
+            assert_eq!(got, expected, "pod {p}");
+            assert_eq!(start, fresh_start);
+            match got {
+                Ok(n) => {
+                    placed += 1;
+                    state.bind(p, n, 0);
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        assert!(
+            placed > 60 && failed > 0,
+            "placed {placed}, failed {failed}"
+        );
+    }
+}
