@@ -545,6 +545,16 @@ pub fn score_for_count(count: i64, max_skew: i64, weight: f64) -> f64 {
     count as f64 * weight + (max_skew - 1) as f64
 }
 
+/// `x.round() as i64` (halves away from zero) without a call: baseline x86-64 has no rounding
+/// instruction, so `f64::round` is a libm call, once per scored node. The truncation `t` is an
+/// integer `f64` represents, so the fraction `x − t` is exact; beyond the range of `i64` both
+/// saturate. Without branches: which way a score rounds is as good as random.
+fn round_to_i64(x: f64) -> i64 {
+    let t = x as i64;
+    let fraction = x - t as f64;
+    t.saturating_add(i64::from(fraction >= 0.5) - i64::from(fraction <= -0.5))
+}
+
 /// Per-node counts reused from cycle to cycle: an entry counts only when stamped with the current
 /// round, so a round costs the nodes it touches, not a cleared array of every node.
 #[derive(Default)]
@@ -603,13 +613,14 @@ fn occurrences(nodes: &[NodeId], at: &[NodeId], all_nodes: usize) -> Vec<i64> {
     })
 }
 
-/// A `ScheduleAnyway` constraint's matching pods where the feasible nodes are.
-enum Counts {
+/// A `ScheduleAnyway` constraint's term of the raw score, `count × weight + maxSkew − 1`, where
+/// the feasible nodes are: computed once per domain rather than once per node.
+enum Terms {
     /// Hostname: per feasible node (by position).
-    PerNode(Vec<i64>),
-    /// Per scored domain (by number, see [`Topology::scored_domain`]); [`ABSENT`] for the
-    /// domains of no scored feasible node.
-    PerDomain(Vec<i64>),
+    PerNode(Vec<f64>),
+    /// Per scored domain (by number, see [`Topology::scored_domain`]); those of no scored
+    /// feasible node are never read.
+    PerDomain(Vec<f64>),
 }
 
 impl ScorePlugin for PodTopologySpread {
@@ -689,19 +700,22 @@ impl ScorePlugin for PodTopologySpread {
                 }
             }
         });
-        let counts: Vec<Counts> = list
+        let terms: Vec<Terms> = list
             .iter()
+            .zip(&weights)
             .zip(per_domain)
             .zip(&on_nodes)
-            .map(|((c, per_domain), on_nodes)| {
+            .map(|(((c, &weight), per_domain), on_nodes)| {
+                let term = |&count: &i64| score_for_count(count, c.max_skew, weight);
                 if c.hostname {
-                    Counts::PerNode(occurrences(on_nodes, nodes, snap.nodes.len()))
+                    let counts = occurrences(on_nodes, nodes, snap.nodes.len());
+                    Terms::PerNode(counts.iter().map(term).collect())
                 } else {
-                    Counts::PerDomain(per_domain)
+                    Terms::PerDomain(per_domain.iter().map(term).collect())
                 }
             })
             .collect();
-        // Score: per constraint whose key the node has, `count × weight + maxSkew − 1`.
+        // Score: the sum of the terms of the constraints whose key the node has.
         let raw = nodes
             .iter()
             .zip(&ignored)
@@ -711,17 +725,16 @@ impl ScorePlugin for PodTopologySpread {
                     return 0;
                 }
                 let mut score = 0.0;
-                for ((c, counts), &weight) in list.iter().zip(&counts).zip(&weights) {
-                    if c.domain(n).is_none() {
+                for (c, terms) in list.iter().zip(&terms) {
+                    let Some(domain) = c.domain(n) else {
                         continue;
-                    }
-                    let count = match counts {
-                        Counts::PerNode(at) => at[i],
-                        Counts::PerDomain(of) => of[c.topology.scored_domain(n) as usize],
                     };
-                    score += score_for_count(count, c.max_skew, weight);
+                    score += match terms {
+                        Terms::PerNode(at) => at[i],
+                        Terms::PerDomain(of) => of[domain as usize],
+                    };
                 }
-                score.round() as i64
+                round_to_i64(score)
             })
             .collect();
         PreScore::Run(Some(Box::new(ScoreState {
@@ -840,6 +853,35 @@ mod tests {
         assert!((w - 5f64.ln()).abs() < 1e-12);
         assert!((score_for_count(2, 1, w) - 2.0 * 5f64.ln()).abs() < 1e-12);
         assert_eq!(score_for_count(0, 5, w), 4.0);
+    }
+
+    #[test]
+    fn rounding_matches_f64_round() {
+        let halves = [
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            0.49999999999999994,
+            4503599627370495.5,
+        ];
+        let others = [
+            0.0,
+            -0.0,
+            3.2,
+            7.7,
+            -7.7,
+            1e15 + 0.25,
+            9e18,
+            1e19,
+            -1e19,
+            f64::NAN,
+        ];
+        let others = others.into_iter().chain([f64::INFINITY, f64::NEG_INFINITY]);
+        for x in halves.into_iter().chain(others) {
+            assert_eq!(round_to_i64(x), x.round() as i64, "{x}");
+        }
     }
 
     #[test]
