@@ -658,6 +658,49 @@ mod tests {
     }
 
     #[test]
+    fn topology_numbers_values_and_scores_unlabeled_nodes_as_empty() {
+        let node = |name: &str, zone: Option<&str>| {
+            let labels = zone.map_or(String::new(), |z| format!(r#""zone":"{z}""#));
+            format!(r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{{labels}}}}}}}"#)
+        };
+        let snap = |nodes: &[String]| {
+            let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, nodes.join(","));
+            crate::snapshot::parse_documents(&[doc.as_bytes()]).unwrap()
+        };
+        let zone = |s: &Snapshot| Topology::build(s, s.symbols.get("zone"));
+        let s = snap(&[
+            node("a1", Some("a")),
+            node("b1", Some("b")),
+            node("bare", None),
+            node("a2", Some("a")),
+        ]);
+        let t = zone(&s);
+        assert_eq!(
+            (0..4).map(|n| t.domain(n)).collect::<Vec<_>>(),
+            [Some(0), Some(1), None, Some(0)]
+        );
+        assert_eq!(t.domains(), 2);
+        // Unlabeled nodes score in a domain of their own.
+        assert_eq!(t.scored_domain(2), 2);
+        assert_eq!(t.scored_domains(), 3);
+        // ... unless some node's value is "": upstream reads a missing label as "".
+        let s = snap(&[
+            node("bare", None),
+            node("empty", Some("")),
+            node("a", Some("a")),
+        ]);
+        let t = zone(&s);
+        assert_eq!(
+            (0..3).map(|n| t.domain(n)).collect::<Vec<_>>(),
+            [None, Some(0), Some(1)]
+        );
+        assert_eq!(t.scored_domain(0), 0);
+        // A key no node has: every node unlabeled.
+        let t = Topology::build(&s, None);
+        assert_eq!((t.domains(), t.scored_domain(2)), (0, 0));
+    }
+
+    #[test]
     fn candidates_hold_every_match() {
         let s = snapshot(&[
             ("a/web-1", r#""app":"web","tier":"fe""#, ""),

@@ -596,6 +596,7 @@ impl NodeTally {
 }
 
 thread_local! {
+    /// Per thread, as PreScore runs on whichever thread schedules the pod.
     static TALLY: RefCell<NodeTally> = RefCell::new(NodeTally::default());
 }
 
@@ -706,12 +707,13 @@ impl ScorePlugin for PodTopologySpread {
             .zip(per_domain)
             .zip(&on_nodes)
             .map(|(((c, &weight), per_domain), on_nodes)| {
-                let term = |&count: &i64| score_for_count(count, c.max_skew, weight);
+                let term = |count: i64| score_for_count(count, c.max_skew, weight);
+                // (Collected in place: the terms take over the counts' memory.)
                 if c.hostname {
                     let counts = occurrences(on_nodes, nodes, snap.nodes.len());
-                    Terms::PerNode(counts.iter().map(term).collect())
+                    Terms::PerNode(counts.into_iter().map(term).collect())
                 } else {
-                    Terms::PerDomain(per_domain.iter().map(term).collect())
+                    Terms::PerDomain(per_domain.into_iter().map(term).collect())
                 }
             })
             .collect();
