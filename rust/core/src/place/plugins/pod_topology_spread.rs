@@ -434,17 +434,21 @@ impl FilterPlugin for PodTopologySpread {
             let node_constraints = node_constraints(snap, cx.pod).unwrap_or_default();
             index.spread_domains(format!("{honoured:?}|{node_constraints}"), eligible_domains)
         };
-        // Matching pods per domain.
-        let mut counts: Vec<Vec<u32>> =
-            list.iter().map(|c| vec![0; c.topology.domains()]).collect();
+        // Matching pods per domain, and how many domains have some.
+        let mut counts: Vec<(Vec<u32>, usize)> = list
+            .iter()
+            .map(|c| (vec![0; c.topology.domains()], 0))
+            .collect();
         constraints.for_each_counted(cx, &index, |selector, n| {
             // Nodes without every key are in no domain.
             if !has_all_keys(n, list) {
                 return;
             }
-            for (c, counts) in list.iter().zip(counts.iter_mut()) {
+            for (c, (counts, with_pods)) in list.iter().zip(counts.iter_mut()) {
                 if c.selector == selector && inclusion.includes(c, n) {
-                    counts[c.domain(n).expect("has all keys") as usize] += 1;
+                    let count = &mut counts[c.domain(n).expect("has all keys") as usize];
+                    *with_pods += usize::from(*count == 0);
+                    *count += 1;
                 }
             }
         });
@@ -452,16 +456,15 @@ impl FilterPlugin for PodTopologySpread {
             .iter()
             .zip(counts)
             .zip(all_domains.iter())
-            .map(|((c, counts), all)| {
-                // Only eligible domains count pods, so those with some are eligible ones.
-                let with_pods = counts.iter().filter(|&&k| k > 0);
-                let min = if (all.len() as i64) < c.min_domains
-                    || with_pods.clone().count() < all.len()
-                {
+            .map(|((c, (counts, with_pods)), all)| {
+                // Only eligible domains count pods, so those with some are eligible ones; a
+                // hostname key has thousands, so they are looked at only when all have pods.
+                let min = if (all.len() as i64) < c.min_domains || with_pods < all.len() {
                     // Too few domains, or one without matching pods.
                     0
                 } else {
-                    with_pods.copied().min().map_or(0, i64::from)
+                    let with_pods = counts.iter().copied().filter(|&k| k > 0);
+                    with_pods.min().map_or(0, i64::from)
                 };
                 Domains {
                     min,
