@@ -336,6 +336,8 @@ pub(crate) struct PodIndex {
     /// Per set of topology spread constraints (see [`PodIndex::spread_domains`]), the eligible
     /// domains of each.
     spread_domains: Mutex<HashMap<String, Arc<Vec<IdSet<Sym>>>>>,
+    /// Per topology key, the nodes' domains (see [`PodIndex::topology`]), filled as pods ask.
+    topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
 }
 
 impl PodIndex {
@@ -398,7 +400,19 @@ impl PodIndex {
             scoring: TermIndex::build(scoring),
             node_affinity: Mutex::new(HashMap::new()),
             spread_domains: Mutex::new(HashMap::new()),
+            topologies: Mutex::new(IdMap::default()),
         }
+    }
+
+    /// The nodes' domains of topology key `key` (`None`: a key no node has), built on first use:
+    /// the keys are the few that constraints name.
+    pub(crate) fn topology(&self, snap: &Snapshot, key: Option<Sym>) -> Arc<Topology> {
+        let lock = || self.topologies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().get(&key) {
+            return hit.clone();
+        }
+        let built = Arc::new(Topology::build(snap, key));
+        lock().entry(key).or_insert(built).clone()
     }
 
     /// The eligible domains of a set of spread constraints, `key` naming everything they depend
@@ -470,6 +484,69 @@ impl PodIndex {
     /// The pods sharing `p`'s controller (`p` included), none if it has no controller.
     pub(crate) fn same_controller(&self, p: PodId) -> &[PodId] {
         self.controller[p as usize].map_or(&[], |c| &self.by_controller[c as usize])
+    }
+}
+
+/// The nodes grouped by their value of one topology key, each value numbered densely (in order
+/// of its first node), so per-cycle counts per domain are arrays indexed by number rather than
+/// maps keyed by value.
+pub(crate) struct Topology {
+    /// Per node, its domain's number; [`Topology::UNLABELED`] if the node lacks the key.
+    domain: Vec<u32>,
+    /// How many distinct values the nodes have.
+    domains: usize,
+    /// Where an unlabeled node scores: upstream reads a missing label as "", so with the nodes
+    /// valued "" if there are any, else in a domain of its own numbered `domains`.
+    scored_unlabeled: u32,
+}
+
+impl Topology {
+    const UNLABELED: u32 = u32::MAX;
+
+    fn build(snap: &Snapshot, key: Option<Sym>) -> Topology {
+        let mut numbers: IdMap<Sym, u32> = IdMap::default();
+        let domain = (0..snap.nodes.len() as NodeId)
+            .map(|n| match key.and_then(|k| snap.node_label_sym(n, k)) {
+                None => Topology::UNLABELED,
+                Some(v) => {
+                    let next = numbers.len() as u32;
+                    *numbers.entry(v).or_insert(next)
+                }
+            })
+            .collect();
+        let domains = numbers.len();
+        let scored_unlabeled = snap
+            .symbols
+            .get("")
+            .and_then(|empty| numbers.get(&empty).copied())
+            .unwrap_or(domains as u32);
+        Topology {
+            domain,
+            domains,
+            scored_unlabeled,
+        }
+    }
+
+    /// Node `n`'s domain; `None` if it lacks the key.
+    pub(crate) fn domain(&self, n: NodeId) -> Option<u32> {
+        let d = self.domain[n as usize];
+        (d != Topology::UNLABELED).then_some(d)
+    }
+
+    /// How many domains the nodes with the key form.
+    pub(crate) fn domains(&self) -> usize {
+        self.domains
+    }
+
+    /// Node `n`'s domain for scoring, where a node without the key counts as valued "" (see
+    /// `scored_unlabeled`): below [`Topology::scored_domains`].
+    pub(crate) fn scored_domain(&self, n: NodeId) -> u32 {
+        self.domain(n).unwrap_or(self.scored_unlabeled)
+    }
+
+    /// Bound on [`Topology::scored_domain`]: the domains and the one of unlabeled nodes.
+    pub(crate) fn scored_domains(&self) -> usize {
+        self.domains + 1
     }
 }
 
@@ -588,6 +665,49 @@ mod tests {
             .collect();
         let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
         crate::snapshot::parse_documents(&[doc.as_bytes()]).unwrap()
+    }
+
+    #[test]
+    fn topology_numbers_values_and_scores_unlabeled_nodes_as_empty() {
+        let node = |name: &str, zone: Option<&str>| {
+            let labels = zone.map_or(String::new(), |z| format!(r#""zone":"{z}""#));
+            format!(r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{{labels}}}}}}}"#)
+        };
+        let snap = |nodes: &[String]| {
+            let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, nodes.join(","));
+            crate::snapshot::parse_documents(&[doc.as_bytes()]).unwrap()
+        };
+        let zone = |s: &Snapshot| Topology::build(s, s.symbols.get("zone"));
+        let s = snap(&[
+            node("a1", Some("a")),
+            node("b1", Some("b")),
+            node("bare", None),
+            node("a2", Some("a")),
+        ]);
+        let t = zone(&s);
+        assert_eq!(
+            (0..4).map(|n| t.domain(n)).collect::<Vec<_>>(),
+            [Some(0), Some(1), None, Some(0)]
+        );
+        assert_eq!(t.domains(), 2);
+        // Unlabeled nodes score in a domain of their own.
+        assert_eq!(t.scored_domain(2), 2);
+        assert_eq!(t.scored_domains(), 3);
+        // ... unless some node's value is "": upstream reads a missing label as "".
+        let s = snap(&[
+            node("bare", None),
+            node("empty", Some("")),
+            node("a", Some("a")),
+        ]);
+        let t = zone(&s);
+        assert_eq!(
+            (0..3).map(|n| t.domain(n)).collect::<Vec<_>>(),
+            [None, Some(0), Some(1)]
+        );
+        assert_eq!(t.scored_domain(0), 0);
+        // A key no node has: every node unlabeled.
+        let t = Topology::build(&s, None);
+        assert_eq!((t.domains(), t.scored_domain(2)), (0, 0));
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! the controller's pods), and the eligible domains of a constraint set are kept there per set:
 //! a cycle touches the pods that can match and the feasible nodes, not the whole cluster.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -43,7 +44,9 @@ use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsati
 use crate::place::framework::{
     Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
-use crate::place::pod_index::{node_constraints, placed, IdMap, IdSet, InternedSelector, PodIndex};
+use crate::place::pod_index::{
+    node_constraints, placed, IdSet, InternedSelector, PodIndex, Topology,
+};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
@@ -192,6 +195,8 @@ struct Constraint {
     max_skew: i64,
     /// `None`: no node has the key.
     key: Option<Sym>,
+    /// The nodes' domains of the key.
+    topology: Arc<Topology>,
     /// `kubernetes.io/hostname`: scored per node.
     hostname: bool,
     /// Index into [`Constraints::selectors`].
@@ -221,7 +226,13 @@ fn spread_by_default(snap: &Snapshot, p: PodId) -> bool {
 impl PodTopologySpread {
     /// The pod's constraints with `action` (upstream `filterTopologySpreadConstraints`), or the
     /// default ones when the pod has none at all (`buildDefaultConstraints`).
-    fn constraints(&self, snap: &Snapshot, p: PodId, action: WhenUnsatisfiable) -> Constraints {
+    fn constraints(
+        &self,
+        snap: &Snapshot,
+        index: &PodIndex,
+        p: PodId,
+        action: WhenUnsatisfiable,
+    ) -> Constraints {
         let own = &snap.pods.spread[p as usize];
         let defaulted = own.is_empty();
         let mut out = Constraints {
@@ -261,9 +272,11 @@ impl PodTopologySpread {
                     out.selectors.len() - 1
                 }
             };
+            let key = snap.symbols.get(&c.topology_key);
             out.list.push(Constraint {
                 max_skew: i64::from(c.max_skew),
-                key: snap.symbols.get(&c.topology_key),
+                key,
+                topology: index.topology(snap, key),
                 hostname: c.topology_key == HOSTNAME,
                 selector,
                 min_domains: i64::from(c.min_domains.unwrap_or(1)),
@@ -323,13 +336,19 @@ impl Constraints {
 }
 
 impl Constraint {
+    /// Node `n`'s value of the key, if it has the key.
     fn value(&self, snap: &Snapshot, n: NodeId) -> Option<Sym> {
         snap.node_label_sym(n, self.key?)
     }
+
+    /// Node `n`'s domain (numbered by [`Topology`]), if it has the key.
+    fn domain(&self, n: NodeId) -> Option<u32> {
+        self.topology.domain(n)
+    }
 }
 
-fn has_all_keys(snap: &Snapshot, n: NodeId, constraints: &[Constraint]) -> bool {
-    constraints.iter().all(|c| c.value(snap, n).is_some())
+fn has_all_keys(n: NodeId, constraints: &[Constraint]) -> bool {
+    constraints.iter().all(|c| c.domain(n).is_some())
 }
 
 /// Whether a node counts for a constraint under its inclusion policies: it passes the pod's
@@ -364,8 +383,8 @@ const MISSING_LABEL: u32 = 0;
 const SKEW: u32 = 1;
 
 struct Domains {
-    /// Matching placed pods per eligible domain (value of the key) that has some.
-    counts: IdMap<Sym, i64>,
+    /// Matching placed pods per domain (by number); only eligible domains count any.
+    counts: Vec<u32>,
     /// The global minimum, 0 while there are fewer domains than `minDomains`.
     min: i64,
     self_match: i64,
@@ -383,12 +402,12 @@ impl FilterPlugin for PodTopologySpread {
 
     fn pre_filter(&self, cx: &Cycle) -> PreFilter {
         let snap = cx.snap;
-        let constraints = self.constraints(snap, cx.pod, WhenUnsatisfiable::DoNotSchedule);
+        let index = cx.state.pod_index();
+        let constraints = self.constraints(snap, &index, cx.pod, WhenUnsatisfiable::DoNotSchedule);
         if constraints.is_empty() {
             return PreFilter::Skip;
         }
         let list = &constraints.list;
-        let index = cx.state.pod_index();
         let inclusion = Inclusion::new(cx, &index);
         // Every eligible node's value is a domain, even without matching pods. Which nodes are
         // eligible depends on the keys and the node constraints honoured, shared by replicas: the
@@ -396,7 +415,7 @@ impl FilterPlugin for PodTopologySpread {
         let eligible_domains = || {
             let mut domains = vec![IdSet::default(); list.len()];
             for n in 0..snap.nodes.len() as NodeId {
-                if !has_all_keys(snap, n, list) {
+                if !has_all_keys(n, list) {
                     continue;
                 }
                 for (c, domains) in list.iter().zip(domains.iter_mut()) {
@@ -415,18 +434,21 @@ impl FilterPlugin for PodTopologySpread {
             let node_constraints = node_constraints(snap, cx.pod).unwrap_or_default();
             index.spread_domains(format!("{honoured:?}|{node_constraints}"), eligible_domains)
         };
-        // Matching pods per domain, only where there are some.
-        let mut counts: Vec<IdMap<Sym, i64>> = vec![IdMap::default(); list.len()];
+        // Matching pods per domain, and how many domains have some.
+        let mut counts: Vec<(Vec<u32>, usize)> = list
+            .iter()
+            .map(|c| (vec![0; c.topology.domains()], 0))
+            .collect();
         constraints.for_each_counted(cx, &index, |selector, n| {
             // Nodes without every key are in no domain.
-            if !has_all_keys(snap, n, list) {
+            if !has_all_keys(n, list) {
                 return;
             }
-            for (c, counts) in list.iter().zip(counts.iter_mut()) {
+            for (c, (counts, with_pods)) in list.iter().zip(counts.iter_mut()) {
                 if c.selector == selector && inclusion.includes(c, n) {
-                    *counts
-                        .entry(c.value(snap, n).expect("has all keys"))
-                        .or_insert(0) += 1;
+                    let count = &mut counts[c.domain(n).expect("has all keys") as usize];
+                    *with_pods += usize::from(*count == 0);
+                    *count += 1;
                 }
             }
         });
@@ -434,12 +456,15 @@ impl FilterPlugin for PodTopologySpread {
             .iter()
             .zip(counts)
             .zip(all_domains.iter())
-            .map(|((c, counts), all)| {
-                let min = if (all.len() as i64) < c.min_domains || counts.len() < all.len() {
+            .map(|((c, (counts, with_pods)), all)| {
+                // Only eligible domains count pods, so those with some are eligible ones; a
+                // hostname key has thousands, so they are looked at only when all have pods.
+                let min = if (all.len() as i64) < c.min_domains || with_pods < all.len() {
                     // Too few domains, or one without matching pods.
                     0
                 } else {
-                    counts.values().copied().min().unwrap_or(0)
+                    let with_pods = counts.iter().copied().filter(|&k| k > 0);
+                    with_pods.min().map_or(0, i64::from)
                 };
                 Domains {
                     min,
@@ -454,16 +479,16 @@ impl FilterPlugin for PodTopologySpread {
         })))
     }
 
-    fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
+    fn filter(&self, _: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
         let s = data
             .as_ref()
             .and_then(|d| d.downcast_ref::<FilterState>())
             .expect("pre_filter");
         for (c, d) in s.constraints.list.iter().zip(&s.domains) {
-            let Some(v) = c.value(cx.snap, node) else {
+            let Some(domain) = c.domain(node) else {
                 return Err(MISSING_LABEL);
             };
-            let here = d.counts.get(&v).copied().unwrap_or(0);
+            let here = i64::from(d.counts[domain as usize]);
             if here + d.self_match - d.min > c.max_skew {
                 return Err(SKEW);
             }
@@ -488,23 +513,29 @@ impl FilterPlugin for PodTopologySpread {
 struct ScoreState {
     /// The feasible nodes, in the order NormalizeScore sees their scores.
     feasible: Vec<NodeId>,
-    /// Their raw scores; `None`: without some topology key, so not scored.
-    raw: Vec<Option<i64>>,
+    /// Their raw scores (0 where ignored).
+    raw: Vec<i64>,
+    /// Per feasible node: without some topology key, so not scored.
+    ignored: Vec<bool>,
 }
 
 impl ScoreState {
     fn raw(&self, node: NodeId) -> i64 {
         let i = self.feasible.iter().position(|&n| n == node);
-        i.and_then(|i| self.raw[i]).unwrap_or(0)
+        i.map_or(0, |i| self.raw[i])
+    }
+
+    /// Where `nodes` start in the feasible list, if they are a run of it: the framework scores
+    /// the whole list, or chunks of it when it splits the work over threads.
+    fn run_start(&self, nodes: &[NodeId]) -> Option<usize> {
+        let first = *nodes.first()?;
+        let at = self.feasible.iter().position(|&n| n == first)?;
+        self.feasible[at..].starts_with(nodes).then_some(at)
     }
 }
 
-/// The domain of node `n` for scoring: the key's value, or — as upstream reads a missing label as
-/// "" — the symbol of "" (or a sentinel if "" was never interned).
-fn score_domain(snap: &Snapshot, n: NodeId, key: Option<Sym>, empty: u32) -> u32 {
-    key.and_then(|k| snap.node_label_sym(n, k))
-        .map_or(empty, |v| v.0)
-}
+/// A count of the scored domains that no scored feasible node is in (so no pod is counted there).
+const ABSENT: i64 = -1;
 
 /// Upstream `topologyNormalizingWeight`.
 pub fn topology_normalizing_weight(domains: usize) -> f64 {
@@ -517,6 +548,85 @@ pub fn score_for_count(count: i64, max_skew: i64, weight: f64) -> f64 {
     count as f64 * weight + (max_skew - 1) as f64
 }
 
+/// `x.round() as i64` (halves away from zero) without a call: baseline x86-64 has no rounding
+/// instruction, so `f64::round` is a libm call, once per scored node. The truncation `t` is an
+/// integer `f64` represents, so the fraction `x − t` is exact; beyond the range of `i64` both
+/// saturate. Without branches: which way a score rounds is as good as random.
+fn round_to_i64(x: f64) -> i64 {
+    let t = x as i64;
+    let fraction = x - t as f64;
+    t.saturating_add(i64::from(fraction >= 0.5) - i64::from(fraction <= -0.5))
+}
+
+/// Per-node counts reused from cycle to cycle: an entry counts only when stamped with the current
+/// round, so a round costs the nodes it touches, not a cleared array of every node.
+#[derive(Default)]
+struct NodeTally {
+    round: u32,
+    /// Per node: (round of the last count, count).
+    entries: Vec<(u32, u32)>,
+}
+
+impl NodeTally {
+    fn start(&mut self, nodes: usize) {
+        if self.round == u32::MAX {
+            self.entries.fill((0, 0));
+            self.round = 0;
+        }
+        self.round += 1;
+        if self.entries.len() < nodes {
+            self.entries.resize(nodes, (0, 0));
+        }
+    }
+
+    fn add(&mut self, n: NodeId) {
+        let (round, count) = &mut self.entries[n as usize];
+        if *round != self.round {
+            *round = self.round;
+            *count = 0;
+        }
+        *count += 1;
+    }
+
+    fn get(&self, n: NodeId) -> u32 {
+        let (round, count) = self.entries[n as usize];
+        if round == self.round {
+            count
+        } else {
+            0
+        }
+    }
+}
+
+thread_local! {
+    /// Per thread, as PreScore runs on whichever thread schedules the pod.
+    static TALLY: RefCell<NodeTally> = RefCell::new(NodeTally::default());
+}
+
+/// For each node of `at`, how often it occurs in `nodes`.
+fn occurrences(nodes: &[NodeId], at: &[NodeId], all_nodes: usize) -> Vec<i64> {
+    if nodes.is_empty() {
+        return vec![0; at.len()];
+    }
+    TALLY.with_borrow_mut(|tally| {
+        tally.start(all_nodes);
+        for &n in nodes {
+            tally.add(n);
+        }
+        at.iter().map(|&n| i64::from(tally.get(n))).collect()
+    })
+}
+
+/// A `ScheduleAnyway` constraint's term of the raw score, `count × weight + maxSkew − 1`, where
+/// the feasible nodes are: computed once per domain rather than once per node.
+enum Terms {
+    /// Hostname: per feasible node (by position).
+    PerNode(Vec<f64>),
+    /// Per scored domain (by number, see [`Topology::scored_domain`]); those of no scored
+    /// feasible node are never read.
+    PerDomain(Vec<f64>),
+}
+
 impl ScorePlugin for PodTopologySpread {
     fn name(&self) -> &'static str {
         "PodTopologySpread"
@@ -527,88 +637,115 @@ impl ScorePlugin for PodTopologySpread {
         if snap.nodes.is_empty() {
             return PreScore::Skip;
         }
-        let constraints = self.constraints(snap, cx.pod, WhenUnsatisfiable::ScheduleAnyway);
+        let index = cx.state.pod_index();
+        let constraints = self.constraints(snap, &index, cx.pod, WhenUnsatisfiable::ScheduleAnyway);
         if constraints.is_empty() {
             return PreScore::Skip;
         }
         let list = &constraints.list;
-        let k = list.len();
         // With the system defaults a node without a zone label is still spread by hostname.
         let require_all = !snap.pods.spread[cx.p()].is_empty() || !self.system_defaulted;
-        let empty = snap.symbols.get("").map_or(u32::MAX, |s| s.0);
-        // Per feasible node and constraint: its domain, if the node has the key.
-        let mut domain_of: Vec<Option<u32>> = vec![None; nodes.len() * k];
-        let mut scored = vec![true; nodes.len()];
-        let mut counts: Vec<IdMap<u32, i64>> = vec![IdMap::default(); k];
-        for (i, &n) in nodes.iter().enumerate() {
-            let at = &mut domain_of[i * k..(i + 1) * k];
-            for (slot, c) in at.iter_mut().zip(list) {
-                *slot = c.value(snap, n).map(|v| if c.hostname { n } else { v.0 });
-            }
-            if require_all && at.iter().any(Option::is_none) {
-                scored[i] = false;
-                continue;
-            }
-            for ((slot, c), counts) in at.iter().zip(list).zip(counts.iter_mut()) {
+        let ignored: Vec<bool> = nodes
+            .iter()
+            .map(|&n| require_all && !has_all_keys(n, list))
+            .collect();
+        let scored = || {
+            nodes
+                .iter()
+                .zip(&ignored)
+                .filter(|(_, &ignored)| !ignored)
+                .map(|(&n, _)| n)
+        };
+        // The domains of the scored nodes count from 0; the others stay ABSENT.
+        let mut per_domain: Vec<Vec<i64>> = list
+            .iter()
+            .map(|c| {
+                let mut counts = Vec::new();
                 if !c.hostname {
-                    counts.entry(slot.unwrap_or(empty)).or_insert(0);
+                    counts.resize(c.topology.scored_domains(), ABSENT);
+                    for n in scored() {
+                        counts[c.topology.scored_domain(n) as usize] = 0;
+                    }
                 }
-            }
-        }
-        let n_scored = scored.iter().filter(|&&s| s).count();
+                counts
+            })
+            .collect();
         let weights: Vec<f64> = list
             .iter()
-            .zip(&counts)
+            .zip(&per_domain)
             .map(|(c, counts)| {
-                let size = if c.hostname { n_scored } else { counts.len() };
+                let size = if c.hostname {
+                    scored().count()
+                } else {
+                    counts.iter().filter(|&&k| k != ABSENT).count()
+                };
                 topology_normalizing_weight(size)
             })
             .collect();
-        // Count the matching pods of every node whose domain holds a feasible node; for hostname
-        // constraints, per node.
-        let index = cx.state.pod_index();
+        // Count the matching pods of every node whose domain holds a scored node; for hostname
+        // constraints, note the nodes of all of them.
         let inclusion = Inclusion::new(cx, &index);
-        let mut per_node: Vec<IdMap<NodeId, i64>> = vec![IdMap::default(); k];
+        let mut on_nodes: Vec<Vec<NodeId>> = vec![Vec::new(); list.len()];
         constraints.for_each_counted(cx, &index, |selector, n| {
             for (j, c) in list.iter().enumerate() {
                 if c.selector != selector {
                     continue;
                 }
                 if c.hostname {
-                    *per_node[j].entry(n).or_insert(0) += 1;
+                    on_nodes[j].push(n);
                     continue;
                 }
-                if (require_all && !has_all_keys(snap, n, list)) || !inclusion.includes(c, n) {
+                if (require_all && !has_all_keys(n, list)) || !inclusion.includes(c, n) {
                     continue;
                 }
-                if let Some(slot) = counts[j].get_mut(&score_domain(snap, n, c.key, empty)) {
-                    *slot += 1;
+                let count = &mut per_domain[j][c.topology.scored_domain(n) as usize];
+                if *count != ABSENT {
+                    *count += 1;
                 }
             }
         });
-        // Score: per constraint whose key the node has, `count × weight + maxSkew − 1`.
-        let raw = (0..nodes.len())
-            .map(|i| {
-                scored[i].then(|| {
-                    let mut score = 0.0;
-                    for (j, c) in list.iter().enumerate() {
-                        let Some(d) = domain_of[i * k + j] else {
-                            continue;
-                        };
-                        let count = if c.hostname {
-                            per_node[j].get(&d).copied().unwrap_or(0)
-                        } else {
-                            counts[j][&d]
-                        };
-                        score += score_for_count(count, c.max_skew, weights[j]);
-                    }
-                    score.round() as i64
-                })
+        let terms: Vec<Terms> = list
+            .iter()
+            .zip(&weights)
+            .zip(per_domain)
+            .zip(&on_nodes)
+            .map(|(((c, &weight), per_domain), on_nodes)| {
+                let term = |count: i64| score_for_count(count, c.max_skew, weight);
+                // (Collected in place: the terms take over the counts' memory.)
+                if c.hostname {
+                    let counts = occurrences(on_nodes, nodes, snap.nodes.len());
+                    Terms::PerNode(counts.into_iter().map(term).collect())
+                } else {
+                    Terms::PerDomain(per_domain.into_iter().map(term).collect())
+                }
+            })
+            .collect();
+        // Score: the sum of the terms of the constraints whose key the node has.
+        let raw = nodes
+            .iter()
+            .zip(&ignored)
+            .enumerate()
+            .map(|(i, (&n, &ignored))| {
+                if ignored {
+                    return 0;
+                }
+                let mut score = 0.0;
+                for (c, terms) in list.iter().zip(&terms) {
+                    let Some(domain) = c.domain(n) else {
+                        continue;
+                    };
+                    score += match terms {
+                        Terms::PerNode(at) => at[i],
+                        Terms::PerDomain(of) => of[domain as usize],
+                    };
+                }
+                round_to_i64(score)
             })
             .collect();
         PreScore::Run(Some(Box::new(ScoreState {
             feasible: nodes.to_vec(),
             raw,
+            ignored,
         })))
     }
 
@@ -618,20 +755,18 @@ impl ScorePlugin for PodTopologySpread {
 
     fn score_all(&self, _: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
         let s = score_state(data);
-        if nodes == s.feasible.as_slice() {
-            for (o, r) in out.iter_mut().zip(&s.raw) {
-                *o = r.unwrap_or(0);
-            }
-        } else {
-            for (o, &n) in out.iter_mut().zip(nodes) {
-                *o = s.raw(n);
+        match s.run_start(nodes) {
+            Some(at) => out.copy_from_slice(&s.raw[at..at + nodes.len()]),
+            None => {
+                for (o, &n) in out.iter_mut().zip(nodes) {
+                    *o = s.raw(n);
+                }
             }
         }
     }
 
     fn normalize(&self, _: &Cycle, data: &CycleData, scores: &mut [i64]) {
-        let ignored: Vec<bool> = score_state(data).raw.iter().map(Option::is_none).collect();
-        normalize_reversed(scores, &ignored);
+        normalize_reversed(scores, &score_state(data).ignored);
     }
 }
 
@@ -723,6 +858,35 @@ mod tests {
         assert!((w - 5f64.ln()).abs() < 1e-12);
         assert!((score_for_count(2, 1, w) - 2.0 * 5f64.ln()).abs() < 1e-12);
         assert_eq!(score_for_count(0, 5, w), 4.0);
+    }
+
+    #[test]
+    fn rounding_matches_f64_round() {
+        let halves = [
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            0.49999999999999994,
+            4503599627370495.5,
+        ];
+        let others = [
+            0.0,
+            -0.0,
+            3.2,
+            7.7,
+            -7.7,
+            1e15 + 0.25,
+            9e18,
+            1e19,
+            -1e19,
+            f64::NAN,
+        ];
+        let others = others.into_iter().chain([f64::INFINITY, f64::NEG_INFINITY]);
+        for x in halves.into_iter().chain(others) {
+            assert_eq!(round_to_i64(x), x.round() as i64, "{x}");
+        }
     }
 
     #[test]
