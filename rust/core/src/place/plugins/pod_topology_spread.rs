@@ -32,7 +32,8 @@
 //!
 //! The placed pods a selector counts come from the snapshot's pod index (candidates by label, or
 //! the controller's pods), and the eligible domains of a constraint set are kept there per set:
-//! a cycle touches the pods that can match and the feasible nodes, not the whole cluster.
+//! a cycle touches the pods that can match and the feasible nodes, not the whole cluster. The
+//! index also numbers each topology key's values, so a cycle counts per domain in arrays.
 
 use std::cell::RefCell;
 use std::sync::Arc;
