@@ -38,7 +38,9 @@ use crate::model::affinity::PodAffinity;
 use crate::place::framework::{
     Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
-use crate::place::pod_index::{placed, AffinityTerm, IdMap, IdSet, TermUse};
+use std::sync::Arc;
+
+use crate::place::pod_index::{placed, AffinityTerm, IdMap, IdSet, PodIndex, TermUse, Topology};
 use crate::snapshot::NodeId;
 
 /// `InterPodAffinityArgs`.
@@ -250,21 +252,39 @@ impl FilterPlugin for InterPodAffinity {
 // ---------------------------------------------------------------------------------------------
 // Score
 
-/// Per topology key, per value: the summed weights credited to that domain.
+/// Per topology key, per domain (numbered by the key's [`Topology`]): the summed weights credited
+/// to it.
 struct ScoreState {
-    by_key: Vec<(Sym, IdMap<Sym, i64>)>,
+    by_key: Vec<(Sym, Arc<Topology>, Vec<i64>)>,
 }
 
 impl ScoreState {
-    fn add(&mut self, (key, value): (Sym, Sym), weight: i64) {
-        let i = match self.by_key.iter().position(|(k, _)| *k == key) {
+    /// Credits `weight` to the domain of node `n` under `t`'s key (none if `n` lacks the key).
+    fn add(&mut self, cx: &Cycle, index: &PodIndex, t: &AffinityTerm, n: NodeId, weight: i64) {
+        let Some(key) = t.key() else { return };
+        let i = match self.by_key.iter().position(|(k, _, _)| *k == key) {
             Some(i) => i,
             None => {
-                self.by_key.push((key, IdMap::default()));
+                let topology = index.topology(cx.snap, Some(key));
+                if topology.domain(n).is_none() {
+                    return;
+                }
+                let weights = vec![0; topology.domains()];
+                self.by_key.push((key, topology, weights));
                 self.by_key.len() - 1
             }
         };
-        *self.by_key[i].1.entry(value).or_insert(0) += weight;
+        let (_, topology, weights) = &mut self.by_key[i];
+        if let Some(d) = topology.domain(n) {
+            weights[d as usize] += weight;
+        }
+    }
+
+    fn score(&self, n: NodeId) -> i64 {
+        self.by_key
+            .iter()
+            .filter_map(|(_, topology, weights)| topology.domain(n).map(|d| weights[d as usize]))
+            .sum()
     }
 }
 
@@ -299,9 +319,9 @@ impl ScorePlugin for InterPodAffinity {
         // domain of every placed pod a term selects.
         for (t, weight) in &preferred {
             for &q in index.term_candidates(t).into_iter().flatten() {
-                if let Some(d) = placed(cx, q).and_then(|n| t.domain(snap, n)) {
+                if let Some(n) = placed(cx, q) {
                     if t.matches(snap, q) {
-                        state.add(d, *weight);
+                        state.add(cx, &index, t, n, *weight);
                     }
                 }
             }
@@ -318,8 +338,8 @@ impl ScorePlugin for InterPodAffinity {
                 continue;
             }
             for &q in owners {
-                if let Some(d) = placed(cx, q).and_then(|n| t.domain(snap, n)) {
-                    state.add(d, weight);
+                if let Some(n) = placed(cx, q) {
+                    state.add(cx, &index, t, n, weight);
                 }
             }
         }
@@ -329,23 +349,26 @@ impl ScorePlugin for InterPodAffinity {
         PreScore::Run(Some(Box::new(state)))
     }
 
-    fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
-        let s = data
-            .as_ref()
-            .and_then(|d| d.downcast_ref::<ScoreState>())
-            .expect("pre_score");
-        s.by_key
-            .iter()
-            .filter_map(|(key, values)| {
-                let v = cx.snap.node_label_sym(node, *key)?;
-                values.get(&v).copied()
-            })
-            .sum()
+    fn score(&self, _: &Cycle, data: &CycleData, node: NodeId) -> i64 {
+        score_state(data).score(node)
+    }
+
+    fn score_all(&self, _: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
+        let s = score_state(data);
+        for (o, &n) in out.iter_mut().zip(nodes) {
+            *o = s.score(n);
+        }
     }
 
     fn normalize(&self, _: &Cycle, _: &CycleData, scores: &mut [i64]) {
         normalize_min_max(scores);
     }
+}
+
+fn score_state(data: &CycleData) -> &ScoreState {
+    data.as_ref()
+        .and_then(|d| d.downcast_ref::<ScoreState>())
+        .expect("pre_score")
 }
 
 /// Upstream's InterPodAffinity NormalizeScore: `100 * (s - min) / (max - min)` in floating point,
