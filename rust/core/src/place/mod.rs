@@ -33,39 +33,13 @@ fn constraint_groups(snap: &Snapshot, pods: &[PodId], profiles: &[Profile]) -> V
     if !profiles.iter().any(Profile::has_statics) {
         return vec![0; pods.len()];
     }
-    let pods_ = &snap.pods;
-    let key = |p: usize| {
-        (
-            &pods_.node_selector[p],
-            pods_.affinity[p]
-                .as_ref()
-                .and_then(|a| a.node_affinity.as_ref()),
-            &pods_.tolerations[p],
-        )
-    };
-    let mut ids: pod_index::IdMap<_, u32> = Default::default();
-    // Replicas share their controller's template: comparing with the controller's first pod is
-    // cheaper than hashing the constraints again.
-    let mut first_of: pod_index::IdMap<_, (usize, u32)> = Default::default();
-    pods.iter()
-        .map(|&p| {
-            let p = p as usize;
-            let owner = pods_.owner[p]
-                .as_ref()
-                .map(|o| (pods_.namespace[p], o.kind, o.name.as_str()));
-            if let Some(&(q, group)) = owner.as_ref().and_then(|o| first_of.get(o)) {
-                if key(q) == key(p) {
-                    return group;
-                }
-            }
-            let next = ids.len() as u32;
-            let group = *ids.entry(key(p)).or_insert(next);
-            if let Some(o) = owner {
-                first_of.entry(o).or_insert((p, group));
-            }
-            group
-        })
-        .collect()
+    let p = &snap.pods;
+    pod_index::number_pods(snap, pods.iter().map(|&q| q as usize), |q| {
+        let node_affinity = p.affinity[q]
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref());
+        Some((&p.node_selector[q], node_affinity, &p.tolerations[q]))
+    })
 }
 
 /// GPU devices for the pod on `node`: the first score plugin with an opinion, else best fit.

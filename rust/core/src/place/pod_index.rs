@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::intern::{Interner, Sym};
 use crate::model::affinity::PodAffinityTerm;
@@ -337,10 +337,13 @@ pub(crate) struct PodIndex {
     pub(crate) scoring: TermIndex<TermUse>,
     /// Which nodes a pod's nodeSelector and required node affinity admit, per distinct set of
     /// them (the replicas of a workload share theirs), filled as pods ask.
-    node_affinity: Mutex<HashMap<String, Arc<Vec<bool>>>>,
+    node_affinity: Mutex<IdMap<u32, Arc<Vec<bool>>>>,
     /// Per set of topology spread constraints (see [`PodIndex::spread_domains`]), the eligible
     /// domains of each.
-    spread_domains: Mutex<HashMap<String, Arc<Vec<IdSet<Sym>>>>>,
+    spread_domains: Mutex<IdMap<SpreadKey, Arc<Vec<IdSet<Sym>>>>>,
+    /// Per pod, a number for its nodeSelector and required node affinity (equal numbers, equal
+    /// constraints; [`UNNUMBERED`] for none), made on first use.
+    node_constraints: OnceLock<Vec<u32>>,
     /// Per topology key, the nodes' domains (see [`PodIndex::topology`]), filled as pods ask.
     topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
 }
@@ -403,8 +406,9 @@ impl PodIndex {
             by_controller,
             required_anti_affinity: TermIndex::build(anti),
             scoring: TermIndex::build(scoring),
-            node_affinity: Mutex::new(HashMap::new()),
-            spread_domains: Mutex::new(HashMap::new()),
+            node_affinity: Mutex::default(),
+            spread_domains: Mutex::default(),
+            node_constraints: OnceLock::new(),
             topologies: Mutex::new(IdMap::default()),
         }
     }
@@ -424,17 +428,26 @@ impl PodIndex {
     /// on (the topology keys and the node constraints honoured); `compute` on first use.
     pub(crate) fn spread_domains(
         &self,
-        key: String,
+        key: SpreadKey,
         compute: impl FnOnce() -> Vec<IdSet<Sym>>,
     ) -> Arc<Vec<IdSet<Sym>>> {
         memo(&self.spread_domains, key, compute)
+    }
+
+    /// Pod `p`'s number for its nodeSelector and required node affinity; `None` if it has
+    /// neither.
+    pub(crate) fn node_constraints(&self, snap: &Snapshot, p: PodId) -> Option<u32> {
+        let ids = self
+            .node_constraints
+            .get_or_init(|| number_node_constraints(snap));
+        Some(ids[p as usize]).filter(|&id| id != UNNUMBERED)
     }
 
     /// Per node, whether pod `p`'s nodeSelector and required node affinity admit it (`None`: the
     /// pod has neither, so every node) — the NodeAffinity filter's rule, evaluated once per
     /// distinct set of constraints.
     pub(crate) fn node_affinity(&self, snap: &Snapshot, p: PodId) -> Option<Arc<Vec<bool>>> {
-        let key = node_constraints(snap, p)?;
+        let key = self.node_constraints(snap, p)?;
         Some(memo(&self.node_affinity, key, || {
             (0..snap.nodes.len() as NodeId)
                 .map(|n| snap.node_affinity_admits(p, n))
@@ -555,24 +568,64 @@ impl Topology {
     }
 }
 
-/// Pod `p`'s nodeSelector and required node affinity as a memo key; `None` when it has neither.
-pub(crate) fn node_constraints(snap: &Snapshot, p: PodId) -> Option<String> {
-    let pi = p as usize;
-    let required = snap.pods.affinity[pi]
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| na.required.as_ref());
-    if snap.pods.node_selector[pi].is_empty() && required.is_none() {
-        return None;
-    }
-    Some(format!("{:?}|{required:?}", snap.pods.node_selector[pi]))
+/// The topology keys of a set of spread constraints with whether each honours node affinity, and
+/// the pod's node constraints (see [`PodIndex::node_constraints`]).
+pub(crate) type SpreadKey = (Vec<(Option<Sym>, bool)>, Option<u32>);
+
+/// What [`number_pods`] gives pods without a key.
+pub(crate) const UNNUMBERED: u32 = u32::MAX;
+
+/// Numbers every pod's nodeSelector and required node affinity: equal sets, equal numbers.
+fn number_node_constraints(snap: &Snapshot) -> Vec<u32> {
+    let pods = &snap.pods;
+    number_pods(snap, 0..pods.len(), |p| {
+        let required = pods.affinity[p]
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| na.required.as_ref());
+        (!pods.node_selector[p].is_empty() || required.is_some())
+            .then_some((&pods.node_selector[p], required))
+    })
+}
+
+/// Numbers `pods` by `key`: equal keys, equal numbers (from 0, in order of first appearance);
+/// [`UNNUMBERED`] where `key` is `None`.
+pub(crate) fn number_pods<'s, K: Hash + Eq>(
+    snap: &'s Snapshot,
+    pods: impl Iterator<Item = usize>,
+    key: impl Fn(usize) -> Option<K>,
+) -> Vec<u32> {
+    let mut ids: IdMap<K, u32> = IdMap::default();
+    // Replicas share their controller's template: comparing with the controller's first pod is
+    // cheaper than hashing the key again.
+    let mut first_of: IdMap<(Sym, Sym, &'s str), (usize, u32)> = IdMap::default();
+    pods.map(|p| {
+        let Some(k) = key(p) else {
+            return UNNUMBERED;
+        };
+        let owner = snap.pods.owner[p]
+            .as_ref()
+            .map(|o| (snap.pods.namespace[p], o.kind, o.name.as_str()));
+        if let Some(&(q, id)) = owner.as_ref().and_then(|o| first_of.get(o)) {
+            if key(q).as_ref() == Some(&k) {
+                return id;
+            }
+        }
+        let next = ids.len() as u32;
+        let id = *ids.entry(k).or_insert(next);
+        if let Some(o) = owner {
+            first_of.entry(o).or_insert((p, id));
+        }
+        id
+    })
+    .collect()
 }
 
 /// `memo[key]`, computed (outside the lock) on first use. Distinct keys are few — the workloads'
 /// constraint sets — and the map is emptied if they are not, to bound the memory.
-fn memo<T>(
-    memo: &Mutex<HashMap<String, Arc<T>>>,
-    key: String,
+fn memo<K: Hash + Eq, T>(
+    memo: &Mutex<IdMap<K, Arc<T>>>,
+    key: K,
     compute: impl FnOnce() -> T,
 ) -> Arc<T> {
     const KEEP: usize = 4096;

@@ -45,9 +45,7 @@ use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsati
 use crate::place::framework::{
     Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
-use crate::place::pod_index::{
-    node_constraints, placed, IdSet, InternedSelector, PodIndex, Topology,
-};
+use crate::place::pod_index::{placed, IdSet, InternedSelector, PodIndex, Topology};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
@@ -432,8 +430,8 @@ impl FilterPlugin for PodTopologySpread {
         } else {
             let honoured: Vec<(Option<Sym>, bool)> =
                 list.iter().map(|c| (c.key, c.honor_affinity)).collect();
-            let node_constraints = node_constraints(snap, cx.pod).unwrap_or_default();
-            index.spread_domains(format!("{honoured:?}|{node_constraints}"), eligible_domains)
+            let key = (honoured, index.node_constraints(snap, cx.pod));
+            index.spread_domains(key, eligible_domains)
         };
         // Matching pods per domain, and how many domains have some.
         let mut counts: Vec<(Vec<u32>, usize)> = list
