@@ -7,7 +7,7 @@
 //! as text only for pods that end up unschedulable.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::pod_index::{IdHasher, IdMap};
 use super::state::ClusterState;
@@ -231,7 +231,7 @@ impl Rng {
 
 /// Results of the static plugins for one group of pods that share node constraints: per plugin
 /// (in profile order) and node, `0` for a pass or `code + 1` for a rejection; per static score
-/// plugin, raw scores per node (`None`: the plugin skips these pods).
+/// plugin, raw scores per node (`None`: the plugin skips these pods, or scores every node alike).
 struct Statics {
     filters: Vec<Option<Vec<u32>>>,
     scores: Vec<Option<Option<Vec<i64>>>>,
@@ -284,7 +284,9 @@ impl Statics {
                     PreScore::Run(data) => {
                         let mut out = vec![0; all.len()];
                         s.score_all(cx, &data, &all, &mut out);
-                        Some(out)
+                        // The same raw score on every node normalises to the same score on every
+                        // node, which moves all totals alike and never changes the choice.
+                        (!out.windows(2).all(|w| w[0] == w[1])).then_some(out)
                     }
                 })
             })
@@ -590,7 +592,7 @@ impl<'p> Scheduler<'p> {
         let last_static = (0..profile.filters.len()).rfind(|&i| statics.filters[i].is_some());
         let first_dynamic =
             (0..profile.filters.len()).find(|&i| statics.filters[i].is_none() && runs(i));
-        let mut counts = HashMap::new();
+        let mut counts: IdMap<Reason, usize> = IdMap::default();
         let nodes: Vec<NodeId> = match (last_static, first_dynamic) {
             // When the static filters come first, a node one of them rejects gives the same reasons
             // to every pod of the group: count those once, and walk only the other nodes.
@@ -669,9 +671,9 @@ fn count_reasons(
     filter_data: &[Option<CycleData>],
     nodes: &[NodeId],
     threads: usize,
-) -> HashMap<Reason, usize> {
+) -> IdMap<Reason, usize> {
     let count = |nodes: &[NodeId]| {
-        let mut counts: HashMap<Reason, usize> = HashMap::new();
+        let mut counts: IdMap<Reason, usize> = IdMap::default();
         let mut buf = Vec::new();
         for &node in nodes {
             for (i, f) in profile.filters.iter().enumerate() {
@@ -702,7 +704,7 @@ fn count_reasons(
     nodes
         .par_chunks(CHUNK)
         .map(count)
-        .reduce(HashMap::new, |mut a, b| {
+        .reduce(IdMap::default, |mut a, b| {
             for (r, k) in b {
                 *a.entry(r).or_insert(0) += k;
             }
