@@ -128,6 +128,40 @@ pub trait ScorePlugin: Send + Sync {
     }
 }
 
+/// Division of many non-negative numerators by one positive divisor, exact, through a
+/// floating-point reciprocal and one correction step: NormalizeScore divides every node's score
+/// by the same maximum, and a 64-bit integer division per node was most of its cost.
+pub struct Divider {
+    d: i64,
+    inv: f64,
+}
+
+impl Divider {
+    pub fn new(d: i64) -> Self {
+        assert!(d > 0, "divisor {d} must be positive");
+        Divider {
+            d,
+            inv: 1.0 / d as f64,
+        }
+    }
+
+    /// `n / d`, rounded towards zero like `/`.
+    pub fn div(&self, n: i64) -> i64 {
+        // Below 2^52 the numerator is exact as f64 and the estimate is off by at most one.
+        if !(0..1 << 52).contains(&n) {
+            return n / self.d;
+        }
+        let q = (n as f64 * self.inv) as i64;
+        if q * self.d > n {
+            q - 1
+        } else if (q + 1) * self.d <= n {
+            q + 1
+        } else {
+            q
+        }
+    }
+}
+
 /// `helper.DefaultNormalizeScore`: scale so the highest becomes `MAX_NODE_SCORE` (reversed:
 /// the highest becomes 0). All-zero scores stay 0 (or all become 100 when reversed).
 pub fn default_normalize(scores: &mut [i64], reverse: bool) {
@@ -138,8 +172,9 @@ pub fn default_normalize(scores: &mut [i64], reverse: bool) {
         }
         return;
     }
+    let max = Divider::new(max);
     for s in scores.iter_mut() {
-        *s = MAX_NODE_SCORE * *s / max;
+        *s = max.div(MAX_NODE_SCORE * *s);
         if reverse {
             *s = MAX_NODE_SCORE - *s;
         }
@@ -792,6 +827,25 @@ mod tests {
         assert_eq!(feasible_nodes_to_find(150, None), 100); // at least 100
         assert_eq!(feasible_nodes_to_find(5000, Some(100)), 5000);
         assert_eq!(feasible_nodes_to_find(5000, Some(30)), 1500);
+    }
+
+    #[test]
+    fn divider_is_exact() {
+        let mut rng = Rng::new(3);
+        for d in (1..2000).chain([3, 7, 1 << 20, (1 << 40) + 7, i64::MAX]) {
+            let div = Divider::new(d);
+            let near = [d - 1, d, d.saturating_add(1), d.saturating_mul(100)];
+            for n in near
+                .into_iter()
+                .chain([0, 1, (1 << 52) - 1, 1 << 52, i64::MAX, -5])
+            {
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+            }
+            for _ in 0..50 {
+                let n = (rng.next_u64() >> (rng.below(60) + 4)) as i64;
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+            }
+        }
     }
 
     #[test]

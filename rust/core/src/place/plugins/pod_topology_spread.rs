@@ -43,7 +43,8 @@ use serde::Deserialize;
 use crate::intern::Sym;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::place::framework::{
-    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
+    Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
+    MAX_NODE_SCORE,
 };
 use crate::place::pod_index::{placed, IdSet, InternedSelector, PodIndex, Topology};
 use crate::snapshot::{NodeId, PodId, Snapshot};
@@ -787,13 +788,14 @@ pub fn normalize_reversed(scores: &mut [i64], ignored: &[bool]) {
             max = max.max(s);
         }
     }
+    let divider = Divider::new(max.max(1));
     for (s, &skip) in scores.iter_mut().zip(ignored) {
         *s = if skip {
             0
         } else if max == 0 {
             MAX_NODE_SCORE
         } else {
-            MAX_NODE_SCORE * (max + min - *s) / max
+            divider.div(MAX_NODE_SCORE * (max + min - *s))
         };
     }
 }
