@@ -223,15 +223,9 @@ impl AffinityTerm {
             && selector.matches(&snap.pods.labels[q])
     }
 
-    /// Node `n`'s domain of the term's topology key.
     /// The topology key; `None` if no node has it.
     pub(crate) fn key(&self) -> Option<Sym> {
         self.key
-    }
-
-    pub(crate) fn domain(&self, snap: &Snapshot, n: NodeId) -> Option<(Sym, Sym)> {
-        let key = self.key?;
-        snap.node_label_sym(n, key).map(|v| (key, v))
     }
 
     /// The namespaces it selects in: `None` for all.

@@ -40,7 +40,7 @@ use crate::place::framework::{
 };
 use std::sync::Arc;
 
-use crate::place::pod_index::{placed, AffinityTerm, IdMap, IdSet, PodIndex, TermUse, Topology};
+use crate::place::pod_index::{placed, AffinityTerm, PodIndex, TermUse, Topology};
 use crate::snapshot::NodeId;
 
 /// `InterPodAffinityArgs`.
@@ -105,19 +105,64 @@ const AFFINITY: u32 = 0;
 const ANTI_AFFINITY: u32 = 1;
 const EXISTING_ANTI_AFFINITY: u32 = 2;
 
+/// Values per topology domain for the keys a cycle's terms name, in arrays indexed by each key's
+/// domain numbers ([`Topology`]) so a node's value is two loads, not a label search and a hash.
+struct DomainMap<T> {
+    by_key: Vec<(Sym, Arc<Topology>, Vec<T>)>,
+}
+
+impl<T: Copy + Default + std::ops::AddAssign> DomainMap<T> {
+    fn new() -> Self {
+        DomainMap { by_key: Vec::new() }
+    }
+
+    /// Adds `v` to node `n`'s domain of `t`'s key; nothing if `n` lacks the key (a key appears in
+    /// the map only once something was added under it).
+    fn add(&mut self, cx: &Cycle, index: &PodIndex, t: &AffinityTerm, n: NodeId, v: T) {
+        let Some(key) = t.key() else { return };
+        let i = match self.by_key.iter().position(|(k, _, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let topology = index.topology(cx.snap, Some(key));
+                if topology.domain(n).is_none() {
+                    return;
+                }
+                let values = vec![T::default(); topology.domains()];
+                self.by_key.push((key, topology, values));
+                self.by_key.len() - 1
+            }
+        };
+        let (_, topology, values) = &mut self.by_key[i];
+        if let Some(d) = topology.domain(n) {
+            values[d as usize] += v;
+        }
+    }
+
+    /// Node `n`'s value under `key` (the default if nothing was added there).
+    fn get(&self, key: Option<Sym>, n: NodeId) -> T {
+        key.and_then(|key| self.by_key.iter().find(|(k, _, _)| *k == key))
+            .and_then(|(_, topology, values)| topology.domain(n).map(|d| values[d as usize]))
+            .unwrap_or_default()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
 struct FilterState {
     affinity: Vec<AffinityTerm>,
+    /// The nodes' domains of each required affinity term's key.
+    affinity_topologies: Vec<Arc<Topology>>,
     anti_affinity: Vec<AffinityTerm>,
-    /// Per (key, value): placed pods matching all of the required affinity terms.
-    affinity_counts: IdMap<(Sym, Sym), u32>,
+    /// Per domain: placed pods matching all of the required affinity terms.
+    affinity_counts: DomainMap<u32>,
     /// The pod matches all its own required affinity terms.
     affinity_self: bool,
-    /// Domains holding a placed pod selected by a required anti-affinity term.
-    anti_domains: IdSet<(Sym, Sym)>,
-    /// Domains of placed pods whose required anti-affinity selects the incoming pod, and their
-    /// distinct keys.
-    existing_domains: IdSet<(Sym, Sym)>,
-    existing_keys: Vec<Sym>,
+    /// Per domain: placed pods selected by a required anti-affinity term.
+    anti_domains: DomainMap<u32>,
+    /// Per domain: placed pods whose required anti-affinity selects the incoming pod.
+    existing_domains: DomainMap<u32>,
 }
 
 impl FilterPlugin for InterPodAffinity {
@@ -141,26 +186,23 @@ impl FilterPlugin for InterPodAffinity {
 
         // Symmetry: the distinct required anti-affinity terms that select this pod, and where
         // their placed carriers are.
-        let mut existing_domains = IdSet::default();
+        let mut existing_domains = DomainMap::new();
         for (term, (), owners) in index.required_anti_affinity.selecting(snap, p) {
             if !term.matches(snap, p) {
                 continue;
             }
             for &q in owners {
-                if let Some(d) = placed(cx, q).and_then(|n| term.domain(snap, n)) {
-                    existing_domains.insert(d);
+                if let Some(n) = placed(cx, q) {
+                    existing_domains.add(cx, &index, term, n, 1);
                 }
             }
         }
         if existing_domains.is_empty() && affinity.is_empty() && anti_affinity.is_empty() {
             return PreFilter::Skip;
         }
-        let mut existing_keys: Vec<Sym> = existing_domains.iter().map(|&(k, _)| k).collect();
-        existing_keys.sort_unstable();
-        existing_keys.dedup();
 
         // Affinity counts pods that match every term: take the candidates of the most selective.
-        let mut affinity_counts = IdMap::default();
+        let mut affinity_counts = DomainMap::new();
         if let Some(lists) = affinity
             .iter()
             .map(|t| index.term_candidates(t))
@@ -169,47 +211,50 @@ impl FilterPlugin for InterPodAffinity {
             for &q in lists.iter().copied().flatten() {
                 let Some(n) = placed(cx, q) else { continue };
                 if affinity.iter().all(|t| t.matches(snap, q)) {
-                    for d in affinity.iter().filter_map(|t| t.domain(snap, n)) {
-                        *affinity_counts.entry(d).or_insert(0) += 1;
+                    for t in &affinity {
+                        affinity_counts.add(cx, &index, t, n, 1);
                     }
                 }
             }
         }
-        let mut anti_domains = IdSet::default();
+        let mut anti_domains = DomainMap::new();
         for t in &anti_affinity {
             for &q in index.term_candidates(t).into_iter().flatten() {
-                if let Some(d) = placed(cx, q).and_then(|n| t.domain(snap, n)) {
-                    if !anti_domains.contains(&d) && t.matches(snap, q) {
-                        anti_domains.insert(d);
+                if let Some(n) = placed(cx, q) {
+                    if anti_domains.get(t.key(), n) == 0 && t.matches(snap, q) {
+                        anti_domains.add(cx, &index, t, n, 1);
                     }
                 }
             }
         }
         let affinity_self = !affinity.is_empty() && affinity.iter().all(|t| t.matches(snap, p));
+        let affinity_topologies = affinity
+            .iter()
+            .map(|t| index.topology(snap, t.key()))
+            .collect();
         PreFilter::Run(Some(Box::new(FilterState {
             affinity,
+            affinity_topologies,
             anti_affinity,
             affinity_counts,
             affinity_self,
             anti_domains,
             existing_domains,
-            existing_keys,
         })))
     }
 
-    fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
+    fn filter(&self, _: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
         let s = data
             .as_ref()
             .and_then(|d| d.downcast_ref::<FilterState>())
             .expect("pre_filter");
-        let snap = cx.snap;
         let mut pods_exist = true;
-        for t in &s.affinity {
-            let Some(d) = t.domain(snap, node) else {
-                // Every topology key must be on the node.
+        for (t, topology) in s.affinity.iter().zip(&s.affinity_topologies) {
+            // Every topology key must be on the node.
+            if topology.domain(node).is_none() {
                 return Err(AFFINITY);
-            };
-            if !s.affinity_counts.contains_key(&d) {
+            }
+            if s.affinity_counts.get(t.key(), node) == 0 {
                 pods_exist = false;
             }
         }
@@ -218,21 +263,23 @@ impl FilterPlugin for InterPodAffinity {
         if !(pods_exist || first_of_group) {
             return Err(AFFINITY);
         }
-        if !s.anti_domains.is_empty() {
-            for t in &s.anti_affinity {
-                if t.domain(snap, node)
-                    .is_some_and(|d| s.anti_domains.contains(&d))
-                {
-                    return Err(ANTI_AFFINITY);
-                }
-            }
+        if !s.anti_domains.is_empty()
+            && s.anti_affinity
+                .iter()
+                .any(|t| s.anti_domains.get(t.key(), node) > 0)
+        {
+            return Err(ANTI_AFFINITY);
         }
-        for &key in &s.existing_keys {
-            if let Some(v) = snap.node_label_sym(node, key) {
-                if s.existing_domains.contains(&(key, v)) {
-                    return Err(EXISTING_ANTI_AFFINITY);
-                }
-            }
+        if s.existing_domains
+            .by_key
+            .iter()
+            .any(|(_, topology, counts)| {
+                topology
+                    .domain(node)
+                    .is_some_and(|d| counts[d as usize] > 0)
+            })
+        {
+            return Err(EXISTING_ANTI_AFFINITY);
         }
         Ok(())
     }
@@ -251,42 +298,6 @@ impl FilterPlugin for InterPodAffinity {
 
 // ---------------------------------------------------------------------------------------------
 // Score
-
-/// Per topology key, per domain (numbered by the key's [`Topology`]): the summed weights credited
-/// to it.
-struct ScoreState {
-    by_key: Vec<(Sym, Arc<Topology>, Vec<i64>)>,
-}
-
-impl ScoreState {
-    /// Credits `weight` to the domain of node `n` under `t`'s key (none if `n` lacks the key).
-    fn add(&mut self, cx: &Cycle, index: &PodIndex, t: &AffinityTerm, n: NodeId, weight: i64) {
-        let Some(key) = t.key() else { return };
-        let i = match self.by_key.iter().position(|(k, _, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                let topology = index.topology(cx.snap, Some(key));
-                if topology.domain(n).is_none() {
-                    return;
-                }
-                let weights = vec![0; topology.domains()];
-                self.by_key.push((key, topology, weights));
-                self.by_key.len() - 1
-            }
-        };
-        let (_, topology, weights) = &mut self.by_key[i];
-        if let Some(d) = topology.domain(n) {
-            weights[d as usize] += weight;
-        }
-    }
-
-    fn score(&self, n: NodeId) -> i64 {
-        self.by_key
-            .iter()
-            .filter_map(|(_, topology, weights)| topology.domain(n).map(|d| weights[d as usize]))
-            .sum()
-    }
-}
 
 impl ScorePlugin for InterPodAffinity {
     fn name(&self) -> &'static str {
@@ -314,7 +325,8 @@ impl ScorePlugin for InterPodAffinity {
             return PreScore::Skip;
         }
         let index = cx.state.pod_index();
-        let mut state = ScoreState { by_key: Vec::new() };
+        // Per domain: the summed weights credited to it.
+        let mut state: DomainMap<i64> = DomainMap::new();
         // The incoming pod's preferences: +weight (affinity) or −weight (anti-affinity) to the
         // domain of every placed pod a term selects.
         for (t, weight) in &preferred {
@@ -343,7 +355,7 @@ impl ScorePlugin for InterPodAffinity {
                 }
             }
         }
-        if state.by_key.is_empty() {
+        if state.is_empty() {
             return PreScore::Skip;
         }
         PreScore::Run(Some(Box::new(state)))
@@ -365,10 +377,20 @@ impl ScorePlugin for InterPodAffinity {
     }
 }
 
-fn score_state(data: &CycleData) -> &ScoreState {
+fn score_state(data: &CycleData) -> &DomainMap<i64> {
     data.as_ref()
-        .and_then(|d| d.downcast_ref::<ScoreState>())
+        .and_then(|d| d.downcast_ref::<DomainMap<i64>>())
         .expect("pre_score")
+}
+
+impl DomainMap<i64> {
+    /// A node's score: the weights credited to its domains of every key.
+    fn score(&self, n: NodeId) -> i64 {
+        self.by_key
+            .iter()
+            .filter_map(|(_, topology, weights)| topology.domain(n).map(|d| weights[d as usize]))
+            .sum()
+    }
 }
 
 /// Upstream's InterPodAffinity NormalizeScore: `100 * (s - min) / (max - min)` in floating point,
