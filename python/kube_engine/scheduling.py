@@ -53,8 +53,10 @@ def schedule(
     are left alone, as kube-scheduler leaves them: ``placement.skipped``).
     ``order``: ``"queue"`` (priority, then creation time), ``"dominant-share"`` (largest first) or
     ``"input"``. Ties between equally good nodes are broken by a generator seeded with ``seed``.
-    ``threads``: worker threads each pod's filtering and scoring is split over (None: 1); the
-    placement is the same for any number. The snapshot is not changed;
+    ``threads``: worker threads for the work that spans every node (the node-constraint plugins
+    of each new group of pods, the reasons of an unschedulable pod); a pod's own filtering and
+    scoring is a few microseconds and stays on one thread (None: 1). The placement is the same
+    for any number. The snapshot is not changed;
     ``snapshot.apply(placement)`` binds the pods in it.
     """
     if threads is not None and threads < 1:
