@@ -418,6 +418,8 @@ pub struct Scheduler<'p> {
     /// Demand caches by [`fingerprint`].
     demand_index: IdMap<u64, usize>,
     cycles: u64,
+    /// The [`ClusterState::id`] the kept results belong to.
+    state: Option<u64>,
 }
 
 impl<'p> Scheduler<'p> {
@@ -432,6 +434,7 @@ impl<'p> Scheduler<'p> {
             demands: Vec::new(),
             demand_index: Default::default(),
             cycles: 0,
+            state: None,
         }
     }
 
@@ -511,6 +514,13 @@ impl<'p> Scheduler<'p> {
                     })
                 }
             }
+        }
+        if self.state != Some(cx.state.id) {
+            // Another cluster (or snapshot, numbered in other groups): nothing kept applies.
+            self.state = Some(cx.state.id);
+            self.statics.clear();
+            self.demands.clear();
+            self.demand_index.clear();
         }
         let cache = self.demand_cache(cx);
         let threads = self.threads;

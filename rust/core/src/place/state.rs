@@ -10,6 +10,8 @@ use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 pub struct ClusterState<'s> {
     pub snap: &'s Snapshot,
+    /// Unique per state made, so a scheduler can tell that results it kept belong to another.
+    pub id: u64,
     /// Node and GPU devices of every pod (the snapshot's pods; `None`: not placed).
     pub node: Vec<Option<NodeId>>,
     pub devices: Vec<DeviceMask>,
@@ -36,8 +38,10 @@ impl<'s> ClusterState<'s> {
     /// The state with the pods of `a` placed (terminal pods hold nothing).
     pub fn new(snap: &'s Snapshot, a: &Assignment) -> Self {
         let n = snap.nodes.len();
+        static STATES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut st = ClusterState {
             snap,
+            id: STATES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             node: vec![None; snap.pods.len()],
             devices: vec![0; snap.pods.len()],
             requested: ResourceMatrix::zeros(snap.resources.len(), n),
