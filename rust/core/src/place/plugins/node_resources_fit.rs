@@ -151,17 +151,6 @@ impl NodeResourcesFit {
                     .any(|g| name.split('/').next() == Some(g.as_str())))
     }
 
-    /// Resource ids the pod is short of on `node`; `gpu` when its GPU demand does not fit.
-    fn shortfalls(&self, cx: &Cycle, node: NodeId, out: &mut Vec<usize>) -> bool {
-        let st = cx.state;
-        for (r, &req) in cx.request.iter().enumerate() {
-            if req > 0 && req > st.free(node, r) && !self.is_ignored(cx.snap.resources.name(r)) {
-                out.push(r);
-            }
-        }
-        !gpu::fits(&st.gpu_free[node as usize], cx.gpu)
-    }
-
     /// A resource's score for `requested` of `capacity` under the strategy.
     fn resource_score(&self, requested: i64, capacity: i64) -> i64 {
         match self.strategy {
@@ -244,11 +233,17 @@ impl FilterPlugin for NodeResourcesFit {
         }
     }
 
-    fn reasons(&self, cx: &Cycle, _: &CycleData, node: NodeId, _: u32, out: &mut Vec<Reason>) {
-        let mut short = Vec::new();
-        let gpu_short = self.shortfalls(cx, node, &mut short);
+    fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, _: u32, out: &mut Vec<Reason>) {
+        let wanted = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
+            .expect("pre_filter");
+        let st = cx.state;
         // Fixed texts for the common resources: FitError counts them over thousands of nodes.
-        for r in short {
+        for &(r, req) in wanted {
+            if req <= st.free(node, r) {
+                continue;
+            }
             out.push(match r {
                 PODS => "Too many pods".into(),
                 CPU => "Insufficient cpu".into(),
@@ -257,11 +252,14 @@ impl FilterPlugin for NodeResourcesFit {
                 _ => format!("Insufficient {}", cx.snap.resources.name(r)).into(),
             });
         }
-        if gpu_short {
-            out.push("Insufficient nvidia.com/gpu".into()); // GPU_RESOURCE
+        if !gpu::fits(&st.gpu_free[node as usize], cx.gpu) {
+            out.push(INSUFFICIENT_GPU.into());
         }
     }
 }
+
+/// `Insufficient {GPU_RESOURCE}`, spelled out to be a fixed text.
+const INSUFFICIENT_GPU: &str = "Insufficient nvidia.com/gpu";
 
 /// The scored resources resolved for one cycle: (which, weight, the pod's request).
 enum Scored {
@@ -363,6 +361,11 @@ impl NodeResourcesFit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_reason_names_the_gpu_resource() {
+        assert_eq!(INSUFFICIENT_GPU, format!("Insufficient {GPU_RESOURCE}"));
+    }
 
     #[test]
     fn strategies_score_like_upstream() {
