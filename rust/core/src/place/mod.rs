@@ -55,8 +55,8 @@ pub fn choose_devices(profile: &Profile, cx: &Cycle, node: NodeId) -> DeviceMask
         .expect("the fit filter checked the devices")
 }
 
-/// [`schedule`] on `threads` worker threads: a cycle's filtering and scoring are split over nodes;
-/// the result is the same as with one thread.
+/// [`schedule`] on `threads` worker threads, which share the work that spans every node (see
+/// [`Scheduler::threads`]); the result is the same as with one thread.
 pub fn schedule_on_threads(
     snap: &Snapshot,
     pods: Option<&[PodId]>,
