@@ -1,7 +1,7 @@
 //! String interning: label keys and values, namespaces and resource names become small integers,
 //! so hot code compares `u32`s instead of strings.
 
-use std::collections::HashMap;
+use crate::hash::IdMap;
 
 /// An interned string; only meaningful with the [`Interner`] that produced it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -10,7 +10,7 @@ pub struct Sym(pub u32);
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
     strings: Vec<Box<str>>,
-    index: HashMap<Box<str>, Sym>,
+    index: IdMap<Box<str>, Sym>,
 }
 
 impl Interner {

@@ -7,6 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod error;
+pub(crate) mod hash;
 pub mod intern;
 pub mod metrics;
 pub mod model;

@@ -9,8 +9,8 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use super::pod_index::{IdHasher, IdMap};
 use super::state::ClusterState;
+use crate::hash::{IdHasher, IdMap};
 use crate::model::gpu::GpuDemand;
 use crate::snapshot::{NodeId, PodId, Snapshot};
 

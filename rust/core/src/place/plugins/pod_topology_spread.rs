@@ -40,13 +40,14 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::hash::IdSet;
 use crate::intern::Sym;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::place::framework::{
     Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
     MAX_NODE_SCORE,
 };
-use crate::place::pod_index::{placed, IdSet, InternedSelector, PodIndex, Topology};
+use crate::place::pod_index::{placed, InternedSelector, PodIndex, Topology};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
