@@ -162,13 +162,7 @@ fn hand_computed_default_scores() {
     let profile = default_profile();
     let state = ClusterState::new(&s, &s.current);
     let p = s.pods.id("default/p").unwrap();
-    let cx = Cycle {
-        snap: &s,
-        state: &state,
-        pod: p,
-        request: s.pods.requests.row(p as usize),
-        gpu: s.pods.gpu[p as usize],
-    };
+    let cx = Cycle::new(&state, p);
     let totals = Scheduler::new(&profile, 0).score(&cx, &[0, 1]);
     // Equal plugins contribute the same to both: TaintToleration 3*100, NodeAffinity skipped.
     assert_eq!(totals, vec![300 + 31 + 81, 300 + 81 + 93]);
@@ -365,13 +359,7 @@ fn kept_node_local_results_match_fresh_cycles() {
         let mut start = 0;
         let (mut placed, mut failed) = (0, 0);
         for p in 0..s.pods.len() as u32 {
-            let cx = Cycle {
-                snap: &s,
-                state: &state,
-                pod: p,
-                request: s.pods.requests.row(p as usize),
-                gpu: s.pods.gpu[p as usize],
-            };
+            let cx = Cycle::new(&state, p);
             let mut fresh = Scheduler::new(&profile, 0);
             fresh.rng = kept.rng.clone();
             let mut fresh_start = start;

@@ -115,13 +115,7 @@ fn snap(items: &[String]) -> Snapshot {
 fn with_cycle<R>(s: &Snapshot, pod: &str, f: impl FnOnce(&Cycle) -> R) -> R {
     let state = ClusterState::new(s, &s.current);
     let p = s.pods.id(pod).unwrap();
-    let cx = Cycle {
-        snap: s,
-        state: &state,
-        pod: p,
-        request: s.pods.requests.row(p as usize),
-        gpu: s.pods.gpu[p as usize],
-    };
+    let cx = Cycle::new(&state, p);
     f(&cx)
 }
 

@@ -27,7 +27,19 @@ pub struct Cycle<'a> {
     pub gpu: GpuDemand,
 }
 
-impl Cycle<'_> {
+impl<'a> Cycle<'a> {
+    /// The cycle of pod `pod` against `state`.
+    pub fn new(state: &'a ClusterState<'a>, pod: PodId) -> Self {
+        let snap = state.snap;
+        Cycle {
+            snap,
+            state,
+            pod,
+            request: snap.pods.requests.row(pod as usize),
+            gpu: snap.pods.gpu[pod as usize],
+        }
+    }
+
     pub fn p(&self) -> usize {
         self.pod as usize
     }
@@ -349,7 +361,7 @@ pub enum TieBreak {
 
 /// What a pod asks of a node's resources: pods with equal demand get equal answers from the
 /// node-local plugins (see [`FilterPlugin::node_local`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Demand {
     request: Vec<i64>,
     nonzero: [i64; 2],
@@ -444,31 +456,33 @@ impl<'p> Scheduler<'p> {
         let nonzero = cx.snap.pods.nonzero[cx.p()];
         let key = fingerprint(cx.request, nonzero, cx.gpu);
         let same = |d: &Demand| d.request == cx.request && d.nonzero == nonzero && d.gpu == cx.gpu;
-        let at = match self.demand_index.get(&key) {
-            Some(&at) if same(&self.demands[at].demand) => at,
+        let at = match self.demand_index.get(&key).copied() {
+            Some(at) if same(&self.demands[at].demand) => at,
             found => {
+                // A new demand takes a fresh cache while memory allows, else the least recently
+                // used one (or that of another demand with the same fingerprint).
                 let n = cx.snap.nodes.len();
                 let keep = (DEMAND_CACHE_BYTES / (12 * n.max(1))).max(DEMANDS_KEPT_AT_LEAST);
-                let at = if let Some(&at) = found {
-                    // Another demand with the same fingerprint: this one takes its place.
-                    at
-                } else if self.demands.len() < keep {
-                    self.demands.push(DemandCache {
-                        key,
-                        last_used: 0,
-                        stamp: vec![STALE; n],
-                        total: vec![0; n],
-                        demand: Demand::of(cx),
-                    });
-                    self.demand_index.insert(key, self.demands.len() - 1);
-                    return self.touch(self.demands.len() - 1);
-                } else {
-                    (0..self.demands.len())
+                let at = match found {
+                    Some(at) => at,
+                    None if self.demands.len() < keep => {
+                        self.demands.push(DemandCache {
+                            demand: Demand::default(),
+                            key,
+                            last_used: 0,
+                            stamp: vec![STALE; n],
+                            total: vec![0; n],
+                        });
+                        self.demands.len() - 1
+                    }
+                    None => (0..self.demands.len())
                         .min_by_key(|&i| self.demands[i].last_used)
-                        .expect("caches are kept")
+                        .expect("caches are kept"),
                 };
                 let d = &mut self.demands[at];
-                self.demand_index.remove(&d.key);
+                if self.demand_index.get(&d.key) == Some(&at) {
+                    self.demand_index.remove(&d.key);
+                }
                 d.key = key;
                 d.demand = Demand::of(cx);
                 d.stamp.fill(STALE);
@@ -476,10 +490,6 @@ impl<'p> Scheduler<'p> {
                 at
             }
         };
-        self.touch(at)
-    }
-
-    fn touch(&mut self, at: usize) -> usize {
         self.demands[at].last_used = self.cycles;
         at
     }

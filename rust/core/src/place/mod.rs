@@ -136,13 +136,7 @@ fn schedule_with(
             continue;
         };
         let result = {
-            let cx = Cycle {
-                snap,
-                state: &state,
-                pod: p,
-                request: snap.pods.requests.row(p as usize),
-                gpu: snap.pods.gpu[p as usize],
-            };
+            let cx = Cycle::new(&state, p);
             schedulers[which]
                 .place(&cx, group, &mut next_start)
                 .map(|n| (n, choose_devices(&profiles[which], &cx, n)))

@@ -138,13 +138,7 @@ pub fn replay(
     for (&p, &group) in ids.iter().zip(&groups) {
         let milli = s.pods.gpu[p as usize].total_milli();
         let placed = {
-            let cx = Cycle {
-                snap: &s,
-                state: &state,
-                pod: p,
-                request: s.pods.requests.row(p as usize),
-                gpu: s.pods.gpu[p as usize],
-            };
+            let cx = Cycle::new(&state, p);
             scheduler
                 .place(&cx, group, &mut next_start)
                 .ok()

@@ -232,13 +232,7 @@ pub(crate) mod testing {
     /// Runs `f` with the cycle of pending pod `pod`.
     pub fn with_cycle<R>(snap: &Snapshot, pod: PodId, f: impl FnOnce(&Cycle) -> R) -> R {
         let state = ClusterState::new(snap, &snap.current);
-        let cx = Cycle {
-            snap,
-            state: &state,
-            pod,
-            request: snap.pods.requests.row(pod as usize),
-            gpu: snap.pods.gpu[pod as usize],
-        };
+        let cx = Cycle::new(&state, pod);
         f(&cx)
     }
 
