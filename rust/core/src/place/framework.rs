@@ -555,55 +555,71 @@ impl<'p> Scheduler<'p> {
                 .expect("dynamic filters that run have data")
         };
         let mut local_scores: Option<Vec<(usize, CycleData)>> = None;
+        // When every score this group gets is node-local, a node's total is final once walked, and
+        // selectHost runs during the walk instead of over a list afterwards.
+        let totals_final = profile.scores.iter().enumerate().all(|(j, (s, _))| {
+            is_local_score(s.as_ref()) || matches!(statics.scores[j], Some(None))
+        });
         let cache = &mut self.demands[cache];
-        let version = &cx.state.version;
+        let version = &cx.state.version[..];
+        let mut chooser = Chooser::new(&mut self.rng, &self.tie_break);
         // Walk only the nodes every static filter passes, from the rotating start. A node counts
         // as processed whichever filter rejected it, so `processed` is the distance walked in node
-        // order, as upstream counts it.
+        // order, as upstream counts it. Caches are indexed by position: the walk streams.
         let passing = &statics.passing;
-        let order = &cx.state.node_order;
+        let order = &cx.state.node_order[..];
         let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
-        let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(passing.len()));
-        let mut totals: Vec<i64> = Vec::with_capacity(feasible.capacity());
+        let keep = if totals_final {
+            0
+        } else {
+            want.min(passing.len())
+        };
+        let mut feasible: Vec<NodeId> = Vec::with_capacity(keep);
+        let mut totals: Vec<i64> = Vec::with_capacity(keep);
+        let mut found = 0;
         let mut last = None;
         let (head, tail) = passing.split_at(first);
-        for &pos in tail.iter().chain(head) {
-            let n = order[pos as usize];
-            let ni = n as usize;
-            if cache.stamp[ni] != version[ni] {
-                let pass = local
-                    .iter()
-                    .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok());
-                cache.total[ni] = if pass {
-                    let scorers = local_scores.get_or_insert_with(|| local_pre_scores(profile, cx));
-                    scorers
+        let (stamp, kept) = (&mut cache.stamp[..], &mut cache.total[..]);
+        'walk: for part in [tail, head] {
+            for &pos in part {
+                let p = pos as usize;
+                if stamp[p] != version[p] {
+                    let n = order[p];
+                    kept[p] = if local
                         .iter()
-                        .map(|(j, d)| {
-                            let (plugin, weight) = &profile.scores[*j];
-                            weight * plugin.score(cx, d, n)
-                        })
-                        .sum()
+                        .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
+                    {
+                        let scorers =
+                            local_scores.get_or_insert_with(|| local_pre_scores(profile, cx));
+                        local_total(profile, cx, scorers, n)
+                    } else {
+                        REJECTED
+                    };
+                    stamp[p] = version[p];
+                }
+                let total = kept[p];
+                let n = order[p];
+                if total == REJECTED
+                    || !other
+                        .iter()
+                        .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
+                {
+                    continue;
+                }
+                found += 1;
+                if totals_final {
+                    chooser.offer(n, total);
                 } else {
-                    REJECTED
-                };
-                cache.stamp[ni] = version[ni];
-            }
-            let total = cache.total[ni];
-            if total == REJECTED
-                || !other
-                    .iter()
-                    .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
-            {
-                continue;
-            }
-            feasible.push(n);
-            totals.push(total);
-            if feasible.len() == want {
-                last = Some(pos as usize);
-                break;
+                    feasible.push(n);
+                    totals.push(total);
+                }
+                if found == want {
+                    last = Some(p);
+                    break 'walk;
+                }
             }
         }
-        if feasible.is_empty() {
+        if found == 0 {
             if !self.explain {
                 return Err(FitError {
                     nodes: n_nodes,
@@ -618,6 +634,9 @@ impl<'p> Scheduler<'p> {
             None => n_nodes,
         };
         *next_start = (*next_start + processed) % n_nodes;
+        if totals_final {
+            return Ok(chooser.best());
+        }
         if feasible.len() == 1 {
             return Ok(feasible[0]);
         }
@@ -630,7 +649,11 @@ impl<'p> Scheduler<'p> {
             true,
             &mut totals,
         );
-        Ok(self.select(&feasible, &totals))
+        let mut chooser = Chooser::new(&mut self.rng, &self.tie_break);
+        for (&n, &total) in feasible.iter().zip(&totals) {
+            chooser.offer(n, total);
+        }
+        Ok(chooser.best())
     }
 
     /// Why no node fits: every node's first failing filter, in profile order, gives its reasons,
@@ -690,30 +713,56 @@ impl<'p> Scheduler<'p> {
         add_scores(self.profile, cx, feasible, None, false, &mut totals);
         totals
     }
+}
 
-    /// The highest total; ties broken by [`TieBreak`] (by default uniformly at random by reservoir
-    /// sampling, as selectHost).
-    fn select(&mut self, feasible: &[NodeId], totals: &[i64]) -> NodeId {
-        if let TieBreak::Rank(rank) = &self.tie_break {
-            let best = (0..feasible.len())
-                .max_by_key(|&i| (totals[i], std::cmp::Reverse(rank[feasible[i] as usize])))
-                .expect("select is called with feasible nodes");
-            return feasible[best];
+/// selectHost over nodes offered one at a time: the highest total, ties broken by [`TieBreak`] (by
+/// default uniformly at random by reservoir sampling, as upstream).
+struct Chooser<'a> {
+    rng: &'a mut Rng,
+    rank: Option<&'a [u32]>,
+    best: NodeId,
+    best_total: i64,
+    ties: u64,
+}
+
+impl<'a> Chooser<'a> {
+    fn new(rng: &'a mut Rng, tie_break: &'a TieBreak) -> Self {
+        Chooser {
+            rng,
+            rank: match tie_break {
+                TieBreak::Random => None,
+                TieBreak::Rank(rank) => Some(rank),
+            },
+            best: 0,
+            best_total: i64::MIN,
+            ties: 0,
         }
-        let mut best = 0;
-        let mut ties = 1u64;
-        for i in 1..feasible.len() {
-            if totals[i] > totals[best] {
-                best = i;
-                ties = 1;
-            } else if totals[i] == totals[best] {
-                ties += 1;
-                if self.rng.below(ties) == 0 {
-                    best = i;
+    }
+
+    fn offer(&mut self, node: NodeId, total: i64) {
+        if total > self.best_total {
+            (self.best, self.best_total, self.ties) = (node, total, 1);
+        } else if total == self.best_total {
+            match self.rank {
+                Some(rank) => {
+                    if rank[node as usize] < rank[self.best as usize] {
+                        self.best = node;
+                    }
+                }
+                None => {
+                    self.ties += 1;
+                    if self.rng.below(self.ties) == 0 {
+                        self.best = node;
+                    }
                 }
             }
         }
-        feasible[best]
+    }
+
+    /// The chosen node; at least one must have been offered.
+    fn best(&self) -> NodeId {
+        assert!(self.ties > 0, "selectHost needs a feasible node");
+        self.best
     }
 }
 
@@ -779,6 +828,19 @@ fn local_pre_scores(profile: &Profile, cx: &Cycle) -> Vec<(usize, CycleData)> {
             PreScore::Skip => None,
         })
         .collect()
+}
+
+/// The weighted sum of the node-local scores of `node`, kept apart from the walk that calls it
+/// (rarely: only for nodes bound to since the demand's last cycle).
+#[inline(never)]
+fn local_total(profile: &Profile, cx: &Cycle, scorers: &[(usize, CycleData)], node: NodeId) -> i64 {
+    scorers
+        .iter()
+        .map(|(j, d)| {
+            let (plugin, weight) = &profile.scores[*j];
+            weight * plugin.score(cx, d, node)
+        })
+        .sum()
 }
 
 fn is_local_score(s: &dyn ScorePlugin) -> bool {
@@ -918,3 +980,4 @@ mod tests {
         );
     }
 }
+

@@ -23,13 +23,16 @@ pub struct ClusterState<'s> {
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
     pub pods_on: Vec<Vec<PodId>>,
-    /// Per node: how many pods were bound to it, so results computed from a node's state can be
-    /// kept until it changes.
+    /// Per position in `node_order`: how many pods were bound to that node, so results computed
+    /// from a node's state can be kept until it changes. Indexed by position because the
+    /// scheduler walks nodes in that order: its reads stream through memory.
     pub version: Vec<u32>,
     /// The order in which the scheduler walks nodes: zone by zone, round robin, as kube-scheduler's
     /// node tree lists them (zones in order of first appearance, nodes in snapshot order within a
     /// zone), so a search that stops early still spreads over zones.
     pub node_order: Vec<NodeId>,
+    /// Per node: its position in `node_order`.
+    pub position: Vec<u32>,
     /// What the inter-pod plugins look pods up by; built from the snapshot on first use.
     pod_index: OnceLock<Arc<PodIndex>>,
 }
@@ -55,8 +58,13 @@ impl<'s> ClusterState<'s> {
             pods_on: vec![Vec::new(); n],
             version: vec![0; n],
             pod_index: OnceLock::new(),
-            node_order: node_tree_order(snap),
+            node_order: Vec::new(),
+            position: vec![0; n],
         };
+        st.node_order = node_tree_order(snap);
+        for (pos, &node) in st.node_order.iter().enumerate() {
+            st.position[node as usize] = pos as u32;
+        }
         for p in 0..snap.pods.len() {
             if let Some(node) = a.node[p] {
                 if snap.is_active(p as PodId) {
@@ -88,7 +96,7 @@ impl<'s> ClusterState<'s> {
         self.node[pi] = Some(n);
         self.devices[pi] = devices;
         self.pods_on[ni].push(p);
-        self.version[ni] += 1;
+        self.version[self.position[ni] as usize] += 1;
     }
 
     /// Free amount of resource `r` on node `n`.
