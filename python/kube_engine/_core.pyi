@@ -9,6 +9,7 @@ from kube_engine.records import (
     LowerBounds,
     NodeAllocatable,
     PodRequest,
+    RebalanceProblem,
     ResourceUse,
     Violation,
 )
@@ -99,6 +100,12 @@ def schedule(
     seed: int = 0,
     threads: int = 1,
 ) -> Placement: ...
+def rebalance_problem(
+    snapshot: Snapshot,
+    config: str | None = None,
+    allow_local_storage: bool = False,
+    allow_bare: bool = False,
+) -> RebalanceProblem: ...
 
 @final
 class Replay:

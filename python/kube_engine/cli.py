@@ -9,7 +9,12 @@ from importlib import resources
 from pathlib import Path
 
 from kube_engine._core import KubeEngineError, Snapshot, evaluate
-from kube_engine.report import evaluation_to_dict, render_inspection
+from kube_engine.report import (
+    evaluation_to_dict,
+    problem_summary,
+    render_inspection,
+    render_problem,
+)
 
 BUNDLED_EXAMPLE = "openb-example.json.gz"
 
@@ -54,12 +59,23 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def _rebalance(args: argparse.Namespace) -> None:
-    _inspect(args)
-    if args.output == "table":
-        print(
-            "\nPlanning (moves that pack, balance or defragment this cluster) arrives with the "
-            "rebalancer; this release inspects only."
-        )
+    from kube_engine._core import rebalance_problem
+
+    name, snapshot = _load(args)
+    ev = evaluate(snapshot)
+    problem = rebalance_problem(
+        snapshot, allow_local_storage=args.allow_local_storage, allow_bare=args.allow_bare
+    )
+    if args.output == "json":
+        out = {"source": name, **evaluation_to_dict(snapshot, ev)}
+        print(json.dumps({**out, "rebalance": problem_summary(problem)}, indent=2))
+        return
+    print(render_inspection(name, snapshot, ev))
+    print(render_problem(problem))
+    print(
+        "\nPlanning (the moves that pack, balance or defragment this cluster) is not in this "
+        "release yet: above is what it will work with."
+    )
 
 
 def _schedule(args: argparse.Namespace) -> None:
@@ -150,8 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--order", choices=["queue", "dominant-share", "input"], default="queue")
     p.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
     p.set_defaults(func=_schedule)
-    p = sub.add_parser("rebalance", help="the rebalancer job (currently: inspection)")
+    p = sub.add_parser(
+        "rebalance", help="the rebalancer job (currently: inspection and what may move)"
+    )
     _add_source(p)
+    p.add_argument(
+        "--allow-local-storage",
+        action="store_true",
+        help="let pods with emptyDir/hostPath volumes move (their local data is lost)",
+    )
+    p.add_argument(
+        "--allow-bare",
+        action="store_true",
+        help="let pods no controller owns move (evicted, they are not recreated by themselves)",
+    )
     p.set_defaults(func=_rebalance)
     _add_bench(sub)
     args = parser.parse_args(argv)

@@ -54,3 +54,31 @@ class Violation(TypedDict):
     node: str
     pod: str | None
     detail: str
+
+
+class PodClass(TypedDict):
+    """Movable pods that are interchangeable (same controller, labels, requests, constraints)."""
+
+    pods: list[str]
+    nodes: list[str]
+    controller: str | None
+    request: dict[str, int]
+    gpu_count: int
+    gpu_milli: int
+    candidates: list[int]
+    interacts: bool
+
+
+class DisruptionBudget(TypedDict):
+    name: str
+    allowed: int
+    pods: list[str]
+
+
+class RebalanceProblem(TypedDict):
+    nodes: list[str]
+    free: dict[str, list[int]]
+    gpu_free: list[list[int]]
+    pinned: dict[str, str]
+    classes: list[PodClass]
+    budgets: list[DisruptionBudget]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kube_engine._core import Evaluation, Snapshot
+from kube_engine.records import RebalanceProblem
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -122,3 +123,36 @@ def render_inspection(name: str, snapshot: Snapshot, ev: Evaluation) -> str:
     else:
         out.append("Constraint violations: none")
     return "\n".join(out)
+
+
+def problem_summary(problem: RebalanceProblem) -> dict[str, Any]:
+    """What a rebalance may change: movable pods, their classes, what stays and why, budgets."""
+    reasons: dict[str, int] = {}
+    for why in problem["pinned"].values():
+        reasons[why] = reasons.get(why, 0) + 1
+    classes = problem["classes"]
+    return {
+        "movable_pods": sum(len(c["pods"]) for c in classes),
+        "classes": len(classes),
+        "interacting_classes": sum(c["interacts"] for c in classes),
+        "without_candidates": sum(not c["candidates"] for c in classes),
+        "pinned_pods": len(problem["pinned"]),
+        "pinned_by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "budgets": [{"name": b["name"], "allowed": b["allowed"]} for b in problem["budgets"]],
+    }
+
+
+def render_problem(problem: RebalanceProblem) -> str:
+    s = problem_summary(problem)
+    lines = [
+        "",
+        f"Rebalance: {s['movable_pods']:,} movable pods in {s['classes']:,} classes of "
+        f"interchangeable pods ({s['interacting_classes']} with inter-pod constraints, "
+        f"{s['without_candidates']} with no other node to go to)",
+        f"Staying put: {s['pinned_pods']:,} pods",
+    ]
+    lines += [f"  {n:>7,}  {why}" for why, n in s["pinned_by_reason"].items()]
+    if s["budgets"]:
+        lines.append("Disruption budgets (evictions allowed now):")
+        lines += [f"  {b['allowed']:>7,}  {b['name']}" for b in s["budgets"]]
+    return "\n".join(lines)

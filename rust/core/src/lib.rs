@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 pub mod place;
 pub mod quantity;
+pub mod rebalance;
 pub mod resources;
 pub mod snapshot;
 

@@ -3,6 +3,7 @@
 
 mod errors;
 mod evaluate;
+mod rebalance;
 mod replay;
 mod schedule;
 mod snapshot;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_class::<schedule::PyPlacement>()?;
     m.add_function(wrap_pyfunction!(schedule::schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(rebalance::rebalance_problem, m)?)?;
     m.add_class::<replay::PyReplay>()?;
     m.add_function(wrap_pyfunction!(replay::fgd_arrivals, m)?)?;
     m.add_function(wrap_pyfunction!(replay::replay, m)?)?;

@@ -61,7 +61,8 @@ pub struct PodDisruptionBudget {
     pub selector: Option<LabelSelector>,
     pub min_available: Option<IntOrPercent>,
     pub max_unavailable: Option<IntOrPercent>,
-    pub status: PdbStatus,
+    /// `None` when the object carried no status (a manifest rather than a live object).
+    pub status: Option<PdbStatus>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +109,7 @@ impl TryFrom<PdbWire> for PodDisruptionBudget {
             selector: w.spec.selector,
             min_available: w.spec.min_available,
             max_unavailable: w.spec.max_unavailable,
-            status: w.status.unwrap_or_default(),
+            status: w.status,
         })
     }
 }
@@ -142,7 +143,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pdb.min_available, Some(IntOrPercent::Percent(80)));
-        assert_eq!(pdb.status.disruptions_allowed, 1);
+        assert_eq!(pdb.status.map(|s| s.disruptions_allowed), Some(1));
         assert!(pdb.selector.is_some());
         let e = serde_json::from_str::<PodDisruptionBudget>(
             r#"{"metadata":{"name":"x"},"spec":{"minAvailable":1,"maxUnavailable":1}}"#,

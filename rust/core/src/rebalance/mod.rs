@@ -1,0 +1,12 @@
+//! What the global rebalancer decides over, worked out with the placement filters so that no rule
+//! is written twice: which bound pods may move (and why the others may not), classes of
+//! interchangeable pods, the nodes each class may go to, and how many pods each
+//! PodDisruptionBudget lets go. The optimisation model is built in Python from a [`Problem`].
+
+pub mod budgets;
+pub mod pins;
+pub mod problem;
+
+pub use budgets::{budgets, Budget};
+pub use pins::{pin, Pin, PinOptions};
+pub use problem::{problem, Class, Problem};

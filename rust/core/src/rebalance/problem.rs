@@ -1,0 +1,171 @@
+//! The rebalancer's decision space: the movable pods in classes of interchangeable pods, the
+//! nodes each class may go to, and what the pinned pods leave free.
+
+use rayon::prelude::*;
+
+use super::budgets::{budgets, Budget};
+use super::pins::{pin, Pin, PinOptions};
+use crate::hash::IdMap;
+use crate::intern::Sym;
+use crate::model::affinity::Affinity;
+use crate::model::gpu::GpuDemand;
+use crate::model::meta::Labels;
+use crate::model::pod::HostPort;
+use crate::model::spread::{TopologySpreadConstraint, WhenUnsatisfiable};
+use crate::model::taints::Toleration;
+use crate::place::framework::{Cycle, PreFilter, Profile};
+use crate::place::state::ClusterState;
+use crate::resources::ResourceMatrix;
+use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
+
+/// Movable pods that are interchangeable: same namespace, controller, labels, requests and
+/// constraints, so a model can count them per node instead of placing each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Class {
+    /// Its pods, in snapshot order.
+    pub pods: Vec<PodId>,
+    /// Where a pod of the class may run, ascending: every filter of the profile passes with only
+    /// the pinned pods in place (NodeName aside: a moved pod is a new pod its controller makes,
+    /// without `spec.nodeName`). A pod's current node may be missing, when it only fits there by
+    /// an over-commitment or a rule broken already.
+    pub candidates: Vec<NodeId>,
+    /// Where the class may go also depends on where the other movable pods go: it has required
+    /// pod (anti-)affinity, DoNotSchedule spread constraints or host ports.
+    pub interacts: bool,
+}
+
+/// What a rebalance works with.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    /// Bound, active pods that stay, with why.
+    pub pinned: Vec<(PodId, Pin)>,
+    pub classes: Vec<Class>,
+    /// Per node and resource: allocatable less the pinned pods' effective requests (negative
+    /// where pinned pods over-commit the node).
+    pub free: ResourceMatrix,
+    /// Per node and GPU device: milli left by the pinned pods.
+    pub gpu_free: Vec<Vec<u32>>,
+    pub budgets: Vec<Budget>,
+}
+
+/// The fields that make pods interchangeable for placement.
+#[derive(PartialEq, Eq, Hash)]
+struct ClassKey<'a> {
+    namespace: Sym,
+    controller: Option<&'a str>,
+    scheduler: Sym,
+    requests: &'a [i64],
+    nonzero: [i64; 2],
+    gpu: GpuDemand,
+    labels: &'a [(Sym, Sym)],
+    node_selector: &'a Labels,
+    affinity: Option<&'a Affinity>,
+    tolerations: &'a [Toleration],
+    spread: &'a [TopologySpreadConstraint],
+    host_ports: &'a [HostPort],
+}
+
+fn class_key(snap: &Snapshot, p: PodId) -> ClassKey<'_> {
+    let (i, pods) = (p as usize, &snap.pods);
+    ClassKey {
+        namespace: pods.namespace[i],
+        controller: pods.owner[i].as_ref().map(|o| o.uid.as_str()),
+        scheduler: pods.scheduler_name[i],
+        requests: pods.requests.row(i),
+        nonzero: pods.nonzero[i],
+        gpu: pods.gpu[i],
+        labels: &pods.labels[i],
+        node_selector: &pods.node_selector[i],
+        affinity: pods.affinity[i].as_deref(),
+        tolerations: &pods.tolerations[i],
+        spread: &pods.spread[i],
+        host_ports: &pods.host_ports[i],
+    }
+}
+
+fn interacts(snap: &Snapshot, p: PodId) -> bool {
+    let i = p as usize;
+    let pods = &snap.pods;
+    let required = |a: &Option<crate::model::affinity::PodAffinity>| {
+        a.as_ref().is_some_and(|a| !a.required.is_empty())
+    };
+    pods.affinity[i]
+        .as_ref()
+        .is_some_and(|a| required(&a.pod_affinity) || required(&a.pod_anti_affinity))
+        || pods.spread[i]
+            .iter()
+            .any(|c| c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
+        || !pods.host_ports[i].is_empty()
+}
+
+/// The rebalance problem of the snapshot's current placement under `profile`'s filters.
+pub fn problem(snap: &Snapshot, profile: &Profile, opts: PinOptions) -> Problem {
+    let mut pinned = Vec::new();
+    let mut kept = Assignment {
+        node: vec![None; snap.pods.len()],
+        gpu_devices: vec![0; snap.pods.len()],
+    };
+    let mut index: IdMap<ClassKey, usize> = IdMap::default();
+    let mut members: Vec<Vec<PodId>> = Vec::new();
+    for p in 0..snap.pods.len() as PodId {
+        let Some(node) = snap.current.node[p as usize] else {
+            continue;
+        };
+        if !snap.is_active(p) {
+            continue;
+        }
+        match pin(snap, p, opts) {
+            Some(why) => {
+                pinned.push((p, why));
+                kept.node[p as usize] = Some(node);
+                kept.gpu_devices[p as usize] = snap.current.gpu_devices[p as usize];
+            }
+            None => {
+                let next = members.len();
+                let at = *index.entry(class_key(snap, p)).or_insert(next);
+                if at == next {
+                    members.push(Vec::new());
+                }
+                members[at].push(p);
+            }
+        }
+    }
+    let state = ClusterState::new(snap, &kept);
+    let classes = members
+        .into_par_iter()
+        .map(|pods| Class {
+            candidates: candidates(profile, &state, pods[0]),
+            interacts: interacts(snap, pods[0]),
+            pods,
+        })
+        .collect();
+    let mut free = snap.nodes.allocatable.clone();
+    for n in 0..snap.nodes.len() {
+        for (f, &used) in free.row_mut(n).iter_mut().zip(state.requested.row(n)) {
+            *f -= used;
+        }
+    }
+    Problem {
+        pinned,
+        classes,
+        free,
+        gpu_free: state.gpu_free.clone(),
+        budgets: budgets(snap),
+    }
+}
+
+/// The nodes where every filter of `profile` but NodeName passes for `pod` against `state`.
+fn candidates(profile: &Profile, state: &ClusterState, pod: PodId) -> Vec<NodeId> {
+    let cx = Cycle::new(state, pod);
+    let mut run = Vec::new();
+    for f in profile.filters.iter().filter(|f| f.name() != "NodeName") {
+        match f.pre_filter(&cx) {
+            PreFilter::Run(data) => run.push((f, data)),
+            PreFilter::Skip => {}
+            PreFilter::Reject(_) => return Vec::new(),
+        }
+    }
+    (0..state.snap.nodes.len() as NodeId)
+        .filter(|&n| run.iter().all(|(f, data)| f.filter(&cx, data, n).is_ok()))
+        .collect()
+}

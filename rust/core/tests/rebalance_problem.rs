@@ -1,0 +1,221 @@
+//! The rebalance problem: which pods are pinned and why, classes, candidates, budgets.
+
+use kube_engine_core::place::profile::default_profile;
+use kube_engine_core::rebalance::{problem, Pin, PinOptions, Problem};
+use kube_engine_core::snapshot::parse_documents;
+use kube_engine_core::Snapshot;
+
+fn node(name: &str, cpu: &str, extra: &str) -> String {
+    format!(
+        r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{"kubernetes.io/hostname":"{name}"}}}},
+            "spec":{{{extra}}},"status":{{"allocatable":{{"cpu":"{cpu}","memory":"16Gi","pods":"110"}}}}}}"#
+    )
+}
+
+/// A running pod bound to `node`; `meta` and `spec` add fields (with trailing commas).
+fn pod(name: &str, node: &str, cpu: &str, meta: &str, spec: &str) -> String {
+    format!(
+        r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"default",{meta}"labels":{{"app":"web"}}}},
+            "spec":{{"nodeName":"{node}",{spec}"containers":[{{"name":"c","resources":{{"requests":{{"cpu":"{cpu}","memory":"1Gi"}}}}}}]}},
+            "status":{{"phase":"Running"}}}}"#
+    )
+}
+
+fn owned(kind: &str, name: &str) -> String {
+    format!(
+        r#""ownerReferences":[{{"apiVersion":"apps/v1","kind":"{kind}","name":"{name}","uid":"uid-{name}","controller":true}}],"#
+    )
+}
+
+fn snap(items: &[String]) -> Snapshot {
+    let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+    parse_documents(&[doc.as_bytes()]).unwrap()
+}
+
+fn names(s: &Snapshot, pods: &[u32]) -> Vec<String> {
+    pods.iter()
+        .map(|&p| s.pods.name[p as usize].clone())
+        .collect()
+}
+
+fn solve(s: &Snapshot, opts: PinOptions) -> Problem {
+    problem(s, &default_profile(), opts)
+}
+
+#[test]
+fn pins_say_why() {
+    let rs = owned("ReplicaSet", "web-1");
+    let s = snap(&[
+        node("a", "8", ""),
+        pod("ds", "a", "1", &owned("DaemonSet", "agent"), ""),
+        pod(
+            "mirror",
+            "a",
+            "1",
+            r#""annotations":{"kubernetes.io/config.mirror":"x"},"#,
+            "",
+        ),
+        pod("critical", "a", "1", &rs, r#""priority":2000001000,"#),
+        pod(
+            "keep",
+            "a",
+            "1",
+            &format!(r#"{rs}"annotations":{{"kube-engine.io/evict":"false"}},"#),
+            "",
+        ),
+        pod(
+            "scratch",
+            "a",
+            "1",
+            &rs,
+            r#""volumes":[{"name":"t","emptyDir":{}}],"#,
+        ),
+        pod("bare", "a", "1", "", ""),
+        pod("web", "a", "1", &rs, ""),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    let pins: Vec<(String, Pin)> = pr
+        .pinned
+        .iter()
+        .map(|&(p, why)| (s.pods.name[p as usize].clone(), why))
+        .collect();
+    let expect = [
+        ("ds", Pin::DaemonSet),
+        ("mirror", Pin::Mirror),
+        ("critical", Pin::SystemCritical),
+        ("keep", Pin::Annotated),
+        ("scratch", Pin::LocalStorage),
+        ("bare", Pin::Bare),
+    ];
+    assert_eq!(
+        pins,
+        expect.map(|(n, w)| (n.to_string(), w)).to_vec(),
+        "pinned pods and reasons"
+    );
+    assert_eq!(pr.classes.len(), 1);
+    assert_eq!(names(&s, &pr.classes[0].pods), ["web"]);
+    // Allowed, local storage moves too.
+    let pr = solve(
+        &s,
+        PinOptions {
+            allow_local_storage: true,
+            allow_bare: true,
+        },
+    );
+    assert!(pr
+        .pinned
+        .iter()
+        .all(|&(_, why)| why != Pin::LocalStorage && why != Pin::Bare));
+    assert_eq!(pr.classes.iter().map(|c| c.pods.len()).sum::<usize>(), 3);
+}
+
+#[test]
+fn classes_group_interchangeable_pods() {
+    let rs = owned("ReplicaSet", "web-1");
+    let other = owned("ReplicaSet", "api-1");
+    let s = snap(&[
+        node("a", "8", ""),
+        node("b", "8", ""),
+        pod("web-x", "a", "1", &rs, ""),
+        pod("web-y", "b", "1", &rs, ""),
+        pod("api-x", "a", "1", &other, ""),
+        // Same controller, another request (e.g. a vertical autoscaler's change): its own class.
+        pod("web-big", "a", "2", &rs, ""),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    let classes: Vec<Vec<String>> = pr.classes.iter().map(|c| names(&s, &c.pods)).collect();
+    assert_eq!(
+        classes,
+        [vec!["web-x", "web-y"], vec!["api-x"], vec!["web-big"]]
+    );
+}
+
+#[test]
+fn candidates_come_from_the_filters_with_only_pinned_pods_placed() {
+    let rs = owned("ReplicaSet", "web-1");
+    let taint = r#""taints":[{"key":"gpu","value":"true","effect":"NoSchedule"}]"#;
+    let s = snap(&[
+        node("small", "1", ""),
+        node("tainted", "8", taint),
+        node("cordoned", "8", r#""unschedulable":true"#),
+        node("busy", "4", ""),
+        node("free", "4", ""),
+        node("also-free", "4", ""),
+        // busy holds 3 pinned cpus: 1 left, too little for a 2-cpu pod.
+        pod("agent", "busy", "3", &owned("DaemonSet", "agent"), ""),
+        pod("web", "free", "2", &rs, ""),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    assert_eq!(pr.classes.len(), 1);
+    let cand: Vec<&str> = pr.classes[0]
+        .candidates
+        .iter()
+        .map(|&n| s.nodes.name[n as usize].as_str())
+        .collect();
+    // NodeName does not hold a moved pod to its node; the others are filtered out.
+    assert_eq!(cand, ["free", "also-free"]);
+    let busy = s.nodes.name.iter().position(|n| n == "busy").unwrap();
+    let cpu = s.resources.get("cpu").unwrap();
+    assert_eq!(
+        pr.free.get(busy, cpu),
+        1000,
+        "4 cpus less the pinned 3, in milli"
+    );
+}
+
+#[test]
+fn interacting_classes_are_marked() {
+    let rs = owned("ReplicaSet", "web-1");
+    let anti = r#""affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+        {"labelSelector":{"matchLabels":{"app":"web"}},"topologyKey":"kubernetes.io/hostname"}]}},"#;
+    let s = snap(&[
+        node("a", "8", ""),
+        node("b", "8", ""),
+        pod("web", "a", "1", &rs, anti),
+        pod("plain", "b", "1", &owned("ReplicaSet", "other"), ""),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    let flags: Vec<(Vec<String>, bool)> = pr
+        .classes
+        .iter()
+        .map(|c| (names(&s, &c.pods), c.interacts))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (vec!["web".to_string()], true),
+            (vec!["plain".to_string()], false)
+        ]
+    );
+}
+
+#[test]
+fn budgets_from_status_or_spec() {
+    let rs = owned("ReplicaSet", "web-1");
+    let pdb = |name: &str, spec: &str, status: &str| {
+        format!(
+            r#"{{"kind":"PodDisruptionBudget","metadata":{{"name":"{name}","namespace":"default"}},
+                "spec":{{{spec}"selector":{{"matchLabels":{{"app":"web"}}}}}}{status}}}"#
+        )
+    };
+    let s = snap(&[
+        node("a", "8", ""),
+        pod("w1", "a", "1", &rs, ""),
+        pod("w2", "a", "1", &rs, ""),
+        pod("w3", "a", "1", &rs, ""),
+        pdb(
+            "live",
+            r#""minAvailable":1,"#,
+            r#","status":{"disruptionsAllowed":1}"#,
+        ),
+        // 3 running pods, at least 1 must stay: 2 may go.
+        pdb("min", r#""minAvailable":1,"#, ""),
+        // 34% of 3 rounds up to 2 unavailable.
+        pdb("max", r#""maxUnavailable":"34%","#, ""),
+        pdb("neither", "", ""),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    let allowed: Vec<u32> = pr.budgets.iter().map(|b| b.allowed).collect();
+    assert_eq!(allowed, [1, 2, 2, 0]);
+    assert!(pr.budgets.iter().all(|b| b.pods.len() == 3));
+}

@@ -1,0 +1,131 @@
+//! `rebalance_problem()`: what a rebalance of the snapshot decides over, as plain data for the
+//! Python model builder.
+
+use std::collections::BTreeMap;
+
+use kube_engine_core::place::profile;
+use kube_engine_core::rebalance::{self, PinOptions};
+use pyo3::prelude::*;
+
+use crate::errors::{detached, ConfigError};
+use crate::snapshot::PySnapshot;
+
+#[derive(IntoPyObject)]
+pub struct PodClass {
+    pods: Vec<String>,
+    nodes: Vec<String>,
+    controller: Option<String>,
+    request: BTreeMap<String, i64>,
+    gpu_count: u32,
+    gpu_milli: u32,
+    candidates: Vec<u32>,
+    interacts: bool,
+}
+
+#[derive(IntoPyObject)]
+pub struct Budget {
+    name: String,
+    allowed: u32,
+    pods: Vec<String>,
+}
+
+#[derive(IntoPyObject)]
+pub struct RebalanceProblem {
+    nodes: Vec<String>,
+    free: BTreeMap<String, Vec<i64>>,
+    gpu_free: Vec<Vec<u32>>,
+    pinned: BTreeMap<String, String>,
+    classes: Vec<PodClass>,
+    budgets: Vec<Budget>,
+}
+
+/// `config`: a KubeSchedulerConfiguration as JSON, whose first profile's filters decide where
+/// pods may go (default: the default profile).
+#[pyfunction]
+#[pyo3(signature = (snapshot, config=None, allow_local_storage=false, allow_bare=false))]
+pub fn rebalance_problem(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    config: Option<String>,
+    allow_local_storage: bool,
+    allow_bare: bool,
+) -> PyResult<RebalanceProblem> {
+    let s = snapshot.get();
+    let profile = match &config {
+        None => profile::default_profile(),
+        Some(json) => profile::profiles_from_json(json)
+            .map_err(ConfigError::new_err)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ConfigError::new_err("the configuration has no profile"))?,
+    };
+    let snap = s.clone();
+    let opts = PinOptions {
+        allow_local_storage,
+        allow_bare,
+    };
+    let pr = detached(py, move || rebalance::problem(&snap, &profile, opts))?;
+    let key = |p: u32| s.pod_key(p);
+    let node = |p: u32| {
+        let n = s.current.node[p as usize].expect("classes hold bound pods");
+        s.nodes.name[n as usize].clone()
+    };
+    let names = s.resources.names();
+    let classes = pr
+        .classes
+        .iter()
+        .map(|c| {
+            let first = c.pods[0] as usize;
+            let gpu = s.pods.gpu[first];
+            PodClass {
+                pods: c.pods.iter().map(|&p| key(p)).collect(),
+                nodes: c.pods.iter().map(|&p| node(p)).collect(),
+                controller: s.pods.owner[first]
+                    .as_ref()
+                    .map(|o| format!("{}/{}", s.symbols.resolve(o.kind), o.name)),
+                request: names
+                    .iter()
+                    .zip(s.pods.requests.row(first))
+                    .filter(|(_, &v)| v != 0)
+                    .map(|(n, &v)| (n.clone(), v))
+                    .collect(),
+                gpu_count: gpu.count,
+                gpu_milli: gpu.milli,
+                candidates: c.candidates.clone(),
+                interacts: c.interacts,
+            }
+        })
+        .collect();
+    let budgets = pr
+        .budgets
+        .iter()
+        .map(|b| {
+            let pdb = &s.pdbs[b.pdb];
+            let ns = pdb.metadata.namespace.as_deref().unwrap_or("default");
+            Budget {
+                name: format!("{ns}/{}", pdb.metadata.name),
+                allowed: b.allowed,
+                pods: b.pods.iter().map(|&p| key(p)).collect(),
+            }
+        })
+        .collect();
+    Ok(RebalanceProblem {
+        nodes: s.nodes.name.clone(),
+        free: names
+            .iter()
+            .enumerate()
+            .map(|(r, n)| {
+                let column = (0..s.nodes.len()).map(|i| pr.free.get(i, r)).collect();
+                (n.clone(), column)
+            })
+            .collect(),
+        gpu_free: pr.gpu_free,
+        pinned: pr
+            .pinned
+            .iter()
+            .map(|&(p, why)| (key(p), why.as_str().to_string()))
+            .collect(),
+        classes,
+        budgets,
+    })
+}
