@@ -219,3 +219,89 @@ fn budgets_from_status_or_spec() {
     assert_eq!(allowed, [1, 2, 2, 0]);
     assert!(pr.budgets.iter().all(|b| b.pods.len() == 3));
 }
+
+mod drain {
+    use super::*;
+    use kube_engine_core::rebalance::{drain, DrainOptions};
+
+    fn nodes_of(s: &Snapshot, ns: &[u32]) -> Vec<String> {
+        ns.iter()
+            .map(|&n| s.nodes.name[n as usize].clone())
+            .collect()
+    }
+
+    fn three_light_nodes(extra: &[String]) -> Snapshot {
+        let rs = owned("ReplicaSet", "web-1");
+        let mut items = vec![
+            node("a", "4", ""),
+            node("b", "4", ""),
+            node("c", "4", ""),
+            pod("w1", "a", "1", &rs, ""),
+            pod("w2", "b", "1", &rs, ""),
+            pod("w3", "c", "2", &rs, ""),
+        ];
+        items.extend_from_slice(extra);
+        snap(&items)
+    }
+
+    #[test]
+    fn packs_light_nodes_onto_one() {
+        let s = three_light_nodes(&[]);
+        let plan = drain(&s, DrainOptions::default()).unwrap();
+        // a and b hold one 1-cpu pod each and go first; c (2 cpus) takes both.
+        assert_eq!(nodes_of(&s, &plan.freed), ["a", "b"]);
+        assert_eq!(plan.moves.len(), 2);
+        assert!(plan
+            .moves
+            .iter()
+            .all(|m| s.nodes.name[m.to as usize] == "c"));
+    }
+
+    #[test]
+    fn move_and_disruption_budgets_hold() {
+        let s = three_light_nodes(&[]);
+        let one = DrainOptions {
+            max_moves: Some(1),
+            ..Default::default()
+        };
+        let plan = drain(&s, one).unwrap();
+        assert_eq!(plan.moves.len(), 1);
+        assert_eq!(plan.freed.len(), 1);
+        let pdb = r#"{"kind":"PodDisruptionBudget","metadata":{"name":"web","namespace":"default"},
+            "spec":{"selector":{"matchLabels":{"app":"web"}}},"status":{"disruptionsAllowed":0}}"#;
+        let s = three_light_nodes(&[pdb.to_string()]);
+        let plan = drain(&s, DrainOptions::default()).unwrap();
+        assert!(plan.moves.is_empty() && plan.freed.is_empty());
+    }
+
+    #[test]
+    fn pinned_pods_keep_their_node_but_daemons_do_not() {
+        let s = three_light_nodes(&[
+            pod("bare", "a", "1", "", ""),
+            pod("agent", "b", "1", &owned("DaemonSet", "agent"), ""),
+        ]);
+        let plan = drain(&s, DrainOptions::default()).unwrap();
+        // a keeps its bare pod, so it stays in use; b empties (its DaemonSet pod goes with it).
+        assert!(!nodes_of(&s, &plan.freed).contains(&"a".to_string()));
+        assert!(nodes_of(&s, &plan.freed).contains(&"b".to_string()));
+        assert!(plan
+            .moves
+            .iter()
+            .all(|m| s.pods.name[m.pod as usize] != "agent"));
+    }
+
+    #[test]
+    fn nothing_fits_nothing_moves() {
+        // Each node is full: no pod can move anywhere.
+        let rs = owned("ReplicaSet", "web-1");
+        let s = snap(&[
+            node("a", "2", ""),
+            node("b", "2", ""),
+            pod("w1", "a", "2", &rs, ""),
+            pod("w2", "b", "2", &rs, ""),
+        ]);
+        let plan = drain(&s, DrainOptions::default()).unwrap();
+        assert!(plan.moves.is_empty() && plan.freed.is_empty());
+        assert_eq!(plan.assignment, s.current);
+    }
+}

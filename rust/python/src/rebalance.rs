@@ -129,3 +129,56 @@ pub fn rebalance_problem(
         budgets,
     })
 }
+
+#[derive(IntoPyObject)]
+pub struct PodMove {
+    pod: String,
+    from: String,
+    to: String,
+    gpu_devices: Vec<u32>,
+}
+
+#[derive(IntoPyObject)]
+pub struct DrainPlan {
+    moves: Vec<PodMove>,
+    freed: Vec<String>,
+}
+
+/// The packing heuristic's plan (see `kube_engine_core::rebalance::drain`).
+#[pyfunction]
+#[pyo3(signature = (snapshot, max_moves=None, allow_local_storage=false, allow_bare=false, seed=0))]
+pub fn drain_plan(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    max_moves: Option<usize>,
+    allow_local_storage: bool,
+    allow_bare: bool,
+    seed: u64,
+) -> PyResult<DrainPlan> {
+    let s = snapshot.get();
+    let snap = s.clone();
+    let opts = rebalance::DrainOptions {
+        max_moves,
+        pins: PinOptions {
+            allow_local_storage,
+            allow_bare,
+        },
+        seed,
+    };
+    let plan = detached(py, move || rebalance::drain(&snap, opts))?
+        .map_err(pyo3::exceptions::PyRuntimeError::new_err)?;
+    let node = |n: u32| s.nodes.name[n as usize].clone();
+    Ok(DrainPlan {
+        moves: plan
+            .moves
+            .iter()
+            .map(|m| PodMove {
+                pod: s.pod_key(m.pod),
+                from: node(m.from),
+                to: node(m.to),
+                gpu_devices: kube_engine_core::model::gpu::mask_indices(m.devices).collect(),
+            })
+            .collect(),
+        freed: plan.freed.iter().map(|&n| node(n)).collect(),
+    })
+}

@@ -121,6 +121,13 @@ pub fn take(free: &mut [u32], mask: DeviceMask, demand: GpuDemand) {
     }
 }
 
+/// Undoes [`take`]: devices in `mask` get `demand.milli` back (never above a whole device).
+pub fn give(free: &mut [u32], mask: DeviceMask, demand: GpuDemand) {
+    for i in mask_indices(mask) {
+        free[i as usize] = (free[i as usize] + demand.milli).min(DEVICE_MILLI);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

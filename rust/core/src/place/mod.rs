@@ -29,7 +29,7 @@ pub struct Placement {
 
 /// Numbers the pods by their node constraints (nodeSelector, node affinity, tolerations): pods of
 /// one group get the same answers from static plugins (one group when no profile has any).
-fn constraint_groups(snap: &Snapshot, pods: &[PodId], profiles: &[Profile]) -> Vec<u32> {
+pub(crate) fn constraint_groups(snap: &Snapshot, pods: &[PodId], profiles: &[Profile]) -> Vec<u32> {
     if !profiles.iter().any(Profile::has_statics) {
         return vec![0; pods.len()];
     }

@@ -99,6 +99,29 @@ impl<'s> ClusterState<'s> {
         self.version[self.position[ni] as usize] += 1;
     }
 
+    /// Takes bound pod `p` off its node (a pod's eviction), the inverse of [`ClusterState::bind`].
+    pub fn unbind(&mut self, p: PodId) {
+        let pi = p as usize;
+        let n = self.node[pi].take().expect("unbind takes a bound pod");
+        let ni = n as usize;
+        let s = self.snap;
+        for (acc, &r) in self
+            .requested
+            .row_mut(ni)
+            .iter_mut()
+            .zip(s.pods.requests.row(pi))
+        {
+            *acc = acc.saturating_sub(r);
+        }
+        let nz = s.pods.nonzero[pi];
+        self.nonzero[ni][0] -= nz[0];
+        self.nonzero[ni][1] -= nz[1];
+        gpu::give(&mut self.gpu_free[ni], self.devices[pi], s.pods.gpu[pi]);
+        self.devices[pi] = 0;
+        self.pods_on[ni].retain(|&q| q != p);
+        self.version[self.position[ni] as usize] += 1;
+    }
+
     /// Free amount of resource `r` on node `n`.
     pub fn free(&self, n: NodeId, r: usize) -> i64 {
         self.snap.nodes.allocatable.get(n as usize, r) - self.requested.get(n as usize, r)

@@ -4,9 +4,11 @@
 //! PodDisruptionBudget lets go. The optimisation model is built in Python from a [`Problem`].
 
 pub mod budgets;
+pub mod drain;
 pub mod pins;
 pub mod problem;
 
 pub use budgets::{budgets, Budget};
+pub use drain::{drain, DrainOptions, Move, Plan};
 pub use pins::{pin, Pin, PinOptions};
 pub use problem::{problem, Class, Problem};
