@@ -15,6 +15,7 @@ pub mod place;
 pub mod quantity;
 pub mod resources;
 pub mod snapshot;
+pub mod vbp;
 
 pub use error::{Error, InputError};
 pub use quantity::Quantity;
