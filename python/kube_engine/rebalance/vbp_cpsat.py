@@ -67,6 +67,67 @@ def _relabel(assignment: Sequence[int], clique: Sequence[int], rank: dict[int, i
     return [label[b] for b in assignment]
 
 
+class _Model:
+    """x[i, b] for the bins item i may use under the symmetry breaking; y[b] bins in use."""
+
+    def __init__(
+        self,
+        inst: VbpInstance,
+        clique: Sequence[int],
+        rank: dict[int, int],
+        bins: int,
+    ) -> None:
+        n, q = len(inst.items), len(clique)
+        self.allowed: list[range] = [range(0)] * n
+        for k, i in enumerate(clique):
+            self.allowed[i] = range(k, k + 1)
+        for i, r in rank.items():
+            self.allowed[i] = range(min(q + r + 1, bins))
+        m = self.model = cp_model.CpModel()
+        # Bins that may stay empty get a variable; the others are open by construction.
+        self.open = {b: m.new_bool_var(f"y{b}") for b in range(bins) if b >= q}
+        self.y = [self.open[b] if b in self.open else m.new_constant(1) for b in range(bins)]
+        self.x: dict[tuple[int, int], cp_model.IntVar] = {}
+        for i in range(n):
+            for b in self.allowed[i]:
+                if not (b < q and i in rank and _conflict(inst, i, clique[b])):
+                    self.x[i, b] = m.new_bool_var(f"x{i}_{b}")
+        for i in range(n):
+            m.add_exactly_one(self.x[i, b] for b in self.allowed[i] if (i, b) in self.x)
+        for b in range(bins):
+            members = [i for i in range(n) if (i, b) in self.x]
+            for d, c in enumerate(inst.capacity):
+                m.add(sum(inst.items[i][d] * self.x[i, b] for i in members) <= c * self.y[b])
+            if b >= q:
+                for i in members:
+                    m.add_implication(self.x[i, b], self.y[b])
+        for b in range(max(q, 1), bins):
+            m.add_implication(self.y[b], self.y[b - 1])
+
+    def hint(self, assignment: Sequence[int]) -> None:
+        """Hints every x and y from a packing numbered as the symmetry breaking demands."""
+        for (i, b), var in self.x.items():
+            self.model.add_hint(var, assignment[i] == b)
+        used = set(assignment)
+        for b, y in self.open.items():
+            self.model.add_hint(y, b in used)
+
+    def solve(
+        self, time_limit: float, workers: int, seed: int
+    ) -> tuple[cp_model.CpSolver, cp_model.CpSolverStatus]:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = time_limit
+        solver.parameters.num_workers = workers
+        solver.parameters.random_seed = seed
+        return solver, solver.solve(self.model)
+
+    def assignment(self, solver: cp_model.CpSolver) -> list[int]:
+        return [
+            next(b for b in allowed if (i, b) in self.x and solver.value(self.x[i, b]))
+            for i, allowed in enumerate(self.allowed)
+        ]
+
+
 def improve(
     inst: VbpInstance,
     greedy: Sequence[int],
@@ -76,67 +137,26 @@ def improve(
     seed: int,
 ) -> Found:
     """Searches for a packing in fewer bins than `greedy` and at least `lower`."""
-    n = len(inst.items)
     ub = len(set(greedy))
     order = _order(inst)
     clique = _clique(inst, order)
     in_clique = set(clique)
-    rest = [i for i in order if i not in in_clique]
-    rank = {i: r for r, i in enumerate(rest)}
-    q = len(clique)
+    rank = {i: r for r, i in enumerate(i for i in order if i not in in_clique)}
     # The clique is a bound of its own, sometimes above L2 (its conflicts mix dimensions).
-    lower = max(lower, q)
+    lower = max(lower, len(clique))
     if lower >= ub:
         return Found(None, lower, "CLIQUE_BOUND")
-
-    allowed: list[range] = [range(0)] * n
-    for k, i in enumerate(clique):
-        allowed[i] = range(k, k + 1)
-    for i in rest:
-        allowed[i] = range(min(q + rank[i] + 1, ub))
-
-    m = cp_model.CpModel()
-    y = [m.new_constant(1) if b < q else m.new_bool_var(f"y{b}") for b in range(ub)]
-    x: dict[tuple[int, int], cp_model.IntVar] = {}
-    for i in range(n):
-        for b in allowed[i]:
-            if b < q and i in rank and _conflict(inst, i, clique[b]):
-                continue
-            x[i, b] = m.new_bool_var(f"x{i}_{b}")
-    for i in range(n):
-        m.add_exactly_one(x[i, b] for b in allowed[i] if (i, b) in x)
-    for b in range(ub):
-        members = [i for i in range(n) if (i, b) in x]
-        for d, c in enumerate(inst.capacity):
-            m.add(sum(inst.items[i][d] * x[i, b] for i in members) <= c * y[b])
-        if b >= q:
-            for i in members:
-                m.add_implication(x[i, b], y[b])
-    for b in range(max(q, 1), ub):
-        m.add_implication(y[b], y[b - 1])
-    m.add(sum(y) >= lower)
-    m.minimize(sum(y))
-
-    hint = _relabel(greedy, clique, rank)
-    for (i, b), var in x.items():
-        m.add_hint(var, hint[i] == b)
-    used = set(hint)
-    for b in range(q, ub):
-        m.add_hint(y[b], b in used)
-
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
-    status = solver.solve(m)
+    full = _Model(inst, clique, rank, ub)
+    full.model.add(sum(full.y) >= lower)
+    full.model.minimize(sum(full.y))
+    full.hint(_relabel(greedy, clique, rank))
+    solver, status = full.solve(time_limit, workers, seed)
     name = solver.status_name(status)
     bound = lower
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and math.isfinite(solver.best_objective_bound):
+    found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    if found and math.isfinite(solver.best_objective_bound):
         # CP-SAT's bound is a float over an integer objective; a tiny slack must not round up.
         bound = max(lower, math.ceil(solver.best_objective_bound - 1e-6))
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.objective_value >= ub:
+    if not found or solver.objective_value >= ub:
         return Found(None, bound, name)
-    assignment = [
-        next(b for b in allowed[i] if (i, b) in x and solver.value(x[i, b])) for i in range(n)
-    ]
-    return Found(assignment, bound, name)
+    return Found(full.assignment(solver), bound, name)
