@@ -92,10 +92,7 @@ pub fn lower_bounds(inst: &Instance) -> LowerBounds {
         l1 = l1.max(((total + c - 1) / c) as u64);
         l2 = l2.max(martello_toth_l2(&column, inst.capacity[d]));
     }
-    LowerBounds {
-        l1,
-        l2: l2.max(l1),
-    }
+    LowerBounds { l1, l2: l2.max(l1) }
 }
 
 /// Bin index per item.
@@ -349,7 +346,10 @@ mod tests {
         let p = dot_product(&i);
         assert_eq!(p.bins, 2);
         assert_ne!(p.bin[0], p.bin[1]);
-        assert_eq!(check(&i, &p.bin.iter().map(|&b| b as i64).collect::<Vec<_>>()).unwrap(), 2);
+        assert_eq!(
+            check(&i, &p.bin.iter().map(|&b| b as i64).collect::<Vec<_>>()).unwrap(),
+            2
+        );
     }
 
     #[test]
@@ -377,7 +377,10 @@ mod tests {
     #[test]
     fn new_rejects_items_larger_than_a_bin() {
         let err = Instance::new(vec![5, 120], vec![100, 100]).unwrap_err();
-        assert!(err.to_string().contains("item 0 dimension 1: size 120"), "{err}");
+        assert!(
+            err.to_string().contains("item 0 dimension 1: size 120"),
+            "{err}"
+        );
         assert!(Instance::new(vec![1, 2, 3], vec![10, 10]).is_err());
         assert!(Instance::new(vec![], vec![0]).is_err());
     }
@@ -409,7 +412,11 @@ mod tests {
                 let bins: Vec<i64> = p.bin.iter().map(|&b| i64::from(b)).collect();
                 let used = check(&i, &bins).unwrap_or_else(|e| panic!("{}: {e}", p.heuristic));
                 assert_eq!(used, p.bins, "{}", p.heuristic);
-                assert!(p.bins as u64 >= lb.l2, "{}: below the lower bound", p.heuristic);
+                assert!(
+                    p.bins as u64 >= lb.l2,
+                    "{}: below the lower bound",
+                    p.heuristic
+                );
             }
         }
     }
