@@ -98,7 +98,10 @@ def _schedule(args: argparse.Namespace) -> None:
 
 
 def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench", help="benchmarks (fgd: the FGD paper's GPU packing protocol)")
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks (fgd: the FGD paper's GPU packing protocol; vbp: vector bin packing)",
+    )
     bench = p.add_subparsers(dest="bench", required=True)
     p = bench.add_parser(
         "fgd",
@@ -113,6 +116,16 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--load", type=float, default=1.3, help="arrivals up to this × cluster GPUs")
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
     p.set_defaults(func=_bench_fgd)
+    p = bench.add_parser(
+        "vbp", help="vector bin packing of VPSolver .vbp files: bins used against the lower bound"
+    )
+    p.add_argument("files", nargs="+", type=Path, help=".vbp files")
+    p.add_argument("--solver", choices=["heuristic", "cpsat"], default="cpsat")
+    p.add_argument("--time-limit", type=float, default=5.0, help="CP-SAT seconds per instance")
+    p.add_argument("--workers", type=int, help="CP-SAT workers (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="CP-SAT random seed")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_bench_vbp)
 
 
 def _bench_fgd(args: argparse.Namespace) -> None:
@@ -145,6 +158,31 @@ def _bench_fgd(args: argparse.Namespace) -> None:
     if theirs:
         ref = fgd.mean_curve(theirs.values())
         print(fmt.format("paper", *(_pct(ref[p]) for p in points)))
+
+
+def _bench_vbp(args: argparse.Namespace) -> None:
+    from kube_engine.rebalancing.vbp import read_vbp, solve
+
+    try:
+        results = [
+            solve(
+                read_vbp(f),
+                args.solver,
+                time_limit=args.time_limit,
+                workers=args.workers,
+                seed=args.seed,
+            )
+            for f in args.files
+        ]
+    except ValueError as e:
+        raise SystemExit(f"kube-engine: error: {e}") from None
+    if args.output == "json":
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    fmt = "{:<24} {:>5} {:>11} {:>9} {:>8}"
+    print(fmt.format("instance", "bins", "lower bound", "status", "seconds"))
+    for r in results:
+        print(fmt.format(r.instance, r.bins, r.lower_bound, r.status, f"{r.seconds:.2f}"))
 
 
 def _pct(value: float | None) -> str:

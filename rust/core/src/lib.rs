@@ -16,6 +16,7 @@ pub mod quantity;
 pub mod rebalance;
 pub mod resources;
 pub mod snapshot;
+pub mod vbp;
 
 pub use error::{Error, InputError};
 pub use quantity::Quantity;

@@ -7,6 +7,7 @@ mod rebalance;
 mod replay;
 mod schedule;
 mod snapshot;
+mod vbp;
 
 use pyo3::prelude::*;
 
@@ -32,5 +33,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::effective_request, m)?)?;
+    m.add_function(wrap_pyfunction!(vbp::vbp_lower_bounds, m)?)?;
+    m.add_function(wrap_pyfunction!(vbp::vbp_heuristic, m)?)?;
+    m.add_function(wrap_pyfunction!(vbp::vbp_check, m)?)?;
     Ok(())
 }
