@@ -1,7 +1,8 @@
 """kube-engine: a Rust-accelerated scheduling and rebalancing engine for Kubernetes.
 
 Load a cluster with :class:`Snapshot` (a file, bytes, or :func:`kube_engine.cluster.read_snapshot`),
-measure a placement with :func:`evaluate`.
+measure a placement with :func:`evaluate`, place pending pods with :func:`schedule`, plan moves
+that free nodes with :func:`rebalance`.
 """
 
 from kube_engine._core import (
@@ -20,6 +21,7 @@ from kube_engine._core import (
 )
 from kube_engine.cli import bundled_example
 from kube_engine.cluster import read_snapshot, save_snapshot
+from kube_engine.rebalancing import RebalanceResult, rebalance
 from kube_engine.scheduling import schedule
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "KubeEngineError",
     "Placement",
     "QuantityError",
+    "RebalanceResult",
     "Snapshot",
     "SnapshotError",
     "__version__",
@@ -37,6 +40,7 @@ __all__ = [
     "evaluate",
     "parse_quantity",
     "read_snapshot",
+    "rebalance",
     "save_snapshot",
     "schedule",
 ]

@@ -60,22 +60,23 @@ def _inspect(args: argparse.Namespace) -> None:
 
 def _rebalance(args: argparse.Namespace) -> None:
     from kube_engine._core import rebalance_problem
+    from kube_engine.rebalancing import rebalance
 
     name, snapshot = _load(args)
     ev = evaluate(snapshot)
-    problem = rebalance_problem(
-        snapshot, allow_local_storage=args.allow_local_storage, allow_bare=args.allow_bare
-    )
+    allow = {"allow_local_storage": args.allow_local_storage, "allow_bare": args.allow_bare}
+    problem = rebalance_problem(snapshot, **allow)
+    plan = rebalance(snapshot, args.objective, max_moves=args.max_moves, seed=args.seed, **allow)
     if args.output == "json":
         out = {"source": name, **evaluation_to_dict(snapshot, ev)}
-        print(json.dumps({**out, "rebalance": problem_summary(problem)}, indent=2))
+        out["rebalance"] = {**problem_summary(problem), "plan": plan.to_dict()}
+        print(json.dumps(out, indent=2))
         return
     print(render_inspection(name, snapshot, ev))
     print(render_problem(problem))
-    print(
-        "\nPlanning (the moves that pack, balance or defragment this cluster) is not in this "
-        "release yet: above is what it will work with."
-    )
+    print()
+    print(plan.table())
+    print("\nDry run: nothing in the cluster was changed.")
 
 
 def _schedule(args: argparse.Namespace) -> None:
@@ -204,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--order", choices=["queue", "dominant-share", "input"], default="queue")
     p.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
     p.set_defaults(func=_schedule)
-    p = sub.add_parser(
-        "rebalance", help="the rebalancer job (currently: inspection and what may move)"
-    )
+    p = sub.add_parser("rebalance", help="the rebalancer job: plan moves that free nodes (dry run)")
     _add_source(p)
     p.add_argument(
         "--allow-local-storage",
@@ -218,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="let pods no controller owns move (evicted, they are not recreated by themselves)",
     )
+    p.add_argument("--objective", choices=["pack"], default="pack")
+    p.add_argument("--max-moves", type=int, help="at most this many pods move (default: no limit)")
+    p.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
     p.set_defaults(func=_rebalance)
     _add_bench(sub)
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use kube_engine_core::metrics::{self, Evaluation};
 use kube_engine_core::snapshot::Snapshot;
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -19,21 +19,47 @@ pub struct PyEvaluation {
 }
 
 /// `placement` maps `namespace/name` to a node name (or None: unbound); pods not named stay where
-/// they are.
+/// they are. `gpu_devices` gives moved pods' GPU device indices on their node (others get devices
+/// by best fit).
 #[pyfunction]
-#[pyo3(signature = (snapshot, placement=None))]
+#[pyo3(signature = (snapshot, placement=None, gpu_devices=None))]
 pub fn evaluate(
     py: Python<'_>,
     snapshot: &PySnapshot,
     placement: Option<HashMap<String, Option<String>>>,
+    gpu_devices: Option<HashMap<String, Vec<u32>>>,
 ) -> PyResult<PyEvaluation> {
     let s = snapshot.get();
+    let pod_id = |pod: &str| {
+        s.pods
+            .id(pod)
+            .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {pod:?}")))
+    };
+    let mut devices = HashMap::new();
+    for (pod, list) in gpu_devices.unwrap_or_default() {
+        let p = pod_id(&pod)?;
+        let have = s.pods.gpu[p as usize];
+        let mut mask: u64 = 0;
+        for d in list {
+            if d >= 64 {
+                return Err(PyValueError::new_err(format!(
+                    "gpu_devices[{pod:?}]: device index {d} out of range"
+                )));
+            }
+            mask |= 1 << d;
+        }
+        if mask.count_ones() != have.count {
+            return Err(PyValueError::new_err(format!(
+                "gpu_devices[{pod:?}]: {} device(s) given, the pod uses {}",
+                mask.count_ones(),
+                have.count
+            )));
+        }
+        devices.insert(p, mask);
+    }
     let mut moves = Vec::new();
     for (pod, node) in placement.unwrap_or_default() {
-        let p = s
-            .pods
-            .id(&pod)
-            .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {pod:?}")))?;
+        let p = pod_id(&pod)?;
         let n = match node {
             None => None,
             Some(name) => Some(
@@ -42,7 +68,13 @@ pub fn evaluate(
                     .ok_or_else(|| PyKeyError::new_err(format!("unknown node {name:?}")))?,
             ),
         };
-        moves.push((p, n));
+        moves.push((p, n, devices.remove(&p)));
+    }
+    if let Some(p) = devices.keys().next() {
+        return Err(PyValueError::new_err(format!(
+            "gpu_devices names pod {:?}, which placement does not",
+            s.pod_key(*p)
+        )));
     }
     moves.sort_unstable();
     let snap = s.clone();
@@ -153,6 +185,15 @@ impl PyEvaluation {
 
     /// Per-node requested/allocatable of one resource (`nvidia.com/gpu` gives GPU milli
     /// allocated / devices × 1000); None where the node offers none of it.
+    /// Names of the nodes counted in `nodes_used`.
+    fn nodes_in_use(&self) -> Vec<String> {
+        let s = &self.snapshot;
+        (0..s.nodes.len())
+            .filter(|&n| self.inner.node_in_use[n])
+            .map(|n| s.nodes.name[n].clone())
+            .collect()
+    }
+
     fn node_utilisation(&self, resource: &str) -> PyResult<Vec<Option<f64>>> {
         let s = &self.snapshot;
         if resource == kube_engine_core::model::gpu::GPU_RESOURCE {

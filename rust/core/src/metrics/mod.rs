@@ -60,6 +60,8 @@ pub struct Evaluation {
     pub nodes: usize,
     /// Nodes running at least one active pod that is not a DaemonSet or static pod.
     pub nodes_used: usize,
+    /// Per node: whether it counts in `nodes_used`.
+    pub node_in_use: Vec<bool>,
     pub pods: usize,
     pub pods_active: usize,
     pub pods_bound: usize,
@@ -182,6 +184,7 @@ pub fn evaluate(s: &Snapshot, a: &Assignment) -> Evaluation {
     Evaluation {
         nodes: n_nodes,
         nodes_used: used.iter().filter(|&&u| u).count(),
+        node_in_use: used,
         pods: s.pods.len(),
         pods_active,
         pods_bound,

@@ -79,27 +79,31 @@ pub(super) fn assign_at_load(
 }
 
 impl Snapshot {
-    /// The current placement with some pods moved (`None`: unbound). Moved pods get GPU devices by
-    /// best fit on their new node, in pod order, after the pods that stay have kept theirs.
-    pub fn assignment_with(&self, moves: &[(PodId, Option<NodeId>)]) -> Assignment {
+    /// The current placement with some pods moved (`None`: unbound), optionally onto given GPU
+    /// devices. Moved pods without given devices get them by best fit on their new node, in pod
+    /// order, after the pods that stay and those with given devices have taken theirs.
+    pub fn assignment_with(
+        &self,
+        moves: &[(PodId, Option<NodeId>, Option<DeviceMask>)],
+    ) -> Assignment {
         let mut a = self.current.clone();
-        let mut moved = vec![false; self.pods.len()];
-        for &(p, n) in moves {
-            if a.node[p as usize] != n {
+        let mut fit = vec![false; self.pods.len()];
+        for &(p, n, devices) in moves {
+            if a.node[p as usize] != n || devices.is_some() {
                 a.node[p as usize] = n;
-                a.gpu_devices[p as usize] = 0;
-                moved[p as usize] = true;
+                a.gpu_devices[p as usize] = devices.unwrap_or(0);
+                fit[p as usize] = devices.is_none();
             }
         }
         let mut free = all_free(self);
         for p in 0..self.pods.len() {
-            if let (Some(n), false) = (a.node[p], moved[p]) {
+            if let (Some(n), false) = (a.node[p], fit[p]) {
                 if self.is_active(p as PodId) {
                     gpu::take(&mut free[n as usize], a.gpu_devices[p], self.pods.gpu[p]);
                 }
             }
         }
-        for p in (0..self.pods.len()).filter(|&p| moved[p]) {
+        for p in (0..self.pods.len()).filter(|&p| fit[p]) {
             let demand = self.pods.gpu[p];
             let Some(n) = a.node[p] else { continue };
             if demand.is_none() || !self.is_active(p as PodId) {

@@ -1,0 +1,124 @@
+"""kube_engine.rebalance: the packing plan frees nodes, keeps every rule and every budget."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from conftest import as_list, node, pod
+from kube_engine import Snapshot, bundled_example, evaluate, rebalance
+from kube_engine.cli import main
+
+
+def web(name: str, node_name: str, cpu: str, **kw: Any) -> dict[str, Any]:
+    p = pod(name, node_name, requests={"cpu": cpu}, labels={"app": "web"}, **kw)
+    p["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": "web-1",
+            "uid": "u1",
+            "controller": True,
+        }
+    ]
+    return p
+
+
+@pytest.fixture(scope="module")
+def example() -> Snapshot:
+    return Snapshot.from_file(bundled_example())
+
+
+def test_plan_on_a_small_cluster() -> None:
+    s = Snapshot.from_bytes(
+        as_list(
+            node("a", cpu="4"),
+            node("b", cpu="4"),
+            node("c", cpu="4"),
+            web("w1", "a", "1"),
+            web("w2", "b", "1"),
+            web("w3", "c", "2"),
+        )
+    )
+    r = rebalance(s)
+    assert sorted(r.nodes_freed) == ["a", "b"]
+    assert {(m.pod, m.to_node) for m in r.moves} == {("default/w1", "c"), ("default/w2", "c")}
+    assert (r.nodes_used_before, r.nodes_used_after) == (3, 1)
+    assert r.utilisation_before["cpu"] == pytest.approx(4 / 12)
+    assert r.utilisation_after["cpu"] == pytest.approx(1.0)
+    d = r.to_dict()
+    assert d["nodes_used"] == {"before": 3, "after": 1}
+    assert d["moves"][0].keys() == {"pod", "from", "to", "gpu_devices"}
+    assert evaluate(s, r.placement, r.gpu_devices).violation_counts() == {}
+
+
+@pytest.mark.parametrize("max_moves", [0, 50, 400])
+def test_budgeted_plans_on_the_bundled_example(example: Snapshot, max_moves: int) -> None:
+    r = rebalance(example, max_moves=max_moves, allow_bare=True)
+    assert len(r.moves) <= max_moves
+    assert len({m.pod for m in r.moves}) == len(r.moves)
+    after = evaluate(example, r.placement, r.gpu_devices)
+    # Every GPU pod keeps whole devices, nothing is over-committed, no rule breaks.
+    assert after.violation_counts() == {}
+    assert r.nodes_used_after == r.nodes_used_before - len(r.nodes_freed)
+    assert set(r.nodes_freed).isdisjoint(after.nodes_in_use())
+    if max_moves:
+        assert r.nodes_freed, "a budget of moves frees nodes on this half-empty cluster"
+    # A larger budget never frees fewer nodes here (the heuristic is greedy over the same order).
+    if max_moves == 400:
+        assert len(r.nodes_freed) >= len(
+            rebalance(example, max_moves=50, allow_bare=True).nodes_freed
+        )
+
+
+def test_bare_pods_stay_unless_allowed(example: Snapshot) -> None:
+    assert rebalance(example).moves == []
+
+
+def test_same_seed_same_plan(example: Snapshot) -> None:
+    a = rebalance(example, max_moves=100, allow_bare=True, seed=3)
+    b = rebalance(example, max_moves=100, allow_bare=True, seed=3)
+    assert a.moves == b.moves
+
+
+def test_bad_arguments_name_the_value(example: Snapshot) -> None:
+    with pytest.raises(ValueError, match="objective 'balance'"):
+        rebalance(example, "balance")
+    with pytest.raises(ValueError, match="solver 'cpsat'"):
+        rebalance(example, solver="cpsat")
+    with pytest.raises(ValueError, match="max_moves must be >= 0, got -1"):
+        rebalance(example, max_moves=-1)
+
+
+def test_rebalance_command_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rebalance", "--allow-bare", "--max-moves", "30", "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    plan = out["rebalance"]["plan"]
+    assert len(plan["moves"]) <= 30
+    assert plan["nodes_used"]["after"] == plan["nodes_used"]["before"] - len(plan["nodes_freed"])
+    assert main(["rebalance", "--allow-bare", "--max-moves", "30"]) == 0
+    table = capsys.readouterr().out
+    assert "Plan (pack, heuristic):" in table
+    assert "Dry run: nothing in the cluster was changed." in table
+
+
+def test_evaluate_checks_given_gpu_devices() -> None:
+    s = Snapshot.from_bytes(
+        as_list(
+            node("g1", gpus=2, model="T4"),
+            node("g2", gpus=2, model="T4"),
+            pod("share", "g1", requests={"kube-engine.io/gpu-milli": "600"}),
+            pod("other", "g2", requests={"kube-engine.io/gpu-milli": "600"}),
+        )
+    )
+    (taken,) = s.pod_request("default/other")["gpu_devices"]
+    crowded = evaluate(s, {"default/share": "g2"}, {"default/share": [taken]})
+    assert crowded.violation_counts() == {"gpu-devices": 1}
+    fine = evaluate(s, {"default/share": "g2"}, {"default/share": [1 - taken]})
+    assert fine.violation_counts() == {}
+    with pytest.raises(ValueError, match=r"2 device\(s\) given, the pod uses 1"):
+        evaluate(s, {"default/share": "g2"}, {"default/share": [0, 1]})
+    with pytest.raises(ValueError, match="which placement does not"):
+        evaluate(s, {}, {"default/share": [1]})
