@@ -6,8 +6,8 @@ Two clusters, each from its current placement: the bundled openb example (bare p
 move: the trace has no controllers) and a seeded synthetic cluster
 (`kube_engine.workloads.generate_cluster`: node pools, zones, taints, selectors, anti-affinity,
 spread constraints, PDBs, DaemonSets; most of its pods have emptyDir volumes, which are allowed to
-move here, as cluster-autoscaler's scale-down allows by default). For budgets of 5 %, 10 % and 20 % of the movable pods and
-no budget, the plan's nodes in use are compared with the nodes in use before and with the
+move here, as cluster-autoscaler's scale-down allows by default). For budgets of 5 %, 10 % and
+20 % of the movable pods and no budget, the plan's nodes in use are compared with the nodes in use before and with the
 strongest lower bound kube-engine knows for the cluster's pods (`evaluate().lower_bounds`; it
 counts pending pods too, so for a cluster with pending pods it is not a bound on the bound pods
 alone). Seconds are wall time of planning (the Rust heuristic) only.
@@ -72,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.output == "json":
         print(json.dumps({"python": platform.python_version(), "rows": rows}, indent=2))
         return 0
-    print(
-        f"{'cluster':<32} {'budget':>7} {'moves':>7} {'freed':>6} {'in use':>15} {'bound':>6} {'seconds':>8}"
-    )
+    head = ("cluster", "budget", "moves", "freed", "in use", "bound", "seconds")
+    print("{:<32} {:>7} {:>7} {:>6} {:>15} {:>6} {:>8}".format(*head))
     for r in rows:
         budget = "none" if r["budget_share"] is None else f"{r['budget_share']:.0%}"
         in_use = f"{r['nodes_used_before']:,} -> {r['nodes_used_after']:,}"
