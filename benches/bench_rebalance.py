@@ -7,10 +7,10 @@ move: the trace has no controllers) and a seeded synthetic cluster
 (`kube_engine.workloads.generate_cluster`: node pools, zones, taints, selectors, anti-affinity,
 spread constraints, PDBs, DaemonSets; most of its pods have emptyDir volumes, which are allowed to
 move here, as cluster-autoscaler's scale-down allows by default). For budgets of 5 %, 10 % and
-20 % of the movable pods and no budget, the plan's nodes in use are compared with the nodes in use before and with the
-strongest lower bound kube-engine knows for the cluster's pods (`evaluate().lower_bounds`; it
-counts pending pods too, so for a cluster with pending pods it is not a bound on the bound pods
-alone). Seconds are wall time of planning (the Rust heuristic) only.
+20 % of the movable pods and no budget, the plan's nodes in use are compared with the nodes in
+use before and with the strongest lower bound kube-engine knows for the cluster's pods
+(`evaluate().lower_bounds`: it ignores which pods must stay and the disruption budgets, and counts
+pending pods too, so no plan need reach it). Seconds are wall time of planning (the Rust heuristic) only.
 """
 
 from __future__ import annotations
