@@ -5,12 +5,12 @@
 Two clusters, each from its current placement: the bundled openb example (bare pods allowed to
 move: the trace has no controllers) and a seeded synthetic cluster
 (`kube_engine.workloads.generate_cluster`: node pools, zones, taints, selectors, anti-affinity,
-spread constraints, PDBs, DaemonSets; most of its pods have emptyDir volumes, which are allowed to
-move here, as cluster-autoscaler's scale-down allows by default). For budgets of 5 %, 10 % and
-20 % of the movable pods and no budget, the plan's nodes in use are compared with the nodes in
-use before and with the strongest lower bound kube-engine knows for the cluster's pods
-(`evaluate().lower_bounds`: it ignores which pods must stay and the disruption budgets, and counts
-pending pods too, so no plan need reach it). Seconds are wall time of planning (the Rust heuristic) only.
+spread constraints, PDBs, DaemonSets; most of its pods have emptyDir volumes, which are allowed
+to move here, as cluster-autoscaler's scale-down allows by default). For budgets of 5 %, 10 %
+and 20 % of the movable pods and no budget, the plan's nodes in use are compared with the nodes
+in use before and with the strongest lower bound kube-engine knows for the cluster's pods
+(`evaluate().lower_bounds`: it ignores which pods must stay and the disruption budgets, and
+counts pending pods too, so no plan need reach it). Seconds: wall time of planning only.
 """
 
 from __future__ import annotations

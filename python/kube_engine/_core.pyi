@@ -4,6 +4,7 @@ import os
 from typing import final
 
 from kube_engine.records import (
+    DrainPlan,
     EffectiveRequest,
     GpuUse,
     LowerBounds,
@@ -111,6 +112,13 @@ def rebalance_problem(
     allow_local_storage: bool = False,
     allow_bare: bool = False,
 ) -> RebalanceProblem: ...
+def drain_plan(
+    snapshot: Snapshot,
+    max_moves: int | None = None,
+    allow_local_storage: bool = False,
+    allow_bare: bool = False,
+    seed: int = 0,
+) -> DrainPlan: ...
 
 @final
 class Replay:

@@ -82,3 +82,12 @@ class RebalanceProblem(TypedDict):
     pinned: dict[str, str]
     classes: list[PodClass]
     budgets: list[DisruptionBudget]
+
+
+# "from" is a Python keyword, so this one takes the functional form.
+PodMove = TypedDict("PodMove", {"pod": str, "from": str, "to": str, "gpu_devices": list[int]})
+
+
+class DrainPlan(TypedDict):
+    moves: list[PodMove]
+    freed: list[str]
