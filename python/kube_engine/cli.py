@@ -219,7 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--objective", choices=["pack"], default="pack")
     p.add_argument("--max-moves", type=int, help="at most this many pods move (default: no limit)")
-    p.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
+    p.add_argument(
+        "--solver",
+        choices=["heuristic", "cpsat"],
+        default="heuristic",
+        help="cpsat: CP-SAT improves the heuristic's plan, neighbourhood by neighbourhood",
+    )
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds for CP-SAT")
+    p.add_argument("--workers", type=int, help="CP-SAT workers (default and cap: the cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed (tie-breaking, CP-SAT)")
     p.set_defaults(func=_rebalance)
     _add_bench(sub)
     args = parser.parse_args(argv)

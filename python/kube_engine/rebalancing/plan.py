@@ -1,9 +1,11 @@
 """Rebalancing a cluster: which pods to move where, so that nodes can be removed.
 
-So far the ``pack`` objective with the Rust packing heuristic: it empties the cheapest nodes first,
+So far the ``pack`` objective. The Rust packing heuristic empties the cheapest nodes first,
 placing each of their pods with the scheduler's own filters (GPU devices included) on nodes that
-stay, within the move budget and the PodDisruptionBudgets, and checks the result against every
-rule before returning it. Nothing in a cluster is changed: this is the plan.
+stay, within the move budget and the PodDisruptionBudgets; with ``solver="cpsat"`` CP-SAT then
+improves its plan neighbourhood by neighbourhood (:mod:`kube_engine.rebalancing.pack_lns`). The
+result is checked against every rule before it is returned. Nothing in a cluster is changed: this
+is the plan.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kube_engine._core import Evaluation, Snapshot, drain_plan, evaluate
+from kube_engine._core import Evaluation, InternalError, Snapshot, drain_plan, evaluate
 
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = ("pack",)
-SOLVERS = ("heuristic",)
+SOLVERS = ("heuristic", "cpsat")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def rebalance(
     max_moves: int | None = None,
     *,
     solver: str = "heuristic",
+    time_limit: float = 60.0,
+    workers: int | None = None,
     allow_local_storage: bool = False,
     allow_bare: bool = False,
     seed: int = 0,
@@ -146,6 +150,10 @@ def rebalance(
         raise ValueError(f"objective {objective!r} is not available; choose one of {OBJECTIVES}")
     if solver not in SOLVERS:
         raise ValueError(f"solver {solver!r} is not available; choose one of {SOLVERS}")
+    if time_limit <= 0:
+        raise ValueError(f"time_limit must be > 0, got {time_limit}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     if max_moves is not None and max_moves < 0:
         raise ValueError(f"max_moves must be >= 0, got {max_moves}")
     started = time.perf_counter()
@@ -156,19 +164,37 @@ def rebalance(
         allow_bare=allow_bare,
         seed=seed,
     )
-    seconds = time.perf_counter() - started
     moves = [Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]]
+    if solver == "cpsat":
+        from kube_engine._core import rebalance_problem
+        from kube_engine.rebalancing.pack_lns import improve_pack
+
+        problem = rebalance_problem(
+            snapshot, allow_local_storage=allow_local_storage, allow_bare=allow_bare
+        )
+        left = time_limit - (time.perf_counter() - started)
+        found = improve_pack(snapshot, problem, plan, max_moves, left, workers, seed)
+        moves = [Move(p, frm, to, devs) for p, frm, to, devs in found.moves]
+    seconds = time.perf_counter() - started
     before = evaluate(snapshot)
     after = evaluate(
         snapshot,
         {m.pod: m.to_node for m in moves},
         {m.pod: list(m.gpu_devices) for m in moves if m.gpu_devices},
     )
+    gone = set(before.nodes_in_use()).difference(after.nodes_in_use())
+    if after.violation_counts() != before.violation_counts():
+        raise InternalError(
+            f"the {solver} plan changes the rules broken from {before.violation_counts()} to "
+            f"{after.violation_counts()}; not returned"
+        )
     return RebalanceResult(
         objective=objective,
         solver=solver,
         moves=moves,
-        nodes_freed=plan["freed"],
+        # The heuristic's in the order it emptied them, then any more the solver emptied.
+        nodes_freed=[n for n in plan["freed"] if n in gone]
+        + sorted(gone.difference(plan["freed"])),
         nodes_used_before=before.nodes_used,
         nodes_used_after=after.nodes_used,
         utilisation_before=_utilisation(snapshot, before),
