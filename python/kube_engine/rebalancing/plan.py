@@ -43,7 +43,8 @@ class RebalanceResult:
     utilisation_before: dict[str, float]
     utilisation_after: dict[str, float]
     seconds: float
-    #: ``FEASIBLE``: checked against every rule; not proven optimal.
+    #: ``FEASIBLE``: checked against every rule, not proven optimal. ``HEURISTIC_FALLBACK``:
+    #: CP-SAT's plan broke a rule the search does not model, so this is the heuristic's plan.
     status: str = "FEASIBLE"
     max_moves: int | None = None
 
@@ -164,7 +165,10 @@ def rebalance(
         allow_bare=allow_bare,
         seed=seed,
     )
-    moves = [Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]]
+    heuristic = [Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]]
+    before = evaluate(snapshot)
+    moves, after = heuristic, _after(snapshot, heuristic)
+    status = "FEASIBLE"
     if solver == "cpsat":
         from kube_engine._core import rebalance_problem
         from kube_engine.rebalancing.pack_lns import improve_pack
@@ -174,21 +178,21 @@ def rebalance(
         )
         left = time_limit - (time.perf_counter() - started)
         found = improve_pack(snapshot, problem, plan, max_moves, left, workers, seed)
-        moves = [Move(p, frm, to, devs) for p, frm, to, devs in found.moves]
+        improved = [Move(p, frm, to, devs) for p, frm, to, devs in found.moves]
+        checked = _after(snapshot, improved)
+        if _breaks_more(before, checked):
+            # The search keeps pods with inter-pod rules where they are, but not the rules
+            # other pods' placement feeds (e.g. another pod's spread constraint counting them).
+            status = "HEURISTIC_FALLBACK"
+        else:
+            moves, after = improved, checked
     seconds = time.perf_counter() - started
-    before = evaluate(snapshot)
-    after = evaluate(
-        snapshot,
-        {m.pod: m.to_node for m in moves},
-        {m.pod: list(m.gpu_devices) for m in moves if m.gpu_devices},
-    )
-    gone = set(before.nodes_in_use()).difference(after.nodes_in_use())
-    was, now = before.violation_counts(), after.violation_counts()
-    if any(n > was.get(kind, 0) for kind, n in now.items()):
+    if _breaks_more(before, after):
         raise InternalError(
-            f"the {solver} plan would break rules more often ({was} before, {now} after); "
-            "not returned"
+            f"the plan would break rules more often ({before.violation_counts()} before, "
+            f"{after.violation_counts()} after); not returned"
         )
+    gone = set(before.nodes_in_use()).difference(after.nodes_in_use())
     return RebalanceResult(
         objective=objective,
         solver=solver,
@@ -201,5 +205,19 @@ def rebalance(
         utilisation_before=_utilisation(snapshot, before),
         utilisation_after=_utilisation(snapshot, after),
         seconds=seconds,
+        status=status,
         max_moves=max_moves,
     )
+
+
+def _after(snapshot: Snapshot, moves: list[Move]) -> Evaluation:
+    return evaluate(
+        snapshot,
+        {m.pod: m.to_node for m in moves},
+        {m.pod: list(m.gpu_devices) for m in moves if m.gpu_devices},
+    )
+
+
+def _breaks_more(before: Evaluation, after: Evaluation) -> bool:
+    was = before.violation_counts()
+    return any(n > was.get(kind, 0) for kind, n in after.violation_counts().items())

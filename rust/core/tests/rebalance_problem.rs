@@ -304,4 +304,47 @@ mod drain {
         assert!(plan.moves.is_empty() && plan.freed.is_empty());
         assert_eq!(plan.assignment, s.current);
     }
+
+    #[test]
+    fn moves_do_not_break_other_pods_spread() {
+        // web-a spreads over zones (maxSkew 1) counting every app=web pod, web-b's too. Each
+        // zone holds one of each; emptying a web-b node by moving its pod to the other zone
+        // would skew web-a's spread, so such a move must not be in the plan.
+        let zone = |name: &str, z: &str| {
+            format!(
+                r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{"kubernetes.io/hostname":"{name}","topology.kubernetes.io/zone":"{z}"}}}},
+                    "status":{{"allocatable":{{"cpu":"4","memory":"16Gi","pods":"110"}}}}}}"#
+            )
+        };
+        let spread = r#""topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"topology.kubernetes.io/zone",
+            "whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"app":"web"}}}],"#;
+        let (a, b) = (owned("ReplicaSet", "web-a"), owned("ReplicaSet", "web-b"));
+        let s = snap(&[
+            zone("a1", "z1"),
+            zone("a2", "z1"),
+            zone("b1", "z2"),
+            zone("b2", "z2"),
+            pod("spread-1", "a1", "2", &a, spread),
+            pod("spread-2", "b1", "2", &a, spread),
+            pod("plain-1", "a2", "1", &b, ""),
+            pod("plain-2", "b2", "1", &b, ""),
+        ]);
+        let plan = drain(&s, DrainOptions::default()).unwrap();
+        let zone_of = |n: u32| {
+            if s.nodes.name[n as usize].starts_with('a') {
+                1
+            } else {
+                2
+            }
+        };
+        for m in &plan.moves {
+            assert_eq!(
+                zone_of(m.from),
+                zone_of(m.to),
+                "{} left its zone",
+                s.pods.name[m.pod as usize]
+            );
+        }
+        assert_eq!(plan.freed.len(), 2, "one node per zone is enough");
+    }
 }

@@ -7,7 +7,7 @@ mod violations;
 
 use std::collections::HashMap;
 
-pub use violations::{Violation, ViolationKind};
+pub use violations::{inter_pod_count, Violation, ViolationKind};
 
 use crate::model::gpu::{self, GpuDemand, DEVICE_MILLI};
 use crate::resources::ResourceMatrix;

@@ -57,6 +57,31 @@ struct Bound {
     by_namespace: HashMap<Sym, Vec<PodId>>,
 }
 
+impl Bound {
+    fn of(s: &Snapshot, a: &Assignment) -> Bound {
+        let mut by_namespace: HashMap<Sym, Vec<PodId>> = HashMap::new();
+        for p in 0..s.pods.len() as PodId {
+            if a.node[p as usize].is_some() && s.is_active(p) {
+                by_namespace
+                    .entry(s.pods.namespace[p as usize])
+                    .or_default()
+                    .push(p);
+            }
+        }
+        Bound { by_namespace }
+    }
+}
+
+/// How many inter-pod rules (required pod (anti-)affinity, DoNotSchedule spread) of the pods
+/// marked in `only` `a` breaks: the rules a move can break for pods it does not move.
+pub fn inter_pod_count(s: &Snapshot, a: &Assignment, only: &[bool]) -> usize {
+    let bound = Bound::of(s, a);
+    let mut out = Vec::new();
+    inter_pod(s, a, &bound, Some(only), &mut out);
+    spread(s, a, &bound, Some(only), &mut out);
+    out.len()
+}
+
 pub(super) fn find(
     s: &Snapshot,
     a: &Assignment,
@@ -92,18 +117,7 @@ pub(super) fn find(
         }
     }
 
-    let mut bound = Bound {
-        by_namespace: HashMap::new(),
-    };
-    for p in 0..s.pods.len() as PodId {
-        if a.node[p as usize].is_some() && s.is_active(p) {
-            bound
-                .by_namespace
-                .entry(s.pods.namespace[p as usize])
-                .or_default()
-                .push(p);
-        }
-    }
+    let bound = Bound::of(s, a);
 
     // Pod-level rules that need only the pod and its node, in pod order (so which of two pods
     // clashing on a host port is reported does not depend on hashing).
@@ -162,8 +176,8 @@ pub(super) fn find(
         }
     }
     host_port_conflicts(s, &ports, &mut out);
-    inter_pod(s, a, &bound, &mut out);
-    spread(s, a, &bound, &mut out);
+    inter_pod(s, a, &bound, None, &mut out);
+    spread(s, a, &bound, None, &mut out);
     out.sort_by_key(|v| (v.kind, v.node, v.pod));
     out
 }
@@ -221,11 +235,20 @@ fn term_counts(
     counts
 }
 
-fn inter_pod(s: &Snapshot, a: &Assignment, bound: &Bound, out: &mut Vec<Violation>) {
+fn inter_pod(
+    s: &Snapshot,
+    a: &Assignment,
+    bound: &Bound,
+    only: Option<&[bool]>,
+    out: &mut Vec<Violation>,
+) {
     // Pods of one workload share their terms: count once per (namespace, term).
     let mut cache: HashMap<(Sym, String), HashMap<Sym, u32>> = HashMap::new();
     for pods in bound.by_namespace.values() {
         for &p in pods {
+            if only.is_some_and(|o| !o[p as usize]) {
+                continue;
+            }
             let Some(aff) = s.pods.affinity[p as usize].as_deref() else {
                 continue;
             };
@@ -289,7 +312,13 @@ fn inter_pod(s: &Snapshot, a: &Assignment, bound: &Bound, out: &mut Vec<Violatio
     }
 }
 
-fn spread(s: &Snapshot, a: &Assignment, bound: &Bound, out: &mut Vec<Violation>) {
+fn spread(
+    s: &Snapshot,
+    a: &Assignment,
+    bound: &Bound,
+    only: Option<&[bool]>,
+    out: &mut Vec<Violation>,
+) {
     struct Domains {
         counts: HashMap<Sym, u32>,
         eligible: Vec<bool>,
@@ -299,6 +328,9 @@ fn spread(s: &Snapshot, a: &Assignment, bound: &Bound, out: &mut Vec<Violation>)
     for pods in bound.by_namespace.values() {
         for &p in pods {
             let pi = p as usize;
+            if only.is_some_and(|o| !o[pi]) {
+                continue;
+            }
             let n = a.node[pi].expect("bound");
             for c in &s.pods.spread[pi] {
                 if c.when_unsatisfiable != WhenUnsatisfiable::DoNotSchedule {

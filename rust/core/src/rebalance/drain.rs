@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use super::budgets::budgets;
 use super::pins::{pin, Pin, PinOptions};
+use crate::hash::IdMap;
 use crate::metrics;
 use crate::model::gpu::DeviceMask;
+use crate::model::selector::LabelSelector;
+use crate::model::spread::WhenUnsatisfiable;
 use crate::place::framework::{Cycle, CycleData, FilterPlugin, Profile, Reason, Scheduler};
 use crate::place::profile::profiles_from_json;
 use crate::place::state::ClusterState;
@@ -176,6 +179,8 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
             covered_by[p as usize].push(i);
         }
     }
+    let watchers = watchers(snap);
+    let mut only = vec![false; snap.pods.len()];
     let mut scheduler = Scheduler::new(&profile, opts.seed);
     scheduler.explain = false;
     let mut next_start = 0;
@@ -204,6 +209,21 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
         if spent.iter().zip(&allowed).any(|(s, a)| s > a) {
             continue;
         }
+        // The rules of pods that stay which these moves could break, and how often they are
+        // broken now.
+        let watching: Vec<PodId> = pods
+            .iter()
+            .flat_map(|&p| &watchers[p as usize])
+            .copied()
+            .collect();
+        for &q in &watching {
+            only[q as usize] = true;
+        }
+        let broken_before = if watching.is_empty() {
+            0
+        } else {
+            metrics::inter_pod_count(snap, &state.assignment(), &only)
+        };
         closed[n].store(true, Ordering::Relaxed);
         let was: Vec<(PodId, DeviceMask)> = pods
             .iter()
@@ -232,7 +252,15 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
             let home = original.node[p as usize];
             change += isize::from(home != Some(to)) - isize::from(home != Some(n as NodeId));
         }
-        if placed.len() < pods.len() {
+        // Each pod placed passed the filters, but moving a pod can also break a rule of a pod
+        // that stays (another pod's spread constraint counting it, say): such a node stays.
+        let breaks_others = placed.len() == pods.len()
+            && !watching.is_empty()
+            && metrics::inter_pod_count(snap, &state.assignment(), &only) > broken_before;
+        for &q in &watching {
+            only[q as usize] = false;
+        }
+        if placed.len() < pods.len() || breaks_others {
             for &p in &placed {
                 state.unbind(p);
             }
@@ -266,6 +294,56 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
         freed,
         assignment,
     })
+}
+
+/// For each pod, the pods that stay whose rules its move can break although the filters do not
+/// see it when they place the moved pod: pods of another controller whose DoNotSchedule spread
+/// constraint counts it (a pod of the same controller has the constraint itself, and its filter
+/// counts both sides of the move), and pods whose required pod affinity it may satisfy. By label
+/// selector alone (namespaces and matchLabelKeys ignored): a superset, which only costs checks.
+fn watchers(snap: &Snapshot) -> Vec<Vec<PodId>> {
+    let pods = &snap.pods;
+    let controller = |p: usize| pods.owner[p].as_ref().map(|o| o.uid.as_str());
+    let mut spread: IdMap<(&LabelSelector, Option<&str>), Vec<PodId>> = IdMap::default();
+    let mut affinity: IdMap<&LabelSelector, Vec<PodId>> = IdMap::default();
+    for q in 0..pods.len() {
+        if snap.current.node[q].is_none() || !snap.is_active(q as PodId) {
+            continue;
+        }
+        for c in &pods.spread[q] {
+            if let (WhenUnsatisfiable::DoNotSchedule, Some(sel)) =
+                (c.when_unsatisfiable, &c.label_selector)
+            {
+                spread
+                    .entry((sel, controller(q)))
+                    .or_default()
+                    .push(q as PodId);
+            }
+        }
+        let terms = pods.affinity[q]
+            .as_ref()
+            .and_then(|a| a.pod_affinity.as_ref());
+        for t in terms.into_iter().flat_map(|a| &a.required) {
+            if let Some(sel) = &t.label_selector {
+                affinity.entry(sel).or_default().push(q as PodId);
+            }
+        }
+    }
+    (0..pods.len())
+        .map(|p| {
+            let labels = snap.pod_labels(p as PodId);
+            let own = controller(p);
+            let by_spread = spread
+                .iter()
+                .filter(|((sel, of), _)| (*of != own || own.is_none()) && sel.matches(&labels));
+            let by_affinity = affinity.iter().filter(|(sel, _)| sel.matches(&labels));
+            by_spread
+                .flat_map(|(_, qs)| qs)
+                .chain(by_affinity.flat_map(|(_, qs)| qs))
+                .copied()
+                .collect()
+        })
+        .collect()
 }
 
 /// No kind of violation may be more frequent after the plan than before: every move passed the
