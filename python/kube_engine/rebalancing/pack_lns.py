@@ -44,13 +44,6 @@ class _Pod:
     budgets: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class LnsAnswer:
-    moves: list[PodMove]
-    rounds: int
-    improved: int
-
-
 class _Search:
     def __init__(self, snapshot: Snapshot, problem: RebalanceProblem, heuristic: DrainPlan) -> None:
         self.problem = problem
@@ -203,18 +196,16 @@ class _Search:
             out.append((n, devs))
         return out
 
-    def take(self, chosen: Sequence[int], answer: list[tuple[int, tuple[int, ...]]]) -> bool:
+    def take(self, chosen: Sequence[int], answer: list[tuple[int, tuple[int, ...]]]) -> None:
         """Takes the answer if the chosen nodes then use fewer nodes, or fewer moves."""
         inside = [p for p in self.pods if p.node in chosen]
 
         def cost(where: Sequence[int]) -> tuple[int, int]:
             return len(set(where)), sum(n != p.origin for p, n in zip(inside, where, strict=True))
 
-        if cost([n for n, _ in answer]) >= cost([p.node for p in inside]):
-            return False
-        for p, (n, devs) in zip(inside, answer, strict=True):
-            p.node, p.devices = n, devs
-        return True
+        if cost([n for n, _ in answer]) < cost([p.node for p in inside]):
+            for p, (n, devs) in zip(inside, answer, strict=True):
+                p.node, p.devices = n, devs
 
     def moves(self) -> list[PodMove]:
         nodes = self.problem["nodes"]
@@ -236,7 +227,7 @@ def improve_pack(
     seed: int,
     neighbourhood: int = 24,
     round_seconds: float = 1.0,
-) -> LnsAnswer:
+) -> list[PodMove]:
     """Improves the heuristic's plan in ``time_limit / round_seconds`` rounds of about
     ``round_seconds`` each (CP-SAT's deterministic time, so the plan does not depend on the
     machine's speed; only on a machine starved to a third of its speed does the wall clock stop
@@ -245,15 +236,13 @@ def improve_pack(
     rng = random.Random(seed)
     search = _Search(snapshot, problem, heuristic)
     cores = os.cpu_count() or 1
-    rounds = improved = 0
-    for _ in range(max(1, int(time_limit / round_seconds))):
+    for i in range(max(1, int(time_limit / round_seconds))):
         if len(search.in_use()) < 2 or time.perf_counter() - started > 3 * time_limit:
             break
-        chosen = sorted(search.neighbourhood(rng, neighbourhood, targeted=rounds % 2 == 0))
-        rounds += 1
+        chosen = sorted(search.neighbourhood(rng, neighbourhood, targeted=i % 2 == 0))
         answer = search.solve(
             chosen, max_moves, round_seconds, min(workers or cores, cores), rng.randrange(1 << 30)
         )
-        if answer is not None and search.take(chosen, answer):
-            improved += 1
-    return LnsAnswer(search.moves(), rounds, improved)
+        if answer is not None:
+            search.take(chosen, answer)
+    return search.moves()

@@ -178,7 +178,7 @@ def rebalance(
         )
         left = time_limit - (time.perf_counter() - started)
         found = improve_pack(snapshot, problem, plan, max_moves, left, workers, seed)
-        improved = [Move(p, frm, to, devs) for p, frm, to, devs in found.moves]
+        improved = [Move(p, frm, to, devs) for p, frm, to, devs in found]
         checked = _after(snapshot, improved)
         if _breaks_more(before, checked):
             # The search keeps pods with inter-pod rules where they are, but not the rules
