@@ -10,7 +10,8 @@ to move here, as cluster-autoscaler's scale-down allows by default). For budgets
 and 20 % of the movable pods and no budget, the plan's nodes in use are compared with the nodes
 in use before and with the strongest lower bound kube-engine knows for the cluster's pods
 (`evaluate().lower_bounds`: it ignores which pods must stay and the disruption budgets, and
-counts pending pods too, so no plan need reach it). `cpsat` runs CP-SAT
+counts pending pods too, so no plan need reach it). `--plot` draws nodes freed against pods
+moved (matplotlib). `cpsat` runs CP-SAT
 on the heuristic's plan for `--time-limit` seconds of deterministic time (about wall seconds).
 Seconds: wall time of planning only.
 """
@@ -22,6 +23,7 @@ import json
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import kube_engine
@@ -63,12 +65,39 @@ def rows_for(
     return rows
 
 
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clusters = list(dict.fromkeys(r["cluster"] for r in rows))
+    fig, axes = plt.subplots(1, len(clusters), figsize=(6 * len(clusters), 4.5), squeeze=False)
+    for ax, cluster in zip(axes[0], clusters, strict=True):
+        mine = [r for r in rows if r["cluster"] == cluster]
+        for i, solver in enumerate(SOLVERS):
+            points = sorted((r["moves"], r["nodes_freed"]) for r in mine if r["solver"] == solver)
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", color=f"C{i}", label=solver)
+        first = mine[0]
+        reachable = first["nodes_used_before"] - first["lower_bound"]
+        if reachable > 0:
+            ax.axhline(reachable, color="0.5", ls="--", lw=1, label="in use - lower bound")
+        ax.set(xlabel="pods moved", ylabel="nodes freed", title=cluster)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--pods", type=int, default=40000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT seconds per plan")
+    ap.add_argument("--plot", type=Path, help="write a PNG of nodes freed against moves here")
     ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
     args = ap.parse_args(argv)
     example = kube_engine.Snapshot.from_file(kube_engine.bundled_example())
@@ -78,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     name = f"synthetic {args.nodes}/{args.pods} (seed {args.seed})"
     rows += rows_for(name, synthetic, args.time_limit, allow_local_storage=True)
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
     if args.output == "json":
         print(json.dumps({"python": platform.python_version(), "rows": rows}, indent=2))
         return 0

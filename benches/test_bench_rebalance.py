@@ -1,13 +1,17 @@
 """The rebalancing benchmark runs end to end on a small synthetic cluster (timings not asserted)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from bench_rebalance import main
 
 
-def test_bench_rebalance_small(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--nodes", "40", "--pods", "400", "--time-limit", "1", "-o", "json"]) == 0
+def test_bench_rebalance_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    png = tmp_path / "freed.png"
+    args = ["--nodes", "40", "--pods", "400", "--time-limit", "1", "--plot", str(png)]
+    assert main([*args, "-o", "json"]) == 0
+    assert png.stat().st_size > 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert len(rows) == 16
     for r in rows:
