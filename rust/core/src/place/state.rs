@@ -80,19 +80,8 @@ impl<'s> ClusterState<'s> {
     /// Records `p` on `n` holding `devices` (the Reserve step).
     pub fn bind(&mut self, p: PodId, n: NodeId, devices: DeviceMask) {
         let (pi, ni) = (p as usize, n as usize);
-        let s = self.snap;
-        for (acc, &r) in self
-            .requested
-            .row_mut(ni)
-            .iter_mut()
-            .zip(s.pods.requests.row(pi))
-        {
-            *acc = acc.saturating_add(r);
-        }
-        let nz = s.pods.nonzero[pi];
-        self.nonzero[ni][0] += nz[0];
-        self.nonzero[ni][1] += nz[1];
-        gpu::take(&mut self.gpu_free[ni], devices, s.pods.gpu[pi]);
+        self.count(pi, ni, 1);
+        gpu::take(&mut self.gpu_free[ni], devices, self.snap.pods.gpu[pi]);
         self.node[pi] = Some(n);
         self.devices[pi] = devices;
         self.pods_on[ni].push(p);
@@ -104,6 +93,19 @@ impl<'s> ClusterState<'s> {
         let pi = p as usize;
         let n = self.node[pi].take().expect("unbind takes a bound pod");
         let ni = n as usize;
+        self.count(pi, ni, -1);
+        gpu::give(
+            &mut self.gpu_free[ni],
+            self.devices[pi],
+            self.snap.pods.gpu[pi],
+        );
+        self.devices[pi] = 0;
+        self.pods_on[ni].retain(|&q| q != p);
+        self.version[self.position[ni] as usize] += 1;
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) pod `pi`'s requests in node `ni`'s totals.
+    fn count(&mut self, pi: usize, ni: usize, sign: i64) {
         let s = self.snap;
         for (acc, &r) in self
             .requested
@@ -111,15 +113,11 @@ impl<'s> ClusterState<'s> {
             .iter_mut()
             .zip(s.pods.requests.row(pi))
         {
-            *acc = acc.saturating_sub(r);
+            *acc = acc.saturating_add(sign * r);
         }
         let nz = s.pods.nonzero[pi];
-        self.nonzero[ni][0] -= nz[0];
-        self.nonzero[ni][1] -= nz[1];
-        gpu::give(&mut self.gpu_free[ni], self.devices[pi], s.pods.gpu[pi]);
-        self.devices[pi] = 0;
-        self.pods_on[ni].retain(|&q| q != p);
-        self.version[self.position[ni] as usize] += 1;
+        self.nonzero[ni][0] += sign * nz[0];
+        self.nonzero[ni][1] += sign * nz[1];
     }
 
     /// Free amount of resource `r` on node `n`.
