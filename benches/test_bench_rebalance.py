@@ -13,8 +13,11 @@ def test_bench_rebalance_small(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert main([*args, "-o", "json"]) == 0
     assert png.stat().st_size > 0
     rows = json.loads(capsys.readouterr().out)["rows"]
-    assert len(rows) == 16
+    # Per cluster: pack with 4 budgets, balance and defrag with 3; each by 2 solvers.
+    assert len(rows) == 2 * (4 + 3 + 3) * 2
     for r in rows:
         if r["max_moves"] is not None:
             assert r["moves"] <= r["max_moves"]
-        assert r["nodes_used_after"] == r["nodes_used_before"] - r["nodes_freed"]
+        if r["objective"] == "pack":
+            assert r["nodes_used_after"] == r["nodes_used_before"] - r["nodes_freed"]
+        assert r["bound"] <= r["after"] <= r["before"], r

@@ -42,7 +42,7 @@ def test_plan_on_a_small_cluster() -> None:
             web("w3", "c", "2"),
         )
     )
-    r = rebalance(s)
+    r = rebalance(s, solver="heuristic")
     assert sorted(r.nodes_freed) == ["a", "b"]
     assert {(m.pod, m.to_node) for m in r.moves} == {("default/w1", "c"), ("default/w2", "c")}
     assert (r.nodes_used_before, r.nodes_used_after) == (3, 1)
@@ -52,12 +52,22 @@ def test_plan_on_a_small_cluster() -> None:
     assert d["nodes_used"] == {"before": 3, "after": 1}
     assert d["moves"][0].keys() == {"pod", "from", "to", "gpu_devices"}
     assert evaluate(s, r.placement, r.gpu_devices).violation_counts() == {}
+    # One node of 4 cpu holds the 4 cpu asked for, and no fewer nodes can: proven optimal.
+    assert (r.value, r.bound, r.gap, r.status) == (1, 1, 0, "OPTIMAL")
+    assert r.target == {"default/w1": "c", "default/w2": "c", "default/w3": "c"}
+    assert rebalance(s, time_limit=2, workers=1).to_dict()["moves"] == d["moves"]
+
+
+def test_no_moves_allowed_is_proven_optimal(example: Snapshot) -> None:
+    r = rebalance(example, max_moves=0, allow_bare=True, time_limit=2, workers=1)
+    assert (r.moves, r.status, r.value, r.bound) == ([], "OPTIMAL", 1360, 1360)
 
 
 @pytest.mark.parametrize("max_moves", [0, 50, 400])
 def test_budgeted_plans_on_the_bundled_example(example: Snapshot, max_moves: int) -> None:
-    r = rebalance(example, max_moves=max_moves, allow_bare=True)
+    r = rebalance(example, max_moves=max_moves, allow_bare=True, solver="heuristic")
     assert len(r.moves) <= max_moves
+    assert r.bound <= r.value
     assert len({m.pod for m in r.moves}) == len(r.moves)
     after = evaluate(example, r.placement, r.gpu_devices)
     # Every GPU pod keeps whole devices, nothing is over-committed, no rule breaks.
@@ -69,23 +79,31 @@ def test_budgeted_plans_on_the_bundled_example(example: Snapshot, max_moves: int
     # A larger budget never frees fewer nodes here (the heuristic is greedy over the same order).
     if max_moves == 400:
         assert len(r.nodes_freed) >= len(
-            rebalance(example, max_moves=50, allow_bare=True).nodes_freed
+            rebalance(example, max_moves=50, allow_bare=True, solver="heuristic").nodes_freed
         )
 
 
 def test_bare_pods_stay_unless_allowed(example: Snapshot) -> None:
-    assert rebalance(example).moves == []
+    assert rebalance(example, solver="heuristic").moves == []
 
 
 def test_same_seed_same_plan(example: Snapshot) -> None:
-    a = rebalance(example, max_moves=100, allow_bare=True, seed=3)
-    b = rebalance(example, max_moves=100, allow_bare=True, seed=3)
+    a = rebalance(example, max_moves=100, allow_bare=True, seed=3, solver="heuristic")
+    b = rebalance(example, max_moves=100, allow_bare=True, seed=3, solver="heuristic")
     assert a.moves == b.moves
 
 
 def test_bad_arguments_name_the_value(example: Snapshot) -> None:
-    with pytest.raises(ValueError, match="objective 'balance'"):
-        rebalance(example, "balance")
+    with pytest.raises(ValueError, match="objective 'spread' is not available"):
+        rebalance(example, "spread")
+    with pytest.raises(ValueError, match="objective weight of 'balance' must be a number, got 'x'"):
+        rebalance(example, "pack=1,balance=x")
+    with pytest.raises(ValueError, match="objective weight of 'pack' must be >= 0, got -1"):
+        rebalance(example, {"pack": -1})
+    with pytest.raises(ValueError, match="gives no term a positive weight"):
+        rebalance(example, "pack=0")
+    with pytest.raises(ValueError, match="move_cost must be >= 0, got -0.5"):
+        rebalance(example, move_cost=-0.5)
     with pytest.raises(ValueError, match="solver 'gurobi'"):
         rebalance(example, solver="gurobi")
     with pytest.raises(ValueError, match="time_limit must be > 0, got 0"):
@@ -97,14 +115,17 @@ def test_bad_arguments_name_the_value(example: Snapshot) -> None:
 
 
 def test_rebalance_command_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rebalance", "--allow-bare", "--max-moves", "30", "-o", "json"]) == 0
+    fast = ["--time-limit", "2", "--workers", "1"]
+    assert main(["rebalance", "--allow-bare", "--max-moves", "30", "-o", "json", *fast]) == 0
     out = json.loads(capsys.readouterr().out)
     plan = out["rebalance"]["plan"]
     assert len(plan["moves"]) <= 30
     assert plan["nodes_used"]["after"] == plan["nodes_used"]["before"] - len(plan["nodes_freed"])
-    assert main(["rebalance", "--allow-bare", "--max-moves", "30"]) == 0
+    assert plan["bound"] <= plan["value"] == plan["nodes_used"]["after"]
+    assert main(["rebalance", "--allow-bare", "--max-moves", "30", "--solver", "heuristic"]) == 0
     table = capsys.readouterr().out
-    assert "Plan (pack, heuristic):" in table
+    # 30 moves empty at most 30 nodes, and the heuristic empties 30: proven optimal.
+    assert "Plan (pack, heuristic, OPTIMAL): 30 moves (at most 30)" in table
     assert "Dry run: nothing in the cluster was changed." in table
 
 
@@ -142,7 +163,7 @@ def test_cpsat_never_worse_than_the_heuristic_and_keeps_every_budget(
     from kube_engine._core import rebalance_problem
 
     kw: dict[str, Any] = {"max_moves": max_moves, "allow_local_storage": True}
-    heuristic = rebalance(synthetic, **kw)
+    heuristic = rebalance(synthetic, solver="heuristic", **kw)
     r = rebalance(synthetic, solver="cpsat", time_limit=6, workers=1, **kw)
     assert r.nodes_used_after <= heuristic.nodes_used_after
     if max_moves is None:

@@ -8,7 +8,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from kube_engine._core import KubeEngineError, Snapshot, evaluate
+from kube_engine._core import ConfigError, KubeEngineError, Snapshot, evaluate
 from kube_engine.report import (
     evaluation_to_dict,
     problem_summary,
@@ -66,7 +66,22 @@ def _rebalance(args: argparse.Namespace) -> None:
     ev = evaluate(snapshot)
     allow = {"allow_local_storage": args.allow_local_storage, "allow_bare": args.allow_bare}
     problem = rebalance_problem(snapshot, **allow)
-    plan = rebalance(snapshot, args.objective, max_moves=args.max_moves, seed=args.seed, **allow)
+    try:
+        plan = rebalance(
+            snapshot,
+            args.objective,
+            max_moves=args.max_moves,
+            time_limit=args.time_limit,
+            workers=args.workers,
+            seed=args.seed,
+            solver=args.solver,
+            move_cost=args.move_cost,
+            prices=_prices(args.prices) if args.prices else None,
+            price_label=args.price_label,
+            **allow,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     if args.output == "json":
         out = {"source": name, **evaluation_to_dict(snapshot, ev)}
         out["rebalance"] = {**problem_summary(problem), "plan": plan.to_dict()}
@@ -77,6 +92,23 @@ def _rebalance(args: argparse.Namespace) -> None:
     print()
     print(plan.table())
     print("\nDry run: nothing in the cluster was changed.")
+
+
+def _prices(path: str) -> dict[str, float]:
+    """A price table: a JSON or YAML mapping from node name to price."""
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        table = yaml.safe_load(f)
+    if not isinstance(table, dict):
+        kind = type(table).__name__
+        raise ConfigError(f"{path}: a price table maps node names to prices, got a {kind}")
+    out = {}
+    for node, price in table.items():
+        if isinstance(price, bool) or not isinstance(price, int | float):
+            raise ConfigError(f"{path}: price of node {node!r} must be a number, got {price!r}")
+        out[str(node)] = float(price)
+    return out
 
 
 def _schedule(args: argparse.Namespace) -> None:
@@ -205,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--order", choices=["queue", "dominant-share", "input"], default="queue")
     p.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
     p.set_defaults(func=_schedule)
-    p = sub.add_parser("rebalance", help="the rebalancer job: plan moves that free nodes (dry run)")
+    p = sub.add_parser(
+        "rebalance", help="the rebalancer job: plan moves to pack, balance or defragment (dry run)"
+    )
     _add_source(p)
     p.add_argument(
         "--allow-local-storage",
@@ -217,13 +251,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="let pods no controller owns move (evicted, they are not recreated by themselves)",
     )
-    p.add_argument("--objective", choices=["pack"], default="pack")
+    p.add_argument(
+        "--objective",
+        default="pack",
+        help="pack, balance, defrag, or weights such as pack=1,balance=0.5 (default: pack)",
+    )
     p.add_argument("--max-moves", type=int, help="at most this many pods move (default: no limit)")
     p.add_argument(
+        "--move-cost", type=float, default=0.0, help="added per move, in the objective's units"
+    )
+    p.add_argument("--prices", help="JSON/YAML file mapping node names to prices (for pack)")
+    p.add_argument("--price-label", help="node label holding the node's price (for pack)")
+    p.add_argument(
         "--solver",
-        choices=["heuristic", "cpsat"],
-        default="heuristic",
-        help="cpsat: CP-SAT improves the heuristic's plan, neighbourhood by neighbourhood",
+        choices=["cpsat", "heuristic"],
+        default="cpsat",
+        help="cpsat (default): CP-SAT improves the start neighbourhood by neighbourhood; "
+        "heuristic: the packing heuristic's plan alone (pack only)",
     )
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds for CP-SAT")
     p.add_argument("--workers", type=int, help="CP-SAT workers (default and cap: the cores)")

@@ -1,24 +1,47 @@
-"""Rebalancing a cluster: which pods to move where, so that nodes can be removed.
+"""Rebalancing a cluster: which pods to move where, and what that gains.
 
-So far the ``pack`` objective. The Rust packing heuristic empties the cheapest nodes first,
-placing each of their pods with the scheduler's own filters (GPU devices included) on nodes that
-stay, within the move budget and the PodDisruptionBudgets; with ``solver="cpsat"`` CP-SAT then
-improves its plan neighbourhood by neighbourhood (:mod:`kube_engine.rebalancing.pack_lns`). The
-result is checked against every rule before it is returned. Nothing in a cluster is changed: this
-is the plan.
+Objectives (:mod:`kube_engine.rebalancing.objective`): ``pack`` (fewest nodes in use, or the
+lowest node cost when nodes carry prices), ``balance`` (lowest peak and spread of utilisation),
+``defrag`` (fewest GPUs not wholly free), or a weighted combination; each move may carry a cost.
+The Rust packing heuristic starts ``pack``: it empties the cheapest nodes first, placing each of
+their pods with the scheduler's own filters (GPU devices included) on nodes that stay, within the
+move budget and the PodDisruptionBudgets. CP-SAT then improves the start neighbourhood by
+neighbourhood (:mod:`kube_engine.rebalancing.lns`). The result is checked against every rule
+before it is returned, and carries a proven lower bound (:mod:`kube_engine.rebalancing.bounds`)
+and the gap to it. Nothing in a cluster is changed: this is the plan.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from kube_engine._core import Evaluation, InternalError, Snapshot, drain_plan, evaluate
+from kube_engine._core import (
+    Evaluation,
+    InternalError,
+    Snapshot,
+    drain_plan,
+    evaluate,
+    rebalance_problem,
+)
+from kube_engine.rebalancing.bounds import bounds
+from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
+from kube_engine.rebalancing.lns import Search, improve
+from kube_engine.rebalancing.objective import (
+    TERMS,
+    Allocatable,
+    Scorer,
+    Terms,
+    node_prices,
+    parse_objective,
+    terms_of,
+)
 
 GPU_RESOURCE = "nvidia.com/gpu"
-OBJECTIVES = ("pack",)
-SOLVERS = ("heuristic", "cpsat")
+OBJECTIVES = TERMS
+SOLVERS = ("cpsat", "heuristic")
 
 
 @dataclass(frozen=True)
@@ -34,19 +57,42 @@ class RebalanceResult:
     """A rebalancing plan and what it changes."""
 
     objective: str
+    #: The objective's terms with their weights.
+    weights: dict[str, float]
     solver: str
     moves: list[Move]
+    #: The objective value of the plan, and a value no plan within the move budget goes below
+    #: (proven by a relaxation, see :mod:`kube_engine.rebalancing.bounds`).
+    value: float
+    bound: float
+    #: Each term before and after (pack: nodes in use or their price; balance: peak plus standard
+    #: deviation of cpu and memory utilisation; defrag: GPUs not wholly free).
+    terms_before: dict[str, float]
+    terms_after: dict[str, float]
     nodes_freed: list[str]
     nodes_used_before: int
     nodes_used_after: int
     #: Per resource: requested over allocatable of the nodes in use, before and after.
     utilisation_before: dict[str, float]
     utilisation_after: dict[str, float]
+    #: GPU devices wholly free, before and after.
+    whole_free_gpus_before: int
+    whole_free_gpus_after: int
     seconds: float
-    #: ``FEASIBLE``: checked against every rule, not proven optimal. ``HEURISTIC_FALLBACK``:
-    #: CP-SAT's plan broke a rule the search does not model, so this is the heuristic's plan.
+    #: ``OPTIMAL``: the value meets the bound. ``FEASIBLE``: checked against every rule, not
+    #: proven optimal. ``HEURISTIC_FALLBACK``: CP-SAT's plan broke a rule the search does not
+    #: model, so this is the starting plan.
     status: str = "FEASIBLE"
     max_moves: int | None = None
+    #: Every pod's node after the plan (None: not placed).
+    target: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def gap(self) -> float:
+        """How far above the bound the value may be, relative to the value (0: proven optimal)."""
+        if self.value <= self.bound or self.value == 0:
+            return 0.0
+        return (self.value - self.bound) / abs(self.value)
 
     @property
     def placement(self) -> dict[str, str | None]:
@@ -62,8 +108,12 @@ class RebalanceResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "objective": self.objective,
+            "weights": self.weights,
             "solver": self.solver,
             "status": self.status,
+            "value": self.value,
+            "bound": self.bound,
+            "gap": self.gap,
             "max_moves": self.max_moves,
             "moves": [
                 {
@@ -74,18 +124,30 @@ class RebalanceResult:
                 }
                 for m in self.moves
             ],
+            "terms": {"before": self.terms_before, "after": self.terms_after},
             "nodes_freed": self.nodes_freed,
             "nodes_used": {"before": self.nodes_used_before, "after": self.nodes_used_after},
             "utilisation": {"before": self.utilisation_before, "after": self.utilisation_after},
+            "whole_free_gpus": {
+                "before": self.whole_free_gpus_before,
+                "after": self.whole_free_gpus_after,
+            },
             "seconds": self.seconds,
         }
 
     def table(self, limit: int = 20) -> str:
+        terms = ", ".join(
+            f"{k} {_term(k, self.terms_before[k])} -> {_term(k, self.terms_after[k])}"
+            for k in self.weights
+        )
         lines = [
-            f"Plan ({self.objective}, {self.solver}): {len(self.moves):,} moves free "
-            f"{len(self.nodes_freed):,} nodes; nodes in use {self.nodes_used_before:,} -> "
-            f"{self.nodes_used_after:,}"
-            + (f" (at most {self.max_moves:,} moves)" if self.max_moves is not None else ""),
+            f"Plan ({self.objective}, {self.solver}, {self.status}): {len(self.moves):,} moves"
+            + (f" (at most {self.max_moves:,})" if self.max_moves is not None else "")
+            + f"; {terms}",
+            f"objective {self.value:,.4g}, bound {self.bound:,.4g}, gap {self.gap:.1%}",
+            f"nodes in use {self.nodes_used_before:,} -> {self.nodes_used_after:,} "
+            f"({len(self.nodes_freed):,} freed); whole free GPUs "
+            f"{self.whole_free_gpus_before:,} -> {self.whole_free_gpus_after:,}",
             "utilisation of the nodes in use: "
             + ", ".join(
                 f"{r} {self.utilisation_before[r]:.1%} -> {self.utilisation_after[r]:.1%}"
@@ -101,6 +163,10 @@ class RebalanceResult:
             if len(self.moves) > limit:
                 lines.append(f"  ... {len(self.moves) - limit:,} more (-o json lists all)")
         return "\n".join(lines)
+
+
+def _term(name: str, value: float) -> str:
+    return f"{value:.1%}" if name == "balance" else f"{value:,.6g}"
 
 
 def _utilisation(snapshot: Snapshot, ev: Evaluation) -> dict[str, float]:
@@ -130,84 +196,147 @@ def _utilisation(snapshot: Snapshot, ev: Evaluation) -> dict[str, float]:
 
 def rebalance(
     snapshot: Snapshot,
-    objective: str = "pack",
+    objective: str | Mapping[str, float] = "pack",
     max_moves: int | None = None,
     *,
-    solver: str = "heuristic",
     time_limit: float = 60.0,
     workers: int | None = None,
+    seed: int = 0,
+    solver: str = "cpsat",
+    move_cost: float = 0.0,
+    prices: Mapping[str, float] | None = None,
+    price_label: str | None = None,
     allow_local_storage: bool = False,
     allow_bare: bool = False,
-    seed: int = 0,
 ) -> RebalanceResult:
-    """A plan that frees nodes by moving pods, at most ``max_moves`` of them.
+    """A plan that moves at most ``max_moves`` pods to improve ``objective``.
+
+    ``objective`` is ``"pack"``, ``"balance"``, ``"defrag"`` or weights such as
+    ``"pack=1,balance=0.5"`` (or a mapping); ``move_cost`` is added per move, in the objective's
+    units. ``prices`` (node name to price) or ``price_label`` (a node label holding the price) make
+    ``pack`` minimise the price of the nodes in use. ``solver="heuristic"`` returns the best plan
+    of the heuristics for the weighted terms (:mod:`kube_engine.rebalancing.greedy`, the Rust
+    packing heuristic); ``"cpsat"`` improves it for ``time_limit`` seconds, with ``workers``
+    CP-SAT workers (default: the machine's cores); one worker and a seed give the same plan
+    every time unless the wall clock stops the search first.
 
     Pods that must stay (DaemonSet, static, system-critical, annotated
     ``kube-engine.io/evict: "false"``, with local storage unless ``allow_local_storage``, without a
     controller unless ``allow_bare``) stay; PodDisruptionBudgets bound the moves of their pods.
     The snapshot is not changed.
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective {objective!r} is not available; choose one of {OBJECTIVES}")
+    weights = parse_objective(objective)
     if solver not in SOLVERS:
         raise ValueError(f"solver {solver!r} is not available; choose one of {SOLVERS}")
-    if time_limit <= 0:
+    if not time_limit > 0:
         raise ValueError(f"time_limit must be > 0, got {time_limit}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if max_moves is not None and max_moves < 0:
         raise ValueError(f"max_moves must be >= 0, got {max_moves}")
+    if not move_cost >= 0:
+        raise ValueError(f"move_cost must be >= 0, got {move_cost}")
+    price = node_prices(snapshot, prices, price_label)
     started = time.perf_counter()
-    plan = drain_plan(
-        snapshot,
-        max_moves=max_moves,
-        allow_local_storage=allow_local_storage,
-        allow_bare=allow_bare,
-        seed=seed,
+    problem = rebalance_problem(
+        snapshot, allow_local_storage=allow_local_storage, allow_bare=allow_bare
     )
-    heuristic = [Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]]
     before = evaluate(snapshot)
-    moves, after = heuristic, _after(snapshot, heuristic)
+    terms_before = terms_of(before, snapshot, price)
+    scorer = Scorer.of(weights, move_cost, terms_before)
+    allocatable = Allocatable.of(snapshot, before)
+
+    def search(start: list[Move]) -> Search:
+        begin = [(m.pod, m.from_node, m.to_node, m.gpu_devices) for m in start]
+        return Search(snapshot, problem, begin, scorer, price, allocatable)
+
+    # The start: the best of the heuristics for the weighted terms, or the placement as it is.
+    starts: list[tuple[list[Move], list[str]]] = [([], [])]
+    if "pack" in weights:
+        plan = drain_plan(
+            snapshot,
+            max_moves=max_moves,
+            allow_local_storage=allow_local_storage,
+            allow_bare=allow_bare,
+            seed=seed,
+        )
+        drained = [
+            Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]
+        ]
+        starts.append((drained, plan["freed"]))
+    for term, greedy in (("balance", greedy_balance), ("defrag", greedy_defrag)):
+        if term in weights:
+            s = search([])
+            greedy(s, max_moves)
+            starts.append(([Move(*m) for m in s.moves()], []))
+    best: tuple[float, int] | None = None
+    moves, after, freed_order = [], before, []
+    for start, freed in starts:
+        checked = _after(snapshot, start) if start else before
+        if _breaks_more(before, checked):
+            continue
+        rank = (scorer.value(terms_of(checked, snapshot, price), len(start)), len(start))
+        if best is None or rank < best:
+            best, moves, after, freed_order = rank, start, checked, freed
     status = "FEASIBLE"
     if solver == "cpsat":
-        from kube_engine._core import rebalance_problem
-        from kube_engine.rebalancing.pack_lns import improve_pack
-
-        problem = rebalance_problem(
-            snapshot, allow_local_storage=allow_local_storage, allow_bare=allow_bare
-        )
+        s = search(moves)
         left = time_limit - (time.perf_counter() - started)
-        found = improve_pack(snapshot, problem, plan, max_moves, left, workers, seed)
-        improved = [Move(p, frm, to, devs) for p, frm, to, devs in found]
-        checked = _after(snapshot, improved)
+        improve(s, max_moves, max(left, 0.1), workers, seed)
+        found = [Move(*m) for m in s.moves()]
+        checked = _after(snapshot, found)
         if _breaks_more(before, checked):
             # The search keeps pods with inter-pod rules where they are, but not the rules
             # other pods' placement feeds (e.g. another pod's spread constraint counting them).
             status = "HEURISTIC_FALLBACK"
-        else:
-            moves, after = improved, checked
-    seconds = time.perf_counter() - started
+        elif scorer.value(terms_of(checked, snapshot, price), len(found)) <= scorer.value(
+            terms_of(after, snapshot, price), len(moves)
+        ):
+            moves, after = found, checked
     if _breaks_more(before, after):
         raise InternalError(
             f"the plan would break rules more often ({before.violation_counts()} before, "
             f"{after.violation_counts()} after); not returned"
         )
+    terms_after = terms_of(after, snapshot, price)
+    value = scorer.value(terms_after, len(moves))
+    pod_nodes = dict(zip(snapshot.pod_names(), snapshot.pod_nodes(), strict=True))
+    floor = bounds(problem, pod_nodes, before.nodes_in_use(), price, allocatable, max_moves)
+    bound = scorer.value(floor, 0)
+    if status == "FEASIBLE" and value <= bound + 1e-9 * max(1.0, abs(value)):
+        status = "OPTIMAL"
     gone = set(before.nodes_in_use()).difference(after.nodes_in_use())
+    target = pod_nodes | {m.pod: m.to_node for m in moves}
     return RebalanceResult(
-        objective=objective,
+        objective=",".join(f"{k}={w:g}" for k, w in weights.items())
+        if len(weights) > 1
+        else next(iter(weights)),
+        weights=weights,
         solver=solver,
         moves=moves,
+        value=value,
+        bound=bound,
+        terms_before=_terms_dict(terms_before, weights),
+        terms_after=_terms_dict(terms_after, weights),
         # The heuristic's in the order it emptied them, then any more the solver emptied.
-        nodes_freed=[n for n in plan["freed"] if n in gone]
-        + sorted(gone.difference(plan["freed"])),
+        nodes_freed=[n for n in freed_order if n in gone] + sorted(gone.difference(freed_order)),
         nodes_used_before=before.nodes_used,
         nodes_used_after=after.nodes_used,
         utilisation_before=_utilisation(snapshot, before),
         utilisation_after=_utilisation(snapshot, after),
-        seconds=seconds,
+        whole_free_gpus_before=before.gpu["whole_free"],
+        whole_free_gpus_after=after.gpu["whole_free"],
+        seconds=time.perf_counter() - started,
         status=status,
         max_moves=max_moves,
+        target=target,
     )
+
+
+def _terms_dict(terms: Terms, weights: dict[str, float]) -> dict[str, float]:
+    """All three terms, the weighted ones first."""
+    order = list(weights) + [k for k in TERMS if k not in weights]
+    return {k: terms.get(k) for k in order}
 
 
 def _after(snapshot: Snapshot, moves: list[Move]) -> Evaluation:

@@ -176,6 +176,24 @@ impl PySnapshot {
         })
     }
 
+    /// Labels of one node.
+    fn node_labels(&self, name: &str) -> PyResult<std::collections::BTreeMap<String, String>> {
+        let s = &self.get();
+        let n = s
+            .nodes
+            .id(name)
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_string()))?;
+        let labels = s.node_labels(n);
+        Ok(labels
+            .labels
+            .iter()
+            .map(|&(k, v)| {
+                let text = |x| labels.symbols.resolve(x).to_string();
+                (text(k), text(v))
+            })
+            .collect())
+    }
+
     /// Pods whose GPU devices were assigned by the loader (no `kube-engine.io/gpu-devices`).
     fn gpu_devices_inferred(&self) -> Vec<String> {
         let s = &self.get();

@@ -1,0 +1,465 @@
+"""CP-SAT by large neighbourhood search, from a starting plan, for any weighting of the objective
+terms (:mod:`kube_engine.rebalancing.objective`).
+
+The whole cluster is too big for one model on two cores, so CP-SAT re-places the movable pods of
+a small set of nodes at a time (the neighbourhood) and leaves the rest as it is. Neighbourhoods
+alternate between targeted ones (for ``pack`` a few of the lightest nodes in use with the roomiest
+nodes their pods may go to; for ``balance`` the hottest nodes with the coolest nodes their pods may
+go to; for ``defrag`` nodes with partly used GPUs with the GPU nodes their pods may go to) and
+nodes drawn at random.
+
+Within a neighbourhood the model is exact where it must be: each movable pod goes to one of its
+class's candidate nodes (the scheduler's filters, computed in Rust) or back where it started; every
+resource and every GPU device holds; a pod that ends where it started keeps its GPU devices, a
+moved pod (a new pod) gets any that fit; moves count against ``max_moves`` and each
+PodDisruptionBudget together with the moves outside. The objective is modelled per term: node
+prices of the nodes in use; for balance the peak utilisation per resource and the squared
+deviations from the mean (tangent lines, scaled to the standard deviation's rate of change);
+wholly free GPU devices. An answer is taken when the whole placement's objective value, measured
+exactly, improves, or stays with fewer moves. The model's hint is the current answer, complete.
+Pods of classes with inter-pod rules (required (anti-)affinity, DoNotSchedule spread, host ports)
+stay where the starting plan put them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+from kube_engine._core import Snapshot
+from kube_engine.rebalancing.objective import (
+    BALANCED,
+    FULL_GPU,
+    Allocatable,
+    Scorer,
+    Terms,
+    balance_of,
+)
+from kube_engine.records import RebalanceProblem
+
+RIDES_ALONG = ("DaemonSet pod", "static (mirror) pod")
+# (pod, from node, to node, GPU devices on it)
+PodMove = tuple[str, str, str, tuple[int, ...]]
+# Utilisation in the model: basis points.
+BP = 10_000
+# Where the tangent lines of the squared deviation from the mean touch (basis points).
+TANGENTS = (0, 100, 300, 700, 1500, 3000, 6000)
+
+
+@dataclass
+class _Pod:
+    name: str
+    cls: int
+    origin: int
+    devices_at_origin: tuple[int, ...]
+    node: int
+    devices: tuple[int, ...]
+    budgets: list[int] = field(default_factory=list)
+
+
+class Search:
+    """The placement being improved: movable pods where they are now, the rest folded into what
+    the nodes have left."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        problem: RebalanceProblem,
+        start: Sequence[PodMove],
+        scorer: Scorer,
+        prices: Sequence[float] | None,
+        allocatable: Allocatable,
+    ) -> None:
+        self.problem = problem
+        self.scorer = scorer
+        nodes = problem["nodes"]
+        self.prices = list(prices) if prices is not None else [1.0] * len(nodes)
+        index = {name: i for i, name in enumerate(nodes)}
+        moved = {p: (index[to], tuple(devs)) for p, _, to, devs in start}
+        pod_node = dict(zip(snapshot.pod_names(), snapshot.pod_nodes(), strict=True))
+        self.kept_in_use = {
+            index[n]
+            for p, why in problem["pinned"].items()
+            if why not in RIDES_ALONG and (n := pod_node[p]) is not None
+        }
+        budget_of: dict[str, list[int]] = defaultdict(list)
+        for b, budget in enumerate(problem["budgets"]):
+            for p in budget["pods"]:
+                budget_of[p].append(b)
+        classes = problem["classes"]
+        self.resources = sorted({r for c in classes for r in c["request"]} | {"pods"})
+        # What is left for the searched pods: allocatable less pinned and fixed pods.
+        self.free = {r: list(problem["free"].get(r, [0] * len(nodes))) for r in self.resources}
+        self.gpu_free = [list(d) for d in problem["gpu_free"]]
+        self.demand: list[dict[str, int]] = []
+        self.pods: list[_Pod] = []
+        self.fixed: list[_Pod] = []
+        for ci, c in enumerate(classes):
+            request = {r: c["request"].get(r, 0) for r in self.resources}
+            request["pods"] = max(request["pods"], 1)
+            self.demand.append(request)
+            for p, n in zip(c["pods"], c["nodes"], strict=True):
+                origin = index[n]
+                devs = tuple(snapshot.pod_request(p)["gpu_devices"]) if c["gpu_count"] else ()
+                node, now = moved.get(p, (origin, devs))
+                pod = _Pod(p, ci, origin, devs, node, now, budget_of.get(p, []))
+                if not c["interacts"]:
+                    self.pods.append(pod)
+                    continue
+                for r in self.resources:
+                    self.free[r][node] -= request[r]
+                for d in now:
+                    self.gpu_free[node][d] -= c["gpu_milli"]
+                self.kept_in_use.add(node)
+                self.fixed.append(pod)
+        self.candidates = [set(c["candidates"]) for c in classes]
+        self.allowed = [b["allowed"] for b in problem["budgets"]]
+        self.alloc = allocatable.balanced
+        self.base: dict[str, list[int]] = {}
+        for r in BALANCED:
+            free = problem["free"].get(r, [0] * len(nodes))
+            self.base[r] = [a - f for a, f in zip(allocatable.total[r], free, strict=True)]
+            for held in self.fixed:
+                self.base[r][held.node] += self.demand[held.cls].get(r, 0)
+
+    # --- measuring a placement -------------------------------------------------------------
+
+    def load(self) -> dict[str, list[int]]:
+        out = {r: list(self.base[r]) for r in BALANCED}
+        for p in self.pods:
+            for r in BALANCED:
+                out[r][p.node] += self.demand[p.cls].get(r, 0)
+        return out
+
+    def terms(self) -> Terms:
+        used = self.kept_in_use | {p.node for p in self.pods}
+        devices: set[tuple[int, int]] = {
+            (n, d)
+            for n, free in enumerate(self.gpu_free)
+            for d, f in enumerate(free)
+            if f < FULL_GPU
+        }
+        devices.update((p.node, d) for p in self.pods for d in p.devices)
+        return Terms(
+            pack=sum(self.prices[n] for n in used),
+            balance=balance_of(self.load(), self.alloc),
+            defrag=float(len(devices)),
+        )
+
+    def moves_made(self) -> int:
+        return sum(p.node != p.origin for p in self.pods + self.fixed)
+
+    def value(self) -> float:
+        return self.scorer.value(self.terms(), self.moves_made())
+
+    def moves(self) -> list[PodMove]:
+        nodes = self.problem["nodes"]
+        return [
+            (p.name, nodes[p.origin], nodes[p.node], p.devices)
+            for p in self.pods + self.fixed
+            if p.node != p.origin
+        ]
+
+    # --- neighbourhoods --------------------------------------------------------------------
+
+    def hosting(self) -> list[int]:
+        """Nodes with movable pods on them."""
+        return sorted({p.node for p in self.pods})
+
+    def neighbourhood(self, rng: random.Random, size: int, kind: str) -> list[int]:
+        hosting = self.hosting()
+        if kind == "random":
+            chosen = set(rng.sample(hosting, min(size, len(hosting))))
+            # Few nodes in use: add nodes their pods may go to.
+            others = sorted(set().union(*(self.candidates[p.cls] for p in self.pods)) - chosen)
+            chosen.update(rng.sample(others, min(size - len(chosen), len(others))))
+            return sorted(chosen)
+        if kind == "pack":
+            load: dict[int, float] = defaultdict(float)
+            dims = [r for r in BALANCED if r in self.free]
+            for p in self.pods:
+                for r in dims:
+                    load[p.node] += self.demand[p.cls].get(r, 0) / max(self.free[r][p.node], 1)
+            in_use = [n for n in hosting if n not in self.kept_in_use]
+            seeds = sorted(in_use, key=lambda n: load[n])[: max(3, len(in_use) // 10)]
+            # Their pods go to the roomiest nodes in use; with prices, then to the cheapest nodes
+            # not in use (an empty node costs nothing to keep out of use otherwise).
+            order = sorted(in_use, key=lambda n: load[n])
+            if len(set(self.prices)) > 1:
+                empty = set(range(len(self.prices))) - set(in_use) - self.kept_in_use
+                order += sorted(empty, key=lambda n: (self.prices[n], n))
+            targets = order
+        elif kind == "balance":
+            share = self._peak_share()
+            seeds = sorted(hosting, key=lambda n: -share[n])[: max(3, len(hosting) // 20)]
+            # Their pods go to the coolest nodes they may use, empty ones included.
+            targets = [n for n in range(len(share)) if share[n] >= 0]
+            order = sorted(targets, key=lambda n: share[n])
+        else:  # defrag
+            partial = self._partly_used_gpu_nodes()
+            seeds = [n for n in hosting if n in partial]
+            targets = sorted(partial | {n for n, f in enumerate(self.gpu_free) if f})
+            order = sorted(targets, key=lambda n: (n not in partial, n))
+            if not seeds:
+                return self.neighbourhood(rng, size, "random")
+        chosen = set(rng.sample(seeds, min(len(seeds), 1 + rng.randrange(3))))
+        wanted = set().union(*(self.candidates[p.cls] for p in self.pods if p.node in chosen))
+        allowed = set(targets) & wanted
+        for n in order:
+            if len(chosen) >= size:
+                break
+            if n in allowed:
+                chosen.add(n)
+        return sorted(chosen)
+
+    def _peak_share(self) -> list[float]:
+        """Per node: its highest utilisation over the balanced resources (-1: not counted)."""
+        load = self.load()
+        out = [-1.0] * len(self.problem["nodes"])
+        for r in BALANCED:
+            for n, (x, a) in enumerate(zip(load[r], self.alloc[r], strict=True)):
+                if a > 0:
+                    out[n] = max(out[n], x / a)
+        return out
+
+    def _partly_used_gpu_nodes(self) -> set[int]:
+        used: dict[tuple[int, int], int] = defaultdict(int)
+        classes = self.problem["classes"]
+        for p in self.pods:
+            for d in p.devices:
+                used[p.node, d] += classes[p.cls]["gpu_milli"]
+        out = set()
+        for n, free in enumerate(self.gpu_free):
+            for d, f in enumerate(free):
+                taken = FULL_GPU - f + used.get((n, d), 0)
+                if 0 < taken < FULL_GPU:
+                    out.add(n)
+        return out
+
+    # --- one neighbourhood -----------------------------------------------------------------
+
+    def solve(
+        self,
+        chosen: Sequence[int],
+        max_moves: int | None,
+        seconds: float,
+        workers: int,
+        seed: int,
+    ) -> list[tuple[int, tuple[int, ...]]] | None:
+        """(node, GPU devices) per pod on the chosen nodes, or None if CP-SAT found nothing."""
+        inside = [p for p in self.pods if p.node in chosen]
+        classes = self.problem["classes"]
+        m = cp_model.CpModel()
+        x: dict[tuple[int, int], cp_model.IntVar] = {}
+        dev: dict[tuple[int, int, int], cp_model.IntVar] = {}
+        for i, p in enumerate(inside):
+            for n in chosen:
+                if n == p.origin or n in self.candidates[p.cls]:
+                    x[i, n] = m.new_bool_var(f"x{i}_{n}")
+                    m.add_hint(x[i, n], n == p.node)
+            m.add_exactly_one(x[i, n] for n in chosen if (i, n) in x)
+        used = {n: m.new_bool_var(f"u{n}") for n in chosen}
+        for n, u in used.items():
+            m.add_hint(u, n in self.kept_in_use or any(p.node == n for p in inside))
+            if n in self.kept_in_use:
+                m.add(u == 1)
+        # Per device of the chosen nodes: the terms that take from it.
+        per_device: dict[tuple[int, int], list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+        for n in chosen:
+            on = [(i, p) for i, p in enumerate(inside) if (i, n) in x]
+            for r in self.resources:
+                m.add(
+                    sum(self.demand[p.cls][r] * x[i, n] for i, p in on) <= self.free[r][n] * used[n]
+                )
+            for i, p in on:
+                c = classes[p.cls]
+                if not c["gpu_count"]:
+                    continue
+                if n == p.origin:
+                    for d in p.devices_at_origin:
+                        per_device[n, d].append((c["gpu_milli"], x[i, n]))
+                    continue
+                ys = [m.new_bool_var(f"y{i}_{n}_{d}") for d in range(len(self.gpu_free[n]))]
+                m.add(sum(ys) == c["gpu_count"] * x[i, n])
+                for d, y in enumerate(ys):
+                    dev[i, n, d] = y
+                    per_device[n, d].append((c["gpu_milli"], y))
+                    m.add_hint(y, n == p.node and d in p.devices)
+        for (n, d), terms in per_device.items():
+            m.add(sum(milli * v for milli, v in terms) <= self.gpu_free[n][d])
+        moved: list[cp_model.LinearExprT] = [
+            1 - x[i, p.origin] if (i, p.origin) in x else 1 for i, p in enumerate(inside)
+        ]
+        outside = [p for p in self.pods + self.fixed if p.node not in chosen and p.node != p.origin]
+        if max_moves is not None:
+            m.add(sum(moved) + len(outside) <= max_moves)
+        for b, room in enumerate(self.allowed):
+            mine = [moved[i] for i, p in enumerate(inside) if b in p.budgets]
+            if mine:
+                spent = sum(b in p.budgets for p in outside)
+                m.add(sum(mine) + spent <= room)
+
+        # The objective: float coefficients per variable, made integer below.
+        cost: list[tuple[float, cp_model.LinearExprT]] = []
+        weights, scale = self.scorer.weights, self.scorer.scale
+        if "pack" in weights:
+            k = weights["pack"] / scale["pack"]
+            cost += [(k * self.prices[n], used[n]) for n in chosen if n not in self.kept_in_use]
+        if "balance" in weights:
+            cost += self._balance_cost(m, chosen, inside, x, weights["balance"] / scale["balance"])
+        if "defrag" in weights:
+            k = weights["defrag"] / scale["defrag"]
+            cost += self._defrag_cost(m, chosen, inside, x, per_device, k)
+        if self.scorer.move_cost:
+            cost += [(self.scorer.move_cost, mv) for mv in moved]
+        # Integer coefficients, scaled so that the smallest step of the objective outweighs every
+        # move the neighbourhood could make; moves then break ties.
+        steps = [abs(c) for c, _ in cost if c]
+        factor = (len(inside) + 1) / min(steps) if steps else 1.0
+        factor = min(factor, 1e12 / max(steps, default=1.0))
+        m.minimize(
+            cp_model.LinearExpr.sum([round(c * factor) * v for c, v in cost if round(c * factor)])
+            + cp_model.LinearExpr.sum(moved)
+        )
+        solver = cp_model.CpSolver()
+        # Deterministic time, so that one worker and a seed give the same plan on any machine;
+        # the wall-clock limit only guards against a starved machine.
+        solver.parameters.max_deterministic_time = seconds
+        solver.parameters.max_time_in_seconds = 4 * seconds
+        solver.parameters.num_workers = workers
+        solver.parameters.random_seed = seed
+        # Rounds are short: presolve's probing and symmetry search would take all of one.
+        solver.parameters.cp_model_probing_level = 0
+        solver.parameters.symmetry_level = 0
+        if solver.solve(m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        out = []
+        for i, p in enumerate(inside):
+            n = next(n for n in chosen if (i, n) in x and solver.value(x[i, n]))
+            if n == p.origin:
+                devs = p.devices_at_origin
+            else:
+                gpus = range(len(self.gpu_free[n]))
+                devs = tuple(d for d in gpus if (i, n, d) in dev and solver.value(dev[i, n, d]))
+            out.append((n, devs))
+        return out
+
+    def _balance_cost(
+        self,
+        m: cp_model.CpModel,
+        chosen: Sequence[int],
+        inside: Sequence[_Pod],
+        x: dict[tuple[int, int], cp_model.IntVar],
+        weight: float,
+    ) -> list[tuple[float, cp_model.LinearExprT]]:
+        """Per balanced resource: the peak over the chosen nodes (at least the peak elsewhere),
+        and the squared deviations of their utilisation from the mean, as tangent lines scaled
+        so that a step changes the term as the standard deviation would."""
+        load = self.load()
+        cost: list[tuple[float, cp_model.LinearExprT]] = []
+        dims = [r for r in BALANCED if any(self.alloc[r])]
+        here = set(chosen)
+        for r in dims:
+            alloc = self.alloc[r]
+            shares = [x_ / a for x_, a in zip(load[r], alloc, strict=True) if a > 0]
+            count = len(shares)
+            mean = sum(shares) / count
+            std = max((sum((s - mean) ** 2 for s in shares) / count) ** 0.5, 1e-4)
+            counted = [n for n in range(len(alloc)) if alloc[n] > 0 and n not in here]
+            elsewhere = max((load[r][n] / alloc[n] for n in counted), default=0.0)
+            peak = m.new_int_var(0, 100 * BP, f"peak_{r}")
+            m.add(peak >= int(elsewhere * BP))
+            centre = round(mean * BP)
+            for n in chosen:
+                if alloc[n] <= 0:
+                    continue
+                util = round(self.base[r][n] * BP / alloc[n]) + sum(
+                    round(self.demand[p.cls].get(r, 0) * BP / alloc[n]) * x[i, n]
+                    for i, p in enumerate(inside)
+                    if (i, n) in x
+                )
+                m.add(peak >= util)
+                square = m.new_int_var(0, (100 * BP) ** 2, f"sq_{r}_{n}")
+                for t in TANGENTS:
+                    for s in {t, -t}:
+                        m.add(square >= 2 * s * (util - centre) - s * s)
+                # d std = d(sum of squares) / (2 * count * std), in fractions: squares are BP^2.
+                cost.append((weight / len(dims) / (2 * count * std * BP * BP), square))
+            cost.append((weight / len(dims) / BP, peak))
+        return cost
+
+    def _defrag_cost(
+        self,
+        m: cp_model.CpModel,
+        chosen: Sequence[int],
+        inside: Sequence[_Pod],
+        x: dict[tuple[int, int], cp_model.IntVar],
+        per_device: dict[tuple[int, int], list[tuple[int, cp_model.IntVar]]],
+        weight: float,
+    ) -> list[tuple[float, cp_model.LinearExprT]]:
+        """-1 per wholly free GPU device of the chosen nodes (the devices in use, less a
+        constant)."""
+        cost: list[tuple[float, cp_model.LinearExprT]] = []
+        for n in chosen:
+            for d, free in enumerate(self.gpu_free[n]):
+                if free < FULL_GPU:
+                    continue
+                whole = m.new_bool_var(f"w{n}_{d}")
+                for _, v in per_device.get((n, d), []):
+                    m.add_implication(whole, v.negated())
+                m.add_hint(whole, not any(p.node == n and d in p.devices for p in inside))
+                cost.append((-weight, whole))
+        return cost
+
+    def take(self, chosen: Sequence[int], answer: list[tuple[int, tuple[int, ...]]]) -> bool:
+        """Takes the answer if the whole placement's value then improves, or stays with fewer
+        moves."""
+        inside = [p for p in self.pods if p.node in chosen]
+        before = [(p.node, p.devices) for p in inside]
+        was = (self.value(), self.moves_made())
+        for p, (n, devs) in zip(inside, answer, strict=True):
+            p.node, p.devices = n, devs
+        now = (self.value(), self.moves_made())
+        if now[0] < was[0] - 1e-12 or (now[0] <= was[0] + 1e-12 and now[1] < was[1]):
+            return True
+        for p, (n, devs) in zip(inside, before, strict=True):
+            p.node, p.devices = n, devs
+        return False
+
+
+def improve(
+    search: Search,
+    max_moves: int | None,
+    time_limit: float,
+    workers: int | None,
+    seed: int,
+    neighbourhood: int = 24,
+    round_seconds: float = 1.0,
+) -> None:
+    """Improves the search's placement in ``time_limit / round_seconds`` rounds of
+    ``round_seconds`` of CP-SAT's deterministic time each, so that with one worker and a seed the
+    plan does not depend on the machine's speed, unless the wall clock reaches ``time_limit``
+    first (a slow or busy machine), which stops the search early. Rounds alternate between the
+    weighted terms' targeted neighbourhoods and random ones."""
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    cores = os.cpu_count() or 1
+    kinds = [k for k in ("pack", "balance", "defrag") if k in search.scorer.weights]
+    for i in range(max(1, int(time_limit / round_seconds))):
+        if not search.hosting() or time.perf_counter() - started > time_limit:
+            break
+        kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"
+        chosen = search.neighbourhood(rng, neighbourhood, kind)
+        if len(chosen) < 2:
+            continue
+        answer = search.solve(
+            chosen, max_moves, round_seconds, min(workers or cores, cores), rng.randrange(1 << 30)
+        )
+        if answer is not None:
+            search.take(chosen, answer)
