@@ -212,3 +212,23 @@ def test_rebalance_command_objectives(tmp_path: Path, capsys: pytest.CaptureFixt
     prices.write_text("big: cheap\n")
     assert main(["rebalance", *common, "--prices", str(prices)]) == 1
     assert "price of node 'big' must be a number, got 'cheap'" in capsys.readouterr().err
+
+
+def test_a_plan_over_any_budget_is_never_returned() -> None:
+    from kube_engine import InternalError
+    from kube_engine.rebalancing.plan import Move, _check_budgets
+
+    problem: Any = {
+        "pinned": {"default/ds": "DaemonSet pod"},
+        "budgets": [{"name": "default/pdb", "allowed": 1, "pods": ["default/a", "default/b"]}],
+    }
+    ok = [Move("default/a", "n1", "n2")]
+    _check_budgets(problem, ok, 1)
+    with pytest.raises(InternalError, match="2 moves, over max_moves=1"):
+        _check_budgets(problem, [*ok, Move("default/c", "n1", "n2")], 1)
+    with pytest.raises(InternalError, match="evicts 2 pods of default/pdb, which allows 1"):
+        _check_budgets(problem, [*ok, Move("default/b", "n1", "n2")], None)
+    with pytest.raises(InternalError, match="pods that must stay"):
+        _check_budgets(problem, [Move("default/ds", "n1", "n2")], None)
+    with pytest.raises(InternalError, match="moves a pod twice"):
+        _check_budgets(problem, [*ok, *ok], None)

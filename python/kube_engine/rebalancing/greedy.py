@@ -11,6 +11,7 @@ improves; CP-SAT then improves what they leave.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 
@@ -80,6 +81,14 @@ class _Tally:
     def hotness(self, n: int) -> float:
         return max((self.share[r][n] for r in self.dims), default=-1.0)
 
+    def may_leave(self, p: _Pod) -> bool:
+        """The budgets allow ``p`` to go to another node than its own."""
+        if p.node != p.origin:
+            return True  # a pod moved already spends nothing more
+        if self.max_moves is not None and self.moves >= self.max_moves:
+            return False
+        return all(self.spent[b] < self.search.allowed[b] for b in p.budgets)
+
     def may_take(self, p: _Pod, n: int) -> bool:
         """``p`` may go to ``n``, fits there, and the budgets allow it."""
         s = self.search
@@ -87,11 +96,7 @@ class _Tally:
             return False
         if n != p.node and not all(self.free[r][n] >= v for r, v in s.demand[p.cls].items()):
             return False
-        if p.node != p.origin or n == p.origin:
-            return True  # a pod moved already, or going home, spends nothing more
-        if self.max_moves is not None and self.moves >= self.max_moves:
-            return False
-        return all(self.spent[b] < s.allowed[b] for b in p.budgets)
+        return n == p.origin or self.may_leave(p)
 
     def devices_for(self, p: _Pod, n: int) -> tuple[int, ...] | None:
         """GPU devices for ``p`` on ``n``: its own at home, else the fullest that take it."""
@@ -153,34 +158,63 @@ def greedy_balance(search: Search, max_moves: int | None) -> None:
     on: dict[int, list[_Pod]] = defaultdict(list)
     for p in search.pods:
         on[p.node].append(p)
-    counted = [n for n in range(len(t.pods_on)) if t.hotness(n) >= 0]
-    stuck: set[int] = set()
+    # Nodes by hotness, kept sorted as pods move: per set of candidate nodes the classes share,
+    # the counted ones (where pods may go); and those with movable pods not yet set aside (where
+    # pods come from).
+    group_of: dict[frozenset[int], int] = {}
+    groups: list[list[tuple[float, int]]] = []
+    in_groups: dict[int, list[int]] = defaultdict(list)
+    for cands in search.candidates:
+        same = frozenset(cands)
+        if same not in group_of:
+            group_of[same] = len(groups)
+            nodes = [n for n in same if t.hotness(n) >= 0]
+            groups.append(sorted((t.hotness(n), n) for n in nodes))
+            for n in nodes:
+                in_groups[n].append(group_of[same])
+    group = [group_of[frozenset(c)] for c in search.candidates]
+    hot = sorted((t.hotness(n), n) for n in on if t.hotness(n) >= 0)
     value = t.value()
-    while True:
-        hot = max((n for n in on if on[n] and n not in stuck), key=t.hotness, default=None)
-        if hot is None:
-            return
-        cool = sorted(counted, key=t.hotness)
-        moved = False
-        largest_first = sorted(on[hot], key=lambda q: -sum(t.share_of(q, r) for r in t.dims))
+
+    def shift(p: _Pod, n: int, devs: tuple[int, ...]) -> None:
+        touched = [(t.hotness(m), m) for m in (p.node, n)]
+        t.move(p, n, devs)
+        for key in touched:
+            for keyed in [groups[g] for g in in_groups[key[1]]] + [hot]:
+                i = bisect.bisect_left(keyed, key)
+                if i < len(keyed) and keyed[i] == key:
+                    del keyed[i]
+                    bisect.insort(keyed, (t.hotness(key[1]), key[1]))
+
+    while hot:
+        _, h = hot.pop()
+        largest_first = sorted(on[h], key=lambda q: -sum(t.share_of(q, r) for r in t.dims))
         for p in largest_first:
-            # The coolest node that takes the pod; if that does not help, a warmer one will not.
-            n = next((n for n in cool if n != hot and t.may_take(p, n)), None)
-            devs = None if n is None else t.devices_for(p, n)
-            if n is None or devs is None:
+            if not t.may_leave(p):
                 continue
+            # The coolest node that takes the pod; if that does not help, a warmer one will not.
+            cool = groups[group[p.cls]]
+            to = next((m for _, m in cool if m != h and t.may_take(p, m)), None)
+            devs = None if to is None else t.devices_for(p, to)
+            if to is None or devs is None:
+                continue
+            n = to
             origin, origin_devs = p.node, p.devices
-            t.move(p, n, devs)
+            shift(p, n, devs)
             now = t.value()
             if now < value - 1e-12:
-                value, moved = now, True
-                on[hot].remove(p)
+                value = now
+                on[h].remove(p)
                 on[n].append(p)
-                stuck.discard(n)
+                key = (t.hotness(n), n)
+                i = bisect.bisect_left(hot, key)
+                if hot[i : i + 1] != [key]:
+                    hot.insert(i, key)
+                if on[h]:
+                    bisect.insort(hot, (t.hotness(h), h))
                 break
-            t.move(p, origin, origin_devs)
-        if not moved:
-            stuck.add(hot)
+            shift(p, origin, origin_devs)
+        # Else none of its pods can go anywhere that helps: the node is set aside.
 
 
 def greedy_defrag(search: Search, max_moves: int | None) -> None:
@@ -206,6 +240,8 @@ def greedy_defrag(search: Search, max_moves: int | None) -> None:
             continue  # only single-device shares are repacked device by device
         undo: list[tuple[_Pod, int, tuple[int, ...]]] = []
         for p in pods:
+            if not t.may_leave(p):
+                break
             milli = t.milli[p.cls]
             # A pod that stays on its node keeps its devices: only another node is a move.
             spot = next(

@@ -296,7 +296,9 @@ class Search:
         moved: list[cp_model.LinearExprT] = [
             1 - x[i, p.origin] if (i, p.origin) in x else 1 for i, p in enumerate(inside)
         ]
-        outside = [p for p in self.pods + self.fixed if p.node not in chosen and p.node != p.origin]
+        # Moves made elsewhere: the searched pods on other nodes, and every held pod.
+        outside = [p for p in self.pods if p.node not in chosen and p.node != p.origin]
+        outside += [p for p in self.fixed if p.node != p.origin]
         if max_moves is not None:
             m.add(sum(moved) + len(outside) <= max_moves)
         for b, room in enumerate(self.allowed):

@@ -38,6 +38,7 @@ from kube_engine.rebalancing.objective import (
     parse_objective,
     terms_of,
 )
+from kube_engine.records import RebalanceProblem
 
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = TERMS
@@ -293,6 +294,7 @@ def rebalance(
             terms_of(after, snapshot, price), len(moves)
         ):
             moves, after = found, checked
+    _check_budgets(problem, moves, max_moves)
     if _breaks_more(before, after):
         raise InternalError(
             f"the plan would break rules more often ({before.violation_counts()} before, "
@@ -337,6 +339,23 @@ def _terms_dict(terms: Terms, weights: dict[str, float]) -> dict[str, float]:
     """All three terms, the weighted ones first."""
     order = list(weights) + [k for k in TERMS if k not in weights]
     return {k: terms.get(k) for k in order}
+
+
+def _check_budgets(problem: RebalanceProblem, moves: list[Move], max_moves: int | None) -> None:
+    """The last word before a plan is returned: no pinned pod moves, no budget is overspent."""
+    moved = {m.pod for m in moves}
+    if len(moved) != len(moves):
+        raise InternalError("the plan moves a pod twice; not returned")
+    if max_moves is not None and len(moves) > max_moves:
+        raise InternalError(f"the plan makes {len(moves)} moves, over max_moves={max_moves}")
+    if pinned := sorted(moved.intersection(problem["pinned"])):
+        raise InternalError(f"the plan moves pods that must stay: {pinned[:5]}; not returned")
+    for b in problem["budgets"]:
+        spent = len(moved.intersection(b["pods"]))
+        if spent > b["allowed"]:
+            raise InternalError(
+                f"the plan evicts {spent} pods of {b['name']}, which allows {b['allowed']}"
+            )
 
 
 def _after(snapshot: Snapshot, moves: list[Move]) -> Evaluation:
