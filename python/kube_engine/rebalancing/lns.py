@@ -28,6 +28,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -172,12 +173,17 @@ class Search:
         """Nodes with movable pods on them."""
         return sorted({p.node for p in self.pods})
 
-    def neighbourhood(self, rng: random.Random, size: int, kind: str) -> list[int]:
-        hosting = self.hosting()
+    def neighbourhood(
+        self, rng: random.Random, size: int, kind: str, taken: set[int] | None = None
+    ) -> list[int]:
+        """Nodes to re-place the movable pods of, none of them in ``taken``."""
+        taken = taken or set()
+        hosting = [n for n in self.hosting() if n not in taken]
         if kind == "random":
             chosen = set(rng.sample(hosting, min(size, len(hosting))))
             # Few nodes in use: add nodes their pods may go to.
-            others = sorted(set().union(*(self.candidates[p.cls] for p in self.pods)) - chosen)
+            reach = set().union(*(self.candidates[p.cls] for p in self.pods))
+            others = sorted(reach - chosen - taken)
             chosen.update(rng.sample(others, min(size - len(chosen), len(others))))
             return sorted(chosen)
         if kind == "pack":
@@ -207,10 +213,10 @@ class Search:
             targets = sorted(partial | {n for n, f in enumerate(self.gpu_free) if f})
             order = sorted(targets, key=lambda n: (n not in partial, n))
             if not seeds:
-                return self.neighbourhood(rng, size, "random")
+                return self.neighbourhood(rng, size, "random", taken)
         chosen = set(rng.sample(seeds, min(len(seeds), 1 + rng.randrange(3))))
         wanted = set().union(*(self.candidates[p.cls] for p in self.pods if p.node in chosen))
-        allowed = set(targets) & wanted
+        allowed = (set(targets) & wanted) - taken
         for n in order:
             if len(chosen) >= size:
                 break
@@ -244,15 +250,48 @@ class Search:
 
     # --- one neighbourhood -----------------------------------------------------------------
 
+    def caps(
+        self, parts: Sequence[Sequence[int]], max_moves: int | None
+    ) -> list[tuple[int | None, dict[int, int]]]:
+        """Per part (disjoint sets of nodes): how many of its pods may end moved, in all and per
+        disruption budget. What the budgets have left is shared out, so that the parts' answers
+        together keep them."""
+        k = len(parts)
+
+        def share(slack: int, j: int) -> int:
+            return max(slack, 0) // k + (j < max(slack, 0) % k)
+
+        everyone = self.pods + self.fixed
+        spent = [0] * len(self.allowed)
+        for p in everyone:
+            if p.node != p.origin:
+                for b in p.budgets:
+                    spent[b] += 1
+        out = []
+        for j, chosen in enumerate(parts):
+            here = set(chosen)
+            inside = [p for p in self.pods if p.node in here]
+            moved = [p for p in inside if p.node != p.origin]
+            cap = None
+            if max_moves is not None:
+                cap = len(moved) + share(max_moves - self.moves_made(), j)
+            budgets = {}
+            for b in {b for p in inside for b in p.budgets}:
+                mine = sum(b in p.budgets for p in moved)
+                budgets[b] = mine + share(self.allowed[b] - spent[b], j)
+            out.append((cap, budgets))
+        return out
+
     def solve(
         self,
         chosen: Sequence[int],
-        max_moves: int | None,
+        caps: tuple[int | None, dict[int, int]],
         seconds: float,
         workers: int,
         seed: int,
     ) -> list[tuple[int, tuple[int, ...]]] | None:
-        """(node, GPU devices) per pod on the chosen nodes, or None if CP-SAT found nothing."""
+        """(node, GPU devices) per pod on the chosen nodes, or None if CP-SAT found nothing;
+        ``caps``: how many of these pods may end moved, in all and per disruption budget."""
         inside = [p for p in self.pods if p.node in chosen]
         classes = self.problem["classes"]
         m = cp_model.CpModel()
@@ -296,16 +335,11 @@ class Search:
         moved: list[cp_model.LinearExprT] = [
             1 - x[i, p.origin] if (i, p.origin) in x else 1 for i, p in enumerate(inside)
         ]
-        # Moves made elsewhere: the searched pods on other nodes, and every held pod.
-        outside = [p for p in self.pods if p.node not in chosen and p.node != p.origin]
-        outside += [p for p in self.fixed if p.node != p.origin]
-        if max_moves is not None:
-            m.add(sum(moved) + len(outside) <= max_moves)
-        for b, room in enumerate(self.allowed):
-            mine = [moved[i] for i, p in enumerate(inside) if b in p.budgets]
-            if mine:
-                spent = sum(b in p.budgets for p in outside)
-                m.add(sum(mine) + spent <= room)
+        cap, budgets = caps
+        if cap is not None:
+            m.add(sum(moved) <= cap)
+        for b, room in budgets.items():
+            m.add(sum(moved[i] for i, p in enumerate(inside) if b in p.budgets) <= room)
 
         # The objective: float coefficients per variable, made integer below.
         cost: list[tuple[float, cp_model.LinearExprT]] = []
@@ -444,24 +478,39 @@ def improve(
     neighbourhood: int = 24,
     round_seconds: float = 1.0,
 ) -> None:
-    """Improves the search's placement in ``time_limit / round_seconds`` rounds of
-    ``round_seconds`` of CP-SAT's deterministic time each, so that with one worker and a seed the
-    plan does not depend on the machine's speed, unless the wall clock reaches ``time_limit``
-    first (a slow or busy machine), which stops the search early. Rounds alternate between the
-    weighted terms' targeted neighbourhoods and random ones."""
+    """Improves the search's placement in ``time_limit / round_seconds`` rounds. Each round
+    re-places ``workers`` disjoint neighbourhoods in parallel (default: one per core), each by a
+    one-worker CP-SAT for ``round_seconds`` of its deterministic time, with the move and
+    disruption budgets' slack shared out among them; their answers are then taken one by one if
+    they improve the whole placement. So with a seed the plan depends neither on the machine's
+    speed nor on thread timing, unless the wall clock reaches ``time_limit`` first (a slow or busy
+    machine), which stops the search early. Rounds alternate between the weighted terms' targeted
+    neighbourhoods and random ones."""
     started = time.perf_counter()
     rng = random.Random(seed)
-    cores = os.cpu_count() or 1
+    parallel = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1))
     kinds = [k for k in ("pack", "balance", "defrag") if k in search.scorer.weights]
-    for i in range(max(1, int(time_limit / round_seconds))):
-        if not search.hosting() or time.perf_counter() - started > time_limit:
-            break
-        kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"
-        chosen = search.neighbourhood(rng, neighbourhood, kind)
-        if len(chosen) < 2:
-            continue
-        answer = search.solve(
-            chosen, max_moves, round_seconds, min(workers or cores, cores), rng.randrange(1 << 30)
-        )
-        if answer is not None:
-            search.take(chosen, answer)
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for i in range(max(1, int(time_limit / round_seconds))):
+            if not search.hosting() or time.perf_counter() - started > time_limit:
+                break
+            kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"
+            parts: list[list[int]] = []
+            taken: set[int] = set()
+            for j in range(parallel):
+                part_kind = kind if j == 0 else "random"
+                chosen = search.neighbourhood(rng, neighbourhood, part_kind, taken)
+                if len(chosen) >= 2:
+                    parts.append(chosen)
+                    taken.update(chosen)
+            caps = search.caps(parts, max_moves)
+            seeds = [rng.randrange(1 << 30) for _ in parts]
+            # CP-SAT lets go of the GIL while it solves: the parts run side by side.
+            answers = list(
+                pool.map(
+                    search.solve, parts, caps, [round_seconds] * len(parts), [1] * len(parts), seeds
+                )
+            )
+            for chosen, answer in zip(parts, answers, strict=True):
+                if answer is not None:
+                    search.take(chosen, answer)
