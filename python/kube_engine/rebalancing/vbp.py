@@ -206,13 +206,12 @@ def solve(
     if solver == "cpsat" and verify(instance, best) > lower:
         from kube_engine.rebalancing import vbp_cpsat
 
-        remaining = time_limit - (time.perf_counter() - t0)
         threads = os.cpu_count() or 1
         found = vbp_cpsat.improve(
             instance,
             best,
             lower,
-            time_limit=max(remaining, 0.01),
+            deadline=t0 + time_limit,
             workers=min(workers or threads, threads),
             seed=seed,
         )

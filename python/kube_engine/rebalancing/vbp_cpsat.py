@@ -14,6 +14,7 @@ What makes it stronger than the textbook model:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -132,11 +133,12 @@ def improve(
     inst: VbpInstance,
     start: Sequence[int],
     lower: int,
-    time_limit: float,
+    deadline: float,
     workers: int,
     seed: int,
 ) -> Found:
-    """Searches for a packing in fewer bins than `start` and at least `lower`."""
+    """Searches for a packing in fewer bins than `start` and at least `lower` until `deadline` (a
+    `time.perf_counter()` instant): building the model counts against the caller's time too."""
     ub = len(set(start))
     order = _order(inst)
     clique = _clique(inst, order)
@@ -150,7 +152,7 @@ def improve(
     full.model.add(sum(full.y) >= lower)
     full.model.minimize(sum(full.y))
     full.hint(_relabel(start, clique, rank))
-    solver, status = full.solve(time_limit, workers, seed)
+    solver, status = full.solve(max(deadline - time.perf_counter(), 0.01), workers, seed)
     name = solver.status_name(status)
     bound = lower
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
