@@ -1,5 +1,5 @@
-"""Vector bin packing: the .vbp reader, the Rust bounds, heuristics and check, the CP-SAT model
-on small Caprara–Toth instances with known optima, and `kube-engine bench vbp`."""
+"""Vector bin packing: the .vbp reader, the Rust bounds, heuristics, local search and check, the
+solver on Caprara–Toth instances with known optima, and `kube-engine bench vbp`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kube_engine._core import vbp_check, vbp_heuristic, vbp_lower_bounds
+from kube_engine._core import vbp_check, vbp_heuristic, vbp_local_search, vbp_lower_bounds
 from kube_engine.cli import main
 from kube_engine.rebalancing import VbpError, VbpInstance, read_vbp, solve, verify
 from kube_engine.rebalancing.vbp import find_vbp_dir
@@ -66,6 +66,31 @@ def test_core_bounds_heuristic_and_check() -> None:
         vbp_heuristic([[101, 1]], cap)
 
 
+def _triplets(bins: int) -> VbpInstance:
+    """`bins` bins of 100 x 100, each cut exactly into three items, listed first items first: the
+    optimum is `bins`, and the greedy packings open more."""
+    triples = []
+    for b in range(bins):
+        a, c = (26 + b % 7, 40 - b % 5), (34 + b % 3, 30 + b % 4)
+        triples.append((a, c, (100 - a[0] - c[0], 100 - a[1] - c[1])))
+    return VbpInstance("triplets", (100, 100), tuple(t[k] for k in range(3) for t in triples))
+
+
+def test_core_local_search_keeps_packings_feasible_and_repeats() -> None:
+    inst = _triplets(10)
+    sizes, cap = [list(i) for i in inst.items], list(inst.capacity)
+    greedy, _ = vbp_heuristic(sizes, cap)
+    bins, used = vbp_local_search(sizes, cap, greedy, 10, 10_000_000, 1)
+    assert vbp_check(sizes, cap, bins) == used
+    assert len(set(greedy)) > used == 10
+    assert vbp_local_search(sizes, cap, greedy, 10, 10_000_000, 1) == (bins, used)
+    assert vbp_local_search(sizes, cap, greedy, 10, 0, 1) == (greedy, len(set(greedy)))
+    with pytest.raises(ValueError, match="number them without gaps"):
+        vbp_local_search(sizes, cap, [b * 2 for b in greedy], 10, 100, 0)
+    with pytest.raises(ValueError, match="exceeds capacity"):
+        vbp_local_search(sizes, cap, [0] * len(sizes), 10, 100, 0)
+
+
 def test_verify_rejects_a_broken_packing() -> None:
     inst = VbpInstance("x", (100, 100), ((60, 10), (60, 10), (10, 10)))
     assert verify(inst, [0, 1, 1]) == 2
@@ -100,6 +125,28 @@ def test_cpsat_reaches_the_optimum_the_heuristic_misses(name: str) -> None:
     assert verify(inst, r.assignment) == opt
     # One worker and a fixed seed: the same packing again.
     assert solve(inst, "cpsat", time_limit=3, workers=1, seed=0).assignment == r.assignment
+
+
+@needs_data
+def test_local_search_closes_the_gap_before_cpsat() -> None:
+    assert VBP is not None
+    inst = read_vbp(VBP / "ct01" / "CL_1_200_1.vbp")
+    opt = _optimum("CL_1_200_1.vbp")
+    r = solve(inst, "cpsat", time_limit=2, workers=1, seed=0)
+    assert r.heuristic_bins > opt
+    assert (r.local_search_bins, r.bins, r.status, r.cpsat_status) == (opt, opt, "OPTIMAL", None)
+    assert verify(inst, r.assignment) == opt
+    assert r.to_dict()["local_search_bins"] == opt
+    assert solve(inst, "cpsat", time_limit=2, workers=1, seed=0).assignment == r.assignment
+    assert solve(inst, "heuristic").local_search_bins is None
+
+
+def test_solve_runs_the_local_search_first() -> None:
+    inst = _triplets(10)
+    greedy = solve(inst, "heuristic")
+    r = solve(inst, "cpsat", time_limit=1, workers=1)
+    assert (greedy.bins, r.heuristic_bins, r.local_search_bins, r.bins) == (12, 12, 10, 10)
+    assert (r.status, r.cpsat_status) == ("OPTIMAL", None)
 
 
 @needs_data

@@ -1,6 +1,6 @@
-"""The CP-SAT model for vector bin packing, started from a greedy packing and a lower bound.
+"""The CP-SAT model for vector bin packing, started from a packing and a lower bound.
 
-x[i, b] puts item i in bin b, y[b] opens bin b, for b below the greedy packing's bin count.
+x[i, b] puts item i in bin b, y[b] opens bin b, for b below the starting packing's bin count.
 What makes it stronger than the textbook model:
 
 * The lower bound is a constraint, so CP-SAT stops as soon as it reaches it.
@@ -14,6 +14,7 @@ What makes it stronger than the textbook model:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from kube_engine.rebalancing.vbp import VbpInstance
 
 @dataclass(frozen=True)
 class Found:
-    # Bin per item when CP-SAT found a packing with fewer bins than the greedy one, else None.
+    # Bin per item when CP-SAT found a packing with fewer bins than the starting one, else None.
     assignment: list[int] | None
     # CP-SAT's proven lower bound on the bins (at least the bound it was given).
     bound: int
@@ -130,14 +131,15 @@ class _Model:
 
 def improve(
     inst: VbpInstance,
-    greedy: Sequence[int],
+    start: Sequence[int],
     lower: int,
-    time_limit: float,
+    deadline: float,
     workers: int,
     seed: int,
 ) -> Found:
-    """Searches for a packing in fewer bins than `greedy` and at least `lower`."""
-    ub = len(set(greedy))
+    """Searches for a packing in fewer bins than `start` and at least `lower` until `deadline` (a
+    `time.perf_counter()` instant): building the model counts against the caller's time too."""
+    ub = len(set(start))
     order = _order(inst)
     clique = _clique(inst, order)
     in_clique = set(clique)
@@ -149,8 +151,8 @@ def improve(
     full = _Model(inst, clique, rank, ub)
     full.model.add(sum(full.y) >= lower)
     full.model.minimize(sum(full.y))
-    full.hint(_relabel(greedy, clique, rank))
-    solver, status = full.solve(time_limit, workers, seed)
+    full.hint(_relabel(start, clique, rank))
+    solver, status = full.solve(max(deadline - time.perf_counter(), 0.01), workers, seed)
     name = solver.status_name(status)
     bound = lower
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)

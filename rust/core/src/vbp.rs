@@ -6,6 +6,8 @@
 //! Here: lower bounds and the greedy packings from the literature, and the feasibility check every
 //! reported packing goes through. The exact model (CP-SAT) lives in Python and starts from these.
 
+pub mod local_search;
+
 use crate::error::Error;
 use crate::metrics::bounds::martello_toth_l2;
 
@@ -102,6 +104,26 @@ pub struct Packing {
     pub bins: usize,
     /// Which heuristic produced it, e.g. `ffd_sum`.
     pub heuristic: String,
+}
+
+impl Packing {
+    /// A packing given as a bin per item, checked; bins must be numbered from 0 without gaps,
+    /// as the local search drops bins by index.
+    pub fn from_bins(inst: &Instance, bin: Vec<u32>) -> Result<Packing, Error> {
+        let wide: Vec<i64> = bin.iter().map(|&b| i64::from(b)).collect();
+        let bins = check(inst, &wide)?;
+        let top = bin.iter().max().map_or(0, |&b| b as usize + 1);
+        if bins != top {
+            return Err(Error::InvalidArgument(format!(
+                "packing uses {bins} of the bins 0..{top}: number them without gaps"
+            )));
+        }
+        Ok(Packing {
+            bin,
+            bins,
+            heuristic: "given".into(),
+        })
+    }
 }
 
 /// Item orders for the decreasing heuristics: each turns a vector into the scalar "size" that

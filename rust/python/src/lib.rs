@@ -35,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(snapshot::effective_request, m)?)?;
     m.add_function(wrap_pyfunction!(vbp::vbp_lower_bounds, m)?)?;
     m.add_function(wrap_pyfunction!(vbp::vbp_heuristic, m)?)?;
+    m.add_function(wrap_pyfunction!(vbp::vbp_local_search, m)?)?;
     m.add_function(wrap_pyfunction!(vbp::vbp_check, m)?)?;
     Ok(())
 }

@@ -49,6 +49,29 @@ pub fn vbp_heuristic(
     Ok((p.bin, p.heuristic))
 }
 
+/// `(bin per item, bins)`: `bins` (a packing numbered from 0 with no empty bin) improved by the
+/// local search within `budget` work units, stopping at `lower` bins.
+#[pyfunction]
+pub fn vbp_local_search(
+    py: Python<'_>,
+    sizes: Vec<Vec<i64>>,
+    capacity: Vec<i64>,
+    bins: Vec<u32>,
+    lower: usize,
+    budget: u64,
+    seed: u64,
+) -> PyResult<(Vec<u32>, usize)> {
+    let inst = instance(py, sizes, capacity)?;
+    let p = detached(py, move || {
+        let start = vbp::Packing::from_bins(&inst, bins)?;
+        Ok::<_, Error>(vbp::local_search::local_search(
+            &inst, &start, lower, budget, seed,
+        ))
+    })?
+    .map_err(|e| to_py(py, e))?;
+    Ok((p.bin, p.bins))
+}
+
 /// Bins used by `bins` (bin index per item); `ValueError` naming the item or bin if it is not a
 /// feasible packing.
 #[pyfunction]
