@@ -232,3 +232,18 @@ def test_a_plan_over_any_budget_is_never_returned() -> None:
         _check_budgets(problem, [Move("default/ds", "n1", "n2")], None)
     with pytest.raises(InternalError, match="moves a pod twice"):
         _check_budgets(problem, [*ok, *ok], None)
+
+
+def test_a_node_a_budget_cannot_empty_counts_in_the_bound() -> None:
+    pdb = {
+        "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "web"}}},
+    }
+    s = Snapshot.from_bytes(
+        as_list(node("a"), node("b"), web("w1", "a", "1"), web("w2", "b", "1"), pdb)
+    )
+    r = rebalance(s, **FAST)
+    # The budget allows no eviction: both nodes stay in use, and the bound knows it.
+    assert (r.moves, r.value, r.bound, r.status) == ([], 2, 2, "OPTIMAL")

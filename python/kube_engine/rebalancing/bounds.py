@@ -34,6 +34,15 @@ def bounds(
         for p, why in problem["pinned"].items()
         if why not in RIDES_ALONG and (n := pod_nodes[p]) is not None
     }
+    # A node stays in use, too, when emptying it would evict more pods of a disruption budget
+    # than the budget allows.
+    movable = {p for c in problem["classes"] for p in c["pods"]}
+    for b in problem["budgets"]:
+        on: dict[int, int] = {}
+        for p in movable.intersection(b["pods"]):
+            if (n := pod_nodes[p]) is not None:
+                on[index[n]] = on.get(index[n], 0) + 1
+        kept.update(n for n, count in on.items() if count > b["allowed"])
     pack = max(
         _pack_by_capacity(problem, kept, price, prices is None),
         _pack_by_moves(problem, kept, price, [index[n] for n in in_use_before], max_moves),
