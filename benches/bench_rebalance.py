@@ -90,6 +90,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", color=f"C{i}", label=solver)
         first = mine[0]
+        # The most nodes any plan within the budget can free (the plan's proven bound), at the
+        # moves the solvers made; and what evaluate's bound for all pods leaves.
+        ceiling = sorted(
+            (r["moves"], r["nodes_used_before"] - r["bound"])
+            for r in mine
+            if r["solver"] == "cpsat"
+        )
+        xs, ys = zip(*ceiling, strict=True)
+        ax.plot(xs, ys, ls=":", marker="v", color="0.3", label="at most (proven bound)")
         reachable = first["nodes_used_before"] - first["lower_bound"]
         if reachable > 0:
             ax.axhline(reachable, color="0.5", ls="--", lw=1, label="in use - lower bound")

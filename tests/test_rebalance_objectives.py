@@ -247,3 +247,32 @@ def test_a_node_a_budget_cannot_empty_counts_in_the_bound() -> None:
     r = rebalance(s, **FAST)
     # The budget allows no eviction: both nodes stay in use, and the bound knows it.
     assert (r.moves, r.value, r.bound, r.status) == ([], 2, 2, "OPTIMAL")
+
+
+def test_kept_and_excluded_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = as_list(
+        node("a"),
+        node("b"),
+        node("c"),
+        web("w1", "a", "1"),
+        web("w2", "b", "1"),
+        web("w3", "c", "2"),
+    )
+    s = Snapshot.from_bytes(cluster)
+    r = rebalance(s, keep_nodes=["a"], exclude_nodes=["c"], **FAST)
+    # a keeps its pod and is the only node that takes any: b and c empty onto it, which the bound
+    # (a stays in use and has room for the rest) proves optimal.
+    assert {m.to_node for m in r.moves} == {"a"}
+    assert (sorted(r.nodes_freed), r.status) == (["b", "c"], "OPTIMAL")
+    # Without them, everything goes to c (the node holding the most).
+    assert {m.to_node for m in rebalance(s, solver="heuristic").moves} == {"c"}
+    with pytest.raises(ValueError, match='keep_nodes: node "x" is not in the snapshot'):
+        rebalance(s, keep_nodes=["x"])
+    path = tmp_path / "cluster.json"
+    path.write_bytes(cluster)
+    args = ["rebalance", str(path), "--solver", "heuristic", "-o", "json"]
+    assert main([*args, "--keep-node", "a", "--exclude-node", "b,c"]) == 0
+    plan = json.loads(capsys.readouterr().out)["rebalance"]["plan"]
+    assert {m["to"] for m in plan["moves"]} == {"a"}
+    assert main([*args, "--exclude-node", "nope"]) == 1
+    assert 'exclude_nodes: node "nope" is not in the snapshot' in capsys.readouterr().err

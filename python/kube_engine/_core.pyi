@@ -112,6 +112,8 @@ def rebalance_problem(
     config: str | None = None,
     allow_local_storage: bool = False,
     allow_bare: bool = False,
+    keep_nodes: list[str] = ...,
+    exclude_nodes: list[str] = ...,
 ) -> RebalanceProblem: ...
 def drain_plan(
     snapshot: Snapshot,
@@ -119,6 +121,8 @@ def drain_plan(
     allow_local_storage: bool = False,
     allow_bare: bool = False,
     seed: int = 0,
+    keep_nodes: list[str] = ...,
+    exclude_nodes: list[str] = ...,
 ) -> DrainPlan: ...
 
 @final

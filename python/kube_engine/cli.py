@@ -65,7 +65,12 @@ def _rebalance(args: argparse.Namespace) -> None:
     name, snapshot = _load(args)
     ev = evaluate(snapshot)
     allow = {"allow_local_storage": args.allow_local_storage, "allow_bare": args.allow_bare}
-    problem = rebalance_problem(snapshot, **allow)
+    keep = [n for arg in args.keep_node or [] for n in arg.split(",") if n]
+    exclude = [n for arg in args.exclude_node or [] for n in arg.split(",") if n]
+    try:
+        problem = rebalance_problem(snapshot, **allow, keep_nodes=keep, exclude_nodes=exclude)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     try:
         plan = rebalance(
             snapshot,
@@ -78,6 +83,8 @@ def _rebalance(args: argparse.Namespace) -> None:
             move_cost=args.move_cost,
             prices=_prices(args.prices) if args.prices else None,
             price_label=args.price_label,
+            keep_nodes=keep,
+            exclude_nodes=exclude,
             **allow,
         )
     except ValueError as e:
@@ -261,6 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         "--move-cost", type=float, default=0.0, help="added per move, in the objective's units"
     )
     p.add_argument("--prices", help="JSON/YAML file mapping node names to prices (for pack)")
+    p.add_argument(
+        "--keep-node",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="a node kept as it is: its pods stay (repeatable)",
+    )
+    p.add_argument(
+        "--exclude-node",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="a node that takes no pods; its own may leave (repeatable)",
+    )
     p.add_argument("--price-label", help="node label holding the node's price (for pack)")
     p.add_argument(
         "--solver",

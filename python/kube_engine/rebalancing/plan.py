@@ -14,7 +14,7 @@ and the gap to it. Nothing in a cluster is changed: this is the plan.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,6 +207,8 @@ def rebalance(
     move_cost: float = 0.0,
     prices: Mapping[str, float] | None = None,
     price_label: str | None = None,
+    keep_nodes: Sequence[str] = (),
+    exclude_nodes: Sequence[str] = (),
     allow_local_storage: bool = False,
     allow_bare: bool = False,
 ) -> RebalanceResult:
@@ -223,8 +225,9 @@ def rebalance(
 
     Pods that must stay (DaemonSet, static, system-critical, annotated
     ``kube-engine.io/evict: "false"``, with local storage unless ``allow_local_storage``, without a
-    controller unless ``allow_bare``) stay; PodDisruptionBudgets bound the moves of their pods.
-    The snapshot is not changed.
+    controller unless ``allow_bare``, on a node in ``keep_nodes``) stay; nodes in
+    ``exclude_nodes`` take no pods (theirs may leave); PodDisruptionBudgets bound the moves of
+    their pods. The snapshot is not changed.
     """
     weights = parse_objective(objective)
     if solver not in SOLVERS:
@@ -239,8 +242,13 @@ def rebalance(
         raise ValueError(f"move_cost must be >= 0, got {move_cost}")
     price = node_prices(snapshot, prices, price_label)
     started = time.perf_counter()
+    keep, exclude = list(keep_nodes), list(exclude_nodes)
     problem = rebalance_problem(
-        snapshot, allow_local_storage=allow_local_storage, allow_bare=allow_bare
+        snapshot,
+        allow_local_storage=allow_local_storage,
+        allow_bare=allow_bare,
+        keep_nodes=keep,
+        exclude_nodes=exclude,
     )
     before = evaluate(snapshot)
     terms_before = terms_of(before, snapshot, price)
@@ -260,6 +268,8 @@ def rebalance(
             allow_local_storage=allow_local_storage,
             allow_bare=allow_bare,
             seed=seed,
+            keep_nodes=keep,
+            exclude_nodes=exclude,
         )
         drained = [
             Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]

@@ -39,7 +39,7 @@ fn names(s: &Snapshot, pods: &[u32]) -> Vec<String> {
 }
 
 fn solve(s: &Snapshot, opts: PinOptions) -> Problem {
-    problem(s, &default_profile(), opts)
+    problem(s, &default_profile(), &opts)
 }
 
 #[test]
@@ -100,6 +100,7 @@ fn pins_say_why() {
         PinOptions {
             allow_local_storage: true,
             allow_bare: true,
+            ..Default::default()
         },
     );
     assert!(pr
@@ -272,6 +273,39 @@ mod drain {
         let s = three_light_nodes(&[pdb.to_string()]);
         let plan = drain(&s, DrainOptions::default()).unwrap();
         assert!(plan.moves.is_empty() && plan.freed.is_empty());
+    }
+
+    #[test]
+    fn kept_nodes_keep_their_pods_and_excluded_nodes_take_none() {
+        let s = three_light_nodes(&[]);
+        let id = |name: &str| s.nodes.id(name).unwrap() as usize;
+        let mark = |names: &[&str]| {
+            let mut v = vec![false; s.nodes.len()];
+            for n in names {
+                v[id(n)] = true;
+            }
+            v
+        };
+        let free = drain(&s, DrainOptions::default()).unwrap();
+        assert_eq!(nodes_of(&s, &free.freed), ["a", "b"]);
+        // Keeping a and excluding c: a keeps its pod and takes the others; c still empties.
+        let opts = DrainOptions {
+            pins: PinOptions {
+                keep: mark(&["a"]),
+                exclude: mark(&["c"]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let plan = drain(&s, opts.clone()).unwrap();
+        assert_eq!(nodes_of(&s, &plan.freed), ["b", "c"]);
+        assert!(plan.moves.iter().all(|m| m.to as usize == id("a")));
+        let pr = problem(&s, &default_profile(), &opts.pins);
+        assert!(pr.pinned.iter().all(|&(_, why)| why == Pin::NodeKept));
+        assert!(pr
+            .classes
+            .iter()
+            .all(|c| !c.candidates.contains(&(id("c") as u32))));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use kube_engine_core::place::profile;
 use kube_engine_core::rebalance::{self, PinOptions};
+use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 
 use crate::errors::{detached, ConfigError};
@@ -39,16 +40,49 @@ pub struct RebalanceProblem {
     budgets: Vec<Budget>,
 }
 
+/// What may move, with the nodes kept as they are and those that take no pods, by name.
+fn pin_options(
+    snap: &Snapshot,
+    allow_local_storage: bool,
+    allow_bare: bool,
+    keep_nodes: &[String],
+    exclude_nodes: &[String],
+) -> PyResult<PinOptions> {
+    let mark = |names: &[String], what: &str| -> PyResult<Vec<bool>> {
+        let mut out = vec![false; snap.nodes.len()];
+        for name in names {
+            let n = snap.nodes.id(name).ok_or_else(|| {
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "{what}: node {name:?} is not in the snapshot"
+                ))
+            })?;
+            out[n as usize] = true;
+        }
+        Ok(out)
+    };
+    Ok(PinOptions {
+        allow_local_storage,
+        allow_bare,
+        keep: mark(keep_nodes, "keep_nodes")?,
+        exclude: mark(exclude_nodes, "exclude_nodes")?,
+    })
+}
+
 /// `config`: a KubeSchedulerConfiguration as JSON, whose first profile's filters decide where
 /// pods may go (default: the default profile).
 #[pyfunction]
-#[pyo3(signature = (snapshot, config=None, allow_local_storage=false, allow_bare=false))]
+#[pyo3(signature = (
+    snapshot, config=None, allow_local_storage=false, allow_bare=false, keep_nodes=vec![],
+    exclude_nodes=vec![],
+))]
 pub fn rebalance_problem(
     py: Python<'_>,
     snapshot: &PySnapshot,
     config: Option<String>,
     allow_local_storage: bool,
     allow_bare: bool,
+    keep_nodes: Vec<String>,
+    exclude_nodes: Vec<String>,
 ) -> PyResult<RebalanceProblem> {
     let s = snapshot.get();
     let profile = match &config {
@@ -60,11 +94,14 @@ pub fn rebalance_problem(
             .ok_or_else(|| ConfigError::new_err("the configuration has no profile"))?,
     };
     let snap = s.clone();
-    let opts = PinOptions {
+    let opts = pin_options(
+        &s,
         allow_local_storage,
         allow_bare,
-    };
-    let pr = detached(py, move || rebalance::problem(&snap, &profile, opts))?;
+        &keep_nodes,
+        &exclude_nodes,
+    )?;
+    let pr = detached(py, move || rebalance::problem(&snap, &profile, &opts))?;
     let key = |p: u32| s.pod_key(p);
     let node = |p: u32| {
         let n = s.current.node[p as usize].expect("classes hold bound pods");
@@ -146,7 +183,11 @@ pub struct DrainPlan {
 
 /// The packing heuristic's plan (see `kube_engine_core::rebalance::drain`).
 #[pyfunction]
-#[pyo3(signature = (snapshot, max_moves=None, allow_local_storage=false, allow_bare=false, seed=0))]
+#[pyo3(signature = (
+    snapshot, max_moves=None, allow_local_storage=false, allow_bare=false, seed=0,
+    keep_nodes=vec![], exclude_nodes=vec![],
+))]
+#[allow(clippy::too_many_arguments)]
 pub fn drain_plan(
     py: Python<'_>,
     snapshot: &PySnapshot,
@@ -154,15 +195,20 @@ pub fn drain_plan(
     allow_local_storage: bool,
     allow_bare: bool,
     seed: u64,
+    keep_nodes: Vec<String>,
+    exclude_nodes: Vec<String>,
 ) -> PyResult<DrainPlan> {
     let s = snapshot.get();
     let snap = s.clone();
     let opts = rebalance::DrainOptions {
         max_moves,
-        pins: PinOptions {
+        pins: pin_options(
+            &s,
             allow_local_storage,
             allow_bare,
-        },
+            &keep_nodes,
+            &exclude_nodes,
+        )?,
         seed,
     };
     let plan = detached(py, move || rebalance::drain(&snap, opts))?

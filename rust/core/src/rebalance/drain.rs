@@ -68,7 +68,7 @@ pub struct Plan {
     pub assignment: Assignment,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DrainOptions {
     /// At most this many pods move (`None`: no limit).
     pub max_moves: Option<usize>,
@@ -100,7 +100,7 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
     let pins: Vec<Option<Pin>> = (0..snap.pods.len() as PodId)
         .map(|p| {
             if active(p) {
-                pin(snap, p, opts.pins)
+                pin(snap, p, &opts.pins)
             } else {
                 None
             }
@@ -121,9 +121,10 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
             .filter(|&p| pins[p as usize].is_none())
             .collect()
     };
-    // Empty nodes stay empty: a pod moved there frees nothing.
+    // Empty nodes stay empty: a pod moved there frees nothing. Excluded nodes take no pods.
     for n in 0..n_nodes {
-        if movable_on(&state, n).is_empty() && drainable[n] {
+        let empty = movable_on(&state, n).is_empty() && drainable[n];
+        if empty || opts.pins.excluded(n as NodeId) {
             closed[n].store(true, Ordering::Relaxed);
         }
     }
@@ -147,7 +148,7 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
             + snap.pods.gpu[p as usize].total_milli() as f64 / gpus
     };
     let mut order: Vec<(usize, f64, usize)> = (0..n_nodes)
-        .filter(|&n| drainable[n] && !closed[n].load(Ordering::Relaxed))
+        .filter(|&n| drainable[n] && !movable_on(&state, n).is_empty())
         .map(|n| {
             let pods = movable_on(&state, n);
             (pods.len(), pods.iter().map(|&p| size(p)).sum(), n)
@@ -267,7 +268,7 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
             for &(p, devices) in &was {
                 state.bind(p, n as NodeId, devices);
             }
-            closed[n].store(false, Ordering::Relaxed);
+            closed[n].store(opts.pins.excluded(n as NodeId), Ordering::Relaxed);
             continue;
         }
         for (s, a) in spent.iter().zip(allowed.iter_mut()) {

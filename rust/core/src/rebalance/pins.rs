@@ -1,6 +1,6 @@
 //! Pods a rebalance must leave where they are.
 
-use crate::snapshot::{PodId, Snapshot};
+use crate::snapshot::{NodeId, PodId, Snapshot};
 
 /// Upstream's `SystemCriticalPriority`: pods at or above it are critical (`IsCriticalPod`).
 pub const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
@@ -20,6 +20,8 @@ pub enum Pin {
     Annotated,
     /// No controller owns it: evicted, it would not come back.
     Bare,
+    /// Its node is one the caller keeps as it is.
+    NodeKept,
 }
 
 impl Pin {
@@ -31,23 +33,38 @@ impl Pin {
             Pin::LocalStorage => "uses local storage",
             Pin::Annotated => "annotated kube-engine.io/evict: \"false\"",
             Pin::Bare => "no controller (would not be recreated)",
+            Pin::NodeKept => "on a node kept as it is",
         }
     }
 }
 
-/// What the caller allows to move beyond the safe default.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the caller allows to move beyond the safe default, and which nodes it keeps or excludes.
+#[derive(Clone, Debug, Default)]
 pub struct PinOptions {
     /// Move pods with emptyDir/hostPath volumes (their local data is lost).
     pub allow_local_storage: bool,
     /// Move pods no controller owns (as evicting deletes them, the plan's target placement is
     /// then only reached by re-creating them by hand; the bundled trace has no controllers).
     pub allow_bare: bool,
+    /// Per node (empty: none): its pods stay where they are.
+    pub keep: Vec<bool>,
+    /// Per node (empty: none): it takes no pod that is not on it already.
+    pub exclude: Vec<bool>,
+}
+
+impl PinOptions {
+    pub fn kept(&self, n: NodeId) -> bool {
+        self.keep.get(n as usize).copied().unwrap_or(false)
+    }
+
+    pub fn excluded(&self, n: NodeId) -> bool {
+        self.exclude.get(n as usize).copied().unwrap_or(false)
+    }
 }
 
 /// Why bound, active pod `p` must stay, or `None` if it may move. The first reason that applies,
 /// most fundamental first.
-pub fn pin(snap: &Snapshot, p: PodId, opts: PinOptions) -> Option<Pin> {
+pub fn pin(snap: &Snapshot, p: PodId, opts: &PinOptions) -> Option<Pin> {
     let i = p as usize;
     let pods = &snap.pods;
     if pods.mirror[i] {
@@ -62,6 +79,8 @@ pub fn pin(snap: &Snapshot, p: PodId, opts: PinOptions) -> Option<Pin> {
         Some(Pin::LocalStorage)
     } else if pods.owner[i].is_none() && !opts.allow_bare {
         Some(Pin::Bare)
+    } else if snap.current.node[i].is_some_and(|n| opts.kept(n)) {
+        Some(Pin::NodeKept)
     } else {
         None
     }

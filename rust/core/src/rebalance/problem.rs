@@ -99,7 +99,7 @@ fn interacts(snap: &Snapshot, p: PodId) -> bool {
 }
 
 /// The rebalance problem of the snapshot's current placement under `profile`'s filters.
-pub fn problem(snap: &Snapshot, profile: &Profile, opts: PinOptions) -> Problem {
+pub fn problem(snap: &Snapshot, profile: &Profile, opts: &PinOptions) -> Problem {
     let mut pinned = Vec::new();
     let mut kept = Assignment {
         node: vec![None; snap.pods.len()],
@@ -134,7 +134,7 @@ pub fn problem(snap: &Snapshot, profile: &Profile, opts: PinOptions) -> Problem 
     let classes = members
         .into_par_iter()
         .map(|pods| Class {
-            candidates: candidates(profile, &state, pods[0]),
+            candidates: candidates(profile, &state, pods[0], opts),
             interacts: interacts(snap, pods[0]),
             pods,
         })
@@ -154,8 +154,14 @@ pub fn problem(snap: &Snapshot, profile: &Profile, opts: PinOptions) -> Problem 
     }
 }
 
-/// The nodes where every filter of `profile` but NodeName passes for `pod` against `state`.
-fn candidates(profile: &Profile, state: &ClusterState, pod: PodId) -> Vec<NodeId> {
+/// The nodes not excluded where every filter of `profile` but NodeName passes for `pod` against
+/// `state`.
+fn candidates(
+    profile: &Profile,
+    state: &ClusterState,
+    pod: PodId,
+    opts: &PinOptions,
+) -> Vec<NodeId> {
     let cx = Cycle::new(state, pod);
     let mut run = Vec::new();
     for f in profile.filters.iter().filter(|f| f.name() != "NodeName") {
@@ -166,6 +172,8 @@ fn candidates(profile: &Profile, state: &ClusterState, pod: PodId) -> Vec<NodeId
         }
     }
     (0..state.snap.nodes.len() as NodeId)
-        .filter(|&n| run.iter().all(|(f, data)| f.filter(&cx, data, n).is_ok()))
+        .filter(|&n| {
+            !opts.excluded(n) && run.iter().all(|(f, data)| f.filter(&cx, data, n).is_ok())
+        })
         .collect()
 }
