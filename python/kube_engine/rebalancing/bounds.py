@@ -11,10 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from kube_engine.rebalancing.objective import BALANCED, FULL_GPU, Allocatable, Terms
+from kube_engine.rebalancing.objective import (
+    BALANCED,
+    FULL_GPU,
+    Allocatable,
+    Terms,
+    pinned_in_use,
+)
 from kube_engine.records import RebalanceProblem
-
-RIDES_ALONG = ("DaemonSet pod", "static (mirror) pod")
 
 
 def bounds(
@@ -29,11 +33,7 @@ def bounds(
     nodes = problem["nodes"]
     index = {n: i for i, n in enumerate(nodes)}
     price = list(prices) if prices is not None else [1.0] * len(nodes)
-    kept = {
-        index[n]
-        for p, why in problem["pinned"].items()
-        if why not in RIDES_ALONG and (n := pod_nodes[p]) is not None
-    }
+    kept = pinned_in_use(problem, pod_nodes)
     # A node stays in use, too, when emptying it would evict more pods of a disruption budget
     # than the budget allows.
     movable = {p for c in problem["classes"] for p in c["pods"]}

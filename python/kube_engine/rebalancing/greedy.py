@@ -15,7 +15,7 @@ import bisect
 import math
 from collections import defaultdict
 
-from kube_engine.rebalancing.lns import Search, _Pod
+from kube_engine.rebalancing.lns import Pod, Search
 from kube_engine.rebalancing.objective import BALANCED, FULL_GPU, Terms
 
 
@@ -73,7 +73,7 @@ class _Tally:
         terms = Terms(pack=self.pack, balance=balance, defrag=float(self.devices_used))
         return self.search.scorer.value(terms, self.moves)
 
-    def share_of(self, p: _Pod, r: str) -> float:
+    def share_of(self, p: Pod, r: str) -> float:
         """``p``'s request of ``r`` over its node's allocatable."""
         a = self.search.alloc[r][p.node]
         return self.search.demand[p.cls].get(r, 0) / a if a > 0 else 0.0
@@ -81,7 +81,7 @@ class _Tally:
     def hotness(self, n: int) -> float:
         return max((self.share[r][n] for r in self.dims), default=-1.0)
 
-    def may_leave(self, p: _Pod) -> bool:
+    def may_leave(self, p: Pod) -> bool:
         """The budgets allow ``p`` to go to another node than its own."""
         if p.node != p.origin:
             return True  # a pod moved already spends nothing more
@@ -89,7 +89,7 @@ class _Tally:
             return False
         return all(self.spent[b] < self.search.allowed[b] for b in p.budgets)
 
-    def may_take(self, p: _Pod, n: int) -> bool:
+    def may_take(self, p: Pod, n: int) -> bool:
         """``p`` may go to ``n``, fits there, and the budgets allow it."""
         s = self.search
         if n != p.origin and n not in s.candidates[p.cls]:
@@ -98,7 +98,7 @@ class _Tally:
             return False
         return n == p.origin or self.may_leave(p)
 
-    def devices_for(self, p: _Pod, n: int) -> tuple[int, ...] | None:
+    def devices_for(self, p: Pod, n: int) -> tuple[int, ...] | None:
         """GPU devices for ``p`` on ``n``: its own at home, else the fullest that take it."""
         count, milli = self.count[p.cls], self.milli[p.cls]
         if not count:
@@ -111,7 +111,7 @@ class _Tally:
         fits = sorted((f, d) for d, f in enumerate(self.gpu[n]) if f >= milli)[:count]
         return tuple(sorted(d for _, d in fits)) if len(fits) == count else None
 
-    def move(self, p: _Pod, n: int, devs: tuple[int, ...]) -> None:
+    def move(self, p: Pod, n: int, devs: tuple[int, ...]) -> None:
         was = p.node
         for d in p.devices:
             self._device(was, d, self.milli[p.cls])
@@ -132,7 +132,7 @@ class _Tally:
         self.gpu[n][d] += give
         self.devices_used += (self.gpu[n][d] < FULL_GPU) - before
 
-    def _node(self, p: _Pod, n: int, sign: int) -> None:
+    def _node(self, p: Pod, n: int, sign: int) -> None:
         s = self.search
         for r, v in s.demand[p.cls].items():
             self.free[r][n] -= sign * v
@@ -155,7 +155,7 @@ def greedy_balance(search: Search, max_moves: int | None) -> None:
     t = _Tally(search, max_moves)
     if not t.dims:
         return
-    on: dict[int, list[_Pod]] = defaultdict(list)
+    on: dict[int, list[Pod]] = defaultdict(list)
     for p in search.pods:
         on[p.node].append(p)
     # Nodes by hotness, kept sorted as pods move: per set of candidate nodes the classes share,
@@ -176,7 +176,7 @@ def greedy_balance(search: Search, max_moves: int | None) -> None:
     hot = sorted((t.hotness(n), n) for n in on if t.hotness(n) >= 0)
     value = t.value()
 
-    def shift(p: _Pod, n: int, devs: tuple[int, ...]) -> None:
+    def shift(p: Pod, n: int, devs: tuple[int, ...]) -> None:
         touched = [(t.hotness(m), m) for m in (p.node, n)]
         t.move(p, n, devs)
         for key in touched:
@@ -222,7 +222,7 @@ def greedy_defrag(search: Search, max_moves: int | None) -> None:
     tried: set[tuple[int, int]] = set()
     value = t.value()
     while True:
-        holders: dict[tuple[int, int], list[_Pod]] = defaultdict(list)
+        holders: dict[tuple[int, int], list[Pod]] = defaultdict(list)
         for p in search.pods:
             for d in p.devices:
                 holders[p.node, d].append(p)
@@ -238,7 +238,7 @@ def greedy_defrag(search: Search, max_moves: int | None) -> None:
         pods = holders[n, d]
         if any(t.count[p.cls] != 1 for p in pods):
             continue  # only single-device shares are repacked device by device
-        undo: list[tuple[_Pod, int, tuple[int, ...]]] = []
+        undo: list[tuple[Pod, int, tuple[int, ...]]] = []
         for p in pods:
             if not t.may_leave(p):
                 break

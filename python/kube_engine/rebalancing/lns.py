@@ -41,10 +41,10 @@ from kube_engine.rebalancing.objective import (
     Scorer,
     Terms,
     balance_of,
+    pinned_in_use,
 )
 from kube_engine.records import RebalanceProblem
 
-RIDES_ALONG = ("DaemonSet pod", "static (mirror) pod")
 # (pod, from node, to node, GPU devices on it)
 PodMove = tuple[str, str, str, tuple[int, ...]]
 # Utilisation in the model: basis points.
@@ -54,7 +54,9 @@ TANGENTS = (0, 100, 300, 700, 1500, 3000, 6000)
 
 
 @dataclass
-class _Pod:
+class Pod:
+    """A pod the search places: where it started (with its GPU devices there) and where it is."""
+
     name: str
     cls: int
     origin: int
@@ -84,11 +86,7 @@ class Search:
         index = {name: i for i, name in enumerate(nodes)}
         moved = {p: (index[to], tuple(devs)) for p, _, to, devs in start}
         pod_node = dict(zip(snapshot.pod_names(), snapshot.pod_nodes(), strict=True))
-        self.kept_in_use = {
-            index[n]
-            for p, why in problem["pinned"].items()
-            if why not in RIDES_ALONG and (n := pod_node[p]) is not None
-        }
+        self.kept_in_use = pinned_in_use(problem, pod_node)
         budget_of: dict[str, list[int]] = defaultdict(list)
         for b, budget in enumerate(problem["budgets"]):
             for p in budget["pods"]:
@@ -99,8 +97,8 @@ class Search:
         self.free = {r: list(problem["free"].get(r, [0] * len(nodes))) for r in self.resources}
         self.gpu_free = [list(d) for d in problem["gpu_free"]]
         self.demand: list[dict[str, int]] = []
-        self.pods: list[_Pod] = []
-        self.fixed: list[_Pod] = []
+        self.pods: list[Pod] = []
+        self.fixed: list[Pod] = []
         for ci, c in enumerate(classes):
             request = {r: c["request"].get(r, 0) for r in self.resources}
             request["pods"] = max(request["pods"], 1)
@@ -109,7 +107,7 @@ class Search:
                 origin = index[n]
                 devs = tuple(snapshot.pod_request(p)["gpu_devices"]) if c["gpu_count"] else ()
                 node, now = moved.get(p, (origin, devs))
-                pod = _Pod(p, ci, origin, devs, node, now, budget_of.get(p, []))
+                pod = Pod(p, ci, origin, devs, node, now, budget_of.get(p, []))
                 if not c["interacts"]:
                     self.pods.append(pod)
                     continue
@@ -390,7 +388,7 @@ class Search:
         self,
         m: cp_model.CpModel,
         chosen: Sequence[int],
-        inside: Sequence[_Pod],
+        inside: Sequence[Pod],
         x: dict[tuple[int, int], cp_model.IntVar],
         weight: float,
     ) -> list[tuple[float, cp_model.LinearExprT]]:
@@ -434,7 +432,7 @@ class Search:
         self,
         m: cp_model.CpModel,
         chosen: Sequence[int],
-        inside: Sequence[_Pod],
+        inside: Sequence[Pod],
         x: dict[tuple[int, int], cp_model.IntVar],
         per_device: dict[tuple[int, int], list[tuple[int, cp_model.IntVar]]],
         weight: float,

@@ -21,10 +21,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kube_engine._core import Evaluation, Snapshot
+from kube_engine.records import RebalanceProblem
 
 TERMS = ("pack", "balance", "defrag")
+# Pinned pods that stay with their node without keeping it in use.
+RIDES_ALONG = ("DaemonSet pod", "static (mirror) pod")
 BALANCED = ("cpu", "memory")
 FULL_GPU = 1000
+
+
+def pinned_in_use(problem: RebalanceProblem, pod_nodes: Mapping[str, str | None]) -> set[int]:
+    """The nodes (by index) a pinned pod keeps in use, whatever the plan."""
+    index = {n: i for i, n in enumerate(problem["nodes"])}
+    return {
+        index[n]
+        for p, why in problem["pinned"].items()
+        if why not in RIDES_ALONG and (n := pod_nodes[p]) is not None
+    }
 
 
 def parse_objective(objective: str | Mapping[str, float]) -> dict[str, float]:
