@@ -42,6 +42,7 @@ from kube_engine.rebalancing.objective import (
     Terms,
     balance_of,
     pinned_in_use,
+    utilisation,
 )
 from kube_engine.records import RebalanceProblem
 
@@ -401,10 +402,9 @@ class Search:
         here = set(chosen)
         for r in dims:
             alloc = self.alloc[r]
-            shares = [x_ / a for x_, a in zip(load[r], alloc, strict=True) if a > 0]
-            count = len(shares)
-            mean = sum(shares) / count
-            std = max((sum((s - mean) ** 2 for s in shares) / count) ** 0.5, 1e-4)
+            _, mean, std = utilisation(load[r], alloc)
+            std = max(std, 1e-4)
+            count = sum(a > 0 for a in alloc)
             counted = [n for n in range(len(alloc)) if alloc[n] > 0 and n not in here]
             elsewhere = max((load[r][n] / alloc[n] for n in counted), default=0.0)
             peak = m.new_int_var(0, 100 * BP, f"peak_{r}")

@@ -134,17 +134,22 @@ class Scorer:
         )
 
 
+def utilisation(loads: Sequence[float], alloc: Sequence[float]) -> tuple[float, float, float]:
+    """(peak, mean, standard deviation) of node utilisation; nodes with no allocatable do not
+    count. Call it only when some node has allocatable."""
+    shares = [x / a for x, a in zip(loads, alloc, strict=True) if a > 0]
+    mean = sum(shares) / len(shares)
+    return max(shares), mean, math.sqrt(sum((s - mean) ** 2 for s in shares) / len(shares))
+
+
 def balance_of(load: Mapping[str, Sequence[float]], alloc: Mapping[str, Sequence[float]]) -> float:
-    """Mean over resources of the peak plus the standard deviation of node utilisation; nodes
-    with no allocatable of a resource do not count for it."""
+    """Mean over resources of the peak plus the standard deviation of node utilisation; a
+    resource no node has does not count."""
     parts = []
     for r, loads in load.items():
-        shares = [x / a for x, a in zip(loads, alloc[r], strict=True) if a > 0]
-        if not shares:
-            continue
-        mean = sum(shares) / len(shares)
-        std = math.sqrt(sum((s - mean) ** 2 for s in shares) / len(shares))
-        parts.append(max(shares) + std)
+        if any(a > 0 for a in alloc[r]):
+            peak, _, std = utilisation(loads, alloc[r])
+            parts.append(peak + std)
     return sum(parts) / len(parts) if parts else 0.0
 
 
