@@ -24,8 +24,9 @@ only pods PodTopologySpread's system-default constraints apply to):
   MostAllocated, RequestedToCapacityRatio, with resource weights, over the "non-zero" cpu/memory
   requests), NodeResourcesBalancedAllocation (actual requests; best-effort pods skipped); the
   weighted sum with the profile's weights (upstream defaults 3, 2, 1, 1).
-* selectHost: the highest total, ties broken by reservoir sampling in feasible-node order with
-  kube-engine's seeded SplitMix64 (re-implemented here), one generator per profile.
+* selectHost: the highest total; among tied nodes (in feasible-node order) one drawn uniformly
+  with kube-engine's seeded SplitMix64 (re-implemented here) when there is a tie, one generator per
+  profile. Upstream samples a reservoir, one draw per tied node: the same odds.
 * Pods placed one at a time in the given order, each bind updating the node's requests, ports and
   GPU devices (best fit: the fullest devices that still fit, lowest index on ties).
 
@@ -948,16 +949,10 @@ def schedule(
         if len(feasible) == 1:
             chosen = int(feasible[0])
         else:
-            totals = Scores(c, pod, profile, feasible).total()
-            best, ties = 0, 1
-            for i in range(1, len(feasible)):
-                if totals[i] > totals[best]:
-                    best, ties = i, 1
-                elif totals[i] == totals[best]:
-                    ties += 1
-                    if rngs[which].below(ties) == 0:
-                        best = i
-            chosen = int(feasible[best])
+            totals = np.asarray(Scores(c, pod, profile, feasible).total())
+            tied = np.flatnonzero(totals == totals.max())
+            pick = rngs[which].below(len(tied)) if len(tied) > 1 else 0
+            chosen = int(feasible[tied[pick]])
         devices = c.best_fit(chosen, pod.request)
         assert devices is not None, "the fit filter checked the devices"
         c.bind(pod, chosen, devices)

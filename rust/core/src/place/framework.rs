@@ -87,6 +87,14 @@ pub trait FilterPlugin: Send + Sync {
     /// `Err(code)` rejects the node; `code` is the plugin's own, turned into text by `reasons`.
     fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32>;
 
+    /// Clears `fits[i]` where `nodes[i]` is rejected (plugins override this for speed: node-local
+    /// ones are run over every node that changed since their demand's last cycle).
+    fn filter_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], fits: &mut [bool]) {
+        for (ok, &n) in fits.iter_mut().zip(nodes) {
+            *ok = *ok && self.filter(cx, data, n).is_ok();
+        }
+    }
+
     /// The kube-scheduler-style reasons why `node` was rejected with `code` in this cycle (e.g.
     /// `Insufficient cpu`).
     fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, code: u32, out: &mut Vec<Reason>);
@@ -390,23 +398,109 @@ fn fingerprint(request: &[i64], nonzero: [i64; 2], gpu: GpuDemand) -> u64 {
 }
 
 /// A node-local filter rejected the node.
-const REJECTED: i64 = i64::MIN;
-/// The entry was never computed.
-const STALE: u32 = u32::MAX;
+const REJECTED: i32 = i32::MIN;
 /// Memory for node-local results: a queue interleaves the replicas of many workloads, but they
 /// ask for few distinct demands (145 among the 100,400 pods of the benchmark cluster).
 const DEMAND_CACHE_BYTES: usize = 64 << 20;
 const DEMANDS_KEPT_AT_LEAST: usize = 8;
 
-/// The node-local plugins' results for one demand, per node, valid while the node's version (see
-/// [`ClusterState::version`]) equals the stamp.
+/// The node-local plugins' results for one demand, per node position, up to date with the first
+/// `seen` entries of the cluster's change log (see [`ClusterState::changes`]).
 struct DemandCache {
     demand: Demand,
     key: u64,
     last_used: u64,
-    stamp: Vec<u32>,
-    /// Weighted sum of the node-local scores, or [`REJECTED`].
-    total: Vec<i64>,
+    /// `None`: nothing computed yet.
+    seen: Option<usize>,
+    /// Weighted sum of the node-local scores, or [`REJECTED`]. Node-local scores are final
+    /// (0..=100, weights 1..=100), so a few of them add up to far less than `i32::MAX`; half the
+    /// width of a score, the walk reads half the memory.
+    total: Vec<i32>,
+}
+
+impl DemandCache {
+    /// Brings the results up to date: recomputes the nodes changed since the last cycle of this
+    /// demand, or every node when the cache is new or most nodes have changed. Up to date, the walk
+    /// only reads them.
+    fn refresh(
+        &mut self,
+        profile: &Profile,
+        cx: &Cycle,
+        local: &[usize],
+        filter_data: &[Option<CycleData>],
+        scratch: &mut Refresh,
+    ) {
+        let log = &cx.state.changes;
+        let order = &cx.state.node_order;
+        let Refresh {
+            every,
+            nodes,
+            fits,
+            scores,
+        } = scratch;
+        let positions = match self.seen {
+            Some(seen) if log.len() - seen < order.len() => &log[seen..],
+            _ => {
+                if every.len() != order.len() {
+                    *every = (0..order.len() as u32).collect();
+                }
+                &every[..]
+            }
+        };
+        self.seen = Some(log.len());
+        if positions.is_empty() {
+            return;
+        }
+        nodes.clear();
+        nodes.extend(positions.iter().map(|&pos| order[pos as usize]));
+        fits.clear();
+        fits.resize(nodes.len(), true);
+        for &i in local {
+            let data = filter_data[i].as_ref().expect("filters that run have data");
+            profile.filters[i].filter_all(cx, data, nodes, fits);
+        }
+        // Score only the nodes that passed, packed to the front.
+        let mut passed = 0;
+        for k in 0..nodes.len() {
+            if fits[k] {
+                nodes[passed] = nodes[k];
+                passed += 1;
+            }
+        }
+        let totals = &mut scores.0;
+        totals.clear();
+        totals.resize(passed, 0);
+        for (j, data) in local_pre_scores(profile, cx) {
+            let (plugin, weight) = &profile.scores[j];
+            let one = &mut scores.1;
+            one.clear();
+            one.resize(passed, 0);
+            plugin.score_all(cx, &data, &nodes[..passed], one);
+            for (t, s) in totals.iter_mut().zip(one.iter()) {
+                *t += weight * s;
+            }
+        }
+        let mut next = totals.iter();
+        for (&pos, &ok) in positions.iter().zip(fits.iter()) {
+            self.total[pos as usize] = if ok {
+                let total = *next.next().expect("a total per node that passed");
+                i32::try_from(total).expect("node-local totals fit in 32 bits")
+            } else {
+                REJECTED
+            };
+        }
+    }
+}
+
+/// Buffers [`DemandCache::refresh`] reuses from cycle to cycle.
+#[derive(Default)]
+struct Refresh {
+    /// `0..n` (positions), for a refresh of every node.
+    every: Vec<u32>,
+    nodes: Vec<NodeId>,
+    fits: Vec<bool>,
+    /// Weighted totals, and one plugin's scores.
+    scores: (Vec<i64>, Vec<i64>),
 }
 
 /// Places pods one cycle at a time with one profile, keeping kube-scheduler's state between cycles
@@ -427,6 +521,9 @@ pub struct Scheduler<'p> {
     pub explain: bool,
     statics: IdMap<u32, Statics>,
     demands: Vec<DemandCache>,
+    /// The nodes tied for the highest total in the cycle (kept to reuse its memory).
+    ties: Vec<NodeId>,
+    refresh: Refresh,
     /// Demand caches by [`fingerprint`].
     demand_index: IdMap<u64, usize>,
     cycles: u64,
@@ -444,6 +541,8 @@ impl<'p> Scheduler<'p> {
             threads: 1,
             statics: Default::default(),
             demands: Vec::new(),
+            ties: Vec::new(),
+            refresh: Refresh::default(),
             demand_index: Default::default(),
             cycles: 0,
             state: None,
@@ -462,7 +561,7 @@ impl<'p> Scheduler<'p> {
                 // A new demand takes a fresh cache while memory allows, else the least recently
                 // used one (or that of another demand with the same fingerprint).
                 let n = cx.snap.nodes.len();
-                let keep = (DEMAND_CACHE_BYTES / (12 * n.max(1))).max(DEMANDS_KEPT_AT_LEAST);
+                let keep = (DEMAND_CACHE_BYTES / (8 * n.max(1))).max(DEMANDS_KEPT_AT_LEAST);
                 let at = match found {
                     Some(at) => at,
                     None if self.demands.len() < keep => {
@@ -470,7 +569,7 @@ impl<'p> Scheduler<'p> {
                             demand: Demand::default(),
                             key,
                             last_used: 0,
-                            stamp: vec![STALE; n],
+                            seen: None,
                             total: vec![0; n],
                         });
                         self.demands.len() - 1
@@ -485,7 +584,7 @@ impl<'p> Scheduler<'p> {
                 }
                 d.key = key;
                 d.demand = Demand::of(cx);
-                d.stamp.fill(STALE);
+                d.seen = None;
                 self.demand_index.insert(key, at);
                 at
             }
@@ -554,15 +653,14 @@ impl<'p> Scheduler<'p> {
                 .as_ref()
                 .expect("dynamic filters that run have data")
         };
-        let mut local_scores: Option<Vec<(usize, CycleData)>> = None;
         // When every score this group gets is node-local, a node's total is final once walked, and
         // selectHost runs during the walk instead of over a list afterwards.
         let totals_final = profile.scores.iter().enumerate().all(|(j, (s, _))| {
             is_local_score(s.as_ref()) || matches!(statics.scores[j], Some(None))
         });
         let cache = &mut self.demands[cache];
-        let version = &cx.state.version[..];
-        let mut chooser = Chooser::new(&mut self.rng, &self.tie_break);
+        cache.refresh(profile, cx, &local, &filter_data, &mut self.refresh);
+        let mut chooser = Chooser::new(&mut self.ties);
         // Walk only the nodes every static filter passes, from the rotating start. A node counts
         // as processed whichever filter rejected it, so `processed` is the distance walked in node
         // order, as upstream counts it. Caches are indexed by position: the walk streams.
@@ -578,44 +676,42 @@ impl<'p> Scheduler<'p> {
         let mut totals: Vec<i64> = Vec::with_capacity(keep);
         let mut found = 0;
         let mut last = None;
-        let (head, tail) = passing.split_at(first);
-        let (stamp, kept) = (&mut cache.stamp[..], &mut cache.total[..]);
-        'walk: for part in [tail, head] {
-            for &pos in part {
-                let p = pos as usize;
-                if stamp[p] != version[p] {
+        let kept = &cache.total[..];
+        if totals_final && other.is_empty() && passing.len() == n_nodes {
+            // Nothing to do at a node but read its total.
+            (found, last) = walk_cached(kept, *next_start, want, &mut chooser);
+            // That walk offers positions; selectHost chooses among nodes.
+            for n in chooser.ties.iter_mut() {
+                *n = order[*n as usize];
+            }
+        } else {
+            let (head, tail) = passing.split_at(first);
+            'walk: for part in [tail, head] {
+                for &pos in part {
+                    let p = pos as usize;
+                    let total = kept[p];
+                    if total == REJECTED {
+                        continue;
+                    }
+                    let total = i64::from(total);
                     let n = order[p];
-                    kept[p] = if local
+                    if !other
                         .iter()
                         .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
                     {
-                        let scorers =
-                            local_scores.get_or_insert_with(|| local_pre_scores(profile, cx));
-                        local_total(profile, cx, scorers, n)
+                        continue;
+                    }
+                    found += 1;
+                    if totals_final {
+                        chooser.offer(n, total);
                     } else {
-                        REJECTED
-                    };
-                    stamp[p] = version[p];
-                }
-                let total = kept[p];
-                let n = order[p];
-                if total == REJECTED
-                    || !other
-                        .iter()
-                        .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
-                {
-                    continue;
-                }
-                found += 1;
-                if totals_final {
-                    chooser.offer(n, total);
-                } else {
-                    feasible.push(n);
-                    totals.push(total);
-                }
-                if found == want {
-                    last = Some(p);
-                    break 'walk;
+                        feasible.push(n);
+                        totals.push(total);
+                    }
+                    if found == want {
+                        last = Some(p);
+                        break 'walk;
+                    }
                 }
             }
         }
@@ -635,7 +731,7 @@ impl<'p> Scheduler<'p> {
         };
         *next_start = (*next_start + processed) % n_nodes;
         if totals_final {
-            return Ok(chooser.best());
+            return Ok(chooser.choose(&mut self.rng, &self.tie_break));
         }
         if feasible.len() == 1 {
             return Ok(feasible[0]);
@@ -649,11 +745,11 @@ impl<'p> Scheduler<'p> {
             true,
             &mut totals,
         );
-        let mut chooser = Chooser::new(&mut self.rng, &self.tie_break);
+        let mut chooser = Chooser::new(&mut self.ties);
         for (&n, &total) in feasible.iter().zip(&totals) {
             chooser.offer(n, total);
         }
-        Ok(chooser.best())
+        Ok(chooser.choose(&mut self.rng, &self.tie_break))
     }
 
     /// Why no node fits: every node's first failing filter, in profile order, gives its reasons,
@@ -715,54 +811,95 @@ impl<'p> Scheduler<'p> {
     }
 }
 
-/// selectHost over nodes offered one at a time: the highest total, ties broken by [`TieBreak`] (by
-/// default uniformly at random by reservoir sampling, as upstream).
+/// The walk when a node's cached total is all there is to look at (every filter left is
+/// node-local, every score final) and every node passes the static filters: positions `start..`,
+/// then `..start`, offering the first `want` feasible ones to `chooser` by position; returns how
+/// many it found and the position of the last when it found `want`. A block of positions that
+/// neither ends the walk nor reaches the best total so far is passed over with a count and a
+/// maximum, which compile to vector instructions.
+fn walk_cached(
+    kept: &[i32],
+    start: usize,
+    want: usize,
+    chooser: &mut Chooser,
+) -> (usize, Option<usize>) {
+    const BLOCK: usize = 16;
+    let mut found = 0;
+    for (lo, hi) in [(start, kept.len()), (0, start)] {
+        let mut p = lo;
+        while p < hi {
+            let end = (p + BLOCK).min(hi);
+            if let Ok(block) = <&[i32; BLOCK]>::try_from(&kept[p..end]) {
+                let feasible = block.iter().filter(|&&t| t != REJECTED).count();
+                if found + feasible < want {
+                    let max = block.iter().copied().fold(REJECTED, i32::max);
+                    if max != REJECTED && i64::from(max) >= chooser.best_total {
+                        for (k, &t) in block.iter().enumerate() {
+                            if t != REJECTED {
+                                chooser.offer((p + k) as NodeId, i64::from(t));
+                            }
+                        }
+                    }
+                    found += feasible;
+                    p = end;
+                    continue;
+                }
+            }
+            for (k, &t) in kept[p..end].iter().enumerate() {
+                if t == REJECTED {
+                    continue;
+                }
+                found += 1;
+                chooser.offer((p + k) as NodeId, i64::from(t));
+                if found == want {
+                    return (found, Some(p + k));
+                }
+            }
+            p = end;
+        }
+    }
+    (found, None)
+}
+
+/// selectHost over nodes offered one at a time: the highest total; among equal ones, by
+/// [`TieBreak`]. Upstream samples a reservoir, one draw per tie; one draw over all the tied nodes
+/// chooses with the same odds, and the walk stays free of the generator.
 struct Chooser<'a> {
-    rng: &'a mut Rng,
-    rank: Option<&'a [u32]>,
-    best: NodeId,
     best_total: i64,
-    ties: u64,
+    ties: &'a mut Vec<NodeId>,
 }
 
 impl<'a> Chooser<'a> {
-    fn new(rng: &'a mut Rng, tie_break: &'a TieBreak) -> Self {
+    fn new(ties: &'a mut Vec<NodeId>) -> Self {
+        ties.clear();
         Chooser {
-            rng,
-            rank: match tie_break {
-                TieBreak::Random => None,
-                TieBreak::Rank(rank) => Some(rank),
-            },
-            best: 0,
             best_total: i64::MIN,
-            ties: 0,
+            ties,
         }
     }
 
+    #[inline]
     fn offer(&mut self, node: NodeId, total: i64) {
         if total > self.best_total {
-            (self.best, self.best_total, self.ties) = (node, total, 1);
+            self.best_total = total;
+            self.ties.clear();
+            self.ties.push(node);
         } else if total == self.best_total {
-            match self.rank {
-                Some(rank) => {
-                    if rank[node as usize] < rank[self.best as usize] {
-                        self.best = node;
-                    }
-                }
-                None => {
-                    self.ties += 1;
-                    if self.rng.below(self.ties) == 0 {
-                        self.best = node;
-                    }
-                }
-            }
+            self.ties.push(node);
         }
     }
 
-    /// The chosen node; at least one must have been offered.
-    fn best(&self) -> NodeId {
-        assert!(self.ties > 0, "selectHost needs a feasible node");
-        self.best
+    /// The chosen node; at least one must have been offered. Draws from `rng` only for a tie.
+    fn choose(&self, rng: &mut Rng, tie_break: &TieBreak) -> NodeId {
+        match (self.ties.as_slice(), tie_break) {
+            ([], _) => panic!("selectHost needs a feasible node"),
+            ([only], _) => *only,
+            (ties, TieBreak::Random) => ties[rng.below(ties.len() as u64) as usize],
+            (ties, TieBreak::Rank(rank)) => *ties
+                .iter()
+                .min_by_key(|&&n| rank[n as usize])
+                .expect("ties are not empty"),
+        }
     }
 }
 
@@ -828,19 +965,6 @@ fn local_pre_scores(profile: &Profile, cx: &Cycle) -> Vec<(usize, CycleData)> {
             PreScore::Skip => None,
         })
         .collect()
-}
-
-/// The weighted sum of the node-local scores of `node`, kept apart from the walk that calls it
-/// (rarely: only for nodes bound to since the demand's last cycle).
-#[inline(never)]
-fn local_total(profile: &Profile, cx: &Cycle, scorers: &[(usize, CycleData)], node: NodeId) -> i64 {
-    scorers
-        .iter()
-        .map(|(j, d)| {
-            let (plugin, weight) = &profile.scores[*j];
-            weight * plugin.score(cx, d, node)
-        })
-        .sum()
 }
 
 fn is_local_score(s: &dyn ScorePlugin) -> bool {

@@ -23,10 +23,10 @@ pub struct ClusterState<'s> {
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
     pub pods_on: Vec<Vec<PodId>>,
-    /// Per position in `node_order`: how many pods were bound to that node, so results computed
-    /// from a node's state can be kept until it changes. Indexed by position because the
-    /// scheduler walks nodes in that order: its reads stream through memory.
-    pub version: Vec<u32>,
+    /// The positions (in `node_order`) of the nodes a pod was bound to or taken off, in order: a
+    /// result computed from a node's state stays valid until the node appears in the log after it,
+    /// so a scheduler brings what it kept up to date by reading the log from where it left off.
+    pub changes: Vec<u32>,
     /// The order in which the scheduler walks nodes: zone by zone, round robin, as kube-scheduler's
     /// node tree lists them (zones in order of first appearance, nodes in snapshot order within a
     /// zone), so a search that stops early still spreads over zones.
@@ -56,7 +56,7 @@ impl<'s> ClusterState<'s> {
                 .map(|&d| vec![gpu::DEVICE_MILLI; d as usize])
                 .collect(),
             pods_on: vec![Vec::new(); n],
-            version: vec![0; n],
+            changes: Vec::new(),
             pod_index: OnceLock::new(),
             node_order: Vec::new(),
             position: vec![0; n],
@@ -85,7 +85,7 @@ impl<'s> ClusterState<'s> {
         self.node[pi] = Some(n);
         self.devices[pi] = devices;
         self.pods_on[ni].push(p);
-        self.version[self.position[ni] as usize] += 1;
+        self.changes.push(self.position[ni]);
     }
 
     /// Takes bound pod `p` off its node (a pod's eviction), the inverse of [`ClusterState::bind`].
@@ -101,7 +101,7 @@ impl<'s> ClusterState<'s> {
         );
         self.devices[pi] = 0;
         self.pods_on[ni].retain(|&q| q != p);
-        self.version[self.position[ni] as usize] += 1;
+        self.changes.push(self.position[ni]);
     }
 
     /// Adds (`sign` 1) or takes away (-1) pod `pi`'s requests in node `ni`'s totals.

@@ -233,6 +233,21 @@ impl FilterPlugin for NodeResourcesFit {
         }
     }
 
+    fn filter_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], fits: &mut [bool]) {
+        let wanted = data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
+            .expect("pre_filter");
+        let st = cx.state;
+        let alloc = &cx.snap.nodes.allocatable;
+        for (ok, &n) in fits.iter_mut().zip(nodes) {
+            let (have, used) = (alloc.row(n as usize), st.requested.row(n as usize));
+            *ok = *ok
+                && wanted.iter().all(|&(r, req)| req <= have[r] - used[r])
+                && (cx.gpu.is_none() || gpu::fits(&st.gpu_free[n as usize], cx.gpu));
+        }
+    }
+
     fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, _: u32, out: &mut Vec<Reason>) {
         let wanted = data
             .as_ref()
