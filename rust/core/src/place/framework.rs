@@ -9,7 +9,8 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use super::state::ClusterState;
+use super::cached_walk::{self, Totals, REJECTED};
+use super::state::{ClusterState, UNBOUND};
 use crate::hash::{IdHasher, IdMap};
 use crate::model::gpu::GpuDemand;
 use crate::snapshot::{NodeId, PodId, Snapshot};
@@ -75,7 +76,8 @@ pub trait FilterPlugin: Send + Sync {
     /// The verdict at a node depends only on the pod's resource demand (effective requests,
     /// scoring requests, GPU demand) and on what the node has given out so far: the framework keeps
     /// it per node for pods with the same demand and recomputes it only on nodes bound to since.
-    /// `pre_filter` must then depend on the demand alone.
+    /// `pre_filter` must then depend on the demand alone, and a node rejected must stay rejected
+    /// when more pods are bound to it (as a node with less room left fits no more).
     fn node_local(&self) -> bool {
         false
     }
@@ -397,8 +399,6 @@ fn fingerprint(request: &[i64], nonzero: [i64; 2], gpu: GpuDemand) -> u64 {
     h.finish()
 }
 
-/// A node-local filter rejected the node.
-const REJECTED: i32 = i32::MIN;
 /// Memory for node-local results: a queue interleaves the replicas of many workloads, but they
 /// ask for few distinct demands (145 among the 100,400 pods of the benchmark cluster).
 const DEMAND_CACHE_BYTES: usize = 64 << 20;
@@ -415,7 +415,7 @@ struct DemandCache {
     /// Weighted sum of the node-local scores, or [`REJECTED`]. Node-local scores are final
     /// (0..=100, weights 1..=100), so a few of them add up to far less than `i32::MAX`; half the
     /// width of a score, the walk reads half the memory.
-    total: Vec<i32>,
+    total: Totals,
 }
 
 impl DemandCache {
@@ -433,20 +433,25 @@ impl DemandCache {
         let log = &cx.state.changes;
         let order = &cx.state.node_order;
         let Refresh {
-            every,
+            positions,
             nodes,
             fits,
             scores,
         } = scratch;
-        let positions = match self.seen {
-            Some(seen) if log.len() - seen < order.len() => &log[seen..],
-            _ => {
-                if every.len() != order.len() {
-                    *every = (0..order.len() as u32).collect();
-                }
-                &every[..]
+        positions.clear();
+        match self.seen {
+            Some(seen) if log.len() - seen < order.len() => {
+                // A node-local filter that rejected a node rejects it still after more pods were
+                // bound there (see `FilterPlugin::node_local`): only a node a pod left, or one
+                // not rejected, can have a new result.
+                let kept = self.total.as_slice();
+                positions.extend(log[seen..].iter().filter_map(|&entry| {
+                    let pos = entry & !UNBOUND;
+                    (entry & UNBOUND != 0 || kept[pos as usize] != REJECTED).then_some(pos)
+                }));
             }
-        };
+            _ => positions.extend(0..order.len() as u32),
+        }
         self.seen = Some(log.len());
         if positions.is_empty() {
             return;
@@ -482,12 +487,13 @@ impl DemandCache {
         }
         let mut next = totals.iter();
         for (&pos, &ok) in positions.iter().zip(fits.iter()) {
-            self.total[pos as usize] = if ok {
+            let total = if ok {
                 let total = *next.next().expect("a total per node that passed");
                 i32::try_from(total).expect("node-local totals fit in 32 bits")
             } else {
                 REJECTED
             };
+            self.total.set(pos as usize, total);
         }
     }
 }
@@ -495,8 +501,8 @@ impl DemandCache {
 /// Buffers [`DemandCache::refresh`] reuses from cycle to cycle.
 #[derive(Default)]
 struct Refresh {
-    /// `0..n` (positions), for a refresh of every node.
-    every: Vec<u32>,
+    /// The positions to recompute, and their nodes.
+    positions: Vec<u32>,
     nodes: Vec<NodeId>,
     fits: Vec<bool>,
     /// Weighted totals, and one plugin's scores.
@@ -570,7 +576,7 @@ impl<'p> Scheduler<'p> {
                             key,
                             last_used: 0,
                             seen: None,
-                            total: vec![0; n],
+                            total: Totals::new(n),
                         });
                         self.demands.len() - 1
                     }
@@ -676,15 +682,17 @@ impl<'p> Scheduler<'p> {
         let mut totals: Vec<i64> = Vec::with_capacity(keep);
         let mut found = 0;
         let mut last = None;
-        let kept = &cache.total[..];
+        let mut chosen = None;
         if totals_final && other.is_empty() && passing.len() == n_nodes {
             // Nothing to do at a node but read its total.
-            (found, last) = walk_cached(kept, *next_start, want, &mut chooser);
-            // That walk offers positions; selectHost chooses among nodes.
-            for n in chooser.ties.iter_mut() {
-                *n = order[*n as usize];
+            let walk = cached_walk::walk(&mut cache.total, *next_start, want);
+            (found, last) = (walk.found, walk.last);
+            if found > 0 {
+                let pos = walk.choose(&mut cache.total, order, &mut self.rng, &self.tie_break);
+                chosen = Some(order[pos]);
             }
         } else {
+            let kept = cache.total.as_slice();
             let (head, tail) = passing.split_at(first);
             'walk: for part in [tail, head] {
                 for &pos in part {
@@ -730,6 +738,9 @@ impl<'p> Scheduler<'p> {
             None => n_nodes,
         };
         *next_start = (*next_start + processed) % n_nodes;
+        if let Some(n) = chosen {
+            return Ok(n);
+        }
         if totals_final {
             return Ok(chooser.choose(&mut self.rng, &self.tie_break));
         }
@@ -809,56 +820,6 @@ impl<'p> Scheduler<'p> {
         add_scores(self.profile, cx, feasible, None, false, &mut totals);
         totals
     }
-}
-
-/// The walk when a node's cached total is all there is to look at (every filter left is
-/// node-local, every score final) and every node passes the static filters: positions `start..`,
-/// then `..start`, offering the first `want` feasible ones to `chooser` by position; returns how
-/// many it found and the position of the last when it found `want`. A block of positions that
-/// neither ends the walk nor reaches the best total so far is passed over with a count and a
-/// maximum, which compile to vector instructions.
-fn walk_cached(
-    kept: &[i32],
-    start: usize,
-    want: usize,
-    chooser: &mut Chooser,
-) -> (usize, Option<usize>) {
-    const BLOCK: usize = 16;
-    let mut found = 0;
-    for (lo, hi) in [(start, kept.len()), (0, start)] {
-        let mut p = lo;
-        while p < hi {
-            let end = (p + BLOCK).min(hi);
-            if let Ok(block) = <&[i32; BLOCK]>::try_from(&kept[p..end]) {
-                let feasible = block.iter().filter(|&&t| t != REJECTED).count();
-                if found + feasible < want {
-                    let max = block.iter().copied().fold(REJECTED, i32::max);
-                    if max != REJECTED && i64::from(max) >= chooser.best_total {
-                        for (k, &t) in block.iter().enumerate() {
-                            if t != REJECTED {
-                                chooser.offer((p + k) as NodeId, i64::from(t));
-                            }
-                        }
-                    }
-                    found += feasible;
-                    p = end;
-                    continue;
-                }
-            }
-            for (k, &t) in kept[p..end].iter().enumerate() {
-                if t == REJECTED {
-                    continue;
-                }
-                found += 1;
-                chooser.offer((p + k) as NodeId, i64::from(t));
-                if found == want {
-                    return (found, Some(p + k));
-                }
-            }
-            p = end;
-        }
-    }
-    (found, None)
 }
 
 /// selectHost over nodes offered one at a time: the highest total; among equal ones, by

@@ -1,5 +1,6 @@
 //! Placement: kube-scheduler's framework and plugins, and batch scheduling of pending pods.
 
+mod cached_walk;
 pub mod framework;
 pub mod online;
 pub mod order;

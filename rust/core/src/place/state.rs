@@ -8,6 +8,9 @@ use crate::model::gpu::{self, DeviceMask};
 use crate::resources::ResourceMatrix;
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
+/// Marks an entry of [`ClusterState::changes`] as a pod taken off its node.
+pub const UNBOUND: u32 = 1 << 31;
+
 pub struct ClusterState<'s> {
     pub snap: &'s Snapshot,
     /// Unique per state made, so a scheduler can tell that results it kept belong to another.
@@ -23,9 +26,10 @@ pub struct ClusterState<'s> {
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
     pub pods_on: Vec<Vec<PodId>>,
-    /// The positions (in `node_order`) of the nodes a pod was bound to or taken off, in order: a
-    /// result computed from a node's state stays valid until the node appears in the log after it,
-    /// so a scheduler brings what it kept up to date by reading the log from where it left off.
+    /// The positions (in `node_order`) of the nodes a pod was bound to or, marked with
+    /// [`UNBOUND`], taken off, in order: a result computed from a node's state stays valid until
+    /// the node appears in the log after it, so a scheduler brings what it kept up to date by
+    /// reading the log from where it left off.
     pub changes: Vec<u32>,
     /// The order in which the scheduler walks nodes: zone by zone, round robin, as kube-scheduler's
     /// node tree lists them (zones in order of first appearance, nodes in snapshot order within a
@@ -101,7 +105,7 @@ impl<'s> ClusterState<'s> {
         );
         self.devices[pi] = 0;
         self.pods_on[ni].retain(|&q| q != p);
-        self.changes.push(self.position[ni]);
+        self.changes.push(self.position[ni] | UNBOUND);
     }
 
     /// Adds (`sign` 1) or takes away (-1) pod `pi`'s requests in node `ni`'s totals.

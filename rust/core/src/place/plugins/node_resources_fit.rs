@@ -143,7 +143,8 @@ impl NodeResourcesFit {
 
     fn is_ignored(&self, name: &str) -> bool {
         // Only extended resources can be ignored.
-        name.contains('/')
+        !(self.ignored.is_empty() && self.ignored_groups.is_empty())
+            && name.contains('/')
             && (self.ignored.iter().any(|i| i == name)
                 || self
                     .ignored_groups

@@ -1,0 +1,264 @@
+//! The node search when a demand's cached totals are all there is to look at: every filter left
+//! is node-local, every score final, and every node passes the static filters. The walk then
+//! reads blocks of totals through summaries (how many are feasible, the highest), made in one
+//! vectorised pass, and looks at single nodes only where it ends and where the best ones are.
+
+use super::framework::{Rng, TieBreak};
+use crate::snapshot::NodeId;
+
+/// A node-local filter rejected the node.
+pub(crate) const REJECTED: i32 = i32::MIN;
+
+/// Positions per summarised block.
+const BLOCK: usize = 64;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Summary {
+    feasible: u32,
+    /// The highest total, [`REJECTED`] when none is feasible.
+    max: i32,
+}
+
+impl Summary {
+    fn of(totals: &[i32]) -> Summary {
+        let (mut feasible, mut max) = (0, REJECTED);
+        for &t in totals {
+            feasible += u32::from(t != REJECTED);
+            max = max.max(t);
+        }
+        Summary { feasible, max }
+    }
+}
+
+/// A demand's totals per node position, with block summaries made on first read after a change.
+#[derive(Default)]
+pub(crate) struct Totals {
+    totals: Vec<i32>,
+    summaries: Vec<Option<Summary>>,
+}
+
+impl Totals {
+    pub fn new(n: usize) -> Self {
+        Totals {
+            totals: vec![REJECTED; n],
+            summaries: vec![None; n.div_ceil(BLOCK)],
+        }
+    }
+
+    pub fn as_slice(&self) -> &[i32] {
+        &self.totals
+    }
+
+    pub fn set(&mut self, pos: usize, total: i32) {
+        self.totals[pos] = total;
+        self.summaries[pos / BLOCK] = None;
+    }
+
+    fn summary(&mut self, block: usize) -> Summary {
+        let totals = &self.totals;
+        *self.summaries[block].get_or_insert_with(|| {
+            let lo = block * BLOCK;
+            Summary::of(&totals[lo..(lo + BLOCK).min(totals.len())])
+        })
+    }
+}
+
+/// A stretch of positions the walk covered: a whole block read from its summary, or positions
+/// looked at one by one.
+#[derive(Clone, Copy)]
+enum Stretch {
+    Block(usize),
+    Range(usize, usize),
+}
+
+/// Where a walk went and what it found.
+pub(crate) struct Walk {
+    pub found: usize,
+    /// The position of the `want`-th feasible node, if the walk found that many.
+    pub last: Option<usize>,
+    best: i32,
+    stretches: Vec<Stretch>,
+}
+
+/// Walks positions `start..`, then `..start`, until `want` feasible nodes are found.
+pub(crate) fn walk(totals: &mut Totals, start: usize, want: usize) -> Walk {
+    let n = totals.totals.len();
+    let mut w = Walk {
+        found: 0,
+        last: None,
+        best: REJECTED,
+        stretches: Vec::new(),
+    };
+    for (lo, hi) in [(start, n), (0, start)] {
+        let mut p = lo;
+        while p < hi {
+            let end = ((p / BLOCK + 1) * BLOCK).min(hi);
+            if p % BLOCK == 0 && end - p == BLOCK {
+                let s = totals.summary(p / BLOCK);
+                if w.found + (s.feasible as usize) < want {
+                    w.found += s.feasible as usize;
+                    w.best = w.best.max(s.max);
+                    w.stretches.push(Stretch::Block(p / BLOCK));
+                    p = end;
+                    continue;
+                }
+            }
+            // A part of a block, or the block where the walk ends: node by node.
+            for (k, &t) in totals.totals[p..end].iter().enumerate() {
+                if t == REJECTED {
+                    continue;
+                }
+                w.found += 1;
+                w.best = w.best.max(t);
+                if w.found == want {
+                    w.last = Some(p + k);
+                    w.stretches.push(Stretch::Range(p, p + k + 1));
+                    return w;
+                }
+            }
+            w.stretches.push(Stretch::Range(p, end));
+            p = end;
+        }
+    }
+    w
+}
+
+impl Walk {
+    /// selectHost: the position of a node with the highest total; among several, the `k`-th in
+    /// walk order for one uniform draw `k` (upstream samples a reservoir, one draw per tie: the
+    /// same odds), or the one of lowest rank. At least one node must have been found.
+    pub fn choose(
+        &self,
+        totals: &mut Totals,
+        order: &[NodeId],
+        rng: &mut Rng,
+        tie_break: &TieBreak,
+    ) -> usize {
+        assert!(self.found > 0, "selectHost needs a feasible node");
+        let best = self.best;
+        let ranges = self.tied_ranges(totals);
+        let totals = &totals.totals;
+        match tie_break {
+            TieBreak::Random => {
+                // Counted range by range (vectorised), then the k-th looked for in its range.
+                let count = |&(lo, hi): &(usize, usize)| {
+                    totals[lo..hi].iter().filter(|&&t| t == best).count() as u64
+                };
+                let ties: u64 = ranges.iter().map(count).sum();
+                let mut k = if ties > 1 { rng.below(ties) } else { 0 };
+                for range in &ranges {
+                    let here = count(range);
+                    if k < here {
+                        let (lo, hi) = *range;
+                        return (lo..hi)
+                            .filter(|&p| totals[p] == best)
+                            .nth(k as usize)
+                            .expect("k counts this range's ties");
+                    }
+                    k -= here;
+                }
+                unreachable!("k is below the number of ties")
+            }
+            TieBreak::Rank(rank) => ranges
+                .iter()
+                .flat_map(|&(lo, hi)| (lo..hi).filter(|&p| totals[p] == best))
+                .min_by_key(|&pos| rank[order[pos] as usize])
+                .expect("the best was found"),
+        }
+    }
+
+    /// The stretches that may hold the best total, in walk order: blocks without it are skipped
+    /// by their summaries.
+    fn tied_ranges(&self, totals: &mut Totals) -> Vec<(usize, usize)> {
+        self.stretches
+            .iter()
+            .filter_map(|&s| match s {
+                Stretch::Block(b) => {
+                    (totals.summary(b).max == self.best).then_some((b * BLOCK, (b + 1) * BLOCK))
+                }
+                Stretch::Range(lo, hi) => Some((lo, hi)),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The walk, by brute force: the first `want` feasible positions from `start`, and those
+    /// among them with the highest total.
+    fn naive(totals: &[i32], start: usize, want: usize) -> (usize, Option<usize>, Vec<usize>) {
+        let n = totals.len();
+        let walked: Vec<usize> = (0..n)
+            .map(|i| (start + i) % n)
+            .filter(|&p| totals[p] != REJECTED)
+            .take(want)
+            .collect();
+        let best = walked.iter().map(|&p| totals[p]).max();
+        let tied = walked
+            .iter()
+            .copied()
+            .filter(|&p| Some(totals[p]) == best)
+            .collect();
+        let last = (walked.len() == want).then(|| *walked.last().unwrap());
+        (walked.len(), last, tied)
+    }
+
+    #[test]
+    fn summaries_agree_with_a_node_by_node_walk() {
+        let mut rng = Rng::new(7);
+        for case in 0..400 {
+            let n = 1 + rng.below(300) as usize;
+            let mut totals = Totals::new(n);
+            for p in 0..n {
+                let t = match rng.below(4) {
+                    0 => REJECTED,
+                    _ => rng.below(1 + case % 5) as i32,
+                };
+                totals.set(p, t);
+            }
+            let start = rng.below(n as u64) as usize;
+            let want = 1 + rng.below(n as u64 + 5) as usize;
+            let w = walk(&mut totals, start, want);
+            let (found, last, tied) = naive(totals.as_slice(), start, want);
+            assert_eq!((w.found, w.last), (found, last), "case {case}");
+            if found == 0 {
+                continue;
+            }
+            let order: Vec<NodeId> = (0..n as NodeId).collect();
+            // Every draw picks the tie of its index, in walk order.
+            let mut a = Rng::new(case);
+            let mut b = Rng::new(case);
+            let chosen = w.choose(&mut totals, &order, &mut a, &TieBreak::Random);
+            let k = if tied.len() > 1 {
+                b.below(tied.len() as u64) as usize
+            } else {
+                0
+            };
+            assert_eq!(chosen, tied[k], "case {case}");
+            let rank: Vec<u32> = (0..n as u32).rev().collect();
+            let by_rank = w.choose(&mut totals, &order, &mut a, &TieBreak::Rank(rank));
+            assert_eq!(by_rank, *tied.iter().max().unwrap(), "case {case}");
+        }
+    }
+
+    #[test]
+    fn a_change_refreshes_its_block_summary() {
+        let mut totals = Totals::new(200);
+        for p in 0..200 {
+            totals.set(p, 5);
+        }
+        assert_eq!(walk(&mut totals, 0, 1000).best, 5);
+        totals.set(130, 9);
+        let w = walk(&mut totals, 0, 1000);
+        assert_eq!((w.found, w.best), (200, 9));
+        let order: Vec<NodeId> = (0..200).collect();
+        assert_eq!(
+            w.choose(&mut totals, &order, &mut Rng::new(1), &TieBreak::Random),
+            130
+        );
+        totals.set(130, REJECTED);
+        assert_eq!(walk(&mut totals, 0, 1000).found, 199);
+    }
+}
