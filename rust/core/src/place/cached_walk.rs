@@ -66,7 +66,7 @@ impl Totals {
 /// A stretch of positions the walk covered: a whole block read from its summary, or positions
 /// looked at one by one.
 #[derive(Clone, Copy)]
-enum Stretch {
+pub(crate) enum Stretch {
     Block(usize),
     Range(usize, usize),
 }
@@ -80,14 +80,21 @@ pub(crate) struct Walk {
     stretches: Vec<Stretch>,
 }
 
-/// Walks positions `start..`, then `..start`, until `want` feasible nodes are found.
-pub(crate) fn walk(totals: &mut Totals, start: usize, want: usize) -> Walk {
+/// Walks positions `start..`, then `..start`, until `want` feasible nodes are found. `stretches`
+/// is memory to reuse.
+pub(crate) fn walk(
+    totals: &mut Totals,
+    start: usize,
+    want: usize,
+    mut stretches: Vec<Stretch>,
+) -> Walk {
     let n = totals.totals.len();
+    stretches.clear();
     let mut w = Walk {
         found: 0,
         last: None,
         best: REJECTED,
-        stretches: Vec::new(),
+        stretches,
     };
     for (lo, hi) in [(start, n), (0, start)] {
         let mut p = lo;
@@ -129,27 +136,27 @@ impl Walk {
     /// same odds), or the one of lowest rank. At least one node must have been found.
     pub fn choose(
         &self,
-        totals: &mut Totals,
+        totals: &Totals,
         order: &[NodeId],
         rng: &mut Rng,
         tie_break: &TieBreak,
     ) -> usize {
         assert!(self.found > 0, "selectHost needs a feasible node");
         let best = self.best;
-        let ranges = self.tied_ranges(totals);
+        let ranges = || self.tied_ranges(totals);
         let totals = &totals.totals;
         match tie_break {
             TieBreak::Random => {
                 // Counted range by range (vectorised), then the k-th looked for in its range.
-                let count = |&(lo, hi): &(usize, usize)| {
+                let count = |(lo, hi): (usize, usize)| {
                     totals[lo..hi].iter().filter(|&&t| t == best).count() as u64
                 };
-                let ties: u64 = ranges.iter().map(count).sum();
+                let ties: u64 = ranges().map(count).sum();
                 let mut k = if ties > 1 { rng.below(ties) } else { 0 };
-                for range in &ranges {
+                for range in ranges() {
                     let here = count(range);
                     if k < here {
-                        let (lo, hi) = *range;
+                        let (lo, hi) = range;
                         return (lo..hi)
                             .filter(|&p| totals[p] == best)
                             .nth(k as usize)
@@ -159,26 +166,28 @@ impl Walk {
                 }
                 unreachable!("k is below the number of ties")
             }
-            TieBreak::Rank(rank) => ranges
-                .iter()
-                .flat_map(|&(lo, hi)| (lo..hi).filter(|&p| totals[p] == best))
+            TieBreak::Rank(rank) => ranges()
+                .flat_map(|(lo, hi)| (lo..hi).filter(|&p| totals[p] == best))
                 .min_by_key(|&pos| rank[order[pos] as usize])
                 .expect("the best was found"),
         }
     }
 
     /// The stretches that may hold the best total, in walk order: blocks without it are skipped
-    /// by their summaries.
-    fn tied_ranges(&self, totals: &mut Totals) -> Vec<(usize, usize)> {
+    /// by their summaries (made by the walk).
+    fn tied_ranges<'a>(&'a self, totals: &'a Totals) -> impl Iterator<Item = (usize, usize)> + 'a {
+        self.stretches.iter().filter_map(|&s| match s {
+            Stretch::Block(b) => {
+                let summary = totals.summaries[b].expect("the walk summarised the block");
+                (summary.max == self.best).then_some((b * BLOCK, (b + 1) * BLOCK))
+            }
+            Stretch::Range(lo, hi) => Some((lo, hi)),
+        })
+    }
+
+    /// The walk's memory, for the next walk.
+    pub fn into_stretches(self) -> Vec<Stretch> {
         self.stretches
-            .iter()
-            .filter_map(|&s| match s {
-                Stretch::Block(b) => {
-                    (totals.summary(b).max == self.best).then_some((b * BLOCK, (b + 1) * BLOCK))
-                }
-                Stretch::Range(lo, hi) => Some((lo, hi)),
-            })
-            .collect()
     }
 }
 
@@ -220,7 +229,7 @@ mod tests {
             }
             let start = rng.below(n as u64) as usize;
             let want = 1 + rng.below(n as u64 + 5) as usize;
-            let w = walk(&mut totals, start, want);
+            let w = walk(&mut totals, start, want, Vec::new());
             let (found, last, tied) = naive(totals.as_slice(), start, want);
             assert_eq!((w.found, w.last), (found, last), "case {case}");
             if found == 0 {
@@ -230,7 +239,7 @@ mod tests {
             // Every draw picks the tie of its index, in walk order.
             let mut a = Rng::new(case);
             let mut b = Rng::new(case);
-            let chosen = w.choose(&mut totals, &order, &mut a, &TieBreak::Random);
+            let chosen = w.choose(&totals, &order, &mut a, &TieBreak::Random);
             let k = if tied.len() > 1 {
                 b.below(tied.len() as u64) as usize
             } else {
@@ -238,7 +247,7 @@ mod tests {
             };
             assert_eq!(chosen, tied[k], "case {case}");
             let rank: Vec<u32> = (0..n as u32).rev().collect();
-            let by_rank = w.choose(&mut totals, &order, &mut a, &TieBreak::Rank(rank));
+            let by_rank = w.choose(&totals, &order, &mut a, &TieBreak::Rank(rank));
             assert_eq!(by_rank, *tied.iter().max().unwrap(), "case {case}");
         }
     }
@@ -249,16 +258,16 @@ mod tests {
         for p in 0..200 {
             totals.set(p, 5);
         }
-        assert_eq!(walk(&mut totals, 0, 1000).best, 5);
+        assert_eq!(walk(&mut totals, 0, 1000, Vec::new()).best, 5);
         totals.set(130, 9);
-        let w = walk(&mut totals, 0, 1000);
+        let w = walk(&mut totals, 0, 1000, Vec::new());
         assert_eq!((w.found, w.best), (200, 9));
         let order: Vec<NodeId> = (0..200).collect();
         assert_eq!(
-            w.choose(&mut totals, &order, &mut Rng::new(1), &TieBreak::Random),
+            w.choose(&totals, &order, &mut Rng::new(1), &TieBreak::Random),
             130
         );
         totals.set(130, REJECTED);
-        assert_eq!(walk(&mut totals, 0, 1000).found, 199);
+        assert_eq!(walk(&mut totals, 0, 1000, Vec::new()).found, 199);
     }
 }

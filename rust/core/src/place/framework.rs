@@ -530,6 +530,7 @@ pub struct Scheduler<'p> {
     /// The nodes tied for the highest total in the cycle (kept to reuse its memory).
     ties: Vec<NodeId>,
     refresh: Refresh,
+    stretches: Vec<cached_walk::Stretch>,
     /// Demand caches by [`fingerprint`].
     demand_index: IdMap<u64, usize>,
     cycles: u64,
@@ -549,6 +550,7 @@ impl<'p> Scheduler<'p> {
             demands: Vec::new(),
             ties: Vec::new(),
             refresh: Refresh::default(),
+            stretches: Vec::new(),
             demand_index: Default::default(),
             cycles: 0,
             state: None,
@@ -685,12 +687,14 @@ impl<'p> Scheduler<'p> {
         let mut chosen = None;
         if totals_final && other.is_empty() && passing.len() == n_nodes {
             // Nothing to do at a node but read its total.
-            let walk = cached_walk::walk(&mut cache.total, *next_start, want);
+            let stretches = std::mem::take(&mut self.stretches);
+            let walk = cached_walk::walk(&mut cache.total, *next_start, want, stretches);
             (found, last) = (walk.found, walk.last);
             if found > 0 {
-                let pos = walk.choose(&mut cache.total, order, &mut self.rng, &self.tie_break);
+                let pos = walk.choose(&cache.total, order, &mut self.rng, &self.tie_break);
                 chosen = Some(order[pos]);
             }
+            self.stretches = walk.into_stretches();
         } else {
             let kept = cache.total.as_slice();
             let (head, tail) = passing.split_at(first);
