@@ -637,11 +637,6 @@ impl Terms {
             Terms::PerDomain(of) => of[domain as usize],
         }
     }
-
-    /// Whether the feasible node at position `i` holds pods this (hostname) constraint counts.
-    fn holds_pods(&self, i: usize) -> bool {
-        matches!(self, Terms::PerNode { counts, .. } if counts[i] > 0)
-    }
 }
 
 /// The raw score of the feasible node `n` at position `i`: the rounded sum of the terms of the
@@ -657,17 +652,18 @@ fn node_score(list: &[Constraint], terms: &[Terms], i: usize, n: NodeId) -> i64 
 }
 
 /// Which of a constraint's values decide the score of a node without pods it counts: the domain
-/// (or none) for a per-domain constraint, only whether the node has the key for a hostname one
-/// (nothing to look up when every node has it).
+/// (or none) for a per-domain constraint, only whether the node has the key for a hostname one.
 fn class_value(c: &Constraint, n: NodeId) -> usize {
-    match radix(c) {
-        1 => 0,
-        2 if c.hostname => usize::from(c.domain(n).is_some()),
-        _ => c.domain(n).map_or(c.topology.domains(), |d| d as usize),
+    let domain = c.domain(n);
+    if c.hostname {
+        usize::from(domain.is_some())
+    } else {
+        domain.map_or(c.topology.domains(), |d| d as usize)
     }
 }
 
-/// How many values [`class_value`] takes.
+/// How many values [`class_value`] takes: 1 when it needs no look-up, as for a hostname key
+/// every node has.
 fn radix(c: &Constraint) -> usize {
     match (c.hostname, c.topology.complete()) {
         (true, true) => 1,
@@ -676,18 +672,37 @@ fn radix(c: &Constraint) -> usize {
     }
 }
 
-/// Nodes of one class (equal [`class_value`]s for every constraint) that hold no counted pods
-/// have equal terms, so the same raw score; the classes are numbered mixed-radix.
-fn class(list: &[Constraint], n: NodeId) -> usize {
-    list.iter()
-        .fold(0, |class, c| class * radix(c) + class_value(c, n))
-}
-
-/// How many classes there are, if no more than `limit`.
+/// How many classes there are (see [`class_keys`]), if no more than `limit`.
 fn classes(list: &[Constraint], limit: usize) -> Option<usize> {
     list.iter()
         .try_fold(1usize, |k, c| k.checked_mul(radix(c)))
         .filter(|&k| k <= limit)
+}
+
+/// A feasible node whose score is its own: it holds pods a hostname constraint counts.
+const OWN_SCORE: usize = usize::MAX;
+
+/// Per feasible node, its class: nodes of one class (equal [`class_value`]s for every
+/// constraint, numbered mixed-radix) that hold no counted pods have equal terms, so the same raw
+/// score. Built a constraint at a time, as tight loops over the few hundred nodes.
+fn class_keys(list: &[Constraint], terms: &[Terms], nodes: &[NodeId]) -> Vec<usize> {
+    let mut keys = vec![0; nodes.len()];
+    for c in list.iter().filter(|c| radix(c) > 1) {
+        let radix = radix(c);
+        for (key, &n) in keys.iter_mut().zip(nodes) {
+            *key = *key * radix + class_value(c, n);
+        }
+    }
+    for t in terms {
+        if let Terms::PerNode { counts, .. } = t {
+            for (key, &count) in keys.iter_mut().zip(counts) {
+                if count > 0 {
+                    *key = OWN_SCORE;
+                }
+            }
+        }
+    }
+    keys
 }
 
 /// The raw scores of the feasible nodes (0 where ignored). A cycle sees a few hundred nodes
@@ -699,18 +714,21 @@ fn raw_scores(
     nodes: &[NodeId],
     ignored: &[bool],
 ) -> Vec<i64> {
-    let mut memo: Option<Vec<Option<i64>>> = classes(list, nodes.len()).map(|k| vec![None; k]);
-    let holds_pods = |i: usize| terms.iter().any(|t| t.holds_pods(i));
-    nodes
-        .iter()
+    let score = |i: usize| node_score(list, terms, i, nodes[i]);
+    let Some(classes) = classes(list, nodes.len()) else {
+        return (0..nodes.len())
+            .map(|i| if ignored[i] { 0 } else { score(i) })
+            .collect();
+    };
+    let mut memo: Vec<Option<i64>> = vec![None; classes];
+    class_keys(list, terms, nodes)
+        .into_iter()
         .zip(ignored)
         .enumerate()
-        .map(|(i, (&n, &ignored))| match &mut memo {
+        .map(|(i, (key, &ignored))| match key {
             _ if ignored => 0,
-            Some(memo) if !holds_pods(i) => {
-                *memo[class(list, n)].get_or_insert_with(|| node_score(list, terms, i, n))
-            }
-            _ => node_score(list, terms, i, n),
+            OWN_SCORE => score(i),
+            key => *memo[key].get_or_insert_with(|| score(i)),
         })
         .collect()
 }
