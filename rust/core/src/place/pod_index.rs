@@ -8,7 +8,6 @@
 //! nodes), never on the placement, so it stays valid as a batch binds pods. The cluster state
 //! builds it on first use ([`crate::place::state::ClusterState::pod_index`]).
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -218,7 +217,7 @@ pub(crate) struct TermIndex<U> {
 
 impl<U: Copy + Eq + Hash> TermIndex<U> {
     fn build(items: impl IntoIterator<Item = (AffinityTerm, U, PodId)>) -> Self {
-        let mut ids: HashMap<(AffinityTerm, U), u32> = HashMap::new();
+        let mut ids: IdMap<(AffinityTerm, U), u32> = IdMap::default();
         let mut entries: Vec<(AffinityTerm, U, Vec<PodId>)> = Vec::new();
         for (term, how, owner) in items {
             let Some(selector) = &term.selector else {
@@ -310,7 +309,7 @@ impl PodIndex {
         let pods = &snap.pods;
         let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
         let mut by_label: IdMap<(Sym, Sym), Vec<PodId>> = IdMap::default();
-        let mut controllers: HashMap<(Sym, &str), u32> = HashMap::new();
+        let mut controllers: IdMap<(Sym, &str), u32> = IdMap::default();
         let mut controller = Vec::with_capacity(pods.len());
         let mut by_controller: Vec<Vec<PodId>> = Vec::new();
         let mut anti = Vec::new();
@@ -470,6 +469,8 @@ pub(crate) struct Topology {
     domain: Vec<u32>,
     /// How many distinct values the nodes have.
     domains: usize,
+    /// Whether every node has the key.
+    complete: bool,
     /// Where an unlabeled node scores: upstream reads a missing label as "", so with the nodes
     /// valued "" if there are any, else in a domain of its own numbered `domains`.
     scored_unlabeled: u32,
@@ -480,7 +481,7 @@ impl Topology {
 
     fn build(snap: &Snapshot, key: Option<Sym>) -> Topology {
         let mut numbers: IdMap<Sym, u32> = IdMap::default();
-        let domain = (0..snap.nodes.len() as NodeId)
+        let domain: Vec<u32> = (0..snap.nodes.len() as NodeId)
             .map(|n| match key.and_then(|k| snap.node_label_sym(n, k)) {
                 None => Topology::UNLABELED,
                 Some(v) => {
@@ -490,6 +491,7 @@ impl Topology {
             })
             .collect();
         let domains = numbers.len();
+        let complete = !domain.contains(&Topology::UNLABELED);
         let scored_unlabeled = snap
             .symbols
             .get("")
@@ -498,6 +500,7 @@ impl Topology {
         Topology {
             domain,
             domains,
+            complete,
             scored_unlabeled,
         }
     }
@@ -506,6 +509,11 @@ impl Topology {
     pub(crate) fn domain(&self, n: NodeId) -> Option<u32> {
         let d = self.domain[n as usize];
         (d != Topology::UNLABELED).then_some(d)
+    }
+
+    /// Whether every node has the key.
+    pub(crate) fn complete(&self) -> bool {
+        self.complete
     }
 
     /// How many domains the nodes with the key form.

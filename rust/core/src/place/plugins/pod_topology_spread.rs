@@ -621,11 +621,116 @@ fn occurrences(nodes: &[NodeId], at: &[NodeId], all_nodes: usize) -> Vec<i64> {
 /// A `ScheduleAnyway` constraint's term of the raw score, `count × weight + maxSkew − 1`, where
 /// the feasible nodes are: computed once per domain rather than once per node.
 enum Terms {
-    /// Hostname: per feasible node (by position).
-    PerNode(Vec<f64>),
+    /// Hostname: the matching pods on each feasible node (by position), and the weight; the
+    /// term is worked out per node, as most nodes share the one of count 0.
+    PerNode { counts: Vec<i64>, weight: f64 },
     /// Per scored domain (by number, see [`Topology::scored_domain`]); those of no scored
     /// feasible node are never read.
     PerDomain(Vec<f64>),
+}
+
+impl Terms {
+    /// Constraint `c`'s term for the feasible node at position `i`, in `domain`.
+    fn at(&self, c: &Constraint, i: usize, domain: u32) -> f64 {
+        match self {
+            Terms::PerNode { counts, weight } => score_for_count(counts[i], c.max_skew, *weight),
+            Terms::PerDomain(of) => of[domain as usize],
+        }
+    }
+}
+
+/// The raw score of the feasible node `n` at position `i`: the rounded sum of the terms of the
+/// constraints whose key it has, added in the constraints' order as upstream does.
+fn node_score(list: &[Constraint], terms: &[Terms], i: usize, n: NodeId) -> i64 {
+    let mut score = 0.0;
+    for (c, terms) in list.iter().zip(terms) {
+        if let Some(domain) = c.domain(n) {
+            score += terms.at(c, i, domain);
+        }
+    }
+    round_to_i64(score)
+}
+
+/// Which of a constraint's values decide the score of a node without pods it counts: the domain
+/// (or none) for a per-domain constraint, only whether the node has the key for a hostname one.
+fn class_value(c: &Constraint, n: NodeId) -> usize {
+    let domain = c.domain(n);
+    if c.hostname {
+        usize::from(domain.is_some())
+    } else {
+        domain.map_or(c.topology.domains(), |d| d as usize)
+    }
+}
+
+/// How many values [`class_value`] takes: 1 when it needs no look-up, as for a hostname key
+/// every node has.
+fn radix(c: &Constraint) -> usize {
+    match (c.hostname, c.topology.complete()) {
+        (true, true) => 1,
+        (true, false) => 2,
+        (false, _) => c.topology.domains() + 1,
+    }
+}
+
+/// How many classes there are (see [`class_keys`]), if no more than `limit`.
+fn classes(list: &[Constraint], limit: usize) -> Option<usize> {
+    list.iter()
+        .try_fold(1usize, |k, c| k.checked_mul(radix(c)))
+        .filter(|&k| k <= limit)
+}
+
+/// A feasible node whose score is its own: it holds pods a hostname constraint counts.
+const OWN_SCORE: usize = usize::MAX;
+
+/// Per feasible node, its class: nodes of one class (equal [`class_value`]s for every
+/// constraint, numbered mixed-radix) that hold no counted pods have equal terms, so the same raw
+/// score. Built a constraint at a time, as tight loops over the few hundred nodes.
+fn class_keys(list: &[Constraint], terms: &[Terms], nodes: &[NodeId]) -> Vec<usize> {
+    let mut keys = vec![0; nodes.len()];
+    for c in list.iter().filter(|c| radix(c) > 1) {
+        let radix = radix(c);
+        for (key, &n) in keys.iter_mut().zip(nodes) {
+            *key = *key * radix + class_value(c, n);
+        }
+    }
+    for t in terms {
+        if let Terms::PerNode { counts, .. } = t {
+            for (key, &count) in keys.iter_mut().zip(counts) {
+                if count > 0 {
+                    *key = OWN_SCORE;
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The raw scores of the feasible nodes (0 where ignored). A cycle sees a few hundred nodes
+/// but only the few that hold counted pods differ from the others of their class: each class's
+/// score is summed and rounded once, unless there are more classes than nodes.
+fn raw_scores(
+    list: &[Constraint],
+    terms: &[Terms],
+    nodes: &[NodeId],
+    ignored: &[bool],
+) -> Vec<i64> {
+    let score = |i: usize| node_score(list, terms, i, nodes[i]);
+    let Some(classes) = classes(list, nodes.len()) else {
+        return (0..nodes.len())
+            .map(|i| if ignored[i] { 0 } else { score(i) })
+            .collect();
+    };
+    let mut memo: Vec<Option<i64>> = vec![None; classes];
+    class_keys(list, terms, nodes)
+        .into_iter()
+        .zip(ignored)
+        .enumerate()
+        .map(|(i, (key, &ignored))| match key {
+            _ if ignored => 0,
+            OWN_SCORE => score(i),
+            key => *memo[key].get_or_insert_with(|| score(i)),
+        })
+        .collect()
 }
 
 impl ScorePlugin for PodTopologySpread {
@@ -646,10 +751,11 @@ impl ScorePlugin for PodTopologySpread {
         let list = &constraints.list;
         // With the system defaults a node without a zone label is still spread by hostname.
         let require_all = !snap.pods.spread[cx.p()].is_empty() || !self.system_defaulted;
-        let ignored: Vec<bool> = nodes
-            .iter()
-            .map(|&n| require_all && !has_all_keys(n, list))
-            .collect();
+        let ignored: Vec<bool> = if require_all {
+            nodes.iter().map(|&n| !has_all_keys(n, list)).collect()
+        } else {
+            vec![false; nodes.len()]
+        };
         let scored = || {
             nodes
                 .iter()
@@ -711,38 +817,17 @@ impl ScorePlugin for PodTopologySpread {
             .zip(per_domain)
             .zip(&on_nodes)
             .map(|(((c, &weight), per_domain), on_nodes)| {
-                let term = |count: i64| score_for_count(count, c.max_skew, weight);
-                // (Collected in place: the terms take over the counts' memory.)
                 if c.hostname {
                     let counts = occurrences(on_nodes, nodes, snap.nodes.len());
-                    Terms::PerNode(counts.into_iter().map(term).collect())
+                    Terms::PerNode { counts, weight }
                 } else {
+                    // (Collected in place: the terms take over the counts' memory.)
+                    let term = |count: i64| score_for_count(count, c.max_skew, weight);
                     Terms::PerDomain(per_domain.into_iter().map(term).collect())
                 }
             })
             .collect();
-        // Score: the sum of the terms of the constraints whose key the node has.
-        let raw = nodes
-            .iter()
-            .zip(&ignored)
-            .enumerate()
-            .map(|(i, (&n, &ignored))| {
-                if ignored {
-                    return 0;
-                }
-                let mut score = 0.0;
-                for (c, terms) in list.iter().zip(&terms) {
-                    let Some(domain) = c.domain(n) else {
-                        continue;
-                    };
-                    score += match terms {
-                        Terms::PerNode(at) => at[i],
-                        Terms::PerDomain(of) => of[domain as usize],
-                    };
-                }
-                round_to_i64(score)
-            })
-            .collect();
+        let raw = raw_scores(list, &terms, nodes, &ignored);
         PreScore::Run(Some(Box::new(ScoreState {
             feasible: nodes.to_vec(),
             raw,
@@ -790,13 +875,23 @@ pub fn normalize_reversed(scores: &mut [i64], ignored: &[bool]) {
         }
     }
     let divider = Divider::new(max.max(1));
+    let reversed = |s: i64| divider.div(MAX_NODE_SCORE * (max + min - s));
+    // The raw scores are a few distinct values (one per domain, and per count on a node): when
+    // they span fewer values than there are nodes, each is divided once.
+    let span = max.checked_sub(min).and_then(|d| usize::try_from(d).ok());
+    let quotients: Vec<i64> = match span {
+        Some(span) if max > 0 && span < scores.len() => (min..=max).map(reversed).collect(),
+        _ => Vec::new(),
+    };
     for (s, &skip) in scores.iter_mut().zip(ignored) {
         *s = if skip {
             0
         } else if max == 0 {
             MAX_NODE_SCORE
+        } else if quotients.is_empty() {
+            reversed(*s)
         } else {
-            divider.div(MAX_NODE_SCORE * (max + min - *s))
+            quotients[(*s - min) as usize]
         };
     }
 }
