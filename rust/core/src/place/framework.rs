@@ -360,7 +360,7 @@ impl Statics {
 /// How the scheduler chooses among the nodes with the highest total.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum TieBreak {
-    /// Uniformly at random (selectHost's reservoir sampling).
+    /// Uniformly at random among the tied nodes (with the odds of selectHost's reservoir sampling).
     #[default]
     Random,
     /// The node with the lowest `rank[node]`. The FGD paper's simulator runs a kube-scheduler fork
