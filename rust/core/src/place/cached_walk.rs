@@ -31,7 +31,6 @@ impl Summary {
 }
 
 /// A demand's totals per node position, with block summaries made on first read after a change.
-#[derive(Default)]
 pub(crate) struct Totals {
     totals: Vec<i32>,
     summaries: Vec<Option<Summary>>,
@@ -152,7 +151,7 @@ impl Walk {
                     totals[lo..hi].iter().filter(|&&t| t == best).count() as u64
                 };
                 let ties: u64 = ranges().map(count).sum();
-                let mut k = if ties > 1 { rng.below(ties) } else { 0 };
+                let mut k = rng.pick_tie(ties);
                 for range in ranges() {
                     let here = count(range);
                     if k < here {

@@ -284,6 +284,16 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
+
+    /// selectHost's pick among `n` tied nodes, by index in walk order: one draw when there is a
+    /// choice, none for a single node.
+    pub fn pick_tie(&mut self, n: u64) -> u64 {
+        if n > 1 {
+            self.below(n)
+        } else {
+            0
+        }
+    }
 }
 
 /// Results of the static plugins for one group of pods that share node constraints: per plugin
@@ -420,8 +430,8 @@ struct DemandCache {
 
 impl DemandCache {
     /// Brings the results up to date: recomputes the nodes changed since the last cycle of this
-    /// demand, or every node when the cache is new or most nodes have changed. Up to date, the walk
-    /// only reads them.
+    /// demand, or every node when the cache is new or more changes were logged since than there
+    /// are nodes. Up to date, the walk only reads them.
     fn refresh(
         &mut self,
         profile: &Profile,
@@ -859,7 +869,7 @@ impl<'a> Chooser<'a> {
         match (self.ties.as_slice(), tie_break) {
             ([], _) => panic!("selectHost needs a feasible node"),
             ([only], _) => *only,
-            (ties, TieBreak::Random) => ties[rng.below(ties.len() as u64) as usize],
+            (ties, TieBreak::Random) => ties[rng.pick_tie(ties.len() as u64) as usize],
             (ties, TieBreak::Rank(rank)) => *ties
                 .iter()
                 .min_by_key(|&&n| rank[n as usize])
