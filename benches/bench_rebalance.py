@@ -11,7 +11,8 @@ to move here, as cluster-autoscaler's scale-down allows by default). For budgets
 and 20 % of the movable pods (and, for pack, no budget), each objective is planned by the
 heuristics alone and by CP-SAT from their plan for `--time-limit` seconds. Each row gives the
 objective before and after, the plan's proven bound (`RebalanceResult.bound`: pins, candidate
-nodes, the move budget) and the gap to it; for pack also the strongest lower bound `evaluate`
+nodes, the move budget), what proved it (`by`: a relaxation, or for pack with CP-SAT the solver's
+bound on the aggregated model) and the gap to it; for pack also the strongest lower bound `evaluate`
 knows for the cluster's pods (`lower_bounds.strong`: it ignores which pods must stay and the move
 budget, so no plan need reach it). `--plot` draws nodes freed against pods moved (matplotlib).
 Seconds: wall time of planning only.
@@ -64,6 +65,7 @@ def rows_for(
                     "before": r.terms_before[objective],
                     "after": r.terms_after[objective],
                     "bound": r.bound,
+                    "bound_source": r.bound_source,
                     "gap": r.gap,
                     "nodes_freed": len(r.nodes_freed),
                     "nodes_used_before": r.nodes_used_before,
@@ -135,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"python": platform.python_version(), "rows": rows}, indent=2))
         return 0
     head = ("cluster", "objective", "budget", "solver", "moves", "before", "after", "bound")
-    head += ("gap", "pack LB", "seconds")
-    line = "{:<32} {:>9} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7}"
+    head += ("by", "gap", "pack LB", "seconds")
+    line = "{:<32} {:>9} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>5} {:>6} {:>7} {:>7}"
     print(line.format(*head))
     for r in rows:
         budget = "none" if r["budget_share"] is None else f"{r['budget_share']:.0%}"
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["solver"],
                 f"{r['moves']:,}",
                 *shown,
+                "cpsat" if r["bound_source"] == "cpsat" else "relax",
                 f"{r['gap']:.1%}",
                 strong,
                 f"{r['seconds']:.1f}",

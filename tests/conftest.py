@@ -69,5 +69,19 @@ def pod(
     }
 
 
+def owned(p: dict[str, Any], owner: str = "web-1") -> dict[str, Any]:
+    """``p`` as a pod of ReplicaSet ``owner`` (its controller)."""
+    p["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": owner,
+            "uid": owner,
+            "controller": True,
+        }
+    ]
+    return p
+
+
 def as_list(*items: dict[str, Any]) -> bytes:
     return json.dumps({"kind": "List", "apiVersion": "v1", "items": list(items)}).encode()

@@ -9,25 +9,12 @@ from typing import Any
 
 import pytest
 
-from conftest import as_list, node, pod
+from conftest import as_list, node, owned, pod
 from kube_engine import Snapshot, evaluate, rebalance
 from kube_engine.cli import main
 from kube_engine.rebalancing.objective import node_prices, parse_objective, terms_of
 
 FAST: dict[str, Any] = {"time_limit": 3, "workers": 1}
-
-
-def owned(p: dict[str, Any], owner: str = "web-1") -> dict[str, Any]:
-    p["metadata"]["ownerReferences"] = [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "name": owner,
-            "uid": owner,
-            "controller": True,
-        }
-    ]
-    return p
 
 
 def web(name: str, node_name: str, cpu: str) -> dict[str, Any]:

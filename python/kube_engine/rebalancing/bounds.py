@@ -33,16 +33,7 @@ def bounds(
     nodes = problem["nodes"]
     index = {n: i for i, n in enumerate(nodes)}
     price = list(prices) if prices is not None else [1.0] * len(nodes)
-    kept = pinned_in_use(problem, pod_nodes)
-    # A node stays in use, too, when emptying it would evict more pods of a disruption budget
-    # than the budget allows.
-    movable = {p for c in problem["classes"] for p in c["pods"]}
-    for b in problem["budgets"]:
-        on: dict[int, int] = {}
-        for p in movable.intersection(b["pods"]):
-            if (n := pod_nodes[p]) is not None:
-                on[index[n]] = on.get(index[n], 0) + 1
-        kept.update(n for n, count in on.items() if count > b["allowed"])
+    kept = kept_in_use(problem, pod_nodes)
     pack = max(
         _pack_by_capacity(problem, kept, price, prices is None),
         _pack_by_moves(problem, kept, price, [index[n] for n in in_use_before], max_moves),
@@ -53,6 +44,21 @@ def bounds(
         balance=_balance(problem, allocatable),
         defrag=float(_defrag(problem)),
     )
+
+
+def kept_in_use(problem: RebalanceProblem, pod_nodes: dict[str, str | None]) -> set[int]:
+    """The nodes (by index) in use after any plan: a pinned pod keeps them, or emptying them
+    would evict more pods of a disruption budget than the budget allows."""
+    index = {n: i for i, n in enumerate(problem["nodes"])}
+    kept = pinned_in_use(problem, pod_nodes)
+    movable = {p for c in problem["classes"] for p in c["pods"]}
+    for b in problem["budgets"]:
+        on: dict[int, int] = {}
+        for p in movable.intersection(b["pods"]):
+            if (n := pod_nodes[p]) is not None:
+                on[index[n]] = on.get(index[n], 0) + 1
+        kept.update(n for n, count in on.items() if count > b["allowed"])
+    return kept
 
 
 def _pack_by_capacity(
