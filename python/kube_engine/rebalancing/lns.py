@@ -463,14 +463,18 @@ class Search:
 
     def take(self, chosen: Sequence[int], answer: list[tuple[int, tuple[int, ...]]]) -> bool:
         """Takes the answer if the whole placement's value then improves, or stays with fewer
-        moves."""
+        moves — and no inter-pod rule breaks more often: the parts of a round are solved side by
+        side, each with the others' pods where they were, and a zone may span two parts."""
         inside = [p for p in self.pods if p.node in chosen]
         before = [(p.node, p.devices) for p in inside]
         was = (self.value(), self.moves_made())
+        rules = self.rules.of_pods(inside) if self.rules is not None else []
+        broken = self.rules.broken(rules) if self.rules is not None else 0
         for p, (n, devs) in zip(inside, answer, strict=True):
             p.node, p.devices = n, devs
         now = (self.value(), self.moves_made())
-        if now[0] < was[0] - 1e-12 or (now[0] <= was[0] + 1e-12 and now[1] < was[1]):
+        better = now[0] < was[0] - 1e-12 or (now[0] <= was[0] + 1e-12 and now[1] < was[1])
+        if better and (self.rules is None or self.rules.broken(rules) <= broken):
             return True
         for p, (n, devs) in zip(inside, before, strict=True):
             p.node, p.devices = n, devs
@@ -536,13 +540,15 @@ class _Rules:
         x: dict[tuple[int, int], cp_model.IntVar],
     ) -> None:
         """Adds to ``m`` every rule the pods of the neighbourhood carry or are counted by."""
-        for r in sorted(set().union(*(self.of_class[p.cls] for p in inside))):
+        for r in self.of_pods(inside):
             dom = self.domains[self.list[r]["domains"]]
             t = self._tally(r, set(chosen), inside)
             for i, p in enumerate(inside):
                 mine, counts = p.cls in self.owners[r], p.cls in self.counted[r]
+                if not (mine or counts):
+                    continue
                 for n in chosen:
-                    if (mine or counts) and (i, n) in x and dom[n] >= 0:
+                    if (i, n) in x and dom[n] >= 0:
                         if mine:
                             t.carry[dom[n]].append(x[i, n])
                         if counts:
@@ -552,6 +558,30 @@ class _Rules:
                 self._spread(m, r, touched, t)
             else:
                 self._near(m, r, touched, t)
+
+    def of_pods(self, pods: Sequence[Pod]) -> list[int]:
+        """The rules ``pods`` carry or are counted by."""
+        return sorted(set().union(*(self.of_class[p.cls] for p in pods)))
+
+    def broken(self, rules: Sequence[int]) -> int:
+        """How many carriers of ``rules`` the placement as it is breaks them for."""
+        out = 0
+        for r in rules:
+            rule = self.list[r]
+            t = self._tally(r, set(), [])
+            carried = [(d, k) for d, k in t.owned.items() if k]
+            s = int(rule["counts_itself"])
+            if rule["kind"] == "spread":
+                domains = self.count[rule["domains"]]
+                few = domains < rule["min_domains"]
+                low = 0 if few else _least(t.count, domains, set()) or 0
+                out += sum(k for d, k in carried if t.count.get(d, 0) - low > rule["max_skew"])
+            elif rule["kind"] == "affinity":
+                if not (s and sum(t.count.values()) <= 1):
+                    out += sum(k for d, k in carried if t.count.get(d, 0) < 1 + s)
+            else:
+                out += sum(k for d, k in carried if t.count.get(d, 0) > s)
+        return out
 
     def _tally(self, r: int, here: set[int], inside: Sequence[Pod]) -> _Tally:
         """Rule ``r``'s carriers and counted pods per domain: pinned pods and pods on nodes not
