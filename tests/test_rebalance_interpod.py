@@ -266,3 +266,32 @@ def test_pack_moves_pods_with_inter_pod_rules_on_a_synthetic_cluster(synthetic: 
     after = evaluate(synthetic, alone)
     assert after.violation_counts() == before
     assert after.nodes_used < evaluate(synthetic).nodes_used
+
+
+def test_an_answer_that_breaks_a_rule_is_not_taken() -> None:
+    # Parts of a round are solved side by side: an answer is checked against the rules again
+    # when taken. Here one that empties b1 by crowding zone z1.
+    s = Snapshot.from_bytes(
+        as_list(
+            zone("a1", "z1", cpu="8"),
+            zone("b1", "z2"),
+            zone("c1", "z3"),
+            *(app(f"sp-{z}", f"{z}1", "sp", **SPREAD) for z in "abc"),
+        )
+    )
+    problem = rebalance_problem(s)
+    before = evaluate(s)
+    scorer = Scorer.of(parse_objective("pack"), 0.0, terms_of(before, s, None))
+    search = Search(s, problem, [], scorer, None, Allocatable.of(s, before))
+    assert search.rules is not None
+    (rule,) = search.rules.of_pods(search.pods)
+    assert search.rules.broken([rule]) == 0
+    a1, b1 = problem["nodes"].index("a1"), problem["nodes"].index("b1")
+    assert not search.take([a1, b1], [(a1, ()), (a1, ())])
+    assert search.moves() == []
+    # Without the rule's check the same answer would be taken: it frees a node.
+    search.rules = None
+    assert search.take([a1, b1], [(a1, ()), (a1, ())])
+    assert evaluate(s, {p: to for p, _, to, _ in search.moves()}).violation_counts() == {
+        "topology-spread": 2
+    }

@@ -21,10 +21,11 @@ exactly, improves, or stays with fewer moves. The model's hint is the current an
 The inter-pod rules (required pod affinity and anti-affinity, DoNotSchedule topology spread, host
 ports) come from Rust as counts per topology domain (``RebalanceProblem["rules"]``: which classes
 carry a rule, which it counts, and the pinned pods of both per domain); the model only adds pods
-up per domain (:meth:`Search._inter_pod`). Pods outside the neighbourhood are constants there. A
-rule the current placement breaks already in a domain is held to no worse than now there.
-Searches made with ``model_rules=False`` (the greedy starts) keep the pods that carry such rules
-where they are instead.
+up per domain (:class:`_Rules`). Pods outside the neighbourhood are constants there. A rule the
+current placement breaks already in a domain is held to no worse than now there. As the parts of
+a round are solved side by side and a zone may span two of them, an answer is also taken only if
+no rule then breaks for more of its carriers than before. Searches made with
+``model_rules=False`` (the greedy starts) keep the pods that carry such rules where they are.
 """
 
 from __future__ import annotations
