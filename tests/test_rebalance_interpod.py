@@ -61,12 +61,17 @@ HOST = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
 
 
-def lns_only(s: Snapshot, allow_local_storage: bool = False) -> dict[str, str]:
-    """The CP-SAT search's plan for ``pack`` from the placement as it is (no heuristic start)."""
+def search_of(s: Snapshot, allow_local_storage: bool = False) -> Search:
+    """The CP-SAT search for ``pack`` from the placement as it is (no heuristic start)."""
     problem = rebalance_problem(s, allow_local_storage=allow_local_storage)
     before = evaluate(s)
     scorer = Scorer.of(parse_objective("pack"), 0.0, terms_of(before, s, None))
-    search = Search(s, problem, [], scorer, None, Allocatable.of(s, before))
+    return Search(s, problem, [], scorer, None, Allocatable.of(s, before))
+
+
+def lns_only(s: Snapshot, allow_local_storage: bool = False) -> dict[str, str]:
+    """The CP-SAT search's plan for ``pack`` from the placement as it is."""
+    search = search_of(s, allow_local_storage)
     improve(search, None, 2.0, 1, 0)
     return {p: to for p, _, to, _ in search.moves()}
 
@@ -161,8 +166,9 @@ def test_spread_over_three_zones_stays_balanced_while_freeing_nodes() -> None:
         assert used == 3, who
 
 
-def test_spread_forbids_packing_one_zone() -> None:
-    s = Snapshot.from_bytes(
+def one_per_zone() -> Snapshot:
+    """A spread pod in each of three zones; the node of z1 has room for all three."""
+    return Snapshot.from_bytes(
         as_list(
             zone("a1", "z1", cpu="8"),
             zone("b1", "z2"),
@@ -170,6 +176,10 @@ def test_spread_forbids_packing_one_zone() -> None:
             *(app(f"sp-{z}", f"{z}1", "sp", **SPREAD) for z in "abc"),
         )
     )
+
+
+def test_spread_forbids_packing_one_zone() -> None:
+    s = one_per_zone()
     # Without the rule a1 would take all three pods and two nodes would be freed.
     for who, placement, used in plans(s):
         assert placement == {}, who
@@ -271,22 +281,12 @@ def test_pack_moves_pods_with_inter_pod_rules_on_a_synthetic_cluster(synthetic: 
 def test_an_answer_that_breaks_a_rule_is_not_taken() -> None:
     # Parts of a round are solved side by side: an answer is checked against the rules again
     # when taken. Here one that empties b1 by crowding zone z1.
-    s = Snapshot.from_bytes(
-        as_list(
-            zone("a1", "z1", cpu="8"),
-            zone("b1", "z2"),
-            zone("c1", "z3"),
-            *(app(f"sp-{z}", f"{z}1", "sp", **SPREAD) for z in "abc"),
-        )
-    )
-    problem = rebalance_problem(s)
-    before = evaluate(s)
-    scorer = Scorer.of(parse_objective("pack"), 0.0, terms_of(before, s, None))
-    search = Search(s, problem, [], scorer, None, Allocatable.of(s, before))
+    s = one_per_zone()
+    search = search_of(s)
     assert search.rules is not None
     (rule,) = search.rules.of_pods(search.pods)
     assert search.rules.broken([rule]) == 0
-    a1, b1 = problem["nodes"].index("a1"), problem["nodes"].index("b1")
+    a1, b1 = search.problem["nodes"].index("a1"), search.problem["nodes"].index("b1")
     assert not search.take([a1, b1], [(a1, ()), (a1, ())])
     assert search.moves() == []
     # Without the rule's check the same answer would be taken: it frees a node.
