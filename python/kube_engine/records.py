@@ -1,6 +1,6 @@
 """Shapes of the dictionaries the compiled core returns (for type checkers and readers)."""
 
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 
 class PodRequest(TypedDict):
@@ -75,6 +75,29 @@ class DisruptionBudget(TypedDict):
     pods: list[str]
 
 
+class InterPodRule(TypedDict):
+    """A rule that depends on where movable pods go, as counts per topology domain (computed in
+    Rust with the placement plugins' matching): for every domain holding a pod that carries it,
+    ``anti-affinity`` and ``host-port`` ask that at most ``counts_itself`` counted pods be there,
+    ``affinity`` at least ``1 + counts_itself`` (unless no other pod matches anywhere and the
+    carriers count themselves), ``spread`` at most ``max_skew`` more than the emptiest domain (0
+    with fewer domains than ``min_domains``)."""
+
+    kind: Literal["affinity", "anti-affinity", "spread", "host-port"]
+    #: Index into ``RebalanceProblem["domains"]``.
+    domains: int
+    #: Classes whose pods carry the rule, and pinned carriers as (domain, count).
+    owners: list[int]
+    fixed_owners: list[tuple[int, int]]
+    #: Classes whose pods the rule counts, and pinned pods it counts as (domain, count).
+    counted: list[int]
+    fixed_counted: list[tuple[int, int]]
+    counts_itself: bool
+    max_skew: int
+    min_domains: int
+    name: str
+
+
 class RebalanceProblem(TypedDict):
     nodes: list[str]
     free: dict[str, list[int]]
@@ -82,6 +105,9 @@ class RebalanceProblem(TypedDict):
     pinned: dict[str, str]
     classes: list[PodClass]
     budgets: list[DisruptionBudget]
+    #: Per distinct topology of the rules: each node's domain, numbered from 0; -1 for none.
+    domains: list[list[int]]
+    rules: list[InterPodRule]
 
 
 # "from" is a Python keyword, so this one takes the functional form.

@@ -2,8 +2,8 @@
 
 They are proven by construction (each relaxes the rules, never tightens them), so the gap between
 a plan and its bound is an honest measure of how far from optimal it can be. Every pod of a class
-counts as movable here, those with inter-pod rules included, so the bounds hold for the whole
-problem, not only for what the search moves.
+counts as movable here, those with inter-pod rules included; their classes' candidate nodes leave
+the inter-pod filters out (the search models those rules itself), so using them relaxes too.
 """
 
 from __future__ import annotations

@@ -17,8 +17,15 @@ prices of the nodes in use; for balance the peak utilisation per resource and th
 deviations from the mean (tangent lines, scaled to the standard deviation's rate of change);
 wholly free GPU devices. An answer is taken when the whole placement's objective value, measured
 exactly, improves, or stays with fewer moves. The model's hint is the current answer, complete.
-Pods of classes with inter-pod rules (required (anti-)affinity, DoNotSchedule spread, host ports)
-stay where the starting plan put them.
+
+The inter-pod rules (required pod affinity and anti-affinity, DoNotSchedule topology spread, host
+ports) come from Rust as counts per topology domain (``RebalanceProblem["rules"]``: which classes
+carry a rule, which it counts, and the pinned pods of both per domain); the model only adds pods
+up per domain (:class:`_Rules`). Pods outside the neighbourhood are constants there. A rule the
+current placement breaks already in a domain is held to no worse than now there. As the parts of
+a round are solved side by side and a zone may span two of them, an answer is also taken only if
+no rule then breaks for more of its carriers than before. Searches made with
+``model_rules=False`` (the greedy starts) keep the pods that carry such rules where they are.
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ class Search:
         scorer: Scorer,
         prices: Sequence[float] | None,
         allocatable: Allocatable,
+        model_rules: bool = True,
     ) -> None:
         self.problem = problem
         self.scorer = scorer
@@ -109,7 +117,7 @@ class Search:
                 devs = tuple(snapshot.pod_request(p)["gpu_devices"]) if c["gpu_count"] else ()
                 node, now = moved.get(p, (origin, devs))
                 pod = Pod(p, ci, origin, devs, node, now, budget_of.get(p, []))
-                if not c["interacts"]:
+                if model_rules or not c["interacts"]:
                     self.pods.append(pod)
                     continue
                 for r in self.resources:
@@ -119,6 +127,7 @@ class Search:
                 self.kept_in_use.add(node)
                 self.fixed.append(pod)
         self.candidates = [set(c["candidates"]) for c in classes]
+        self.rules = _Rules(problem, self.pods) if model_rules else None
         self.allowed = [b["allowed"] for b in problem["budgets"]]
         self.alloc = allocatable.balanced
         self.base: dict[str, list[int]] = {}
@@ -331,6 +340,8 @@ class Search:
                     m.add_hint(y, n == p.node and d in p.devices)
         for (n, d), terms in per_device.items():
             m.add(sum(milli * v for milli, v in terms) <= self.gpu_free[n][d])
+        if self.rules is not None:
+            self.rules.model(m, chosen, inside, x)
         moved: list[cp_model.LinearExprT] = [
             1 - x[i, p.origin] if (i, p.origin) in x else 1 for i, p in enumerate(inside)
         ]
@@ -453,18 +464,207 @@ class Search:
 
     def take(self, chosen: Sequence[int], answer: list[tuple[int, tuple[int, ...]]]) -> bool:
         """Takes the answer if the whole placement's value then improves, or stays with fewer
-        moves."""
+        moves — and no inter-pod rule breaks more often: the parts of a round are solved side by
+        side, each with the others' pods where they were, and a zone may span two parts."""
         inside = [p for p in self.pods if p.node in chosen]
         before = [(p.node, p.devices) for p in inside]
         was = (self.value(), self.moves_made())
+        rules = self.rules.of_pods(inside) if self.rules is not None else []
+        broken = self.rules.broken(rules) if self.rules is not None else 0
         for p, (n, devs) in zip(inside, answer, strict=True):
             p.node, p.devices = n, devs
         now = (self.value(), self.moves_made())
-        if now[0] < was[0] - 1e-12 or (now[0] <= was[0] + 1e-12 and now[1] < was[1]):
+        better = now[0] < was[0] - 1e-12 or (now[0] <= was[0] + 1e-12 and now[1] < was[1])
+        if better and (self.rules is None or self.rules.broken(rules) <= broken):
             return True
         for p, (n, devs) in zip(inside, before, strict=True):
             p.node, p.devices = n, devs
         return False
+
+
+@dataclass
+class _Tally:
+    """One rule's pods per domain within a neighbourhood: constants for the pods outside it,
+    a variable per (pod inside, node of the domain) for those inside, and the counts now."""
+
+    owned: dict[int, int]
+    count: dict[int, int]
+    owned_now: dict[int, int]
+    count_now: dict[int, int]
+    carry: dict[int, list[cp_model.IntVar]] = field(default_factory=lambda: defaultdict(list))
+    terms: dict[int, list[cp_model.IntVar]] = field(default_factory=lambda: defaultdict(list))
+
+    def total(self, d: int) -> cp_model.LinearExprT:
+        """The counted pods in domain ``d``."""
+        return cp_model.LinearExpr.sum(self.terms[d]) + self.count.get(d, 0)
+
+    def held(self, m: cp_model.CpModel, d: int, name: str) -> list[cp_model.IntVar] | None:
+        """The literals under which domain ``d`` holds a carrier (``[]``: it always does; None:
+        it never does)."""
+        if self.owned.get(d, 0) > 0:
+            return []
+        if not self.carry[d]:
+            return None
+        b = m.new_bool_var(f"{name}_{d}")
+        for v in self.carry[d]:
+            m.add_implication(v, b)
+        m.add_hint(b, self.owned_now.get(d, 0) > 0)
+        return [b]
+
+
+class _Rules:
+    """The inter-pod rules as counting constraints (see ``InterPodRule`` in
+    :mod:`kube_engine.records` for what each kind asks of every domain holding a carrier)."""
+
+    def __init__(self, problem: RebalanceProblem, pods: Sequence[Pod]) -> None:
+        self.list = problem["rules"]
+        self.domains = problem["domains"]
+        self.count = [max(d, default=-1) + 1 for d in self.domains]
+        self.by_class: list[list[Pod]] = [[] for _ in problem["classes"]]
+        for p in pods:
+            self.by_class[p.cls].append(p)
+        # Per class: the rules it carries or is counted by.
+        self.of_class: list[set[int]] = [set() for _ in problem["classes"]]
+        self.owners: list[set[int]] = []
+        self.counted: list[set[int]] = []
+        for r, rule in enumerate(self.list):
+            self.owners.append(set(rule["owners"]))
+            self.counted.append(set(rule["counted"]))
+            for c in self.owners[r] | self.counted[r]:
+                self.of_class[c].add(r)
+
+    def model(
+        self,
+        m: cp_model.CpModel,
+        chosen: Sequence[int],
+        inside: Sequence[Pod],
+        x: dict[tuple[int, int], cp_model.IntVar],
+    ) -> None:
+        """Adds to ``m`` every rule the pods of the neighbourhood carry or are counted by."""
+        for r in self.of_pods(inside):
+            dom = self.domains[self.list[r]["domains"]]
+            t = self._tally(r, set(chosen), inside)
+            for i, p in enumerate(inside):
+                mine, counts = p.cls in self.owners[r], p.cls in self.counted[r]
+                if not (mine or counts):
+                    continue
+                for n in chosen:
+                    if (i, n) in x and dom[n] >= 0:
+                        if mine:
+                            t.carry[dom[n]].append(x[i, n])
+                        if counts:
+                            t.terms[dom[n]].append(x[i, n])
+            touched = sorted({dom[n] for n in chosen if dom[n] >= 0})
+            if self.list[r]["kind"] == "spread":
+                self._spread(m, r, touched, t)
+            else:
+                self._near(m, r, touched, t)
+
+    def of_pods(self, pods: Sequence[Pod]) -> list[int]:
+        """The rules ``pods`` carry or are counted by."""
+        return sorted(set().union(*(self.of_class[p.cls] for p in pods)))
+
+    def broken(self, rules: Sequence[int]) -> int:
+        """How many carriers of ``rules`` the placement as it is breaks them for."""
+        out = 0
+        for r in rules:
+            rule = self.list[r]
+            t = self._tally(r, set(), [])
+            carried = [(d, k) for d, k in t.owned.items() if k]
+            s = int(rule["counts_itself"])
+            if rule["kind"] == "spread":
+                domains = self.count[rule["domains"]]
+                few = domains < rule["min_domains"]
+                low = 0 if few else _least(t.count, domains, set()) or 0
+                out += sum(k for d, k in carried if t.count.get(d, 0) - low > rule["max_skew"])
+            elif rule["kind"] == "affinity":
+                if not (s and sum(t.count.values()) <= 1):
+                    out += sum(k for d, k in carried if t.count.get(d, 0) < 1 + s)
+            else:
+                out += sum(k for d, k in carried if t.count.get(d, 0) > s)
+        return out
+
+    def _tally(self, r: int, here: set[int], inside: Sequence[Pod]) -> _Tally:
+        """Rule ``r``'s carriers and counted pods per domain: pinned pods and pods on nodes not
+        in ``here`` (constants), and with the pods ``inside`` where they are now."""
+        rule = self.list[r]
+        dom = self.domains[rule["domains"]]
+        sides = []
+        for classes, fixed in (
+            (self.owners[r], rule["fixed_owners"]),
+            (self.counted[r], rule["fixed_counted"]),
+        ):
+            out: dict[int, int] = defaultdict(int, dict(fixed))
+            for c in classes:
+                for p in self.by_class[c]:
+                    if p.node not in here and dom[p.node] >= 0:
+                        out[dom[p.node]] += 1
+            now = dict(out)
+            for p in inside:
+                if p.cls in classes and dom[p.node] >= 0:
+                    now[dom[p.node]] = now.get(dom[p.node], 0) + 1
+            sides.append((dict(out), now))
+        (owned, owned_now), (count, count_now) = sides
+        return _Tally(owned, count, owned_now, count_now)
+
+    def _near(self, m: cp_model.CpModel, r: int, touched: list[int], t: _Tally) -> None:
+        """Anti-affinity and host ports: at most ``s`` counted pods in a domain with a carrier;
+        affinity: at least ``1 + s`` (``s``: the carriers count themselves)."""
+        rule = self.list[r]
+        s = int(rule["counts_itself"])
+        if rule["kind"] == "affinity" and s and sum(t.count_now.values()) <= 1:
+            return  # the first pod of a group may go anywhere: nothing else matches
+        for d in touched:
+            if (lits := t.held(m, d, f"r{r}")) is None:
+                continue
+            now = t.count_now.get(d, 0) if t.owned_now.get(d, 0) else None
+            # Broken already here: no worse than now.
+            if rule["kind"] == "affinity":
+                need = 1 + s if now is None else min(1 + s, now)
+                m.add(t.total(d) >= need).only_enforce_if(lits)
+            else:
+                limit = s if now is None else max(s, now)
+                m.add(t.total(d) <= limit).only_enforce_if(lits)
+
+    def _spread(self, m: cp_model.CpModel, r: int, touched: list[int], t: _Tally) -> None:
+        """Per domain with a carrier: its count at most ``max_skew`` over the emptiest eligible
+        domain's (0 with fewer domains than ``min_domains``)."""
+        rule = self.list[r]
+        domains = self.count[rule["domains"]]
+        few = domains < rule["min_domains"]
+        low_now = 0 if few else _least(t.count_now, domains, set()) or 0
+        carried = [d for d, k in t.owned_now.items() if k]
+        worst = max((t.count_now.get(d, 0) - low_now for d in carried), default=0)
+        skew = max(rule["max_skew"], worst)  # broken already: no worse than now
+        floor: cp_model.IntVar | None = None
+        if not few:
+            floor = m.new_int_var(0, sum(t.count_now.values()), f"min{r}")
+            m.add_hint(floor, low_now)
+            for d in touched:
+                m.add(floor <= t.total(d))
+            elsewhere = _least(t.count, domains, set(touched))
+            if elsewhere is not None:
+                m.add(floor <= elsewhere)
+            # Carriers in domains the neighbourhood does not reach hold the floor up.
+            fixed = [t.count.get(d, 0) for d, k in t.owned.items() if k and d not in touched]
+            if fixed:
+                m.add(floor >= max(fixed) - skew)
+        for d in touched:
+            if (lits := t.held(m, d, f"r{r}")) is None:
+                continue
+            if floor is None:
+                m.add(t.total(d) <= skew).only_enforce_if(lits)
+            else:
+                m.add(t.total(d) <= floor + skew).only_enforce_if(lits)
+
+
+def _least(counts: dict[int, int], domains: int, without: set[int]) -> int | None:
+    """The fewest pods in one of ``domains`` domains not in ``without`` (None: there is none),
+    ``counts`` giving the pods per domain."""
+    if domains - len(without) <= 0:
+        return None
+    rest = [k for d, k in counts.items() if d not in without and k > 0]
+    return 0 if len(rest) < domains - len(without) else min(rest)
 
 
 def improve(

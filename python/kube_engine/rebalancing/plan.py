@@ -86,8 +86,9 @@ class RebalanceResult:
     whole_free_gpus_after: int
     seconds: float
     #: ``OPTIMAL``: the value meets the bound. ``FEASIBLE``: checked against every rule, not
-    #: proven optimal. ``HEURISTIC_FALLBACK``: CP-SAT's plan broke a rule the search does not
-    #: model, so this is the starting plan.
+    #: proven optimal. ``HEURISTIC_FALLBACK``: CP-SAT's plan broke a rule more often than the
+    #: cluster does now (see :mod:`kube_engine.rebalancing.lns` for what it models and where it
+    #: relaxes), so this is the starting plan.
     status: str = "FEASIBLE"
     max_moves: int | None = None
     #: What proved the pack term's bound: ``"cpsat"`` when CP-SAT's bound on the aggregated model
@@ -264,9 +265,9 @@ def rebalance(
     scorer = Scorer.of(weights, move_cost, terms_before)
     allocatable = Allocatable.of(snapshot, before)
 
-    def search(start: list[Move]) -> Search:
+    def search(start: list[Move], model_rules: bool) -> Search:
         begin = [(m.pod, m.from_node, m.to_node, m.gpu_devices) for m in start]
-        return Search(snapshot, problem, begin, scorer, price, allocatable)
+        return Search(snapshot, problem, begin, scorer, price, allocatable, model_rules)
 
     # The start: the best of the heuristics for the weighted terms, or the placement as it is.
     starts: list[tuple[list[Move], list[str]]] = [([], [])]
@@ -286,7 +287,8 @@ def rebalance(
         starts.append((drained, plan["freed"]))
     for term, greedy in (("balance", greedy_balance), ("defrag", greedy_defrag)):
         if term in weights:
-            s = search([])
+            # The greedy moves check no inter-pod rule: pods that carry one stay.
+            s = search([], model_rules=False)
             greedy(s, max_moves)
             starts.append(([Move(*m) for m in s.moves()], []))
     best: tuple[float, int] | None = None
@@ -314,14 +316,16 @@ def rebalance(
             seed,
         )
     if solver == "cpsat":
-        s = search(moves)
+        s = search(moves, model_rules=True)
         left = time_limit - (time.perf_counter() - started)
         improve(s, max_moves, max(left, 0.1), workers, seed)
         found = [Move(*m) for m in s.moves()]
         checked = _after(snapshot, found)
         if _breaks_more(before, checked):
-            # The search keeps pods with inter-pod rules where they are, but not the rules
-            # other pods' placement feeds (e.g. another pod's spread constraint counting them).
+            # The search models every rule evaluate checks, but a rule broken already is only
+            # held to no worse per domain, and affinity's first-pod case is read off the
+            # placement before the round: should that let a rule break more often, the start
+            # stands.
             status = "HEURISTIC_FALLBACK"
         elif scorer.value(terms_of(checked, snapshot, price), len(found)) <= scorer.value(
             terms_of(after, snapshot, price), len(moves)

@@ -31,6 +31,20 @@ pub struct Budget {
 }
 
 #[derive(IntoPyObject)]
+pub struct InterPodRule {
+    kind: &'static str,
+    domains: usize,
+    owners: Vec<u32>,
+    fixed_owners: Vec<(u32, u32)>,
+    counted: Vec<u32>,
+    fixed_counted: Vec<(u32, u32)>,
+    counts_itself: bool,
+    max_skew: u32,
+    min_domains: u32,
+    name: String,
+}
+
+#[derive(IntoPyObject)]
 pub struct RebalanceProblem {
     nodes: Vec<String>,
     free: BTreeMap<String, Vec<i64>>,
@@ -38,6 +52,8 @@ pub struct RebalanceProblem {
     pinned: BTreeMap<String, String>,
     classes: Vec<PodClass>,
     budgets: Vec<Budget>,
+    domains: Vec<Vec<i32>>,
+    rules: Vec<InterPodRule>,
 }
 
 /// What may move, with the nodes kept as they are and those that take no pods, by name.
@@ -164,6 +180,24 @@ pub fn rebalance_problem(
             .collect(),
         classes,
         budgets,
+        domains: pr.inter_pod.domains.into_iter().map(|d| d.domain).collect(),
+        rules: pr
+            .inter_pod
+            .rules
+            .into_iter()
+            .map(|r| InterPodRule {
+                kind: r.kind.as_str(),
+                domains: r.domains,
+                owners: r.owners,
+                fixed_owners: r.fixed_owners,
+                counted: r.counted,
+                fixed_counted: r.fixed_counted,
+                counts_itself: r.counts_itself,
+                max_skew: r.max_skew,
+                min_domains: r.min_domains,
+                name: r.name,
+            })
+            .collect(),
     })
 }
 

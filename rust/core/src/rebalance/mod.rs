@@ -5,10 +5,12 @@
 
 pub mod budgets;
 pub mod drain;
+pub mod interpod;
 pub mod pins;
 pub mod problem;
 
 pub use budgets::{budgets, Budget};
 pub use drain::{drain, DrainOptions, Move, Plan};
+pub use interpod::{inter_pod, Domains, InterPod, Rule, RuleKind};
 pub use pins::{pin, Pin, PinOptions};
 pub use problem::{problem, Class, Problem};

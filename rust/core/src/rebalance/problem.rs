@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::budgets::{budgets, Budget};
+use super::interpod::{inter_pod, InterPod};
 use super::pins::{pin, Pin, PinOptions};
 use crate::hash::IdMap;
 use crate::intern::Sym;
@@ -27,7 +28,10 @@ pub struct Class {
     /// Where a pod of the class may run, ascending: every filter of the profile passes with only
     /// the pinned pods in place (NodeName aside: a moved pod is a new pod its controller makes,
     /// without `spec.nodeName`). A pod's current node may be missing, when it only fits there by
-    /// an over-commitment or a rule broken already.
+    /// an over-commitment or a rule broken already. For a class that [`Class::interacts`], the
+    /// inter-pod filters (InterPodAffinity, PodTopologySpread, NodePorts) are left to the model,
+    /// which has their rules as [`Problem::inter_pod`]; of them, only that the node has every
+    /// topology key of the pod's required affinity terms and `DoNotSchedule` constraints holds.
     pub candidates: Vec<NodeId>,
     /// Where the class may go also depends on where the other movable pods go: it has required
     /// pod (anti-)affinity, DoNotSchedule spread constraints or host ports.
@@ -46,11 +50,13 @@ pub struct Problem {
     /// Per node and GPU device: milli left by the pinned pods.
     pub gpu_free: Vec<Vec<u32>>,
     pub budgets: Vec<Budget>,
+    /// The inter-pod rules that depend on where movable pods go.
+    pub inter_pod: InterPod,
 }
 
 /// The fields that make pods interchangeable for placement.
 #[derive(PartialEq, Eq, Hash)]
-struct ClassKey<'a> {
+pub(super) struct ClassKey<'a> {
     namespace: Sym,
     controller: Option<&'a str>,
     scheduler: Sym,
@@ -65,7 +71,7 @@ struct ClassKey<'a> {
     host_ports: &'a [HostPort],
 }
 
-fn class_key(snap: &Snapshot, p: PodId) -> ClassKey<'_> {
+pub(super) fn class_key(snap: &Snapshot, p: PodId) -> ClassKey<'_> {
     let (i, pods) = (p as usize, &snap.pods);
     ClassKey {
         namespace: pods.namespace[i],
@@ -83,7 +89,9 @@ fn class_key(snap: &Snapshot, p: PodId) -> ClassKey<'_> {
     }
 }
 
-fn interacts(snap: &Snapshot, p: PodId) -> bool {
+/// Whether pod `p` has rules whose outcome depends on where other pods go: required pod
+/// (anti-)affinity, `DoNotSchedule` spread constraints, host ports.
+pub(super) fn interacts(snap: &Snapshot, p: PodId) -> bool {
     let i = p as usize;
     let pods = &snap.pods;
     let required = |a: &Option<crate::model::affinity::PodAffinity>| {
@@ -131,14 +139,18 @@ pub fn problem(snap: &Snapshot, profile: &Profile, opts: &PinOptions) -> Problem
         }
     }
     let state = ClusterState::new(snap, &kept);
-    let classes = members
+    let classes: Vec<Class> = members
         .into_par_iter()
-        .map(|pods| Class {
-            candidates: candidates(profile, &state, pods[0], opts),
-            interacts: interacts(snap, pods[0]),
-            pods,
+        .map(|pods| {
+            let interacts = interacts(snap, pods[0]);
+            Class {
+                candidates: candidates(profile, &state, pods[0], opts, interacts),
+                interacts,
+                pods,
+            }
         })
         .collect();
+    let inter_pod = inter_pod(snap, &state, &classes, &pinned);
     let mut free = snap.nodes.allocatable.clone();
     for n in 0..snap.nodes.len() {
         for (f, &used) in free.row_mut(n).iter_mut().zip(state.requested.row(n)) {
@@ -151,29 +163,60 @@ pub fn problem(snap: &Snapshot, profile: &Profile, opts: &PinOptions) -> Problem
         free,
         gpu_free: state.gpu_free.clone(),
         budgets: budgets(snap),
+        inter_pod,
     }
 }
 
-/// The nodes not excluded where every filter of `profile` but NodeName passes for `pod` against
-/// `state`.
+/// Filters whose outcome depends on where other pods are: for pods with such rules
+/// ([`interacts`]) the model keeps them instead.
+const INTER_POD_FILTERS: [&str; 3] = ["InterPodAffinity", "PodTopologySpread", "NodePorts"];
+
+/// The nodes not excluded where every filter of `profile` but NodeName (and with `inter_pod_left`
+/// the inter-pod filters, but for their topology keys) passes for `pod` against `state`.
 fn candidates(
     profile: &Profile,
     state: &ClusterState,
     pod: PodId,
     opts: &PinOptions,
+    inter_pod_left: bool,
 ) -> Vec<NodeId> {
     let cx = Cycle::new(state, pod);
+    let snap = state.snap;
     let mut run = Vec::new();
-    for f in profile.filters.iter().filter(|f| f.name() != "NodeName") {
+    let skipped =
+        |name: &str| name == "NodeName" || inter_pod_left && INTER_POD_FILTERS.contains(&name);
+    for f in profile.filters.iter().filter(|f| !skipped(f.name())) {
         match f.pre_filter(&cx) {
             PreFilter::Run(data) => run.push((f, data)),
             PreFilter::Skip => {}
             PreFilter::Reject(_) => return Vec::new(),
         }
     }
-    (0..state.snap.nodes.len() as NodeId)
+    // The keys the skipped filters require of a node all the same.
+    let mut keys: Vec<Option<Sym>> = Vec::new();
+    if inter_pod_left {
+        let p = pod as usize;
+        let affinity = snap.pods.affinity[p]
+            .as_ref()
+            .and_then(|a| a.pod_affinity.as_ref());
+        let spread = snap.pods.spread[p]
+            .iter()
+            .filter(|c| c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule);
+        keys.extend(
+            affinity
+                .iter()
+                .flat_map(|a| &a.required)
+                .map(|t| snap.symbols.get(&t.topology_key)),
+        );
+        keys.extend(spread.map(|c| snap.symbols.get(&c.topology_key)));
+    }
+    (0..snap.nodes.len() as NodeId)
         .filter(|&n| {
-            !opts.excluded(n) && run.iter().all(|(f, data)| f.filter(&cx, data, n).is_ok())
+            !opts.excluded(n)
+                && keys
+                    .iter()
+                    .all(|k| k.is_some_and(|k| snap.node_label_sym(n, k).is_some()))
+                && run.iter().all(|(f, data)| f.filter(&cx, data, n).is_ok())
         })
         .collect()
 }

@@ -182,6 +182,7 @@ impl Default for PodTopologySpread {
 }
 
 /// Which placed pods a constraint counts.
+#[derive(Clone)]
 enum Selects {
     /// A null selector: none.
     Nothing,
@@ -374,6 +375,77 @@ impl<'a> Inclusion<'a> {
             && (!c.honor_taints
                 || snap.nodes.taints[n as usize].is_empty()
                 || snap.untolerated_taint(self.cx.pod, n).is_none())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// For models of a whole placement
+
+/// One of a pod's `DoNotSchedule` constraints as the filter reads it, for a model that places
+/// many pods at once (the rebalancer's) and so must count per domain what the filter counts for
+/// one pod: the eligible nodes' domains, and which pods it counts.
+pub(crate) struct HardSpread {
+    pub(crate) max_skew: i64,
+    /// `minDomains` (default 1): with fewer eligible domains the global minimum is 0.
+    pub(crate) min_domains: i64,
+    /// Per node, its domain (numbered by [`Topology`]) when the node is eligible: it has every
+    /// key of the pod's constraints and passes the inclusion policies. `None`: counted nowhere.
+    pub(crate) domain: Vec<Option<u32>>,
+    selects: Selects,
+    namespace: Sym,
+    owner: PodId,
+}
+
+impl HardSpread {
+    /// Lists that hold every pod the constraint counts (and maybe others: check with
+    /// [`HardSpread::counts`]).
+    pub(crate) fn candidates<'i>(&self, index: &'i PodIndex) -> Vec<&'i [PodId]> {
+        match &self.selects {
+            Selects::Nothing => Vec::new(),
+            Selects::Labels(sel) if sel.is_empty() => Vec::new(),
+            Selects::Labels(sel) => index.candidates(sel, Some(&[self.namespace])),
+            Selects::SameController => vec![index.same_controller(self.owner)],
+        }
+    }
+
+    /// Whether the constraint counts candidate `q` wherever it is placed (upstream
+    /// `countPodsMatchSelector`, as [`Constraints::for_each_counted`]).
+    pub(crate) fn counts(&self, snap: &Snapshot, q: PodId) -> bool {
+        snap.pods.namespace[q as usize] == self.namespace
+            && match &self.selects {
+                Selects::Nothing => false,
+                Selects::Labels(sel) => sel.matches(&snap.pods.labels[q as usize]),
+                // The candidates are the controller's pods.
+                Selects::SameController => true,
+            }
+    }
+}
+
+impl PodTopologySpread {
+    /// The `DoNotSchedule` constraints of the cycle's pod (its own, or the defaults), as the
+    /// filter reads them.
+    pub(crate) fn hard_constraints(&self, cx: &Cycle) -> Vec<HardSpread> {
+        let snap = cx.snap;
+        let index = cx.state.pod_index();
+        let constraints = self.constraints(snap, &index, cx.pod, WhenUnsatisfiable::DoNotSchedule);
+        let list = &constraints.list;
+        let inclusion = Inclusion::new(cx, &index);
+        list.iter()
+            .map(|c| HardSpread {
+                max_skew: c.max_skew,
+                min_domains: c.min_domains,
+                domain: (0..snap.nodes.len() as NodeId)
+                    .map(|n| {
+                        (has_all_keys(n, list) && inclusion.includes(c, n))
+                            .then(|| c.domain(n))
+                            .flatten()
+                    })
+                    .collect(),
+                selects: constraints.selectors[c.selector].clone(),
+                namespace: snap.pods.namespace[cx.p()],
+                owner: cx.pod,
+            })
+            .collect()
     }
 }
 
