@@ -675,8 +675,11 @@ def improve(
     seed: int,
     neighbourhood: int = 24,
     round_seconds: float = 1.0,
+    rounds: int | None = None,
 ) -> None:
-    """Improves the search's placement in ``time_limit / round_seconds`` rounds. Each round
+    """Improves the search's placement in ``rounds`` rounds (default ``time_limit /
+    round_seconds``; a caller that spent part of its time gives the rounds of its own budget, so
+    they do not depend on how long that took). Each round
     re-places ``workers`` disjoint neighbourhoods in parallel (default: one per core), each by a
     one-worker CP-SAT for ``round_seconds`` of its deterministic time, with the move and
     disruption budgets' slack shared out among them; their answers are then taken one by one if
@@ -689,7 +692,7 @@ def improve(
     parallel = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1))
     kinds = [k for k in ("pack", "balance", "defrag") if k in search.scorer.weights]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        for i in range(max(1, int(time_limit / round_seconds))):
+        for i in range(max(1, rounds or int(time_limit / round_seconds))):
             if not search.hosting() or time.perf_counter() - started > time_limit:
                 break
             kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"

@@ -318,7 +318,9 @@ def rebalance(
     if solver == "cpsat":
         s = search(moves, model_rules=True)
         left = time_limit - (time.perf_counter() - started)
-        improve(s, max_moves, max(left, 0.1), workers, seed)
+        # One round per second of the budget the bound left, whatever the heuristics took.
+        rounds = int(time_limit * (1 - BOUND_SHARE) if cpsat_pack is not None else time_limit)
+        improve(s, max_moves, max(left, 0.1), workers, seed, rounds=max(rounds, 1))
         found = [Move(*m) for m in s.moves()]
         checked = _after(snapshot, found)
         if _breaks_more(before, checked):
