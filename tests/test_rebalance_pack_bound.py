@@ -123,3 +123,26 @@ def test_priced_bound_is_below_the_cheapest_plan() -> None:
     # Every node is needed (8 of 8), so the plan pays for all of them and the bound proves it.
     assert r.value == sum(prices.values())
     assert r.bound == r.value and r.status == "OPTIMAL"
+
+
+def test_a_disruption_budget_shared_by_nodes_bounds_how_many_leave_use() -> None:
+    """Three nodes, one pod of a budget allowing one eviction on each of two small ones, and room
+    for everything on the third: only one of the two can leave use. The relaxations see each node
+    alone (one pod, one eviction allowed) and prove 1; CP-SAT's closing nodes share the budget."""
+    budget = {
+        "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+    }
+    web = [
+        owned(pod(f"w{i}", at, requests={"cpu": "1"}, labels={"app": "web"}))
+        for i, at in enumerate(["a", "b"])
+    ]
+    small = [node("a", cpu="1"), node("b", cpu="1")]
+    snap = Snapshot.from_bytes(as_list(*small, node("big", cpu="8"), *web, budget))
+    heuristic = rebalance(snap, "pack", solver="heuristic", time_limit=3)
+    assert (heuristic.value, heuristic.bound) == (2, 1)
+    r = rebalance(snap, "pack", solver="cpsat", time_limit=3, workers=1)
+    assert (r.value, r.bound, r.bound_source, r.status) == (2, 2, "cpsat", "OPTIMAL")
+    assert len(r.moves) <= 1

@@ -6,16 +6,18 @@ maps into, and its proven objective bound is a bound for every plan:
 - Nodes are grouped into types: the same classes may go there (candidates, or the node a pod is
   on now), the same price, and whether a pin keeps them in use anyway. A type counts how many of
   its nodes are in use (``y``); pods of a class are counted per type, not per node.
-- Capacity, per resource and per type: what ``y`` nodes of the type can hold is at most the sum of
-  the ``y`` largest free capacities among them, a concave function of ``y`` bounded from above by
-  a few of its secant lines. (Pods may split across nodes in the sum: that is the relaxation.)
+- Capacity, per resource and per type: the free capacity of its nodes in use now that stay in
+  use, plus for the others it opens at most the sum of that many largest free capacities of the
+  type, a concave function bounded from above by a few of its secant lines. (Pods may split
+  across nodes in the sums: that is the relaxation.)
   GPU devices count as their free milli summed. Where a node is over-committed now, its capacity
   in that resource is unbounded, as a plan may keep an over-commitment it found.
-- Moves, with ``max_moves``: at least the pods of each class that leave a type, and at least the
-  movable pods of the nodes of each type that leave use (the fewest such pods per node first).
+- Which nodes in use now leave use, node by node: one leaves only when all its movable pods move,
+  so their pods count against ``max_moves`` and against each PodDisruptionBudget's allowance;
+  with ``max_moves`` also the pods of each class group that leave a type count as moves.
 - Classes that may use the same types and ask the same amounts are counted together.
-- Inter-pod rules, PodDisruptionBudgets (beyond the nodes they keep in use) and the per-node
-  packing are left out: all relax the problem, never tighten it.
+- Inter-pod rules, the evictions PodDisruptionBudgets allow for pods that move without their node
+  leaving use, and the per-node packing are left out: all relax the problem, never tighten it.
 
 Quantities are scaled to at most ~2^20 per node (requests rounded down, capacities up) and
 prices to integers (rounded down), which relaxes further, so the bound stays proven.
@@ -24,7 +26,7 @@ prices to integers (rounded down), which relaxes further, so the bound stays pro
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,7 +39,7 @@ from kube_engine.records import RebalanceProblem
 SCALE_TO = 1 << 20
 # Price resolution for a priced objective (prices are rounded down to it).
 PRICE_STEPS = 1000
-# Secant lines kept per concave capacity (and convex move) function.
+# Secant lines kept per concave capacity function.
 LINES = 12
 
 
@@ -139,30 +141,45 @@ def pack_bound(
         for t in types_allowed:
             x[g, t] = m.new_int_var(0, group_size[g], f"x{g}_{t}")
         m.add(sum(x[g, t] for t in types_allowed) == group_size[g])
+    stays = _closing(m, problem, index, type_list, used, max_moves)
     on_type: dict[int, list[int]] = {}
     for g, t in x:
         on_type.setdefault(t, []).append(g)
     for t, gs in on_type.items():
         ty = type_list[t]
         caps = capacity[:, ty.nodes]
+        y = used[t]
+        if y is None:
+            for r in range(len(caps)):
+                lhs = sum(x[g, t] * int(group_demand[g][r]) for g in gs)
+                m.add(lhs <= int(caps[r].sum()))
+            continue
+        # The nodes in use now that stay in use, and how many more are opened.
+        staying = stays.get(t, [])
+        opened = m.new_int_var(0, len(ty.nodes), f"opened{t}")
+        m.add(opened == y - sum(1 - z for _, z in staying))
         for r in range(len(caps)):
             coeffs = [(x[g, t], int(group_demand[g][r])) for g in gs if group_demand[g][r] > 0]
             if not coeffs:
                 continue
-            lhs = sum(v * a for v, a in coeffs)
-            y = used[t]
-            if y is None:
-                m.add(lhs <= int(caps[r].sum()))
-                continue
-            # Secants of F(j) = the j largest capacities summed: F(y) <= F(j) + s_j (y - j).
+            lhs = whole = sum(v * a for v, a in coeffs)
+            room = sum(int(capacity[r, n]) * (1 - z) for n, z in staying)
+            # The opened ones hold at most F(j), the j largest capacities of the type summed:
+            # F(opened) <= F(j) + s_j (opened - j), F being concave.
             desc = np.sort(caps[r])[::-1]
             prefix = np.concatenate(([0], np.cumsum(desc)))
+            if staying:
+                held = m.new_int_var(0, int(prefix[-1]), f"room{t}_{r}")
+                m.add(held == room)
+                lhs = lhs - held
             for j in _breakpoints(len(desc)):
                 slope = int(desc[j]) if j < len(desc) else 0
-                m.add(lhs - slope * y <= int(prefix[j]) - slope * j)
+                m.add(lhs - slope * opened <= int(prefix[j]) - slope * j)
+                # Also all its nodes in use together hold at most F(y).
+                m.add(whole - slope * y <= int(prefix[j]) - slope * j)
 
     if max_moves is not None:
-        _move_budget(m, problem, index, type_list, used, x, group_now, max_moves)
+        _leaving(m, x, group_now, max_moves)
 
     scale_price = 1 if unit else PRICE_STEPS
     m.minimize(
@@ -207,19 +224,14 @@ def _breakpoints(count: int) -> list[int]:
     return sorted(points)
 
 
-def _move_budget(
+def _leaving(
     m: cp_model.CpModel,
-    problem: RebalanceProblem,
-    index: dict[str, int],
-    type_list: list[_Type],
-    used: list[cp_model.IntVar | None],
     x: dict[tuple[int, int], cp_model.IntVar],
     group_now: list[Counter[int]],
     max_moves: int,
 ) -> None:
     """At most ``max_moves`` moves: at least the pods of each group that leave a type move (a
-    group may use the types its pods are on now), and, as a separate count, at least every
-    movable pod of a node that leaves use."""
+    group may use the types its pods are on now)."""
     leaving = []
     for g, per_type in enumerate(group_now):
         for t, count in per_type.items():
@@ -228,23 +240,41 @@ def _move_budget(
             leaving.append(gone)
     m.add(sum(leaving) <= max_moves)
 
-    movable = Counter(index[n] for c in problem["classes"] for n in c["nodes"])
-    emptied = []
+
+def _closing(
+    m: cp_model.CpModel,
+    problem: RebalanceProblem,
+    index: dict[str, int],
+    type_list: list[_Type],
+    used: list[cp_model.IntVar | None],
+    max_moves: int | None,
+) -> dict[int, list[tuple[int, cp_model.IntVar]]]:
+    """Which nodes in use now leave use (per type, each such node with a literal that it does):
+    one does only when all its movable pods move, so the pods of the nodes that leave count
+    against ``max_moves`` and against each PodDisruptionBudget's allowance."""
+    pod_node = {
+        p: index[n] for c in problem["classes"] for p, n in zip(c["pods"], c["nodes"], strict=True)
+    }
+    movable = Counter(pod_node.values())
+    budget_pods: dict[int, Counter[int]] = defaultdict(Counter)
+    for b, budget in enumerate(problem["budgets"]):
+        for p in budget["pods"]:
+            if (n := pod_node.get(p)) is not None:
+                budget_pods[n][b] += 1
+    moved: list[cp_model.LinearExprT] = []
+    evicted: dict[int, list[cp_model.LinearExprT]] = defaultdict(list)
+    leaving: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
     for t, ty in enumerate(type_list):
-        y = used[t]
-        if y is None:
+        in_use = [n for n in ty.nodes if movable[n] > 0]
+        if used[t] is None or not in_use:
             continue
-        pods = sorted(movable[n] for n in ty.nodes if movable[n] > 0)
-        if not pods:
-            continue
-        # Closing j of the nodes in use costs at least the j smallest counts: G(j), convex, so
-        # each secant's line lies below it on the integers.
-        closed = m.new_int_var(0, len(pods), f"closed{t}")
-        m.add(closed >= len(pods) - y)
-        prefix = np.concatenate(([0], np.cumsum(pods)))
-        cost = m.new_int_var(0, int(prefix[-1]), f"emptied{t}")
-        for j in _breakpoints(len(pods) - 1) if len(pods) > 1 else [0]:
-            slope = int(pods[j])
-            m.add(cost >= int(prefix[j]) + slope * (closed - j))
-        emptied.append(cost)
-    m.add(sum(emptied) <= max_moves)
+        leaving[t] = [(n, m.new_bool_var(f"leaves{n}")) for n in in_use]
+        for n, z in leaving[t]:
+            moved.append(movable[n] * z)
+            for b, count in budget_pods[n].items():
+                evicted[b].append(count * z)
+    for b, terms in evicted.items():
+        m.add(sum(terms) <= problem["budgets"][b]["allowed"])
+    if max_moves is not None:
+        m.add(sum(moved) <= max_moves)
+    return leaving
