@@ -7,8 +7,9 @@ The Rust packing heuristic starts ``pack``: it empties the cheapest nodes first,
 their pods with the scheduler's own filters (GPU devices included) on nodes that stay, within the
 move budget and the PodDisruptionBudgets. CP-SAT then improves the start neighbourhood by
 neighbourhood (:mod:`kube_engine.rebalancing.lns`). The result is checked against every rule
-before it is returned, and carries a proven lower bound (:mod:`kube_engine.rebalancing.bounds`)
-and the gap to it. Nothing in a cluster is changed: this is the plan.
+before it is returned, and carries a proven lower bound (:mod:`kube_engine.rebalancing.bounds`;
+for ``pack`` with CP-SAT also :mod:`kube_engine.rebalancing.pack_bound`) and the gap to it.
+Nothing in a cluster is changed: this is the plan.
 """
 
 from __future__ import annotations
