@@ -97,13 +97,7 @@ def pack_bound(
     capacity[over] = np.broadcast_to(total[:, None] + 1, capacity.shape)[over]
 
     # Node types: nodes with the same classes allowed, price and pin.
-    rng = np.random.default_rng(0x5EED)
-    signature = np.zeros(n_nodes, dtype=np.uint64)
-    allowed_nodes = []
-    for k, c in enumerate(classes):
-        allowed = _with(np.asarray(c["candidates"], dtype=np.int64), list(now[k]))
-        allowed_nodes.append(allowed)
-        signature[allowed] ^= rng.integers(1, 2**63, dtype=np.uint64)
+    signature, allowed_nodes = allowed_classes(problem, now)
     types: dict[tuple[int, float, bool], _Type] = {}
     for n in range(n_nodes):
         key = (int(signature[n]), float(price[n]), n in kept)
@@ -189,21 +183,43 @@ def pack_bound(
             if y is not None
         )
     )
+    proven = proven_bound(m, time_limit, workers, seed)
+    if proven is None:
+        return None
+    bound = proven / scale_price + sum(float(price[n]) for n in kept)
+    return float(math.ceil(bound - 1e-9)) if unit else bound
+
+
+def proven_bound(m: cp_model.CpModel, time_limit: float, workers: int, seed: int) -> float | None:
+    """CP-SAT's proven bound on ``m``'s (minimised) objective within ``time_limit`` of
+    deterministic time (so it does not depend on the machine's speed; the wall clock only as a
+    guard), or ``None``. The bound holds whether or not a solution was found in time; INFEASIBLE
+    would mean no plan at all, which cannot be (the current placement maps into the models)."""
     solver = cp_model.CpSolver()
-    # Deterministic time, so the bound does not depend on the machine's speed; the wall clock
-    # only as a guard.
     solver.parameters.max_deterministic_time = max(time_limit, 0.1)
     solver.parameters.max_time_in_seconds = 2 * max(time_limit, 0.1)
     solver.parameters.num_workers = max(1, workers)
     solver.parameters.random_seed = seed
     status = solver.solve(m)
-    # The bound is proven whether or not a solution was found in time; INFEASIBLE would mean no
-    # plan at all, which cannot be (the current placement maps into the model), so no bound.
     if status == cp_model.INFEASIBLE or not math.isfinite(solver.best_objective_bound):
         return None
-    kept_price = sum(float(price[n]) for n in kept)
-    bound = solver.best_objective_bound / scale_price + kept_price
-    return float(math.ceil(bound - 1e-9)) if unit else bound
+    return float(solver.best_objective_bound)
+
+
+def allowed_classes(
+    problem: RebalanceProblem, now: list[Counter[int]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per node, a signature of the classes that may go there (equal signatures, equal sets,
+    but for a 2^-63 chance); per class, those nodes: its candidates and where its pods are
+    (``now``: per class, its pods per node)."""
+    rng = np.random.default_rng(0x5EED)
+    signature = np.zeros(len(problem["nodes"]), dtype=np.uint64)
+    allowed_nodes = []
+    for k, c in enumerate(problem["classes"]):
+        allowed = _with(np.asarray(c["candidates"], dtype=np.int64), list(now[k]))
+        allowed_nodes.append(allowed)
+        signature[allowed] ^= rng.integers(1, 2**63, dtype=np.uint64)
+    return signature, allowed_nodes
 
 
 def _with(ascending: np.ndarray, more: list[int]) -> np.ndarray:

@@ -8,7 +8,7 @@ their pods with the scheduler's own filters (GPU devices included) on nodes that
 move budget and the PodDisruptionBudgets. CP-SAT then improves the start neighbourhood by
 neighbourhood (:mod:`kube_engine.rebalancing.lns`). The result is checked against every rule
 before it is returned, and carries a proven lower bound (:mod:`kube_engine.rebalancing.bounds`;
-for ``pack`` with CP-SAT also :mod:`kube_engine.rebalancing.pack_bound`) and the gap to it.
+with CP-SAT also ``pack_bound`` and ``defrag_bound``) and the gap to it.
 Nothing in a cluster is changed: this is the plan.
 """
 
@@ -29,6 +29,7 @@ from kube_engine._core import (
     rebalance_problem,
 )
 from kube_engine.rebalancing.bounds import bounds, kept_in_use
+from kube_engine.rebalancing.defrag_bound import defrag_bound
 from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
 from kube_engine.rebalancing.lns import Search, improve
 from kube_engine.rebalancing.objective import (
@@ -46,7 +47,7 @@ from kube_engine.records import RebalanceProblem
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = TERMS
 SOLVERS = ("cpsat", "heuristic")
-# The share of `time_limit` CP-SAT spends proving a bound on the pack term.
+# The share of `time_limit` CP-SAT spends proving bounds on the pack and defrag terms.
 BOUND_SHARE = 0.1
 
 
@@ -68,8 +69,9 @@ class RebalanceResult:
     solver: str
     moves: list[Move]
     #: The objective value of the plan, and a value no plan within the move budget goes below
-    #: (proven by relaxations, see :mod:`kube_engine.rebalancing.bounds`, and for ``pack`` with
-    #: the CP-SAT solver also by CP-SAT, see :mod:`kube_engine.rebalancing.pack_bound`).
+    #: (proven by relaxations, see :mod:`kube_engine.rebalancing.bounds`, and with the CP-SAT
+    #: solver also by CP-SAT, see :mod:`kube_engine.rebalancing.pack_bound` and
+    #: :mod:`kube_engine.rebalancing.defrag_bound`).
     value: float
     bound: float
     #: Each term before and after (pack: nodes in use or their price; balance: peak plus standard
@@ -92,8 +94,8 @@ class RebalanceResult:
     #: relaxes), so this is the starting plan.
     status: str = "FEASIBLE"
     max_moves: int | None = None
-    #: What proved the pack term's bound: ``"cpsat"`` when CP-SAT's bound on the aggregated model
-    #: is the higher one, else ``"relaxation"``.
+    #: What proved the bound: ``"cpsat"`` when CP-SAT's bound on an aggregated model (of pack or
+    #: defrag) is the higher one for some term, else ``"relaxation"``.
     bound_source: str = "relaxation"
     #: Every pod's node after the plan (None: not placed).
     target: dict[str, str | None] = field(default_factory=dict, repr=False)
@@ -303,24 +305,31 @@ def rebalance(
             best, moves, after, freed_order = rank, start, checked, freed
     status = "FEASIBLE"
     pod_nodes = dict(zip(snapshot.pod_names(), snapshot.pod_nodes(), strict=True))
-    cpsat_pack = None
-    if solver == "cpsat" and "pack" in weights:
-        # A share of the time proves a bound; deterministic time keeps it the same on any machine.
-        cpsat_pack = pack_bound(
-            problem,
-            kept_in_use(problem, pod_nodes),
-            price if price is not None else [1.0] * len(problem["nodes"]),
-            price is None,
-            max_moves,
-            BOUND_SHARE * time_limit,
-            workers or os.cpu_count() or 1,
-            seed,
-        )
+    # CP-SAT proves bounds on the pack and defrag terms in a share of the time, deterministic
+    # time keeping them the same on any machine.
+    proven: dict[str, float | None] = {}
     if solver == "cpsat":
+        bounded = [t for t in ("pack", "defrag") if t in weights]
+        share = BOUND_SHARE * time_limit / max(len(bounded), 1)
+        cores = workers or os.cpu_count() or 1
+        if "pack" in bounded:
+            node_price = [1.0] * len(problem["nodes"]) if price is None else price
+            kept = kept_in_use(problem, pod_nodes)
+            proven["pack"] = pack_bound(
+                problem, kept, node_price, price is None, max_moves, share, cores, seed
+            )
+        if "defrag" in bounded:
+            devices = {
+                p: snapshot.pod_request(p)["gpu_devices"]
+                for c in problem["classes"]
+                if c["gpu_count"]
+                for p in c["pods"]
+            }
+            proven["defrag"] = defrag_bound(problem, devices, max_moves, share, cores, seed)
         s = search(moves, model_rules=True)
         left = time_limit - (time.perf_counter() - started)
-        # One round per second of the budget the bound left, whatever the heuristics took.
-        rounds = int(time_limit * (1 - BOUND_SHARE) if cpsat_pack is not None else time_limit)
+        # One round per second of the budget the bounds left, whatever the heuristics took.
+        rounds = int(time_limit * (1 - BOUND_SHARE) if bounded else time_limit)
         improve(s, max_moves, max(left, 0.1), workers, seed, rounds=max(rounds, 1))
         found = [Move(*m) for m in s.moves()]
         checked = _after(snapshot, found)
@@ -344,8 +353,9 @@ def rebalance(
     value = scorer.value(terms_after, len(moves))
     floor = bounds(problem, pod_nodes, before.nodes_in_use(), price, allocatable, max_moves)
     bound_source = "relaxation"
-    if cpsat_pack is not None and cpsat_pack > floor.pack:
-        floor, bound_source = replace(floor, pack=cpsat_pack), "cpsat"
+    for term, proof in proven.items():
+        if proof is not None and proof > floor.get(term):
+            floor, bound_source = replace(floor, **{term: proof}), "cpsat"
     bound = scorer.value(floor, 0)
     if status == "FEASIBLE" and value <= bound + 1e-9 * max(1.0, abs(value)):
         status = "OPTIMAL"
