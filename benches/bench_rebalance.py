@@ -12,9 +12,9 @@ and 20 % of the movable pods (and, for pack, no budget), each objective is plann
 heuristics alone and by CP-SAT from their plan for `--time-limit` seconds. Each row gives the
 objective before and after, the plan's proven bound (`RebalanceResult.bound`: pins, candidate
 nodes, the move budget), what proved it (`by`: a relaxation, or for pack and defrag with CP-SAT
-the solver's bound on an aggregated model) and the gap to it; for pack also the strongest lower bound `evaluate`
-knows for the cluster's pods (`lower_bounds.strong`: it ignores which pods must stay and the move
-budget, so no plan need reach it). `--plot` draws nodes freed against pods moved (matplotlib).
+the solver's bound on an aggregated model) and the gap to it; for pack also the strongest lower
+bound `evaluate` knows for the cluster's pods (`lower_bounds.strong`: it ignores which pods must
+stay and the move budget, so no plan need reach it). `--plot` draws nodes freed against pods moved (matplotlib).
 Seconds: wall time of planning only.
 """
 

@@ -79,6 +79,7 @@ def _rebalance(args: argparse.Namespace) -> None:
             time_limit=args.time_limit,
             workers=args.workers,
             seed=args.seed,
+            deterministic=args.deterministic,
             solver=args.solver,
             move_cost=args.move_cost,
             prices=_prices(args.prices) if args.prices else None,
@@ -291,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds for CP-SAT")
     p.add_argument("--workers", type=int, help="CP-SAT workers (default and cap: the cores)")
     p.add_argument("--seed", type=int, default=0, help="seed (tie-breaking, CP-SAT)")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="count --time-limit in CP-SAT's deterministic time only, never stopping on the "
+        "clock: with --workers 1 the same plan on any machine (it may take longer)",
+    )
     p.set_defaults(func=_rebalance)
     _add_bench(sub)
     args = parser.parse_args(argv)

@@ -39,6 +39,7 @@ def defrag_bound(
     time_limit: float,
     workers: int,
     seed: int,
+    deterministic: bool = False,
 ) -> float | None:
     """CP-SAT's proven bound on the GPU devices not wholly free after any plan, or ``None`` if
     it proved none (or a movable GPU pod's devices are not known). ``devices``: each movable GPU
@@ -131,5 +132,5 @@ def defrag_bound(
         m.add(sum(terms) <= problem["budgets"][b]["allowed"] * whole)
 
     m.minimize(sum(1 - z for z in freed.values()) + sum(taken))
-    proven = proven_bound(m, time_limit, workers, seed)
+    proven = proven_bound(m, time_limit, workers, seed, deterministic)
     return None if proven is None else float(pinned + math.ceil(proven - 1e-9))

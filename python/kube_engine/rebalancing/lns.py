@@ -297,9 +297,11 @@ class Search:
         seconds: float,
         workers: int,
         seed: int,
+        wall: float | None = None,
     ) -> list[tuple[int, tuple[int, ...]]] | None:
         """(node, GPU devices) per pod on the chosen nodes, or None if CP-SAT found nothing;
-        ``caps``: how many of these pods may end moved, in all and per disruption budget."""
+        ``caps``: how many of these pods may end moved, in all and per disruption budget;
+        ``seconds`` of deterministic time, cut at ``wall`` seconds of the clock if given."""
         inside = [p for p in self.pods if p.node in chosen]
         classes = self.problem["classes"]
         m = cp_model.CpModel()
@@ -374,10 +376,11 @@ class Search:
             + cp_model.LinearExpr.sum(moved)
         )
         solver = cp_model.CpSolver()
-        # Deterministic time, so that one worker and a seed give the same plan on any machine;
-        # the wall-clock limit only guards against a starved machine.
+        # Deterministic time, so that one worker and a seed give the same plan on any machine,
+        # unless the clock cuts it.
         solver.parameters.max_deterministic_time = seconds
-        solver.parameters.max_time_in_seconds = 4 * seconds
+        if wall is not None:
+            solver.parameters.max_time_in_seconds = max(wall, 0.01)
         solver.parameters.num_workers = workers
         solver.parameters.random_seed = seed
         # Rounds are short: presolve's probing and symmetry search would take all of one.
@@ -676,6 +679,7 @@ def improve(
     neighbourhood: int = 24,
     round_seconds: float = 1.0,
     rounds: int | None = None,
+    deterministic: bool = False,
 ) -> None:
     """Improves the search's placement in ``rounds`` rounds (default ``time_limit /
     round_seconds``; a caller that spent part of its time gives the rounds of its own budget, so
@@ -683,17 +687,19 @@ def improve(
     re-places ``workers`` disjoint neighbourhoods in parallel (default: one per core), each by a
     one-worker CP-SAT for ``round_seconds`` of its deterministic time, with the move and
     disruption budgets' slack shared out among them; their answers are then taken one by one if
-    they improve the whole placement. So with a seed the plan depends neither on the machine's
-    speed nor on thread timing, unless the wall clock reaches ``time_limit`` first (a slow or busy
-    machine), which stops the search early. Rounds alternate between the weighted terms' targeted
-    neighbourhoods and random ones."""
+    they improve the whole placement. The wall clock stops the search at ``time_limit``, within a
+    round if need be, so on a slow or busy machine the plan depends on its speed; with
+    ``deterministic`` it does not (the clock is not read: rounds run to their deterministic time),
+    and with a seed the plan depends neither on the machine's speed nor on thread timing. Rounds
+    alternate between the weighted terms' targeted neighbourhoods and random ones."""
     started = time.perf_counter()
     rng = random.Random(seed)
     parallel = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1))
     kinds = [k for k in ("pack", "balance", "defrag") if k in search.scorer.weights]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         for i in range(max(1, rounds or int(time_limit / round_seconds))):
-            if not search.hosting() or time.perf_counter() - started > time_limit:
+            left = None if deterministic else time_limit - (time.perf_counter() - started)
+            if not search.hosting() or (left is not None and left <= 0):
                 break
             kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"
             parts: list[list[int]] = []
@@ -709,7 +715,13 @@ def improve(
             # CP-SAT lets go of the GIL while it solves: the parts run side by side.
             answers = list(
                 pool.map(
-                    search.solve, parts, caps, [round_seconds] * len(parts), [1] * len(parts), seeds
+                    search.solve,
+                    parts,
+                    caps,
+                    [round_seconds] * len(parts),
+                    [1] * len(parts),
+                    seeds,
+                    [left] * len(parts),
                 )
             )
             for chosen, answer in zip(parts, answers, strict=True):

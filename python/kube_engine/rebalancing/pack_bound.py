@@ -59,9 +59,10 @@ def pack_bound(
     time_limit: float,
     workers: int,
     seed: int,
+    deterministic: bool = False,
 ) -> float | None:
     """CP-SAT's proven bound on the pack term (nodes in use, or their price), or ``None`` if it
-    proved none within ``time_limit``."""
+    proved none within ``time_limit`` (see :func:`proven_bound`)."""
     classes = problem["classes"]
     nodes = problem["nodes"]
     if not classes or not nodes:
@@ -183,21 +184,25 @@ def pack_bound(
             if y is not None
         )
     )
-    proven = proven_bound(m, time_limit, workers, seed)
+    proven = proven_bound(m, time_limit, workers, seed, deterministic)
     if proven is None:
         return None
     bound = proven / scale_price + sum(float(price[n]) for n in kept)
     return float(math.ceil(bound - 1e-9)) if unit else bound
 
 
-def proven_bound(m: cp_model.CpModel, time_limit: float, workers: int, seed: int) -> float | None:
+def proven_bound(
+    m: cp_model.CpModel, time_limit: float, workers: int, seed: int, deterministic: bool = False
+) -> float | None:
     """CP-SAT's proven bound on ``m``'s (minimised) objective within ``time_limit`` of
-    deterministic time (so it does not depend on the machine's speed; the wall clock only as a
-    guard), or ``None``. The bound holds whether or not a solution was found in time; INFEASIBLE
-    would mean no plan at all, which cannot be (the current placement maps into the models)."""
+    deterministic time (so it does not depend on the machine's speed), and unless
+    ``deterministic`` twice that of the clock, or ``None``. The bound holds whether or not a
+    solution was found in time; INFEASIBLE would mean no plan at all, which cannot be (the
+    current placement maps into the models)."""
     solver = cp_model.CpSolver()
     solver.parameters.max_deterministic_time = max(time_limit, 0.1)
-    solver.parameters.max_time_in_seconds = 2 * max(time_limit, 0.1)
+    if not deterministic:
+        solver.parameters.max_time_in_seconds = 2 * max(time_limit, 0.1)
     solver.parameters.num_workers = max(1, workers)
     solver.parameters.random_seed = seed
     status = solver.solve(m)

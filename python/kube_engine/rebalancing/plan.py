@@ -224,6 +224,7 @@ def rebalance(
     exclude_nodes: Sequence[str] = (),
     allow_local_storage: bool = False,
     allow_bare: bool = False,
+    deterministic: bool = False,
 ) -> RebalanceResult:
     """A plan that moves at most ``max_moves`` pods to improve ``objective``.
 
@@ -233,8 +234,10 @@ def rebalance(
     ``pack`` minimise the price of the nodes in use. ``solver="heuristic"`` returns the best plan
     of the heuristics for the weighted terms (:mod:`kube_engine.rebalancing.greedy`, the Rust
     packing heuristic); ``"cpsat"`` improves it for ``time_limit`` seconds, with ``workers``
-    CP-SAT workers (default: the machine's cores); one worker and a seed give the same plan
-    every time unless the wall clock stops the search first.
+    CP-SAT workers (default: the machine's cores). It works in CP-SAT's deterministic time,
+    ``time_limit`` units of it, and stops at ``time_limit`` seconds of the clock, so on a slow or
+    busy machine the plan depends on its speed; with ``deterministic`` the clock is not read
+    (the plan may take longer) and one worker and a seed give the same plan on any machine.
 
     Pods that must stay (DaemonSet, static, system-critical, annotated
     ``kube-engine.io/evict: "false"``, with local storage unless ``allow_local_storage``, without a
@@ -316,7 +319,15 @@ def rebalance(
             node_price = [1.0] * len(problem["nodes"]) if price is None else price
             kept = kept_in_use(problem, pod_nodes)
             proven["pack"] = pack_bound(
-                problem, kept, node_price, price is None, max_moves, share, cores, seed
+                problem,
+                kept,
+                node_price,
+                price is None,
+                max_moves,
+                share,
+                cores,
+                seed,
+                deterministic,
             )
         if "defrag" in bounded:
             devices = {
@@ -325,12 +336,22 @@ def rebalance(
                 if c["gpu_count"]
                 for p in c["pods"]
             }
-            proven["defrag"] = defrag_bound(problem, devices, max_moves, share, cores, seed)
+            proven["defrag"] = defrag_bound(
+                problem, devices, max_moves, share, cores, seed, deterministic
+            )
         s = search(moves, model_rules=True)
         left = time_limit - (time.perf_counter() - started)
         # One round per second of the budget the bounds left, whatever the heuristics took.
         rounds = int(time_limit * (1 - BOUND_SHARE) if bounded else time_limit)
-        improve(s, max_moves, max(left, 0.1), workers, seed, rounds=max(rounds, 1))
+        improve(
+            s,
+            max_moves,
+            max(left, 0.1),
+            workers,
+            seed,
+            rounds=max(rounds, 1),
+            deterministic=deterministic,
+        )
         found = [Move(*m) for m in s.moves()]
         checked = _after(snapshot, found)
         if _breaks_more(before, checked):
