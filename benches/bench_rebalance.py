@@ -14,8 +14,8 @@ objective before and after, the plan's proven bound (`RebalanceResult.bound`: pi
 nodes, the move budget), what proved it (`by`: a relaxation, or for pack and defrag with CP-SAT
 the solver's bound on an aggregated model) and the gap to it; for pack also the strongest lower
 bound `evaluate` knows for the cluster's pods (`lower_bounds.strong`: it ignores which pods must
-stay and the move budget, so no plan need reach it). `--plot` draws nodes freed against pods moved (matplotlib).
-Seconds: wall time of planning only.
+stay and the move budget, so no plan need reach it). `--plot` draws nodes freed against pods
+moved (matplotlib). Seconds: wall time of planning only.
 """
 
 from __future__ import annotations
