@@ -192,6 +192,31 @@ enum Selects {
     SameController,
 }
 
+impl Selects {
+    /// Lists that hold every pod counted in namespace `ns` for the incoming pod `owner` (and
+    /// maybe others: check with [`Selects::counts`]); an empty selector counts nothing.
+    fn candidates<'i>(&self, index: &'i PodIndex, ns: Sym, owner: PodId) -> Vec<&'i [PodId]> {
+        match self {
+            Selects::Nothing => Vec::new(),
+            Selects::Labels(sel) if sel.is_empty() => Vec::new(),
+            Selects::Labels(sel) => index.candidates(sel, Some(&[ns])),
+            Selects::SameController => vec![index.same_controller(owner)],
+        }
+    }
+
+    /// Whether candidate `q` counts, wherever it is placed (upstream `countPodsMatchSelector`:
+    /// pods of the incoming pod's namespace `ns`).
+    fn counts(&self, snap: &Snapshot, ns: Sym, q: PodId) -> bool {
+        snap.pods.namespace[q as usize] == ns
+            && match self {
+                Selects::Nothing => false,
+                Selects::Labels(sel) => sel.matches(&snap.pods.labels[q as usize]),
+                // The candidates are the controller's pods.
+                Selects::SameController => true,
+            }
+    }
+}
+
 /// A constraint of the incoming pod, interned.
 struct Constraint {
     max_skew: i64,
@@ -299,27 +324,12 @@ impl Constraints {
     /// `countPodsMatchSelector`: pods of the incoming pod's namespace; an empty selector counts
     /// nothing), reading only the index's candidates.
     fn for_each_counted(&self, cx: &Cycle, index: &PodIndex, mut f: impl FnMut(usize, NodeId)) {
-        let snap = cx.snap;
-        let ns = snap.pods.namespace[cx.p()];
-        let same_namespace = |q: PodId| snap.pods.namespace[q as usize] == ns;
+        let ns = cx.snap.pods.namespace[cx.p()];
         for (i, s) in self.selectors.iter().enumerate() {
-            match s {
-                Selects::Nothing => {}
-                Selects::Labels(sel) if sel.is_empty() => {}
-                Selects::Labels(sel) => {
-                    for &q in index.candidates(sel, Some(&[ns])).into_iter().flatten() {
-                        if let Some(n) = placed(cx, q) {
-                            if same_namespace(q) && sel.matches(&snap.pods.labels[q as usize]) {
-                                f(i, n);
-                            }
-                        }
-                    }
-                }
-                Selects::SameController => {
-                    for &q in index.same_controller(cx.pod) {
-                        if let Some(n) = placed(cx, q).filter(|_| same_namespace(q)) {
-                            f(i, n);
-                        }
+            for &q in s.candidates(index, ns, cx.pod).into_iter().flatten() {
+                if let Some(n) = placed(cx, q) {
+                    if s.counts(cx.snap, ns, q) {
+                        f(i, n);
                     }
                 }
             }
@@ -400,24 +410,13 @@ impl HardSpread {
     /// Lists that hold every pod the constraint counts (and maybe others: check with
     /// [`HardSpread::counts`]).
     pub(crate) fn candidates<'i>(&self, index: &'i PodIndex) -> Vec<&'i [PodId]> {
-        match &self.selects {
-            Selects::Nothing => Vec::new(),
-            Selects::Labels(sel) if sel.is_empty() => Vec::new(),
-            Selects::Labels(sel) => index.candidates(sel, Some(&[self.namespace])),
-            Selects::SameController => vec![index.same_controller(self.owner)],
-        }
+        self.selects.candidates(index, self.namespace, self.owner)
     }
 
-    /// Whether the constraint counts candidate `q` wherever it is placed (upstream
-    /// `countPodsMatchSelector`, as [`Constraints::for_each_counted`]).
+    /// Whether the constraint counts candidate `q` wherever it is placed (as the filter does,
+    /// see [`Selects::counts`]).
     pub(crate) fn counts(&self, snap: &Snapshot, q: PodId) -> bool {
-        snap.pods.namespace[q as usize] == self.namespace
-            && match &self.selects {
-                Selects::Nothing => false,
-                Selects::Labels(sel) => sel.matches(&snap.pods.labels[q as usize]),
-                // The candidates are the controller's pods.
-                Selects::SameController => true,
-            }
+        self.selects.counts(snap, self.namespace, q)
     }
 }
 
