@@ -17,16 +17,19 @@ struct Summary {
     feasible: u32,
     /// The highest total, [`REJECTED`] when none is feasible.
     max: i32,
+    /// How many positions hold `max`.
+    ties: u32,
 }
 
 impl Summary {
     fn of(totals: &[i32]) -> Summary {
-        let (mut feasible, mut max) = (0, REJECTED);
-        for &t in totals {
-            feasible += u32::from(t != REJECTED);
-            max = max.max(t);
+        // Separate passes without branches or overflow checks, so each is vectorised.
+        let max = totals.iter().fold(REJECTED, |m, &t| m.max(t));
+        Summary {
+            feasible: totals.len() as u32 - count_equal(totals, REJECTED),
+            max,
+            ties: count_equal(totals, max),
         }
-        Summary { feasible, max }
     }
 }
 
@@ -68,6 +71,23 @@ impl Totals {
 pub(crate) enum Stretch {
     Block(usize),
     Range(usize, usize),
+}
+
+impl Stretch {
+    fn range(self) -> (usize, usize) {
+        match self {
+            Stretch::Block(b) => (b * BLOCK, (b + 1) * BLOCK),
+            Stretch::Range(lo, hi) => (lo, hi),
+        }
+    }
+}
+
+/// How many of `totals` equal `x`, counted without branches or overflow checks (vectorised): a
+/// stretch never holds more than `u32::MAX` positions.
+fn count_equal(totals: &[i32], x: i32) -> u32 {
+    totals
+        .iter()
+        .fold(0u32, |n, &t| n.wrapping_add(u32::from(t == x)))
 }
 
 /// Where a walk went and what it found.
@@ -142,46 +162,49 @@ impl Walk {
     ) -> usize {
         assert!(self.found > 0, "selectHost needs a feasible node");
         let best = self.best;
-        let ranges = || self.tied_ranges(totals);
-        let totals = &totals.totals;
         match tie_break {
             TieBreak::Random => {
-                // Counted range by range (vectorised), then the k-th looked for in its range.
-                let count = |(lo, hi): (usize, usize)| {
-                    totals[lo..hi].iter().filter(|&&t| t == best).count() as u64
+                // Whole blocks are counted by their summaries; only the k-th's stretch is read.
+                let ties = |s: Stretch| match s {
+                    Stretch::Block(b) => {
+                        let summary = totals.summaries[b].expect("the walk summarised the block");
+                        if summary.max == best {
+                            summary.ties
+                        } else {
+                            0
+                        }
+                    }
+                    Stretch::Range(lo, hi) => count_equal(&totals.totals[lo..hi], best),
                 };
-                let ties: u64 = ranges().map(count).sum();
-                let mut k = rng.pick_tie(ties);
-                for range in ranges() {
-                    let here = count(range);
+                let all: u32 = self.stretches.iter().map(|&s| ties(s)).sum();
+                let mut k = rng.pick_tie(u64::from(all)) as u32;
+                for &s in &self.stretches {
+                    let here = ties(s);
                     if k < here {
-                        let (lo, hi) = range;
+                        let (lo, hi) = s.range();
                         return (lo..hi)
-                            .filter(|&p| totals[p] == best)
+                            .filter(|&p| totals.totals[p] == best)
                             .nth(k as usize)
-                            .expect("k counts this range's ties");
+                            .expect("k counts this stretch's ties");
                     }
                     k -= here;
                 }
                 unreachable!("k is below the number of ties")
             }
-            TieBreak::Rank(rank) => ranges()
-                .flat_map(|(lo, hi)| (lo..hi).filter(|&p| totals[p] == best))
+            TieBreak::Rank(rank) => self
+                .stretches
+                .iter()
+                .filter(|&&s| match s {
+                    Stretch::Block(b) => totals.summaries[b].is_some_and(|m| m.max == best),
+                    Stretch::Range(..) => true,
+                })
+                .flat_map(|s| {
+                    let (lo, hi) = s.range();
+                    (lo..hi).filter(|&p| totals.totals[p] == best)
+                })
                 .min_by_key(|&pos| rank[order[pos] as usize])
                 .expect("the best was found"),
         }
-    }
-
-    /// The stretches that may hold the best total, in walk order: blocks without it are skipped
-    /// by their summaries (made by the walk).
-    fn tied_ranges<'a>(&'a self, totals: &'a Totals) -> impl Iterator<Item = (usize, usize)> + 'a {
-        self.stretches.iter().filter_map(|&s| match s {
-            Stretch::Block(b) => {
-                let summary = totals.summaries[b].expect("the walk summarised the block");
-                (summary.max == self.best).then_some((b * BLOCK, (b + 1) * BLOCK))
-            }
-            Stretch::Range(lo, hi) => Some((lo, hi)),
-        })
     }
 
     /// The walk's memory, for the next walk.

@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::cached_walk::{self, Totals, REJECTED};
 use super::state::{ClusterState, UNBOUND};
@@ -47,12 +48,14 @@ impl<'a> Cycle<'a> {
 }
 
 /// Data a plugin computed for this cycle.
-pub type CycleData = Option<Box<dyn Any + Send + Sync>>;
+/// Shared, so what a node-local plugin computed for a demand serves every cycle of that demand.
+pub type CycleData = Option<Arc<dyn Any + Send + Sync>>;
 
 /// One reason a filter gives for rejecting a node (`Insufficient cpu`); most are fixed texts.
 pub type Reason = std::borrow::Cow<'static, str>;
 
 /// Outcome of PreFilter.
+#[derive(Clone)]
 pub enum PreFilter {
     /// Run the filter, with this plugin's cycle data.
     Run(CycleData),
@@ -422,6 +425,11 @@ struct DemandCache {
     last_used: u64,
     /// `None`: nothing computed yet.
     seen: Option<usize>,
+    /// PreFilter of the node-local filters, by filter index (`None` for the others), and PreScore
+    /// of the node-local score plugins that score the demand: they depend on the demand alone, so
+    /// they run once per demand, not once per cycle.
+    pre_filters: Vec<Option<PreFilter>>,
+    pre_scores: Vec<(usize, CycleData)>,
     /// Weighted sum of the node-local scores, or [`REJECTED`]. Node-local scores are final
     /// (0..=100, weights 1..=100), so a few of them add up to far less than `i32::MAX`; half the
     /// width of a score, the walk reads half the memory.
@@ -432,14 +440,7 @@ impl DemandCache {
     /// Brings the results up to date: recomputes the nodes changed since the last cycle of this
     /// demand, or every node when the cache is new or more changes were logged since than there
     /// are nodes. Up to date, the walk only reads them.
-    fn refresh(
-        &mut self,
-        profile: &Profile,
-        cx: &Cycle,
-        local: &[usize],
-        filter_data: &[Option<CycleData>],
-        scratch: &mut Refresh,
-    ) {
+    fn refresh(&mut self, profile: &Profile, cx: &Cycle, scratch: &mut Refresh) {
         let log = &cx.state.changes;
         let order = &cx.state.node_order;
         let Refresh {
@@ -454,11 +455,18 @@ impl DemandCache {
                 // A node-local filter that rejected a node rejects it still after more pods were
                 // bound there (see `FilterPlugin::node_local`): only a node a pod left, or one
                 // not rejected, can have a new result.
+                // Written unconditionally and kept by advancing the length: whether a node was
+                // rejected is a coin toss to the branch predictor.
                 let kept = self.total.as_slice();
-                positions.extend(log[seen..].iter().filter_map(|&entry| {
+                let entries = &log[seen..];
+                positions.resize(entries.len(), 0);
+                let mut len = 0;
+                for &entry in entries {
                     let pos = entry & !UNBOUND;
-                    (entry & UNBOUND != 0 || kept[pos as usize] != REJECTED).then_some(pos)
-                }));
+                    positions[len] = pos;
+                    len += usize::from(entry & UNBOUND != 0 || kept[pos as usize] != REJECTED);
+                }
+                positions.truncate(len);
             }
             _ => positions.extend(0..order.len() as u32),
         }
@@ -470,9 +478,10 @@ impl DemandCache {
         nodes.extend(positions.iter().map(|&pos| order[pos as usize]));
         fits.clear();
         fits.resize(nodes.len(), true);
-        for &i in local {
-            let data = filter_data[i].as_ref().expect("filters that run have data");
-            profile.filters[i].filter_all(cx, data, nodes, fits);
+        for (i, pre) in self.pre_filters.iter().enumerate() {
+            if let Some(PreFilter::Run(data)) = pre {
+                profile.filters[i].filter_all(cx, data, nodes, fits);
+            }
         }
         // Score only the nodes that passed, packed to the front.
         let mut passed = 0;
@@ -485,12 +494,12 @@ impl DemandCache {
         let totals = &mut scores.0;
         totals.clear();
         totals.resize(passed, 0);
-        for (j, data) in local_pre_scores(profile, cx) {
-            let (plugin, weight) = &profile.scores[j];
+        for (j, data) in &self.pre_scores {
+            let (plugin, weight) = &profile.scores[*j];
             let one = &mut scores.1;
             one.clear();
             one.resize(passed, 0);
-            plugin.score_all(cx, &data, &nodes[..passed], one);
+            plugin.score_all(cx, data, &nodes[..passed], one);
             for (t, s) in totals.iter_mut().zip(one.iter()) {
                 *t += weight * s;
             }
@@ -535,10 +544,13 @@ pub struct Scheduler<'p> {
     /// Whether a FitError counts the reasons over every node (default); off, it carries none —
     /// for replays that only need to know that a pod did not fit.
     pub explain: bool,
-    statics: IdMap<u32, Statics>,
+    /// By group: groups are numbered densely from 0 (see [`crate::place::constraint_groups`]).
+    statics: Vec<Option<Statics>>,
     demands: Vec<DemandCache>,
     /// The nodes tied for the highest total in the cycle (kept to reuse its memory).
     ties: Vec<NodeId>,
+    /// The dynamic filters that run at each node walked (kept to reuse its memory).
+    other: Vec<usize>,
     refresh: Refresh,
     stretches: Vec<cached_walk::Stretch>,
     /// Demand caches by [`fingerprint`].
@@ -559,6 +571,7 @@ impl<'p> Scheduler<'p> {
             statics: Default::default(),
             demands: Vec::new(),
             ties: Vec::new(),
+            other: Vec::new(),
             refresh: Refresh::default(),
             stretches: Vec::new(),
             demand_index: Default::default(),
@@ -588,6 +601,8 @@ impl<'p> Scheduler<'p> {
                             key,
                             last_used: 0,
                             seen: None,
+                            pre_filters: Vec::new(),
+                            pre_scores: Vec::new(),
                             total: Totals::new(n),
                         });
                         self.demands.len() - 1
@@ -603,6 +618,13 @@ impl<'p> Scheduler<'p> {
                 d.key = key;
                 d.demand = Demand::of(cx);
                 d.seen = None;
+                let profile = self.profile;
+                d.pre_filters = profile
+                    .filters
+                    .iter()
+                    .map(|f| (f.node_local() && !f.is_static()).then(|| f.pre_filter(cx)))
+                    .collect();
+                d.pre_scores = local_pre_scores(profile, cx);
                 self.demand_index.insert(key, at);
                 at
             }
@@ -612,7 +634,8 @@ impl<'p> Scheduler<'p> {
     }
 
     /// Filters, scores and selects a node for `cx.pod`; `group` identifies the pods that share its
-    /// node constraints (see [`FilterPlugin::is_static`]).
+    /// node constraints (see [`FilterPlugin::is_static`]), numbered densely from 0 as
+    /// [`crate::place::constraint_groups`] numbers them.
     ///
     /// `next_start` is where the search for feasible nodes starts (upstream's
     /// `nextStartNodeIndex`, one per scheduler, shared by its profiles); the cycle advances it.
@@ -624,13 +647,25 @@ impl<'p> Scheduler<'p> {
     ) -> Result<NodeId, FitError> {
         let n_nodes = cx.snap.nodes.len();
         let profile = self.profile;
+        if self.state != Some(cx.state.id) {
+            // Another cluster (or snapshot, numbered in other groups): nothing kept applies.
+            self.state = Some(cx.state.id);
+            self.statics.clear();
+            self.demands.clear();
+            self.demand_index.clear();
+        }
+        let cache = self.demand_cache(cx);
         let mut filter_data = Vec::with_capacity(profile.filters.len());
-        for f in &profile.filters {
+        for (i, f) in profile.filters.iter().enumerate() {
             if f.is_static() {
                 filter_data.push(Some(None));
                 continue;
             }
-            match f.pre_filter(cx) {
+            let pre = match &self.demands[cache].pre_filters[i] {
+                Some(pre) => pre.clone(),
+                None => f.pre_filter(cx),
+            };
+            match pre {
                 PreFilter::Run(d) => filter_data.push(Some(d)),
                 PreFilter::Skip => filter_data.push(None),
                 PreFilter::Reject(msg) => {
@@ -642,30 +677,27 @@ impl<'p> Scheduler<'p> {
                 }
             }
         }
-        if self.state != Some(cx.state.id) {
-            // Another cluster (or snapshot, numbered in other groups): nothing kept applies.
-            self.state = Some(cx.state.id);
-            self.statics.clear();
-            self.demands.clear();
-            self.demand_index.clear();
-        }
-        let cache = self.demand_cache(cx);
         let threads = self.threads;
-        let statics = self
-            .statics
-            .entry(group)
-            .or_insert_with(|| Statics::compute(profile, cx, threads));
+        let g = group as usize;
+        if self.statics.len() <= g {
+            self.statics.resize_with(g + 1, || None);
+        }
+        let statics = self.statics[g].get_or_insert_with(|| Statics::compute(profile, cx, threads));
         // Without score plugins there is nothing to compare: upstream takes the first feasible node.
         let want = if profile.scores.is_empty() {
             1
         } else {
             feasible_nodes_to_find(n_nodes, profile.percentage_of_nodes_to_score)
         };
-        // The dynamic filters that run: node-local ones through the demand's cache, the others
-        // on every node walked.
-        let (local, other): (Vec<usize>, Vec<usize>) = (0..profile.filters.len())
-            .filter(|&i| statics.filters[i].is_none() && filter_data[i].is_some())
-            .partition(|&i| profile.filters[i].node_local());
+        // The dynamic filters that run on every node walked (node-local ones run through the
+        // demand's cache).
+        let mut other = std::mem::take(&mut self.other);
+        other.clear();
+        other.extend((0..profile.filters.len()).filter(|&i| {
+            statics.filters[i].is_none()
+                && filter_data[i].is_some()
+                && !profile.filters[i].node_local()
+        }));
         let data = |i: usize| {
             filter_data[i]
                 .as_ref()
@@ -677,7 +709,7 @@ impl<'p> Scheduler<'p> {
             is_local_score(s.as_ref()) || matches!(statics.scores[j], Some(None))
         });
         let cache = &mut self.demands[cache];
-        cache.refresh(profile, cx, &local, &filter_data, &mut self.refresh);
+        cache.refresh(profile, cx, &mut self.refresh);
         let mut chooser = Chooser::new(&mut self.ties);
         // Walk only the nodes every static filter passes, from the rotating start. A node counts
         // as processed whichever filter rejected it, so `processed` is the distance walked in node
@@ -737,6 +769,7 @@ impl<'p> Scheduler<'p> {
                 }
             }
         }
+        self.other = other;
         if found == 0 {
             if !self.explain {
                 return Err(FitError {
@@ -761,7 +794,9 @@ impl<'p> Scheduler<'p> {
         if feasible.len() == 1 {
             return Ok(feasible[0]);
         }
-        let statics = &self.statics[&group];
+        let statics = self.statics[group as usize]
+            .as_ref()
+            .expect("place computed the group's statics");
         add_scores(
             profile,
             cx,
@@ -783,9 +818,8 @@ impl<'p> Scheduler<'p> {
         let n_nodes = cx.snap.nodes.len();
         let profile = self.profile;
         let threads = self.threads;
-        let statics = self
-            .statics
-            .get_mut(&group)
+        let statics = self.statics[group as usize]
+            .as_mut()
             .expect("place computed the group's statics");
         let runs = |i: usize| statics.filters[i].is_some() || filter_data[i].is_some();
         let last_static = (0..profile.filters.len()).rfind(|&i| statics.filters[i].is_some());
@@ -889,7 +923,7 @@ fn count_reasons(
     threads: usize,
 ) -> IdMap<Reason, usize> {
     let count = |nodes: &[NodeId]| {
-        let mut counts: IdMap<Reason, usize> = IdMap::default();
+        let mut counts = Tally::default();
         let mut buf = Vec::new();
         for &node in nodes {
             for (i, f) in profile.filters.iter().enumerate() {
@@ -905,13 +939,13 @@ fn count_reasons(
                     let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
                     f.reasons(cx, data, node, code, &mut buf);
                     for r in buf.drain(..) {
-                        *counts.entry(r).or_insert(0) += 1;
+                        counts.add(r);
                     }
                     break;
                 }
             }
         }
-        counts
+        counts.into_map()
     };
     if !parallel(threads, nodes.len()) {
         return count(nodes);
@@ -926,6 +960,40 @@ fn count_reasons(
             }
             a
         })
+}
+
+/// Reasons counted: the few a filter gives over and over are looked up in a short list, by
+/// comparing the texts, before hashing one into the map.
+#[derive(Default)]
+struct Tally {
+    recent: Vec<(Reason, usize)>,
+    counts: IdMap<Reason, usize>,
+}
+
+impl Tally {
+    const RECENT: usize = 8;
+
+    fn add(&mut self, r: Reason) {
+        if let Some((_, k)) = self.recent.iter_mut().find(|(seen, _)| *seen == r) {
+            *k += 1;
+            return;
+        }
+        if self.recent.len() == Self::RECENT {
+            self.flush();
+        }
+        self.recent.push((r, 1));
+    }
+
+    fn flush(&mut self) {
+        for (r, k) in self.recent.drain(..) {
+            *self.counts.entry(r).or_insert(0) += k;
+        }
+    }
+
+    fn into_map(mut self) -> IdMap<Reason, usize> {
+        self.flush();
+        self.counts
+    }
 }
 
 /// PreScore of the node-local score plugins that score this pod: (plugin index, data).

@@ -125,14 +125,16 @@ fn schedule_with(
             scheduler
         })
         .collect();
+    // Profile names as the snapshot interned them (`None`: no pod names the profile).
+    let names: Vec<_> = profiles.iter().map(|p| snap.symbols.get(&p.name)).collect();
     let mut next_start = 0;
     let mut skipped = Vec::new();
     let mut placed = Vec::new();
     let mut unschedulable = Vec::new();
     for (p, group) in queue.into_iter().zip(groups) {
-        let scheduler_name = snap.symbols.resolve(snap.pods.scheduler_name[p as usize]);
         // Like kube-scheduler, a profile only takes the pods that name it.
-        let Some(which) = profiles.iter().position(|pr| pr.name == scheduler_name) else {
+        let scheduler_name = Some(snap.pods.scheduler_name[p as usize]);
+        let Some(which) = names.iter().position(|&name| name == scheduler_name) else {
             skipped.push(p);
             continue;
         };

@@ -2,10 +2,13 @@
 //! would be used in equal proportion: score = (1 − std of the fractions) × 100. Best-effort pods
 //! are not scored (upstream skips them so they do not pile onto one node).
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::node_resources_fit::ResourceSpec;
 use crate::place::framework::{Cycle, CycleData, PreScore, ScorePlugin, MAX_NODE_SCORE};
+use crate::resources::EPHEMERAL_STORAGE;
 use crate::snapshot::NodeId;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -70,7 +73,7 @@ impl ScorePlugin for BalancedAllocation {
         if ids.iter().all(|&(_, req)| req == 0) {
             return PreScore::Skip;
         }
-        PreScore::Run(Some(Box::new(ids)))
+        PreScore::Run(Some(Arc::new(ids)))
     }
 
     fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
@@ -79,6 +82,26 @@ impl ScorePlugin for BalancedAllocation {
 
     fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
         let ids = ids(data);
+        // Two resources that always count (cpu and memory by default): one straight pass, the
+        // same arithmetic as `score_node` without its lists, wherever both have capacity.
+        let counts = |&(r, req): &(usize, i64)| req != 0 || r <= EPHEMERAL_STORAGE;
+        if let [(r0, q0), (r1, q1)] = *ids {
+            if counts(&ids[0]) && counts(&ids[1]) {
+                let (alloc, used) = (&cx.snap.nodes.allocatable, &cx.state.requested);
+                for (o, &node) in out.iter_mut().zip(nodes) {
+                    let n = node as usize;
+                    let (c0, c1) = (alloc.get(n, r0), alloc.get(n, r1));
+                    *o = if c0 == 0 || c1 == 0 {
+                        score_node(cx, ids, node)
+                    } else {
+                        let f0 = ((used.get(n, r0) + q0) as f64 / c0 as f64).min(1.0);
+                        let f1 = ((used.get(n, r1) + q1) as f64 / c1 as f64).min(1.0);
+                        balanced_score(&[f0, f1])
+                    };
+                }
+                return;
+            }
+        }
         for (o, &n) in out.iter_mut().zip(nodes) {
             *o = score_node(cx, ids, n);
         }
@@ -100,7 +123,7 @@ fn score_node(cx: &Cycle, ids: &[(usize, i64)], node: NodeId) -> i64 {
         for &(r, req) in ids {
             let capacity = cx.snap.nodes.allocatable.get(n, r);
             // Extended resources the pod does not ask for do not count.
-            if capacity == 0 || (req == 0 && r > crate::resources::EPHEMERAL_STORAGE) {
+            if capacity == 0 || (req == 0 && r > EPHEMERAL_STORAGE) {
                 continue;
             }
             let f = ((cx.state.requested.get(n, r) + req) as f64 / capacity as f64).min(1.0);

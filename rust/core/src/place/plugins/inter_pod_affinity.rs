@@ -232,7 +232,7 @@ impl FilterPlugin for InterPodAffinity {
             .iter()
             .map(|t| index.topology(snap, t.key()))
             .collect();
-        PreFilter::Run(Some(Box::new(FilterState {
+        PreFilter::Run(Some(Arc::new(FilterState {
             affinity,
             affinity_topologies,
             anti_affinity,
@@ -358,7 +358,7 @@ impl ScorePlugin for InterPodAffinity {
         if state.is_empty() {
             return PreScore::Skip;
         }
-        PreScore::Run(Some(Box::new(state)))
+        PreScore::Run(Some(Arc::new(state)))
     }
 
     fn score(&self, _: &Cycle, data: &CycleData, node: NodeId) -> i64 {

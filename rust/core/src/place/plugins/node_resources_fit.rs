@@ -2,11 +2,14 @@
 //! GPU devices for its GPU demand); scoring strategies LeastAllocated (default), MostAllocated and
 //! RequestedToCapacityRatio, over weighted resources (default cpu and memory, weight 1 each).
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::model::gpu::{self, GPU_RESOURCE};
 use crate::place::framework::{
-    Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
+    Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
+    MAX_NODE_SCORE,
 };
 use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
 use crate::snapshot::NodeId;
@@ -153,6 +156,7 @@ impl NodeResourcesFit {
     }
 
     /// A resource's score for `requested` of `capacity` under the strategy.
+    #[inline]
     fn resource_score(&self, requested: i64, capacity: i64) -> i64 {
         match self.strategy {
             Strategy::LeastAllocated => {
@@ -213,7 +217,7 @@ impl FilterPlugin for NodeResourcesFit {
             .filter(|&(r, &req)| req > 0 && !self.is_ignored(cx.snap.resources.name(r)))
             .map(|(r, &req)| (r, req))
             .collect();
-        PreFilter::Run(Some(Box::new(wanted)))
+        PreFilter::Run(Some(Arc::new(wanted)))
     }
 
     fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
@@ -307,7 +311,7 @@ impl ScorePlugin for NodeResourcesFit {
             };
             list.push((entry.0, spec.weight, entry.1));
         }
-        PreScore::Run(Some(Box::new(list)))
+        PreScore::Run(Some(Arc::new(list)))
     }
 
     fn score(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> i64 {
@@ -316,8 +320,38 @@ impl ScorePlugin for NodeResourcesFit {
 
     fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
         let list = scored(data);
-        for (o, &n) in out.iter_mut().zip(nodes) {
-            *o = self.score_node(cx, list, n);
+        // The default, cpu then memory: one straight pass wherever both have capacity (nearly
+        // every node), the weighted average by a shift or a multiplication.
+        let (&[(Scored::Resource(CPU), w0, q0), (Scored::Resource(MEMORY), w1, q1)], false) =
+            (list, self.strategy == Strategy::RequestedToCapacityRatio)
+        else {
+            for (o, &n) in out.iter_mut().zip(nodes) {
+                *o = self.score_node(cx, list, n);
+            }
+            return;
+        };
+        let weights = w0 + w1;
+        // Weights are 1..=100 each (checked when the profile is made).
+        let shift = (weights as u64)
+            .is_power_of_two()
+            .then(|| weights.trailing_zeros());
+        let average = Divider::new(weights);
+        let (alloc, nonzero) = (&cx.snap.nodes.allocatable, &cx.state.nonzero);
+        for (o, &node) in out.iter_mut().zip(nodes) {
+            let n = node as usize;
+            let (c0, c1) = (alloc.get(n, CPU), alloc.get(n, MEMORY));
+            if c0 == 0 || c1 == 0 {
+                *o = self.score_node(cx, list, node);
+                continue;
+            }
+            let [r0, r1] = nonzero[n];
+            let total =
+                self.resource_score(r0 + q0, c0) * w0 + self.resource_score(r1 + q1, c1) * w1;
+            // Scores are never negative, so the shift rounds down as division does.
+            *o = match shift {
+                Some(k) => total >> k,
+                None => average.div(total),
+            };
         }
     }
 }

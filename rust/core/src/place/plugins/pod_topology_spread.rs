@@ -545,7 +545,7 @@ impl FilterPlugin for PodTopologySpread {
                 }
             })
             .collect();
-        PreFilter::Run(Some(Box::new(FilterState {
+        PreFilter::Run(Some(Arc::new(FilterState {
             constraints,
             domains,
         })))
@@ -899,7 +899,7 @@ impl ScorePlugin for PodTopologySpread {
             })
             .collect();
         let raw = raw_scores(list, &terms, nodes, &ignored);
-        PreScore::Run(Some(Box::new(ScoreState {
+        PreScore::Run(Some(Arc::new(ScoreState {
             feasible: nodes.to_vec(),
             raw,
             ignored,

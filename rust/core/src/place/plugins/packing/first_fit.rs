@@ -2,6 +2,8 @@
 //! devices that fit. (The simulator's `first_fit_score.go` scores every node 100 and so leaves the
 //! choice to selectHost's random tie-break; this is the classic first fit instead.)
 
+use std::sync::Arc;
+
 use crate::model::gpu::DeviceMask;
 use crate::place::framework::{Cycle, CycleData, PreScore, ScorePlugin, MAX_NODE_SCORE};
 use crate::snapshot::NodeId;
@@ -30,7 +32,7 @@ impl ScorePlugin for FirstFit {
     }
 
     fn pre_score(&self, _: &Cycle, nodes: &[NodeId]) -> PreScore {
-        PreScore::Run(nodes.iter().min().map(|&n| Box::new(n) as _))
+        PreScore::Run(nodes.iter().min().map(|&n| Arc::new(n) as _))
     }
 
     fn score(&self, _: &Cycle, data: &CycleData, node: NodeId) -> i64 {

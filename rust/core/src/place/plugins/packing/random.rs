@@ -5,6 +5,8 @@
 //! Draws come from the plugin's `seed` (args `{"seed": n}`), the pod and what is drawn, so the
 //! plugin keeps no state and a run is reproducible.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::{best_fit_devices, decision_rng, is_share};
@@ -43,7 +45,7 @@ impl ScorePlugin for Random {
             return PreScore::Skip;
         }
         let i = decision_rng(self.seed, cx, 0).below(nodes.len() as u64) as usize;
-        PreScore::Run(Some(Box::new(nodes[i])))
+        PreScore::Run(Some(Arc::new(nodes[i])))
     }
 
     fn score(&self, _: &Cycle, data: &CycleData, node: NodeId) -> i64 {
