@@ -10,7 +10,7 @@ pub mod profile;
 pub mod state;
 
 use crate::model::gpu::{self, DeviceMask};
-use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
+use crate::snapshot::{Assignment, ConstraintClasses, NodeId, PodId, Snapshot};
 use framework::{Cycle, FitError, Profile, Scheduler};
 pub use order::Order;
 use state::ClusterState;
@@ -34,13 +34,29 @@ pub(crate) fn constraint_groups(snap: &Snapshot, pods: &[PodId], profiles: &[Pro
     if !profiles.iter().any(Profile::has_statics) {
         return vec![0; pods.len()];
     }
-    let p = &snap.pods;
-    pod_index::number_pods(snap, pods.iter().map(|&q| q as usize), |q| {
-        let node_affinity = p.affinity[q]
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref());
-        Some((&p.node_selector[q], node_affinity, &p.tolerations[q]))
-    })
+    // The snapshot's classes cost a pass over every pod, which a small batch need not pay.
+    let classes = match snap.constraint_classes_if_computed() {
+        Some(classes) => classes,
+        None if pods.len() * 4 < snap.pods.len() => {
+            return pod_index::number_pods(snap, pods.iter().map(|&q| q as usize), |q| {
+                Some(ConstraintClasses::key(&snap.pods, q))
+            });
+        }
+        None => snap.constraint_classes(),
+    };
+    // A class is exactly a group's key: number the classes densely, in the batch's order.
+    let mut group_of = vec![pod_index::UNNUMBERED; classes.len()];
+    let mut groups = 0;
+    pods.iter()
+        .map(|&q| {
+            let g = &mut group_of[classes.of[q as usize] as usize];
+            if *g == pod_index::UNNUMBERED {
+                *g = groups;
+                groups += 1;
+            }
+            *g
+        })
+        .collect()
 }
 
 /// GPU devices for the pod on `node`: the first score plugin with an opinion, else best fit.

@@ -297,8 +297,9 @@ pub(crate) struct PodIndex {
     /// Per set of topology spread constraints (see [`PodIndex::spread_domains`]), the eligible
     /// domains of each.
     spread_domains: Mutex<IdMap<SpreadKey, Arc<Vec<IdSet<Sym>>>>>,
-    /// Per pod, a number for its nodeSelector and required node affinity (equal numbers, equal
-    /// constraints; [`UNNUMBERED`] for none), made on first use.
+    /// Per constraint class (see [`Snapshot::constraint_classes`]), a number for its nodeSelector
+    /// and required node affinity (equal numbers, equal constraints; [`UNNUMBERED`] for none),
+    /// made on first use.
     node_constraints: OnceLock<Vec<u32>>,
     /// Per topology key, the nodes' domains (see [`PodIndex::topology`]), filled as pods ask.
     topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
@@ -396,7 +397,8 @@ impl PodIndex {
         let ids = self
             .node_constraints
             .get_or_init(|| number_node_constraints(snap));
-        Some(ids[p as usize]).filter(|&id| id != UNNUMBERED)
+        let class = snap.constraint_classes().of[p as usize];
+        Some(ids[class as usize]).filter(|&id| id != UNNUMBERED)
     }
 
     /// Per node, whether pod `p`'s nodeSelector and required node affinity admit it (`None`: the
@@ -540,17 +542,28 @@ pub(crate) type SpreadKey = (Vec<(Option<Sym>, bool)>, Option<u32>);
 /// What [`number_pods`] gives pods without a key.
 pub(crate) const UNNUMBERED: u32 = u32::MAX;
 
-/// Numbers every pod's nodeSelector and required node affinity: equal sets, equal numbers.
+/// Numbers every constraint class by its nodeSelector and required node affinity: equal sets,
+/// equal numbers; in order of the classes, so of their first pods.
 fn number_node_constraints(snap: &Snapshot) -> Vec<u32> {
     let pods = &snap.pods;
-    number_pods(snap, 0..pods.len(), |p| {
-        let required = pods.affinity[p]
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| na.required.as_ref());
-        (!pods.node_selector[p].is_empty() || required.is_some())
-            .then_some((&pods.node_selector[p], required))
-    })
+    let mut ids: IdMap<_, u32> = IdMap::default();
+    snap.constraint_classes()
+        .first
+        .iter()
+        .map(|&p| {
+            let p = p as usize;
+            let required = pods.affinity[p]
+                .as_ref()
+                .and_then(|a| a.node_affinity.as_ref())
+                .and_then(|na| na.required.as_ref());
+            if pods.node_selector[p].is_empty() && required.is_none() {
+                return UNNUMBERED;
+            }
+            let next = ids.len() as u32;
+            *ids.entry((&pods.node_selector[p], required))
+                .or_insert(next)
+        })
+        .collect()
 }
 
 /// Numbers `pods` by `key`: equal keys, equal numbers (from 0, in order of first appearance);
@@ -615,7 +628,7 @@ pub(crate) fn placed(cx: &Cycle, q: PodId) -> Option<NodeId> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn interned(symbols: &mut Interner, pairs: &[(&str, &str)]) -> Vec<(Sym, Sym)> {
@@ -674,8 +687,8 @@ mod tests {
         assert!(s.matches(&other));
     }
 
-    fn snapshot(pods: &[(&str, &str, &str)]) -> Snapshot {
-        // (namespace/name, labels JSON members, spec members)
+    /// A snapshot of `pods`: (namespace/name, labels JSON members, spec members).
+    pub(crate) fn snapshot(pods: &[(&str, &str, &str)]) -> Snapshot {
         let items: Vec<String> = pods
             .iter()
             .map(|(key, labels, spec)| {
@@ -807,5 +820,31 @@ mod tests {
         assert_eq!(found(0), [vec![0, 1], vec![3]]);
         assert_eq!(found(2), [vec![2]]);
         assert_eq!(found(4), [vec![3]]);
+    }
+
+    #[test]
+    fn node_constraints_ignore_tolerations_and_preferences() {
+        let required = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]}}},"#;
+        let preferring = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]},
+            "preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":
+            {"matchExpressions":[{"key":"disk","operator":"Exists"}]}}]}},"#;
+        let tolerant = r#""tolerations":[{"operator":"Exists"}],"nodeSelector":{"zone":"a"},"#;
+        let s = snapshot(&[
+            ("a/plain", "", ""),
+            ("a/zone", "", r#""nodeSelector":{"zone":"a"},"#),
+            ("a/required", "", required),
+            ("a/tolerant", "", tolerant),
+            ("a/preferring", "", preferring),
+            (
+                "a/tolerant-only",
+                "",
+                r#""tolerations":[{"operator":"Exists"}],"#,
+            ),
+        ]);
+        let index = PodIndex::build(&s);
+        let numbers: Vec<Option<u32>> = (0..6).map(|p| index.node_constraints(&s, p)).collect();
+        assert_eq!(numbers, [None, Some(0), Some(1), Some(0), Some(1), None]);
     }
 }

@@ -77,6 +77,7 @@ impl Snapshot {
             mirror,
             gpu_devices_inferred,
             index: _,
+            constraint_classes: _,
         } = &self.pods;
         let n = rows.len();
         let mut out = Pods {

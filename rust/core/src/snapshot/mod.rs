@@ -2,12 +2,14 @@
 //! stored as columns (one vector per field, indexed by node or pod number).
 
 mod arrivals;
+mod classes;
 mod devices;
 mod ingest;
 mod merge;
 
 use std::collections::HashMap;
 
+pub(crate) use classes::ConstraintClasses;
 pub use ingest::{parse_documents, spec_effective_request};
 pub use merge::{list_continue, merge_lists};
 
@@ -115,6 +117,8 @@ pub struct Pods {
     /// Whether the GPU devices were assigned by the loader (no annotation on a bound pod).
     pub gpu_devices_inferred: Vec<bool>,
     pub(crate) index: HashMap<String, PodId>,
+    /// See [`Snapshot::constraint_classes`].
+    pub(crate) constraint_classes: classes::ClassesCell,
 }
 
 impl Pods {
