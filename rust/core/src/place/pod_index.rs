@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::hash::{IdMap, IdSet};
 use crate::intern::{Interner, Sym};
-use crate::model::affinity::PodAffinityTerm;
+use crate::model::affinity::{Affinity, PodAffinityTerm};
 use crate::model::selector::{LabelSelector, SelectorOperator};
 use crate::place::framework::Cycle;
 use crate::snapshot::{NodeId, PodId, Snapshot};
@@ -215,31 +215,53 @@ pub(crate) struct TermIndex<U> {
     unkeyed: Vec<u32>,
 }
 
-impl<U: Copy + Eq + Hash> TermIndex<U> {
-    fn build(items: impl IntoIterator<Item = (AffinityTerm, U, PodId)>) -> Self {
-        let mut ids: IdMap<(AffinityTerm, U), u32> = IdMap::default();
-        let mut entries: Vec<(AffinityTerm, U, Vec<PodId>)> = Vec::new();
-        for (term, how, owner) in items {
-            let Some(selector) = &term.selector else {
-                continue; // selects nothing
-            };
-            // An `In` requirement no label can satisfy: selects nothing either.
-            if selector
-                .in_requirements()
-                .any(|(k, values)| k.is_none() || values.is_empty())
-            {
-                continue;
-            }
-            let id = *ids.entry((term.clone(), how)).or_insert_with(|| {
-                entries.push((term, how, Vec::new()));
-                (entries.len() - 1) as u32
-            });
-            entries[id as usize].2.push(owner);
+/// Collects a [`TermIndex`]'s distinct terms, each with the pods that carry it, in order.
+struct TermIndexBuilder<U> {
+    ids: IdMap<(AffinityTerm, U), u32>,
+    entries: Vec<(AffinityTerm, U, Vec<PodId>)>,
+}
+
+impl<U: Copy + Eq + Hash> TermIndexBuilder<U> {
+    fn new() -> Self {
+        TermIndexBuilder {
+            ids: IdMap::default(),
+            entries: Vec::new(),
         }
+    }
+
+    /// The entry of `term` used as `how`; `None` if the term can select no pod.
+    fn entry(&mut self, term: AffinityTerm, how: U) -> Option<u32> {
+        let selector = term.selector.as_ref()?;
+        // An `In` requirement no label can satisfy: selects nothing either.
+        if selector
+            .in_requirements()
+            .any(|(k, values)| k.is_none() || values.is_empty())
+        {
+            return None;
+        }
+        let key = (term, how);
+        if let Some(&id) = self.ids.get(&key) {
+            return Some(id);
+        }
+        let id = self.entries.len() as u32;
+        self.entries.push((key.0.clone(), how, Vec::new()));
+        self.ids.insert(key, id);
+        Some(id)
+    }
+
+    fn carried_by(&mut self, id: u32, owner: PodId) {
+        self.entries[id as usize].2.push(owner);
+    }
+
+    fn build(self) -> TermIndex<U> {
+        let entries = self.entries;
         let mut by_label: IdMap<(Sym, Sym), Vec<u32>> = IdMap::default();
         let mut unkeyed = Vec::new();
         for (id, (term, _, _)) in entries.iter().enumerate() {
-            let selector = term.selector.as_ref().expect("kept above");
+            let selector = term
+                .selector
+                .as_ref()
+                .expect("entry kept only selecting terms");
             // The requirement with the fewest values keeps the lists short.
             match selector.in_requirements().min_by_key(|(_, v)| v.len()) {
                 Some((Some(key), values)) => {
@@ -256,7 +278,9 @@ impl<U: Copy + Eq + Hash> TermIndex<U> {
             unkeyed,
         }
     }
+}
 
+impl<U: Copy> TermIndex<U> {
     /// The terms that may select pod `p` (each at most once; check with
     /// [`AffinityTerm::matches`]), with their use and carriers.
     pub(crate) fn selecting<'a>(
@@ -277,13 +301,79 @@ impl<U: Copy + Eq + Hash> TermIndex<U> {
     }
 }
 
+/// The term entries a pod carries, in the order of its terms (repeats kept).
+struct Carried {
+    anti: Vec<u32>,
+    scoring: Vec<u32>,
+    /// Whether some term read the pod's labels (`matchLabelKeys`, `mismatchLabelKeys`), so that
+    /// the entries are its own.
+    reads_labels: bool,
+}
+
+impl Carried {
+    /// Pod `q`'s terms (from its affinity `a`), entered in the indexes being built.
+    fn of(
+        snap: &Snapshot,
+        q: PodId,
+        a: &Affinity,
+        anti: &mut TermIndexBuilder<()>,
+        scoring: &mut TermIndexBuilder<TermUse>,
+    ) -> Carried {
+        let mut reads_labels = false;
+        let mut term = |t: &PodAffinityTerm| {
+            reads_labels |= !t.match_label_keys.is_empty() || !t.mismatch_label_keys.is_empty();
+            AffinityTerm::new(snap, q, t)
+        };
+        let mut anti_ids = Vec::new();
+        let mut scoring_ids = Vec::new();
+        if let Some(pa) = &a.pod_affinity {
+            for t in &pa.required {
+                scoring_ids.extend(scoring.entry(term(t), TermUse::Required));
+            }
+            for w in &pa.preferred {
+                let how = TermUse::Preferred(w.weight);
+                scoring_ids.extend(scoring.entry(term(&w.pod_affinity_term), how));
+            }
+        }
+        if let Some(pa) = &a.pod_anti_affinity {
+            for t in &pa.required {
+                anti_ids.extend(anti.entry(term(t), ()));
+            }
+            for w in &pa.preferred {
+                let how = TermUse::PreferredAnti(w.weight);
+                scoring_ids.extend(scoring.entry(term(&w.pod_affinity_term), how));
+            }
+        }
+        Carried {
+            anti: anti_ids,
+            scoring: scoring_ids,
+            reads_labels,
+        }
+    }
+
+    /// Records that pod `q` carries these entries.
+    fn carry(
+        &self,
+        q: PodId,
+        anti: &mut TermIndexBuilder<()>,
+        scoring: &mut TermIndexBuilder<TermUse>,
+    ) {
+        for &id in &self.anti {
+            anti.carried_by(id, q);
+        }
+        for &id in &self.scoring {
+            scoring.carried_by(id, q);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The index.
 
 pub(crate) struct PodIndex {
     all: Vec<PodId>,
     by_namespace: IdMap<Sym, Vec<PodId>>,
-    by_label: IdMap<(Sym, Sym), Vec<PodId>>,
+    by_label: LabelLists,
     /// Per pod, its controller (an index into `by_controller`), if any.
     controller: Vec<Option<u32>>,
     by_controller: Vec<Vec<PodId>>,
@@ -305,64 +395,125 @@ pub(crate) struct PodIndex {
     topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
 }
 
+/// The pods with each label, in pod order.
+struct LabelLists {
+    /// Per label, its number.
+    ids: IdMap<(Sym, Sym), u32>,
+    /// Label `i`'s pods are `pods[start[i]..start[i + 1]]`.
+    start: Vec<u32>,
+    pods: Vec<PodId>,
+}
+
+impl LabelLists {
+    /// `pod_labels` holds the numbers (in `ids`) of every pod's labels, pod after pod.
+    fn new(snap: &Snapshot, ids: IdMap<(Sym, Sym), u32>, pod_labels: &[u32]) -> LabelLists {
+        let mut start = vec![0u32; ids.len() + 1];
+        for &l in pod_labels {
+            start[l as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut fill = start.clone();
+        let mut pods = vec![0; pod_labels.len()];
+        let mut next = pod_labels.iter();
+        for (q, labels) in snap.pods.labels.iter().enumerate() {
+            for &l in next.by_ref().take(labels.len()) {
+                pods[fill[l as usize] as usize] = q as PodId;
+                fill[l as usize] += 1;
+            }
+        }
+        LabelLists { ids, start, pods }
+    }
+
+    fn get(&self, kv: (Sym, Sym)) -> Option<&[PodId]> {
+        let i = *self.ids.get(&kv)? as usize;
+        Some(&self.pods[self.start[i] as usize..self.start[i + 1] as usize])
+    }
+}
+
 impl PodIndex {
     pub(crate) fn build(snap: &Snapshot) -> PodIndex {
         let pods = &snap.pods;
         let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
-        let mut by_label: IdMap<(Sym, Sym), Vec<PodId>> = IdMap::default();
+        // Per label of each pod in turn, the label's number: the lists are filled once their
+        // lengths are known, rather than grown one pod at a time.
+        let mut label_ids: IdMap<(Sym, Sym), u32> = IdMap::default();
+        let mut pod_labels: Vec<u32> = Vec::new();
         let mut controllers: IdMap<(Sym, &str), u32> = IdMap::default();
         let mut controller = Vec::with_capacity(pods.len());
         let mut by_controller: Vec<Vec<PodId>> = Vec::new();
-        let mut anti = Vec::new();
-        let mut scoring = Vec::new();
+        let mut anti = TermIndexBuilder::new();
+        let mut scoring = TermIndexBuilder::new();
+        // The last pod whose terms do not read its labels, with the entries they carry.
+        let mut last: Option<(PodId, Carried)> = None;
         for q in 0..pods.len() as PodId {
             let qi = q as usize;
             by_namespace.entry(pods.namespace[qi]).or_default().push(q);
             for &kv in pods.labels[qi].iter() {
-                by_label.entry(kv).or_default().push(q);
+                let next = label_ids.len() as u32;
+                pod_labels.push(*label_ids.entry(kv).or_insert(next));
             }
-            controller.push(pods.owner[qi].as_ref().map(|o| {
-                // One object has one uid; inputs without uids fall back to the name.
-                let id = if o.uid.is_empty() { &o.name } else { &o.uid };
-                *controllers.entry((o.kind, id)).or_insert_with(|| {
-                    by_controller.push(Vec::new());
-                    (by_controller.len() - 1) as u32
+            // One object has one uid; inputs without uids fall back to the name.
+            let owner = |q: usize| {
+                pods.owner[q].as_ref().map(|o| {
+                    (
+                        o.kind,
+                        if o.uid.is_empty() { &o.name } else { &o.uid }.as_str(),
+                    )
                 })
-            }));
+            };
+            let own = owner(qi);
+            // Replicas are mostly listed together: the pod before is likely to share the owner.
+            let c = if qi > 0 && own.is_some() && owner(qi - 1) == own {
+                controller[qi - 1]
+            } else {
+                own.map(|key| {
+                    *controllers.entry(key).or_insert_with(|| {
+                        by_controller.push(Vec::new());
+                        (by_controller.len() - 1) as u32
+                    })
+                })
+            };
+            controller.push(c);
             if let Some(c) = controller[qi] {
                 by_controller[c as usize].push(q);
             }
             let Some(a) = pods.affinity[qi].as_deref() else {
                 continue;
             };
-            let term = |t: &PodAffinityTerm| AffinityTerm::new(snap, q, t);
-            if let Some(pa) = &a.pod_affinity {
-                for t in &pa.required {
-                    scoring.push((term(t), TermUse::Required, q));
-                }
-                for w in &pa.preferred {
-                    let how = TermUse::Preferred(w.weight);
-                    scoring.push((term(&w.pod_affinity_term), how, q));
-                }
+            if a.pod_affinity.is_none() && a.pod_anti_affinity.is_none() {
+                continue;
             }
-            if let Some(pa) = &a.pod_anti_affinity {
-                for t in &pa.required {
-                    anti.push((term(t), (), q));
+            // Replicas are mostly listed together and carry equal terms: comparing with the pod
+            // before is cheaper than resolving the terms again.
+            let reuse = last.as_ref().is_some_and(|&(r, _)| {
+                let ri = r as usize;
+                let b = pods.affinity[ri].as_deref().expect("has terms");
+                pods.namespace[ri] == pods.namespace[qi]
+                    && a.pod_affinity == b.pod_affinity
+                    && a.pod_anti_affinity == b.pod_anti_affinity
+            });
+            if !reuse {
+                let carried = Carried::of(snap, q, a, &mut anti, &mut scoring);
+                if carried.reads_labels {
+                    last = None;
+                    carried.carry(q, &mut anti, &mut scoring);
+                    continue;
                 }
-                for w in &pa.preferred {
-                    let how = TermUse::PreferredAnti(w.weight);
-                    scoring.push((term(&w.pod_affinity_term), how, q));
-                }
+                last = Some((q, carried));
             }
+            let (_, carried) = last.as_ref().expect("set above");
+            carried.carry(q, &mut anti, &mut scoring);
         }
         PodIndex {
             all: (0..pods.len() as PodId).collect(),
             by_namespace,
-            by_label,
+            by_label: LabelLists::new(snap, label_ids, &pod_labels),
             controller,
             by_controller,
-            required_anti_affinity: TermIndex::build(anti),
-            scoring: TermIndex::build(scoring),
+            required_anti_affinity: anti.build(),
+            scoring: scoring.build(),
             node_affinity: Mutex::default(),
             spread_domains: Mutex::default(),
             node_constraints: OnceLock::new(),
@@ -428,8 +579,7 @@ impl PodIndex {
             };
             let lists: Vec<&[PodId]> = values
                 .iter()
-                .filter_map(|&v| self.by_label.get(&(key, v)))
-                .map(Vec::as_slice)
+                .filter_map(|&v| self.by_label.get((key, v)))
                 .collect();
             let size = lists.iter().map(|l| l.len()).sum();
             if best.as_ref().is_none_or(|(s, _)| size < *s) {
@@ -846,5 +996,25 @@ pub(crate) mod tests {
         let index = PodIndex::build(&s);
         let numbers: Vec<Option<u32>> = (0..6).map(|p| index.node_constraints(&s, p)).collect();
         assert_eq!(numbers, [None, Some(0), Some(1), Some(0), Some(1), None]);
+    }
+
+    #[test]
+    fn terms_reading_the_carriers_labels_are_resolved_per_pod() {
+        let keyed = r#""affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+            {"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"web"}},
+             "matchLabelKeys":["version"]}]}},"#;
+        let s = snapshot(&[
+            ("a/web-1", r#""app":"web","version":"v1""#, keyed),
+            ("a/web-2", r#""app":"web","version":"v2""#, keyed),
+            ("a/web-3", r#""app":"web","version":"v2""#, keyed),
+        ]);
+        let index = PodIndex::build(&s);
+        let owners: Vec<Vec<PodId>> = index
+            .required_anti_affinity
+            .entries
+            .iter()
+            .map(|(_, _, owners)| owners.clone())
+            .collect();
+        assert_eq!(owners, [vec![0], vec![1, 2]]);
     }
 }
