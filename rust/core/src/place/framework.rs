@@ -171,6 +171,7 @@ impl Divider {
     }
 
     /// `n / d`, rounded towards zero like `/`.
+    #[inline]
     pub fn div(&self, n: i64) -> i64 {
         // Below 2^52 the numerator is exact as f64 and the estimate is off by at most one.
         if !(0..1 << 52).contains(&n) {
@@ -459,10 +460,10 @@ impl DemandCache {
                 // rejected is a coin toss to the branch predictor.
                 let kept = self.total.as_slice();
                 let entries = &log[seen..];
-                positions.resize(entries.len(), 0);
+                positions.extend(entries.iter().map(|&entry| entry & !UNBOUND));
                 let mut len = 0;
-                for &entry in entries {
-                    let pos = entry & !UNBOUND;
+                for (k, &entry) in entries.iter().enumerate() {
+                    let pos = positions[k];
                     positions[len] = pos;
                     len += usize::from(entry & UNBOUND != 0 || kept[pos as usize] != REJECTED);
                 }
@@ -974,7 +975,10 @@ impl Tally {
     const RECENT: usize = 8;
 
     fn add(&mut self, r: Reason) {
-        if let Some((_, k)) = self.recent.iter_mut().find(|(seen, _)| *seen == r) {
+        // Fixed texts are mostly the same `&'static str`: the address settles it first.
+        let same =
+            |seen: &Reason| (seen.as_ptr() == r.as_ptr() && seen.len() == r.len()) || *seen == r;
+        if let Some((_, k)) = self.recent.iter_mut().find(|(seen, _)| same(seen)) {
             *k += 1;
             return;
         }

@@ -22,6 +22,9 @@ pub struct ClusterState<'s> {
     pub requested: ResourceMatrix,
     /// Per node: cpu and memory with the scoring defaults (NodeResourcesFit scores with these).
     pub nonzero: Vec<[i64; 2]>,
+    /// Per node: allocatable minus requested of the standard resources (cpu, memory, pods,
+    /// ephemeral-storage; saturating), the room NodeResourcesFit checks nearly every pod against.
+    pub free_standard: Vec<[i64; 4]>,
     /// Per node, per device: free GPU milli (may go negative only through an over-committed input).
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
@@ -53,6 +56,9 @@ impl<'s> ClusterState<'s> {
             devices: vec![0; snap.pods.len()],
             requested: ResourceMatrix::zeros(snap.resources.len(), n),
             nonzero: vec![[0, 0]; n],
+            free_standard: (0..n)
+                .map(|node| std::array::from_fn(|r| snap.nodes.allocatable.get(node, r)))
+                .collect(),
             gpu_free: snap
                 .nodes
                 .gpu_devices
@@ -122,6 +128,8 @@ impl<'s> ClusterState<'s> {
         let nz = s.pods.nonzero[pi];
         self.nonzero[ni][0] += sign * nz[0];
         self.nonzero[ni][1] += sign * nz[1];
+        let (have, used) = (s.nodes.allocatable.row(ni), self.requested.row(ni));
+        self.free_standard[ni] = std::array::from_fn(|r| have[r].saturating_sub(used[r]));
     }
 
     /// Free amount of resource `r` on node `n`.

@@ -89,13 +89,13 @@ impl ScorePlugin for BalancedAllocation {
             if counts(&ids[0]) && counts(&ids[1]) {
                 let (alloc, used) = (&cx.snap.nodes.allocatable, &cx.state.requested);
                 for (o, &node) in out.iter_mut().zip(nodes) {
-                    let n = node as usize;
-                    let (c0, c1) = (alloc.get(n, r0), alloc.get(n, r1));
+                    let (have, used) = (alloc.row(node as usize), used.row(node as usize));
+                    let (c0, c1) = (have[r0], have[r1]);
                     *o = if c0 == 0 || c1 == 0 {
                         score_node(cx, ids, node)
                     } else {
-                        let f0 = ((used.get(n, r0) + q0) as f64 / c0 as f64).min(1.0);
-                        let f1 = ((used.get(n, r1) + q1) as f64 / c1 as f64).min(1.0);
+                        let f0 = ((used[r0] + q0) as f64 / c0 as f64).min(1.0);
+                        let f1 = ((used[r1] + q1) as f64 / c1 as f64).min(1.0);
                         balanced_score(&[f0, f1])
                     };
                 }
