@@ -103,6 +103,12 @@ pub trait FilterPlugin: Send + Sync {
     /// The kube-scheduler-style reasons why `node` was rejected with `code` in this cycle (e.g.
     /// `Insufficient cpu`).
     fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, code: u32, out: &mut Vec<Reason>);
+
+    /// Whether, with this cycle's data, `reasons` depends on `code` alone and not on the node:
+    /// a FitError then counts codes over the nodes and asks for reasons once per code.
+    fn reasons_by_code(&self, _data: &CycleData) -> bool {
+        false
+    }
 }
 
 /// Outcome of PreScore.
@@ -923,8 +929,16 @@ fn count_reasons(
     nodes: &[NodeId],
     threads: usize,
 ) -> IdMap<Reason, usize> {
+    let by_code: Vec<bool> = profile
+        .filters
+        .iter()
+        .zip(filter_data)
+        .map(|(f, data)| data.as_ref().is_some_and(|d| f.reasons_by_code(d)))
+        .collect();
     let count = |nodes: &[NodeId]| {
         let mut counts = Tally::default();
+        // (filter, code) → (a node rejected so, how many).
+        let mut codes: IdMap<(usize, u32), (NodeId, usize)> = IdMap::default();
         let mut buf = Vec::new();
         for &node in nodes {
             for (i, f) in profile.filters.iter().enumerate() {
@@ -937,13 +951,24 @@ fn count_reasons(
                     (None, None) => Ok(()),
                 };
                 if let Err(code) = verdict {
-                    let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
-                    f.reasons(cx, data, node, code, &mut buf);
-                    for r in buf.drain(..) {
-                        counts.add(r);
+                    if by_code[i] {
+                        codes.entry((i, code)).or_insert((node, 0)).1 += 1;
+                    } else {
+                        let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
+                        f.reasons(cx, data, node, code, &mut buf);
+                        for r in buf.drain(..) {
+                            counts.add(r, 1);
+                        }
                     }
                     break;
                 }
+            }
+        }
+        for ((i, code), (node, k)) in codes {
+            let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
+            profile.filters[i].reasons(cx, data, node, code, &mut buf);
+            for r in buf.drain(..) {
+                counts.add(r, k);
             }
         }
         counts.into_map()
@@ -974,18 +999,18 @@ struct Tally {
 impl Tally {
     const RECENT: usize = 8;
 
-    fn add(&mut self, r: Reason) {
+    fn add(&mut self, r: Reason, n: usize) {
         // Fixed texts are mostly the same `&'static str`: the address settles it first.
         let same =
             |seen: &Reason| (seen.as_ptr() == r.as_ptr() && seen.len() == r.len()) || *seen == r;
         if let Some((_, k)) = self.recent.iter_mut().find(|(seen, _)| same(seen)) {
-            *k += 1;
+            *k += n;
             return;
         }
         if self.recent.len() == Self::RECENT {
             self.flush();
         }
-        self.recent.push((r, 1));
+        self.recent.push((r, n));
     }
 
     fn flush(&mut self) {

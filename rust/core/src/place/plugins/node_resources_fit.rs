@@ -231,19 +231,34 @@ impl FilterPlugin for NodeResourcesFit {
         })))
     }
 
+    /// The code says what is short: bit `k` for the `k`-th resource asked for (the first
+    /// [`SHORT_BITS`]), bit [`SHORT_BITS`] for GPU devices.
     fn filter(&self, cx: &Cycle, data: &CycleData, node: NodeId) -> Result<(), u32> {
         let wanted = &wanted(data).list;
         let st = cx.state;
-        for &(r, req) in wanted {
+        let mut short = 0u32;
+        let mut any = false;
+        for (k, &(r, req)) in wanted.iter().enumerate() {
             if req > st.free(node, r) {
-                return Err(0);
+                any = true;
+                if k < SHORT_BITS {
+                    short |= 1 << k;
+                }
             }
         }
-        if gpu::fits(&st.gpu_free[node as usize], cx.gpu) {
-            Ok(())
-        } else {
-            Err(0)
+        if !gpu::fits(&st.gpu_free[node as usize], cx.gpu) {
+            any = true;
+            short |= 1 << SHORT_BITS;
         }
+        if any {
+            Err(short)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn reasons_by_code(&self, data: &CycleData) -> bool {
+        wanted(data).list.len() <= SHORT_BITS
     }
 
     fn filter_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], fits: &mut [bool]) {
@@ -270,12 +285,25 @@ impl FilterPlugin for NodeResourcesFit {
         }
     }
 
-    fn reasons(&self, cx: &Cycle, data: &CycleData, node: NodeId, _: u32, out: &mut Vec<Reason>) {
+    fn reasons(
+        &self,
+        cx: &Cycle,
+        data: &CycleData,
+        node: NodeId,
+        code: u32,
+        out: &mut Vec<Reason>,
+    ) {
         let wanted = &wanted(data).list;
         let st = cx.state;
+        let by_code = self.reasons_by_code(data);
         // Fixed texts for the common resources: FitError counts them over thousands of nodes.
-        for &(r, req) in wanted {
-            if req <= st.free(node, r) {
+        for (k, &(r, req)) in wanted.iter().enumerate() {
+            let short = if by_code {
+                code & (1 << k) != 0
+            } else {
+                req > st.free(node, r)
+            };
+            if !short {
                 continue;
             }
             out.push(match r {
@@ -286,11 +314,19 @@ impl FilterPlugin for NodeResourcesFit {
                 _ => format!("Insufficient {}", cx.snap.resources.name(r)).into(),
             });
         }
-        if !gpu::fits(&st.gpu_free[node as usize], cx.gpu) {
+        let gpu_short = if by_code {
+            code & (1 << SHORT_BITS) != 0
+        } else {
+            !gpu::fits(&st.gpu_free[node as usize], cx.gpu)
+        };
+        if gpu_short {
             out.push(INSUFFICIENT_GPU.into());
         }
     }
 }
+
+/// Resources a rejection code names one by one (see `filter`).
+const SHORT_BITS: usize = 30;
 
 /// What NodeResourcesFit's filter checks for one demand.
 struct Wanted {
