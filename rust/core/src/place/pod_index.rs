@@ -8,6 +8,7 @@
 //! nodes), never on the placement, so it stays valid as a batch binds pods. The cluster state
 //! builds it on first use ([`crate::place::state::ClusterState::pod_index`]).
 
+use std::any::Any;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -370,6 +371,17 @@ impl Carried {
 // ---------------------------------------------------------------------------------------------
 // The index.
 
+/// A value kept per controller, with the pod it was made from.
+type Kept = (PodId, Arc<dyn Any + Send + Sync>);
+
+/// What a plugin keeps per controller (see [`PodIndex::per_controller`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum MemoTag {
+    /// PodTopologySpread's own constraints, `DoNotSchedule` and `ScheduleAnyway`.
+    SpreadHard,
+    SpreadSoft,
+}
+
 pub(crate) struct PodIndex {
     all: Vec<PodId>,
     by_namespace: IdMap<Sym, Vec<PodId>>,
@@ -393,6 +405,8 @@ pub(crate) struct PodIndex {
     node_constraints: OnceLock<Vec<u32>>,
     /// Per topology key, the nodes' domains (see [`PodIndex::topology`]), filled as pods ask.
     topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
+    /// See [`PodIndex::per_controller`].
+    per_controller: Mutex<IdMap<(u32, MemoTag), Kept>>,
 }
 
 /// The pods with each label, in pod order.
@@ -516,6 +530,7 @@ impl PodIndex {
             scoring: scoring.build(),
             node_affinity: Mutex::default(),
             spread_domains: Mutex::default(),
+            per_controller: Mutex::default(),
             node_constraints: OnceLock::new(),
             topologies: Mutex::new(IdMap::default()),
         }
@@ -534,6 +549,37 @@ impl PodIndex {
 
     /// The eligible domains of a set of spread constraints, `key` naming everything they depend
     /// on (the topology keys and the node constraints honoured); `compute` on first use.
+    /// What `compute` makes for pod `p`, kept per controller and `tag` for the next replica:
+    /// replicas share a template, so a plugin pays once for what it derives from it. A kept
+    /// value made from pod `q` is reused only if `alike(q)` (what `compute` reads is equal).
+    pub(crate) fn per_controller<T: Any + Send + Sync>(
+        &self,
+        p: PodId,
+        tag: MemoTag,
+        alike: impl Fn(PodId) -> bool,
+        compute: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let Some(c) = self.controller[p as usize] else {
+            return Arc::new(compute());
+        };
+        let lock = || {
+            self.per_controller
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        let kept = lock().get(&(c, tag)).cloned();
+        if let Some((q, value)) = kept {
+            if let Ok(value) = value.downcast::<T>() {
+                if alike(q) {
+                    return value;
+                }
+            }
+        }
+        let value = Arc::new(compute());
+        lock().insert((c, tag), (p, value.clone()));
+        value
+    }
+
     pub(crate) fn spread_domains(
         &self,
         key: SpreadKey,
@@ -894,6 +940,53 @@ pub(crate) mod tests {
         // A key no node has: every node unlabeled.
         let t = Topology::build(&s, None);
         assert_eq!((t.domains(), t.scored_domain(2)), (0, 0));
+    }
+
+    #[test]
+    fn per_controller_values_are_reused_only_for_alike_replicas() {
+        let pod = |name: &str, owner: &str| {
+            let owner = if owner.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    r#","ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"{owner}","uid":"{owner}","controller":true}}]"#
+                )
+            };
+            format!(
+                r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"a"{owner}}},"spec":{{"containers":[{{"name":"c"}}]}}}}"#
+            )
+        };
+        let items = [
+            pod("p0", "rs"),
+            pod("p1", "rs"),
+            pod("p2", "rs"),
+            pod("bare", ""),
+        ];
+        let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+        let snap = crate::snapshot::parse_documents(&[doc.as_bytes()]).unwrap();
+        let index = PodIndex::build(&snap);
+        let made = std::cell::Cell::new(0);
+        let make = |p: PodId| {
+            made.set(made.get() + 1);
+            p
+        };
+        let tag = MemoTag::SpreadHard;
+        assert_eq!(*index.per_controller(0, tag, |_| true, || make(0)), 0);
+        // A replica alike the pod the value was made from reuses it.
+        assert_eq!(*index.per_controller(1, tag, |q| q == 0, || make(1)), 0);
+        assert_eq!(made.get(), 1);
+        // One that is not gets its own, which the next replica may reuse.
+        assert_eq!(*index.per_controller(2, tag, |_| false, || make(2)), 2);
+        assert_eq!(*index.per_controller(1, tag, |q| q == 2, || make(1)), 2);
+        assert_eq!(made.get(), 2);
+        // Another tag keeps its own; a pod without a controller is never kept.
+        assert_eq!(
+            *index.per_controller(1, MemoTag::SpreadSoft, |_| true, || make(1)),
+            1
+        );
+        assert_eq!(*index.per_controller(3, tag, |_| true, || make(3)), 3);
+        assert_eq!(*index.per_controller(3, tag, |_| true, || make(3)), 3);
+        assert_eq!(made.get(), 5);
     }
 
     #[test]

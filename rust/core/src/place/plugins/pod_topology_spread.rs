@@ -47,7 +47,7 @@ use crate::place::framework::{
     Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
     MAX_NODE_SCORE,
 };
-use crate::place::pod_index::{placed, InternedSelector, PodIndex, Topology};
+use crate::place::pod_index::{placed, InternedSelector, MemoTag, PodIndex, Topology};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
@@ -253,7 +253,36 @@ fn spread_by_default(snap: &Snapshot, p: PodId) -> bool {
 impl PodTopologySpread {
     /// The pod's constraints with `action` (upstream `filterTopologySpreadConstraints`), or the
     /// default ones when the pod has none at all (`buildDefaultConstraints`).
+    ///
+    /// A pod's own constraints are kept for the next replica of its controller (interning the
+    /// selectors is most of the cost), when that replica's are equal.
     fn constraints(
+        &self,
+        snap: &Snapshot,
+        index: &PodIndex,
+        p: PodId,
+        action: WhenUnsatisfiable,
+    ) -> Arc<Constraints> {
+        let pods = &snap.pods;
+        let own = &pods.spread[p as usize];
+        if own.is_empty() {
+            return Arc::new(self.build_constraints(snap, index, p, action));
+        }
+        let reads_labels = own.iter().any(|c| !c.match_label_keys.is_empty());
+        let alike = |q: PodId| {
+            pods.spread[q as usize] == *own
+                && (!reads_labels || pods.labels[q as usize] == pods.labels[p as usize])
+        };
+        let tag = match action {
+            WhenUnsatisfiable::DoNotSchedule => MemoTag::SpreadHard,
+            WhenUnsatisfiable::ScheduleAnyway => MemoTag::SpreadSoft,
+        };
+        index.per_controller(p, tag, alike, || {
+            self.build_constraints(snap, index, p, action)
+        })
+    }
+
+    fn build_constraints(
         &self,
         snap: &Snapshot,
         index: &PodIndex,
@@ -463,7 +492,7 @@ struct Domains {
 }
 
 struct FilterState {
-    constraints: Constraints,
+    constraints: Arc<Constraints>,
     domains: Vec<Domains>,
 }
 
