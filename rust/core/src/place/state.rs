@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::pod_index::PodIndex;
 use crate::model::gpu::{self, DeviceMask};
-use crate::resources::ResourceMatrix;
+use crate::resources::{ResourceMatrix, STANDARD};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Marks an entry of [`ClusterState::changes`] as a pod taken off its node.
@@ -24,7 +24,7 @@ pub struct ClusterState<'s> {
     pub nonzero: Vec<[i64; 2]>,
     /// Per node: allocatable minus requested of the standard resources (cpu, memory, pods,
     /// ephemeral-storage; saturating), the room NodeResourcesFit checks nearly every pod against.
-    pub free_standard: Vec<[i64; 4]>,
+    pub free_standard: Vec<[i64; STANDARD.len()]>,
     /// Per node, per device: free GPU milli (may go negative only through an over-committed input).
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.

@@ -84,9 +84,9 @@ impl ScorePlugin for BalancedAllocation {
         let ids = ids(data);
         // Two resources that always count (cpu and memory by default): one straight pass, the
         // same arithmetic as `score_node` without its lists, wherever both have capacity.
-        let counts = |&(r, req): &(usize, i64)| req != 0 || r <= EPHEMERAL_STORAGE;
+        let counts = |r: usize, req: i64| req != 0 || r <= EPHEMERAL_STORAGE;
         if let [(r0, q0), (r1, q1)] = *ids {
-            if counts(&ids[0]) && counts(&ids[1]) {
+            if counts(r0, q0) && counts(r1, q1) {
                 let (alloc, used) = (&cx.snap.nodes.allocatable, &cx.state.requested);
                 for (o, &node) in out.iter_mut().zip(nodes) {
                     let (have, used) = (alloc.row(node as usize), used.row(node as usize));

@@ -11,7 +11,7 @@ use crate::place::framework::{
     Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
     MAX_NODE_SCORE,
 };
-use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
+use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY, PODS, STANDARD};
 use crate::snapshot::NodeId;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -217,13 +217,17 @@ impl FilterPlugin for NodeResourcesFit {
             .filter(|&(r, &req)| req > 0 && !self.is_ignored(cx.snap.resources.name(r)))
             .map(|(r, &req)| (r, req))
             .collect();
-        let mut standard = [i64::MIN; 4];
+        let mut standard = [i64::MIN; STANDARD.len()];
         for &(r, req) in &list {
-            if r < standard.len() {
+            if r < STANDARD.len() {
                 standard[r] = req;
             }
         }
-        let extended = list.iter().copied().filter(|&(r, _)| r >= 4).collect();
+        let extended = list
+            .iter()
+            .copied()
+            .filter(|&(r, _)| r >= STANDARD.len())
+            .collect();
         PreFilter::Run(Some(Arc::new(Wanted {
             list,
             standard,
@@ -270,8 +274,8 @@ impl FilterPlugin for NodeResourcesFit {
             let n = n as usize;
             // The standard resources at once, without branches (which is short is a coin toss
             // to the branch predictor); a resource the pod does not ask for needs `i64::MIN`.
-            let f = &st.free_standard[n];
-            let standard = (q[0] <= f[0]) & (q[1] <= f[1]) & (q[2] <= f[2]) & (q[3] <= f[3]);
+            let free = &st.free_standard[n];
+            let standard = q.iter().zip(free).fold(true, |ok, (q, f)| ok & (q <= f));
             *ok = *ok
                 && standard
                 && (wanted.extended.is_empty() || {
@@ -325,6 +329,12 @@ impl FilterPlugin for NodeResourcesFit {
     }
 }
 
+/// How the cpu+memory score averages by the sum of weights.
+enum Average {
+    Shift(u32),
+    Divide(Divider),
+}
+
 /// Resources a rejection code names one by one (see `filter`).
 const SHORT_BITS: usize = 30;
 
@@ -333,7 +343,7 @@ struct Wanted {
     /// The resources asked for and not ignored, with the request.
     list: Vec<(usize, i64)>,
     /// The requests of the standard resources (by resource id), `i64::MIN` where not in `list`.
-    standard: [i64; 4],
+    standard: [i64; STANDARD.len()],
     /// The rest of `list`.
     extended: Vec<(usize, i64)>,
 }
@@ -398,10 +408,10 @@ impl ScorePlugin for NodeResourcesFit {
         };
         let weights = w0 + w1;
         // Weights are 1..=100 each (checked when the profile is made).
-        let shift = (weights as u64)
-            .is_power_of_two()
-            .then(|| weights.trailing_zeros());
-        let average = Divider::new(weights);
+        let average = match (weights as u64).is_power_of_two() {
+            true => Average::Shift(weights.trailing_zeros()),
+            false => Average::Divide(Divider::new(weights)),
+        };
         let (alloc, nonzero) = (&cx.snap.nodes.allocatable, &cx.state.nonzero);
         for (o, &node) in out.iter_mut().zip(nodes) {
             let n = node as usize;
@@ -415,9 +425,9 @@ impl ScorePlugin for NodeResourcesFit {
             let total =
                 self.resource_score(r0 + q0, c0) * w0 + self.resource_score(r1 + q1, c1) * w1;
             // Scores are never negative, so the shift rounds down as division does.
-            *o = match shift {
-                Some(k) => total >> k,
-                None => average.div(total),
+            *o = match &average {
+                Average::Shift(k) => total >> k,
+                Average::Divide(by) => by.div(total),
             };
         }
     }
