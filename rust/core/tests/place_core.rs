@@ -390,3 +390,73 @@ fn kept_node_local_results_match_fresh_cycles() {
         );
     }
 }
+
+/// The resource scores' straight passes over many nodes (cpu and memory read from the nodes'
+/// rooms, arithmetic without overflow checks) give each node what the general per-node score
+/// gives it, including nodes too big for the unchecked arithmetic, empty ones and full ones.
+#[test]
+fn batch_resource_scores_agree_with_per_node_scores() {
+    let sizes = [
+        ("4", "8Gi"),
+        ("3500m", "200Pi"), // memory × 100 past i64::MAX: the checked path
+        ("0", "8Gi"),       // no cpu: the general path
+        ("64", "512Gi"),
+        ("2", "1Gi"),
+        ("9000000", "7Ei"),
+    ];
+    let mut items: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, (cpu, mem))| node(&format!("n{i}"), cpu, mem, ""))
+        .collect();
+    for (i, (cpu, mem)) in [("1", "6Gi"), ("3", "150Pi"), ("10", "100Gi"), ("2", "1Gi")]
+        .iter()
+        .enumerate()
+    {
+        let spec = format!(r#""nodeName":"n{i}","#);
+        items.push(pod(&format!("used{i}"), cpu, mem, &spec));
+    }
+    let demands = [
+        ("1", "1Gi"),
+        ("100m", "3Pi"),
+        ("0", "0"),
+        ("5", "2Ei"),
+        ("250m", "1"),
+    ];
+    for (i, (cpu, mem)) in demands.iter().enumerate() {
+        items.push(pod(&format!("p{i}"), cpu, mem, ""));
+    }
+    let s = snap(&items);
+    let state = ClusterState::new(&s, &s.current);
+    let nodes: Vec<u32> = (0..s.nodes.len() as u32).collect();
+    let most = profiles_from_json(
+        r#"{"profiles":[{"pluginConfig":[{"name":"NodeResourcesFit","args":{"scoringStrategy":
+            {"type":"MostAllocated","resources":[{"name":"cpu","weight":3},{"name":"memory","weight":2}]}}}]}]}"#,
+    )
+    .unwrap()
+    .pop()
+    .unwrap();
+    let mut checked = 0;
+    for profile in [default_profile(), most] {
+        for (i, _) in demands.iter().enumerate() {
+            let p = s.pods.id(&format!("default/p{i}")).unwrap();
+            let cx = Cycle::new(&state, p);
+            for (plugin, _) in &profile.scores {
+                if !plugin.name().starts_with("NodeResources") {
+                    continue;
+                }
+                let kube_engine_core::place::framework::PreScore::Run(data) =
+                    plugin.pre_score(&cx, &nodes)
+                else {
+                    continue;
+                };
+                let mut batch = vec![0; nodes.len()];
+                plugin.score_all(&cx, &data, &nodes, &mut batch);
+                let one: Vec<i64> = nodes.iter().map(|&n| plugin.score(&cx, &data, n)).collect();
+                assert_eq!(batch, one, "{} for p{i}", plugin.name());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 18, "{checked}");
+}

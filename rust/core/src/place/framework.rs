@@ -723,7 +723,6 @@ impl<'p> Scheduler<'p> {
         // order, as upstream counts it. Caches are indexed by position: the walk streams.
         let passing = &statics.passing;
         let order = &cx.state.node_order[..];
-        let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
         let keep = if totals_final {
             0
         } else {
@@ -746,6 +745,7 @@ impl<'p> Scheduler<'p> {
             self.stretches = walk.into_stretches();
         } else {
             let kept = cache.total.as_slice();
+            let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
             let (head, tail) = passing.split_at(first);
             'walk: for part in [tail, head] {
                 for &pos in part {

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::pod_index::PodIndex;
 use crate::model::gpu::{self, DeviceMask};
-use crate::resources::{ResourceMatrix, STANDARD};
+use crate::resources::{ResourceMatrix, CPU, MEMORY, STANDARD};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Marks an entry of [`ClusterState::changes`] as a pod taken off its node.
@@ -20,11 +20,10 @@ pub struct ClusterState<'s> {
     pub devices: Vec<DeviceMask>,
     /// Per node: effective requests of the active pods on it.
     pub requested: ResourceMatrix,
-    /// Per node: cpu and memory with the scoring defaults (NodeResourcesFit scores with these).
-    pub nonzero: Vec<[i64; 2]>,
-    /// Per node: allocatable minus requested of the standard resources (cpu, memory, pods,
-    /// ephemeral-storage; saturating), the room NodeResourcesFit checks nearly every pod against.
-    pub free_standard: Vec<[i64; STANDARD.len()]>,
+    /// Per node: what the resource plugins read for nearly every pod, in one cache line.
+    pub room: Vec<Room>,
+    /// Per node: allocatable cpu and memory.
+    pub capacity: Vec<[i64; 2]>,
     /// Per node, per device: free GPU milli (may go negative only through an over-committed input).
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
@@ -44,6 +43,21 @@ pub struct ClusterState<'s> {
     pod_index: OnceLock<Arc<PodIndex>>,
 }
 
+/// A node's room in the standard resources, kept as pods are bound: the resource plugins read
+/// it for every node they look at, and one cache line with fixed indices is cheaper to read than
+/// rows of the resource matrices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(align(64))]
+pub struct Room {
+    /// Allocatable minus requested of the standard resources (cpu, memory, pods,
+    /// ephemeral-storage; saturating).
+    pub free: [i64; STANDARD.len()],
+    /// Requested cpu and memory.
+    pub requested: [i64; 2],
+    /// Requested cpu and memory with the scoring defaults (NodeResourcesFit scores with these).
+    pub nonzero: [i64; 2],
+}
+
 impl<'s> ClusterState<'s> {
     /// The state with the pods of `a` placed (terminal pods hold nothing).
     pub fn new(snap: &'s Snapshot, a: &Assignment) -> Self {
@@ -55,9 +69,14 @@ impl<'s> ClusterState<'s> {
             node: vec![None; snap.pods.len()],
             devices: vec![0; snap.pods.len()],
             requested: ResourceMatrix::zeros(snap.resources.len(), n),
-            nonzero: vec![[0, 0]; n],
-            free_standard: (0..n)
-                .map(|node| std::array::from_fn(|r| snap.nodes.allocatable.get(node, r)))
+            room: (0..n)
+                .map(|node| Room {
+                    free: std::array::from_fn(|r| snap.nodes.allocatable.get(node, r)),
+                    ..Room::default()
+                })
+                .collect(),
+            capacity: (0..n)
+                .map(|node| [CPU, MEMORY].map(|r| snap.nodes.allocatable.get(node, r)))
                 .collect(),
             gpu_free: snap
                 .nodes
@@ -126,10 +145,12 @@ impl<'s> ClusterState<'s> {
             *acc = acc.saturating_add(sign * r);
         }
         let nz = s.pods.nonzero[pi];
-        self.nonzero[ni][0] += sign * nz[0];
-        self.nonzero[ni][1] += sign * nz[1];
         let (have, used) = (s.nodes.allocatable.row(ni), self.requested.row(ni));
-        self.free_standard[ni] = std::array::from_fn(|r| have[r].saturating_sub(used[r]));
+        let room = &mut self.room[ni];
+        room.nonzero[0] += sign * nz[0];
+        room.nonzero[1] += sign * nz[1];
+        room.requested = [used[CPU], used[MEMORY]];
+        room.free = std::array::from_fn(|r| have[r].saturating_sub(used[r]));
     }
 
     /// Free amount of resource `r` on node `n`.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::node_resources_fit::ResourceSpec;
 use crate::place::framework::{Cycle, CycleData, PreScore, ScorePlugin, MAX_NODE_SCORE};
-use crate::resources::EPHEMERAL_STORAGE;
+use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY};
 use crate::snapshot::NodeId;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -82,25 +82,24 @@ impl ScorePlugin for BalancedAllocation {
 
     fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
         let ids = ids(data);
-        // Two resources that always count (cpu and memory by default): one straight pass, the
-        // same arithmetic as `score_node` without its lists, wherever both have capacity.
-        let counts = |r: usize, req: i64| req != 0 || r <= EPHEMERAL_STORAGE;
-        if let [(r0, q0), (r1, q1)] = *ids {
-            if counts(r0, q0) && counts(r1, q1) {
-                let (alloc, used) = (&cx.snap.nodes.allocatable, &cx.state.requested);
-                for (o, &node) in out.iter_mut().zip(nodes) {
-                    let (have, used) = (alloc.row(node as usize), used.row(node as usize));
-                    let (c0, c1) = (have[r0], have[r1]);
-                    *o = if c0 == 0 || c1 == 0 {
-                        score_node(cx, ids, node)
-                    } else {
-                        let f0 = ((used[r0] + q0) as f64 / c0 as f64).min(1.0);
-                        let f1 = ((used[r1] + q1) as f64 / c1 as f64).min(1.0);
-                        balanced_score(&[f0, f1])
-                    };
-                }
-                return;
+        // The default, cpu then memory: one straight pass over the nodes' rooms, the same
+        // arithmetic as `score_node` without its lists, wherever both have capacity.
+        if let [(CPU, q0), (MEMORY, q1)] = *ids {
+            let st = cx.state;
+            for (o, &node) in out.iter_mut().zip(nodes) {
+                let n = node as usize;
+                let [c0, c1] = st.capacity[n];
+                *o = if c0 == 0 || c1 == 0 {
+                    score_node(cx, ids, node)
+                } else {
+                    // A sum past `i64::MAX` is a fraction above 1, as the saturated one.
+                    let [u0, u1] = st.room[n].requested;
+                    let f0 = (u0.saturating_add(q0) as f64 / c0 as f64).min(1.0);
+                    let f1 = (u1.saturating_add(q1) as f64 / c1 as f64).min(1.0);
+                    balanced_score(&[f0, f1])
+                };
             }
+            return;
         }
         for (o, &n) in out.iter_mut().zip(nodes) {
             *o = score_node(cx, ids, n);

@@ -163,25 +163,41 @@ impl NodeResourcesFit {
                 if capacity == 0 || requested > capacity {
                     0
                 } else {
-                    (capacity - requested) * MAX_NODE_SCORE / capacity
+                    // Saturates only where the checked difference would overflow, and then
+                    // `percent` takes its checked path.
+                    percent(capacity.saturating_sub(requested), capacity)
                 }
             }
             Strategy::MostAllocated => {
                 if capacity == 0 {
                     0
                 } else {
-                    requested.min(capacity) * MAX_NODE_SCORE / capacity
+                    percent(requested.min(capacity), capacity)
                 }
             }
             Strategy::RequestedToCapacityRatio => {
                 let utilisation = if capacity == 0 || requested > capacity {
                     100
                 } else {
-                    requested * 100 / capacity
+                    percent(requested, capacity)
                 };
                 broken_linear(&self.shape, utilisation)
             }
         }
+    }
+}
+
+/// `part × 100 / whole`, rounded down, for `0 ≤ part ≤ whole`, `whole` not 0. Up to
+/// `whole = i64::MAX / 100` (every real node) the product fits, so it is computed without the
+/// overflow checks, which in the scoring loop cost as much as the division; a bigger node is
+/// scored in 128 bits.
+#[inline(always)]
+fn percent(part: i64, whole: i64) -> i64 {
+    if (0..=whole).contains(&part) && whole <= i64::MAX / MAX_NODE_SCORE {
+        ((part as u64).wrapping_mul(MAX_NODE_SCORE as u64) / whole as u64) as i64
+    } else {
+        let exact = i128::from(part) * i128::from(MAX_NODE_SCORE) / i128::from(whole);
+        i64::try_from(exact).expect("a part of the whole scores at most 100")
     }
 }
 
@@ -274,7 +290,7 @@ impl FilterPlugin for NodeResourcesFit {
             let n = n as usize;
             // The standard resources at once, without branches (which is short is a coin toss
             // to the branch predictor); a resource the pod does not ask for needs `i64::MIN`.
-            let free = &st.free_standard[n];
+            let free = &st.room[n].free;
             let standard = q.iter().zip(free).fold(true, |ok, (q, f)| ok & (q <= f));
             *ok = *ok
                 && standard
@@ -412,18 +428,22 @@ impl ScorePlugin for NodeResourcesFit {
             true => Average::Shift(weights.trailing_zeros()),
             false => Average::Divide(Divider::new(weights)),
         };
-        let (alloc, nonzero) = (&cx.snap.nodes.allocatable, &cx.state.nonzero);
+        let st = cx.state;
         for (o, &node) in out.iter_mut().zip(nodes) {
             let n = node as usize;
-            let have = alloc.row(n);
-            let (c0, c1) = (have[CPU], have[MEMORY]);
+            let [c0, c1] = st.capacity[n];
             if c0 == 0 || c1 == 0 {
                 *o = self.score_node(cx, list, node);
                 continue;
             }
-            let [r0, r1] = nonzero[n];
-            let total =
-                self.resource_score(r0 + q0, c0) * w0 + self.resource_score(r1 + q1, c1) * w1;
+            let [r0, r1] = st.room[n].nonzero;
+            // Requests are never negative; a sum past `i64::MAX` is past any capacity, as the
+            // saturated one is. Scores and weights are at most 100, so the sum cannot overflow.
+            let (s0, s1) = (
+                self.resource_score(r0.saturating_add(q0), c0),
+                self.resource_score(r1.saturating_add(q1), c1),
+            );
+            let total = s0.wrapping_mul(w0).wrapping_add(s1.wrapping_mul(w1));
             // Scores are never negative, so the shift rounds down as division does.
             *o = match &average {
                 Average::Shift(k) => total >> k,
@@ -448,7 +468,7 @@ impl NodeResourcesFit {
             let (capacity, requested) = match *which {
                 Scored::Resource(r) if r == CPU || r == MEMORY => (
                     cx.snap.nodes.allocatable.get(n, r),
-                    st.nonzero[n][usize::from(r == MEMORY)] + pod_req,
+                    st.room[n].nonzero[usize::from(r == MEMORY)] + pod_req,
                 ),
                 // Extended resources the pod does not ask for are not scored.
                 Scored::Resource(r) if *pod_req == 0 && r > crate::resources::EPHEMERAL_STORAGE => {
