@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::cached_walk::{self, Totals, REJECTED};
+pub use super::divider::Divider;
 use super::state::{ClusterState, UNBOUND};
 use crate::hash::{IdHasher, IdMap};
 use crate::model::gpu::GpuDemand;
@@ -156,41 +157,6 @@ pub trait ScorePlugin: Send + Sync {
     /// picks the device that fragments least). `None`: the default, best fit.
     fn choose_devices(&self, _cx: &Cycle, _node: NodeId) -> Option<crate::model::gpu::DeviceMask> {
         None
-    }
-}
-
-/// Division of many non-negative numerators by one positive divisor, exact, through a
-/// floating-point reciprocal and one correction step: NormalizeScore divides every node's score
-/// by the same maximum, and a 64-bit integer division per node was most of its cost.
-pub struct Divider {
-    d: i64,
-    inv: f64,
-}
-
-impl Divider {
-    pub fn new(d: i64) -> Self {
-        assert!(d > 0, "divisor {d} must be positive");
-        Divider {
-            d,
-            inv: 1.0 / d as f64,
-        }
-    }
-
-    /// `n / d`, rounded towards zero like `/`.
-    #[inline]
-    pub fn div(&self, n: i64) -> i64 {
-        // Below 2^52 the numerator is exact as f64 and the estimate is off by at most one.
-        if !(0..1 << 52).contains(&n) {
-            return n / self.d;
-        }
-        let q = (n as f64 * self.inv) as i64;
-        if q * self.d > n {
-            q - 1
-        } else if (q + 1) * self.d <= n {
-            q + 1
-        } else {
-            q
-        }
     }
 }
 
@@ -1105,25 +1071,6 @@ mod tests {
         assert_eq!(feasible_nodes_to_find(150, None), 100); // at least 100
         assert_eq!(feasible_nodes_to_find(5000, Some(100)), 5000);
         assert_eq!(feasible_nodes_to_find(5000, Some(30)), 1500);
-    }
-
-    #[test]
-    fn divider_is_exact() {
-        let mut rng = Rng::new(3);
-        for d in (1..2000).chain([3, 7, 1 << 20, (1 << 40) + 7, i64::MAX]) {
-            let div = Divider::new(d);
-            let near = [d - 1, d, d.saturating_add(1), d.saturating_mul(100)];
-            for n in near
-                .into_iter()
-                .chain([0, 1, (1 << 52) - 1, 1 << 52, i64::MAX, -5])
-            {
-                assert_eq!(div.div(n), n / d, "{n} / {d}");
-            }
-            for _ in 0..50 {
-                let n = (rng.next_u64() >> (rng.below(60) + 4)) as i64;
-                assert_eq!(div.div(n), n / d, "{n} / {d}");
-            }
-        }
     }
 
     #[test]

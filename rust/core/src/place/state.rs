@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::pod_index::PodIndex;
 use crate::model::gpu::{self, DeviceMask};
-use crate::resources::{ResourceMatrix, CPU, MEMORY, STANDARD};
+use crate::resources::{ResourceMatrix, CPU, EPHEMERAL_STORAGE, MEMORY, PODS, STANDARD};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Marks an entry of [`ClusterState::changes`] as a pod taken off its node.
@@ -22,8 +22,6 @@ pub struct ClusterState<'s> {
     pub requested: ResourceMatrix,
     /// Per node: what the resource plugins read for nearly every pod, in one cache line.
     pub room: Vec<Room>,
-    /// Per node: allocatable cpu and memory.
-    pub capacity: Vec<[i64; 2]>,
     /// Per node, per device: free GPU milli (may go negative only through an over-committed input).
     pub gpu_free: Vec<Vec<u32>>,
     /// Per node: the active pods on it, in binding order.
@@ -49,13 +47,27 @@ pub struct ClusterState<'s> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(align(64))]
 pub struct Room {
-    /// Allocatable minus requested of the standard resources (cpu, memory, pods,
-    /// ephemeral-storage; saturating).
-    pub free: [i64; STANDARD.len()],
+    /// Allocatable cpu and memory.
+    pub allocatable: [i64; 2],
     /// Requested cpu and memory.
     pub requested: [i64; 2],
     /// Requested cpu and memory with the scoring defaults (NodeResourcesFit scores with these).
     pub nonzero: [i64; 2],
+    /// Allocatable minus requested pods and ephemeral-storage (saturating).
+    free_pods_storage: [i64; 2],
+}
+
+impl Room {
+    /// Allocatable minus requested of the standard resources (cpu, memory, pods,
+    /// ephemeral-storage): what NodeResourcesFit checks nearly every pod against.
+    #[inline]
+    pub fn free(&self) -> [i64; STANDARD.len()] {
+        let [a0, a1] = self.allocatable;
+        let [u0, u1] = self.requested;
+        let [pods, storage] = self.free_pods_storage;
+        // Both amounts are never negative, so the differences cannot overflow.
+        [a0.wrapping_sub(u0), a1.wrapping_sub(u1), pods, storage]
+    }
 }
 
 impl<'s> ClusterState<'s> {
@@ -70,13 +82,14 @@ impl<'s> ClusterState<'s> {
             devices: vec![0; snap.pods.len()],
             requested: ResourceMatrix::zeros(snap.resources.len(), n),
             room: (0..n)
-                .map(|node| Room {
-                    free: std::array::from_fn(|r| snap.nodes.allocatable.get(node, r)),
-                    ..Room::default()
+                .map(|node| {
+                    let have = snap.nodes.allocatable.row(node);
+                    Room {
+                        allocatable: [have[CPU], have[MEMORY]],
+                        free_pods_storage: [have[PODS], have[EPHEMERAL_STORAGE]],
+                        ..Room::default()
+                    }
                 })
-                .collect(),
-            capacity: (0..n)
-                .map(|node| [CPU, MEMORY].map(|r| snap.nodes.allocatable.get(node, r)))
                 .collect(),
             gpu_free: snap
                 .nodes
@@ -150,7 +163,7 @@ impl<'s> ClusterState<'s> {
         room.nonzero[0] += sign * nz[0];
         room.nonzero[1] += sign * nz[1];
         room.requested = [used[CPU], used[MEMORY]];
-        room.free = std::array::from_fn(|r| have[r].saturating_sub(used[r]));
+        room.free_pods_storage = [PODS, EPHEMERAL_STORAGE].map(|r| have[r].saturating_sub(used[r]));
     }
 
     /// Free amount of resource `r` on node `n`.

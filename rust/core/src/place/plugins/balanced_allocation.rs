@@ -88,12 +88,13 @@ impl ScorePlugin for BalancedAllocation {
             let st = cx.state;
             for (o, &node) in out.iter_mut().zip(nodes) {
                 let n = node as usize;
-                let [c0, c1] = st.capacity[n];
+                let room = &st.room[n];
+                let [c0, c1] = room.allocatable;
                 *o = if c0 == 0 || c1 == 0 {
                     score_node(cx, ids, node)
                 } else {
                     // A sum past `i64::MAX` is a fraction above 1, as the saturated one.
-                    let [u0, u1] = st.room[n].requested;
+                    let [u0, u1] = room.requested;
                     let f0 = (u0.saturating_add(q0) as f64 / c0 as f64).min(1.0);
                     let f1 = (u1.saturating_add(q1) as f64 / c1 as f64).min(1.0);
                     balanced_score(&[f0, f1])

@@ -290,8 +290,8 @@ impl FilterPlugin for NodeResourcesFit {
             let n = n as usize;
             // The standard resources at once, without branches (which is short is a coin toss
             // to the branch predictor); a resource the pod does not ask for needs `i64::MIN`.
-            let free = &st.room[n].free;
-            let standard = q.iter().zip(free).fold(true, |ok, (q, f)| ok & (q <= f));
+            let free = st.room[n].free();
+            let standard = q.iter().zip(&free).fold(true, |ok, (q, f)| ok & (q <= f));
             *ok = *ok
                 && standard
                 && (wanted.extended.is_empty() || {
@@ -431,12 +431,13 @@ impl ScorePlugin for NodeResourcesFit {
         let st = cx.state;
         for (o, &node) in out.iter_mut().zip(nodes) {
             let n = node as usize;
-            let [c0, c1] = st.capacity[n];
+            let room = &st.room[n];
+            let [c0, c1] = room.allocatable;
             if c0 == 0 || c1 == 0 {
                 *o = self.score_node(cx, list, node);
                 continue;
             }
-            let [r0, r1] = st.room[n].nonzero;
+            let [r0, r1] = room.nonzero;
             // Requests are never negative; a sum past `i64::MAX` is past any capacity, as the
             // saturated one is. Scores and weights are at most 100, so the sum cannot overflow.
             let (s0, s1) = (
