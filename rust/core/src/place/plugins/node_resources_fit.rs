@@ -163,8 +163,8 @@ impl NodeResourcesFit {
                 if capacity == 0 || requested > capacity {
                     0
                 } else {
-                    // Saturates only where the checked difference would overflow, and then
-                    // `percent` takes its checked path.
+                    // Requests are never negative, so the difference is exact; saturating
+                    // keeps a mistake from wrapping.
                     percent(capacity.saturating_sub(requested), capacity)
                 }
             }
