@@ -460,3 +460,89 @@ fn batch_resource_scores_agree_with_per_node_scores() {
     }
     assert!(checked >= 18, "{checked}");
 }
+
+#[test]
+fn weighted_scores_agree_with_score_then_normalize() {
+    use kube_engine_core::place::framework::{add_weighted_scores, PreScore};
+    // Zones z0, z1 and none; n8 has no hostname label either.
+    let zone = |name: &str, zone: &str, host: bool| {
+        let mut labels = Vec::new();
+        if host {
+            labels.push(format!(r#""kubernetes.io/hostname":"{name}""#));
+        }
+        if !zone.is_empty() {
+            labels.push(format!(r#""topology.kubernetes.io/zone":"{zone}""#));
+        }
+        format!(
+            r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{{}}}}},
+                "status":{{"allocatable":{{"cpu":"8","memory":"16Gi","pods":"110"}}}}}}"#,
+            labels.join(",")
+        )
+    };
+    let mut items: Vec<String> = (0..9)
+        .map(|i| {
+            let z = ["z0", "z1", ""][i / 3];
+            zone(&format!("n{i}"), z, i != 8)
+        })
+        .collect();
+    let web = |name: &str, spec: &str| {
+        format!(
+            r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"default","labels":{{"app":"web"}},
+                "ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web","uid":"w","controller":true}}]}},
+                "spec":{{{spec}"containers":[{{"name":"c","resources":{{"requests":{{"cpu":"1","memory":"1Gi"}}}}}}]}}}}"#
+        )
+    };
+    for (i, n) in ["n0", "n0", "n3", "n6", "n8"].iter().enumerate() {
+        items.push(web(&format!("placed{i}"), &format!(r#""nodeName":"{n}","#)));
+    }
+    // Defaulted constraints (the ReplicaSet's), and constraints of its own that need every key.
+    items.push(web("defaulted", ""));
+    items.push(web(
+        "own",
+        r#""topologySpreadConstraints":[
+            {"maxSkew":1,"topologyKey":"topology.kubernetes.io/zone","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":"web"}}},
+            {"maxSkew":2,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":"web"}}}],"#,
+    ));
+    items.push(web(
+        "anti",
+        r#""affinity":{"podAntiAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[
+            {"weight":30,"podAffinityTerm":{"topologyKey":"topology.kubernetes.io/zone","labelSelector":{"matchLabels":{"app":"web"}}}},
+            {"weight":70,"podAffinityTerm":{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"web"}}}}]}},"#,
+    ));
+    let s = snap(&items);
+    let state = ClusterState::new(&s, &s.current);
+    let all: Vec<u32> = (0..s.nodes.len() as u32).collect();
+    let some: Vec<u32> = vec![8, 1, 3, 6, 0];
+    let profile = default_profile();
+    let mut varied = 0;
+    for name in ["defaulted", "own", "anti"] {
+        let p = s.pods.id(&format!("default/{name}")).unwrap();
+        let cx = Cycle::new(&state, p);
+        for nodes in [&all, &some] {
+            for (plugin, _) in &profile.scores {
+                let PreScore::Run(data) = plugin.pre_score(&cx, nodes) else {
+                    continue;
+                };
+                let (mut fused, mut stepwise) = (vec![1; nodes.len()], vec![1; nodes.len()]);
+                let mut buf = Vec::new();
+                plugin.add_weighted(&cx, &data, nodes, 3, &mut fused, &mut buf);
+                add_weighted_scores(
+                    plugin.as_ref(),
+                    &cx,
+                    &data,
+                    nodes,
+                    3,
+                    &mut stepwise,
+                    &mut buf,
+                );
+                assert_eq!(fused, stepwise, "{} for {name} on {nodes:?}", plugin.name());
+                let mut distinct = stepwise.clone();
+                distinct.sort();
+                distinct.dedup();
+                varied += usize::from(distinct.len() > 2);
+            }
+        }
+    }
+    // Spread and InterPodAffinity tell the nodes apart (more than ignored and the rest).
+    assert!(varied >= 4, "{varied}");
+}

@@ -153,10 +153,46 @@ pub trait ScorePlugin: Send + Sync {
     /// Rescales the scores of all feasible nodes into [0, MAX_NODE_SCORE] (NormalizeScore).
     fn normalize(&self, _cx: &Cycle, _data: &CycleData, _scores: &mut [i64]) {}
 
+    /// Adds `weight ×` the normalised score of each of `nodes` (the feasible nodes `pre_score`
+    /// was given) to `totals`: [`add_weighted_scores`], through `buf`. Plugins whose scores take
+    /// few distinct values override it to normalise each value once.
+    #[allow(clippy::too_many_arguments)]
+    fn add_weighted(
+        &self,
+        cx: &Cycle,
+        data: &CycleData,
+        nodes: &[NodeId],
+        weight: i64,
+        totals: &mut [i64],
+        buf: &mut Vec<i64>,
+    ) {
+        add_weighted_scores(self, cx, data, nodes, weight, totals, buf);
+    }
+
     /// Which GPU devices of the chosen node the pod gets (Reserve), for policies that care (FGD
     /// picks the device that fragments least). `None`: the default, best fit.
     fn choose_devices(&self, _cx: &Cycle, _node: NodeId) -> Option<crate::model::gpu::DeviceMask> {
         None
+    }
+}
+
+/// `score_all`, `normalize`, then `totals[i] += weight × score[i]` (scores in `buf`).
+#[allow(clippy::too_many_arguments)]
+pub fn add_weighted_scores<P: ScorePlugin + ?Sized>(
+    plugin: &P,
+    cx: &Cycle,
+    data: &CycleData,
+    nodes: &[NodeId],
+    weight: i64,
+    totals: &mut [i64],
+    buf: &mut Vec<i64>,
+) {
+    buf.clear();
+    buf.resize(nodes.len(), 0);
+    plugin.score_all(cx, data, nodes, buf);
+    plugin.normalize(cx, data, buf);
+    for (t, s) in totals.iter_mut().zip(buf.iter()) {
+        *t += s * weight;
     }
 }
 
@@ -1033,27 +1069,21 @@ fn add_scores(
         if skip_local && is_local_score(plugin.as_ref()) {
             continue;
         }
-        scores.resize(feasible.len(), 0);
-        let cached = statics.and_then(|s| s[j].as_ref());
-        let data = match cached {
-            Some(None) => continue,
+        match statics.and_then(|s| s[j].as_ref()) {
+            Some(None) => {}
             Some(Some(raw)) => {
-                for (s, &n) in scores.iter_mut().zip(feasible) {
-                    *s = raw[n as usize];
+                scores.clear();
+                scores.extend(feasible.iter().map(|&n| raw[n as usize]));
+                plugin.normalize(cx, &None, &mut scores);
+                for (t, s) in totals.iter_mut().zip(&scores) {
+                    *t += s * weight;
                 }
-                None
             }
-            None => match plugin.pre_score(cx, feasible) {
-                PreScore::Skip => continue,
-                PreScore::Run(d) => {
-                    plugin.score_all(cx, &d, feasible, &mut scores);
-                    d
+            None => {
+                if let PreScore::Run(d) = plugin.pre_score(cx, feasible) {
+                    plugin.add_weighted(cx, &d, feasible, *weight, totals, &mut scores);
                 }
-            },
-        };
-        plugin.normalize(cx, &data, &mut scores);
-        for (t, s) in totals.iter_mut().zip(&scores) {
-            *t += s * weight;
+            }
         }
     }
 }

@@ -378,8 +378,13 @@ type Kept = (PodId, Arc<dyn Any + Send + Sync>);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum MemoTag {
     /// PodTopologySpread's own constraints, `DoNotSchedule` and `ScheduleAnyway`.
-    SpreadHard,
-    SpreadSoft,
+    HardSpread,
+    SoftSpread,
+    /// PodTopologySpread's system default constraints, `DoNotSchedule` (`hard`) or
+    /// `ScheduleAnyway`: the same for every pod that gets them (see [`PodIndex::shared`]).
+    SpreadSystemDefaults {
+        hard: bool,
+    },
 }
 
 pub(crate) struct PodIndex {
@@ -577,6 +582,27 @@ impl PodIndex {
         }
         let value = Arc::new(compute());
         lock().insert((c, tag), (p, value.clone()));
+        value
+    }
+
+    /// What `compute` makes, kept under `tag` for every pod: for values that depend on no pod.
+    pub(crate) fn shared<T: Any + Send + Sync>(
+        &self,
+        tag: MemoTag,
+        compute: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        const NO_CONTROLLER: u32 = u32::MAX;
+        let lock = || {
+            self.per_controller
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        let kept = lock().get(&(NO_CONTROLLER, tag)).cloned();
+        if let Some(value) = kept.and_then(|(_, value)| value.downcast::<T>().ok()) {
+            return value;
+        }
+        let value = Arc::new(compute());
+        lock().insert((NO_CONTROLLER, tag), (0, value.clone()));
         value
     }
 
@@ -970,7 +996,7 @@ pub(crate) mod tests {
             made.set(made.get() + 1);
             p
         };
-        let tag = MemoTag::SpreadHard;
+        let tag = MemoTag::HardSpread;
         assert_eq!(*index.per_controller(0, tag, |_| true, || make(0)), 0);
         // A replica alike the pod the value was made from reuses it.
         assert_eq!(*index.per_controller(1, tag, |q| q == 0, || make(1)), 0);
@@ -981,7 +1007,7 @@ pub(crate) mod tests {
         assert_eq!(made.get(), 2);
         // Another tag keeps its own; a pod without a controller is never kept.
         assert_eq!(
-            *index.per_controller(1, MemoTag::SpreadSoft, |_| true, || make(1)),
+            *index.per_controller(1, MemoTag::SoftSpread, |_| true, || make(1)),
             1
         );
         assert_eq!(*index.per_controller(3, tag, |_| true, || make(3)), 3);

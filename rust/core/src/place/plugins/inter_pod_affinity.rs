@@ -38,6 +38,7 @@ use crate::model::affinity::PodAffinity;
 use crate::place::framework::{
     Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin, MAX_NODE_SCORE,
 };
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::place::pod_index::{placed, AffinityTerm, PodIndex, TermUse, Topology};
@@ -107,18 +108,18 @@ const EXISTING_ANTI_AFFINITY: u32 = 2;
 
 /// Values per topology domain for the keys a cycle's terms name, in arrays indexed by each key's
 /// domain numbers ([`Topology`]) so a node's value is two loads, not a label search and a hash.
-struct DomainMap<T> {
-    by_key: Vec<(Sym, Arc<Topology>, Vec<T>)>,
+struct DomainMap {
+    by_key: Vec<(Sym, Arc<Topology>, DomainValues)>,
 }
 
-impl<T: Copy + Default + std::ops::AddAssign> DomainMap<T> {
+impl DomainMap {
     fn new() -> Self {
         DomainMap { by_key: Vec::new() }
     }
 
     /// Adds `v` to node `n`'s domain of `t`'s key; nothing if `n` lacks the key (a key appears in
     /// the map only once something was added under it).
-    fn add(&mut self, cx: &Cycle, index: &PodIndex, t: &AffinityTerm, n: NodeId, v: T) {
+    fn add(&mut self, cx: &Cycle, index: &PodIndex, t: &AffinityTerm, n: NodeId, v: i64) {
         let Some(key) = t.key() else { return };
         let i = match self.by_key.iter().position(|(k, _, _)| *k == key) {
             Some(i) => i,
@@ -127,26 +128,87 @@ impl<T: Copy + Default + std::ops::AddAssign> DomainMap<T> {
                 if topology.domain(n).is_none() {
                     return;
                 }
-                let values = vec![T::default(); topology.domains()];
+                let values = DomainValues::zeroed(topology.domains());
                 self.by_key.push((key, topology, values));
                 self.by_key.len() - 1
             }
         };
         let (_, topology, values) = &mut self.by_key[i];
         if let Some(d) = topology.domain(n) {
-            values[d as usize] += v;
+            values.add(d, v);
         }
     }
 
-    /// Node `n`'s value under `key` (the default if nothing was added there).
-    fn get(&self, key: Option<Sym>, n: NodeId) -> T {
+    /// Node `n`'s value under `key` (0 if nothing was added there).
+    fn get(&self, key: Option<Sym>, n: NodeId) -> i64 {
         key.and_then(|key| self.by_key.iter().find(|(k, _, _)| *k == key))
-            .and_then(|(_, topology, values)| topology.domain(n).map(|d| values[d as usize]))
+            .and_then(|(_, topology, values)| topology.domain(n).map(|d| values.get(d)))
             .unwrap_or_default()
     }
 
     fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+}
+
+/// One key's values per domain. A hostname key has as many domains as there are nodes and a cycle
+/// writes a few of them: the arrays are kept per thread for later cycles, and only the entries
+/// written are cleared, not the whole array zeroed anew.
+struct DomainValues {
+    values: Vec<i64>,
+    /// The domains written (some maybe more than once).
+    written: Vec<u32>,
+}
+
+thread_local! {
+    /// Arrays given back, all 0, with their (empty) lists of written domains.
+    static SPARE: RefCell<Vec<(Vec<i64>, Vec<u32>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl DomainValues {
+    /// Arrays kept per thread: a cycle uses a few keys.
+    const SPARES: usize = 8;
+
+    fn zeroed(domains: usize) -> Self {
+        let (mut values, written) = SPARE
+            .with_borrow_mut(|spare| spare.pop())
+            .unwrap_or_default();
+        // Every entry is 0: cleared when given back, or new.
+        values.resize(domains, 0);
+        DomainValues { values, written }
+    }
+
+    fn add(&mut self, d: u32, v: i64) {
+        let value = &mut self.values[d as usize];
+        if *value == 0 {
+            self.written.push(d);
+        }
+        *value += v;
+    }
+
+    fn get(&self, d: u32) -> i64 {
+        self.values[d as usize]
+    }
+}
+
+impl Drop for DomainValues {
+    fn drop(&mut self) {
+        for &d in &self.written {
+            self.values[d as usize] = 0;
+        }
+        self.written.clear();
+        let arrays = (
+            std::mem::take(&mut self.values),
+            std::mem::take(&mut self.written),
+        );
+        // (Dropped instead while the thread's storage is torn down.)
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < Self::SPARES {
+                    spare.push(arrays);
+                }
+            }
+        });
     }
 }
 
@@ -156,13 +218,13 @@ struct FilterState {
     affinity_topologies: Vec<Arc<Topology>>,
     anti_affinity: Vec<AffinityTerm>,
     /// Per domain: placed pods matching all of the required affinity terms.
-    affinity_counts: DomainMap<u32>,
+    affinity_counts: DomainMap,
     /// The pod matches all its own required affinity terms.
     affinity_self: bool,
     /// Per domain: placed pods selected by a required anti-affinity term.
-    anti_domains: DomainMap<u32>,
+    anti_domains: DomainMap,
     /// Per domain: placed pods whose required anti-affinity selects the incoming pod.
-    existing_domains: DomainMap<u32>,
+    existing_domains: DomainMap,
 }
 
 impl FilterPlugin for InterPodAffinity {
@@ -273,11 +335,7 @@ impl FilterPlugin for InterPodAffinity {
         if s.existing_domains
             .by_key
             .iter()
-            .any(|(_, topology, counts)| {
-                topology
-                    .domain(node)
-                    .is_some_and(|d| counts[d as usize] > 0)
-            })
+            .any(|(_, topology, counts)| topology.domain(node).is_some_and(|d| counts.get(d) > 0))
         {
             return Err(EXISTING_ANTI_AFFINITY);
         }
@@ -326,7 +384,7 @@ impl ScorePlugin for InterPodAffinity {
         }
         let index = cx.state.pod_index();
         // Per domain: the summed weights credited to it.
-        let mut state: DomainMap<i64> = DomainMap::new();
+        let mut state = DomainMap::new();
         // The incoming pod's preferences: +weight (affinity) or −weight (anti-affinity) to the
         // domain of every placed pod a term selects.
         for (t, weight) in &preferred {
@@ -377,18 +435,18 @@ impl ScorePlugin for InterPodAffinity {
     }
 }
 
-fn score_state(data: &CycleData) -> &DomainMap<i64> {
+fn score_state(data: &CycleData) -> &DomainMap {
     data.as_ref()
-        .and_then(|d| d.downcast_ref::<DomainMap<i64>>())
+        .and_then(|d| d.downcast_ref::<DomainMap>())
         .expect("pre_score")
 }
 
-impl DomainMap<i64> {
+impl DomainMap {
     /// A node's score: the weights credited to its domains of every key.
     fn score(&self, n: NodeId) -> i64 {
         self.by_key
             .iter()
-            .filter_map(|(_, topology, weights)| topology.domain(n).map(|d| weights[d as usize]))
+            .filter_map(|(_, topology, weights)| topology.domain(n).map(|d| weights.get(d)))
             .sum()
     }
 }
@@ -401,10 +459,14 @@ pub fn normalize_min_max(scores: &mut [i64]) {
     };
     let diff = max - min;
     for s in scores.iter_mut() {
-        *s = if diff > 0 {
-            (MAX_NODE_SCORE as f64 * ((*s - min) as f64 / diff as f64)) as i64
-        } else {
+        // Most nodes are in no domain a term credits, so at one end: the ends need no division
+        // (`diff / diff` is exactly 1 in floating point too).
+        *s = if diff == 0 || *s == min {
             0
+        } else if *s == max {
+            MAX_NODE_SCORE
+        } else {
+            (MAX_NODE_SCORE as f64 * ((*s - min) as f64 / diff as f64)) as i64
         };
     }
 }

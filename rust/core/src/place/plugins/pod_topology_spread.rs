@@ -44,8 +44,8 @@ use crate::hash::IdSet;
 use crate::intern::Sym;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::place::framework::{
-    Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
-    MAX_NODE_SCORE,
+    add_weighted_scores, Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason,
+    ScorePlugin, MAX_NODE_SCORE,
 };
 use crate::place::pod_index::{placed, InternedSelector, MemoTag, PodIndex, Topology};
 use crate::snapshot::{NodeId, PodId, Snapshot};
@@ -266,7 +266,19 @@ impl PodTopologySpread {
         let pods = &snap.pods;
         let own = &pods.spread[p as usize];
         if own.is_empty() {
-            return Arc::new(self.build_constraints(snap, index, p, action));
+            if !spread_by_default(snap, p) {
+                return Arc::new(Constraints {
+                    list: Vec::new(),
+                    selectors: Vec::new(),
+                });
+            }
+            let build = || self.build_constraints(snap, index, p, action);
+            if !self.system_defaulted {
+                return Arc::new(build());
+            }
+            // The system defaults select by the pod's controller when used: one set for all pods.
+            let hard = action == WhenUnsatisfiable::DoNotSchedule;
+            return index.shared(MemoTag::SpreadSystemDefaults { hard }, build);
         }
         let reads_labels = own.iter().any(|c| !c.match_label_keys.is_empty());
         let alike = |q: PodId| {
@@ -274,8 +286,8 @@ impl PodTopologySpread {
                 && (!reads_labels || pods.labels[q as usize] == pods.labels[p as usize])
         };
         let tag = match action {
-            WhenUnsatisfiable::DoNotSchedule => MemoTag::SpreadHard,
-            WhenUnsatisfiable::ScheduleAnyway => MemoTag::SpreadSoft,
+            WhenUnsatisfiable::DoNotSchedule => MemoTag::HardSpread,
+            WhenUnsatisfiable::ScheduleAnyway => MemoTag::SoftSpread,
         };
         index.per_controller(p, tag, alike, || {
             self.build_constraints(snap, index, p, action)
@@ -611,19 +623,25 @@ impl FilterPlugin for PodTopologySpread {
 // ---------------------------------------------------------------------------------------------
 // Score
 
+/// The feasible nodes' raw scores by class: the nodes of a class have one raw score (see
+/// [`class_value`]), so NormalizeScore divides once per class, not once per node.
 struct ScoreState {
     /// The feasible nodes, in the order NormalizeScore sees their scores.
     feasible: Vec<NodeId>,
-    /// Their raw scores (0 where ignored).
+    /// Per feasible node, its class; [`IGNORED`] for a node without some topology key (not
+    /// scored: 0).
+    class: Vec<u32>,
+    /// Per class, the raw score (0 for [`IGNORED`]).
     raw: Vec<i64>,
-    /// Per feasible node: without some topology key, so not scored.
-    ignored: Vec<bool>,
 }
+
+/// The class of the feasible nodes that are not scored.
+const IGNORED: u32 = 0;
 
 impl ScoreState {
     fn raw(&self, node: NodeId) -> i64 {
         let i = self.feasible.iter().position(|&n| n == node);
-        i.map_or(0, |i| self.raw[i])
+        i.map_or(0, |i| self.raw[self.class[i] as usize])
     }
 
     /// Where `nodes` start in the feasible list, if they are a run of it: the framework scores
@@ -633,10 +651,25 @@ impl ScoreState {
         let at = self.feasible.iter().position(|&n| n == first)?;
         self.feasible[at..].starts_with(nodes).then_some(at)
     }
-}
 
-/// A count of the scored domains that no scored feasible node is in (so no pod is counted there).
-const ABSENT: i64 = -1;
+    /// Per class, its normalised score (upstream's NormalizeScore, see [`normalize_reversed`]).
+    fn normalized(&self) -> Vec<i64> {
+        let scored = &self.raw[IGNORED as usize + 1..];
+        let (min, max) = scored
+            .iter()
+            .fold((i64::MAX, 0), |(min, max), &s| (min.min(s), max.max(s)));
+        let divider = Divider::new(max.max(1));
+        std::iter::once(0)
+            .chain(scored.iter().map(|&s| {
+                if max == 0 {
+                    MAX_NODE_SCORE
+                } else {
+                    divider.div(MAX_NODE_SCORE * (max + min - s))
+                }
+            }))
+            .collect()
+    }
+}
 
 /// Upstream `topologyNormalizingWeight`.
 pub fn topology_normalizing_weight(domains: usize) -> f64 {
@@ -772,65 +805,66 @@ fn radix(c: &Constraint) -> usize {
     }
 }
 
-/// How many classes there are (see [`class_keys`]), if no more than `limit`.
+/// A feasible node whose score is its own: it holds pods a hostname constraint counts.
+const OWN_SCORE: usize = usize::MAX;
+
+/// Per feasible node, its class, numbered in order of first sight from 1: nodes of one class
+/// (equal [`class_value`]s for every constraint) that hold no counted pods have equal terms, so
+/// the same raw score; a node that holds some, or every node when there are more classes than
+/// nodes, is a class of its own. And per class, its first node (none for 0, which is unused).
+/// Built a constraint at a time, as tight loops over the few hundred nodes.
+fn classify(
+    list: &[Constraint],
+    on_feasible: &[Option<Vec<i64>>],
+    nodes: &[NodeId],
+) -> (Vec<u32>, Vec<usize>) {
+    let mut seen = vec![usize::MAX];
+    let Some(classes) = classes(list, nodes.len()) else {
+        seen.extend(0..nodes.len());
+        return ((1..=nodes.len() as u32).collect(), seen);
+    };
+    let mut keys: Vec<usize> = vec![0; nodes.len()];
+    for c in list.iter().filter(|c| radix(c) > 1) {
+        let radix = radix(c);
+        // (Below `classes`, so no product overflows.)
+        for (key, &n) in keys.iter_mut().zip(nodes) {
+            *key = key.wrapping_mul(radix).wrapping_add(class_value(c, n));
+        }
+    }
+    for counts in on_feasible.iter().flatten() {
+        for (key, &count) in keys.iter_mut().zip(counts) {
+            if count > 0 {
+                *key = OWN_SCORE;
+            }
+        }
+    }
+    let mut numbered = vec![0u32; classes];
+    let class = keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let slot = (key != OWN_SCORE).then(|| &mut numbered[key]);
+            match slot {
+                Some(&mut id) if id != 0 => id,
+                slot => {
+                    let id = seen.len() as u32;
+                    seen.push(i);
+                    if let Some(slot) = slot {
+                        *slot = id;
+                    }
+                    id
+                }
+            }
+        })
+        .collect();
+    (class, seen)
+}
+
+/// How many classes of [`class_value`]s there are, if no more than `limit`.
 fn classes(list: &[Constraint], limit: usize) -> Option<usize> {
     list.iter()
         .try_fold(1usize, |k, c| k.checked_mul(radix(c)))
         .filter(|&k| k <= limit)
-}
-
-/// A feasible node whose score is its own: it holds pods a hostname constraint counts.
-const OWN_SCORE: usize = usize::MAX;
-
-/// Per feasible node, its class: nodes of one class (equal [`class_value`]s for every
-/// constraint, numbered mixed-radix) that hold no counted pods have equal terms, so the same raw
-/// score. Built a constraint at a time, as tight loops over the few hundred nodes.
-fn class_keys(list: &[Constraint], terms: &[Terms], nodes: &[NodeId]) -> Vec<usize> {
-    let mut keys = vec![0; nodes.len()];
-    for c in list.iter().filter(|c| radix(c) > 1) {
-        let radix = radix(c);
-        for (key, &n) in keys.iter_mut().zip(nodes) {
-            *key = *key * radix + class_value(c, n);
-        }
-    }
-    for t in terms {
-        if let Terms::PerNode { counts, .. } = t {
-            for (key, &count) in keys.iter_mut().zip(counts) {
-                if count > 0 {
-                    *key = OWN_SCORE;
-                }
-            }
-        }
-    }
-    keys
-}
-
-/// The raw scores of the feasible nodes (0 where ignored). A cycle sees a few hundred nodes
-/// but only the few that hold counted pods differ from the others of their class: each class's
-/// score is summed and rounded once, unless there are more classes than nodes.
-fn raw_scores(
-    list: &[Constraint],
-    terms: &[Terms],
-    nodes: &[NodeId],
-    ignored: &[bool],
-) -> Vec<i64> {
-    let score = |i: usize| node_score(list, terms, i, nodes[i]);
-    let Some(classes) = classes(list, nodes.len()) else {
-        return (0..nodes.len())
-            .map(|i| if ignored[i] { 0 } else { score(i) })
-            .collect();
-    };
-    let mut memo: Vec<Option<i64>> = vec![None; classes];
-    class_keys(list, terms, nodes)
-        .into_iter()
-        .zip(ignored)
-        .enumerate()
-        .map(|(i, (key, &ignored))| match key {
-            _ if ignored => 0,
-            OWN_SCORE => score(i),
-            key => *memo[key].get_or_insert_with(|| score(i)),
-        })
-        .collect()
 }
 
 impl ScorePlugin for PodTopologySpread {
@@ -851,47 +885,16 @@ impl ScorePlugin for PodTopologySpread {
         let list = &constraints.list;
         // With the system defaults a node without a zone label is still spread by hostname.
         let require_all = !snap.pods.spread[cx.p()].is_empty() || !self.system_defaulted;
-        let ignored: Vec<bool> = if require_all {
-            nodes.iter().map(|&n| !has_all_keys(n, list)).collect()
-        } else {
-            vec![false; nodes.len()]
-        };
-        let scored = || {
-            nodes
-                .iter()
-                .zip(&ignored)
-                .filter(|(_, &ignored)| !ignored)
-                .map(|(&n, _)| n)
-        };
-        // The domains of the scored nodes count from 0; the others stay ABSENT.
+        // Count the matching pods per scored domain (those of no scored node are never read),
+        // and for hostname constraints note the nodes of all of them.
+        let inclusion = Inclusion::new(cx, &index);
         let mut per_domain: Vec<Vec<i64>> = list
             .iter()
-            .map(|c| {
-                let mut counts = Vec::new();
-                if !c.hostname {
-                    counts.resize(c.topology.scored_domains(), ABSENT);
-                    for n in scored() {
-                        counts[c.topology.scored_domain(n) as usize] = 0;
-                    }
-                }
-                counts
+            .map(|c| match c.hostname {
+                true => Vec::new(),
+                false => vec![0; c.topology.scored_domains()],
             })
             .collect();
-        let weights: Vec<f64> = list
-            .iter()
-            .zip(&per_domain)
-            .map(|(c, counts)| {
-                let size = if c.hostname {
-                    scored().count()
-                } else {
-                    counts.iter().filter(|&&k| k != ABSENT).count()
-                };
-                topology_normalizing_weight(size)
-            })
-            .collect();
-        // Count the matching pods of every node whose domain holds a scored node; for hostname
-        // constraints, note the nodes of all of them.
-        let inclusion = Inclusion::new(cx, &index);
         let mut on_nodes: Vec<Vec<NodeId>> = vec![Vec::new(); list.len()];
         constraints.for_each_counted(cx, &index, |selector, n| {
             for (j, c) in list.iter().enumerate() {
@@ -905,33 +908,76 @@ impl ScorePlugin for PodTopologySpread {
                 if (require_all && !has_all_keys(n, list)) || !inclusion.includes(c, n) {
                     continue;
                 }
-                let count = &mut per_domain[j][c.topology.scored_domain(n) as usize];
-                if *count != ABSENT {
-                    *count += 1;
-                }
+                per_domain[j][c.topology.scored_domain(n) as usize] += 1;
             }
         });
+        let on_feasible: Vec<Option<Vec<i64>>> = list
+            .iter()
+            .zip(&on_nodes)
+            .map(|(c, on)| c.hostname.then(|| occurrences(on, nodes, snap.nodes.len())))
+            .collect();
+
+        // Each feasible node's class, with a node of each. Whether a node is scored, and its
+        // domains, follow from its class.
+        let (class, seen) = classify(list, &on_feasible, nodes);
+        let mut in_domain: Vec<Vec<bool>> =
+            per_domain.iter().map(|d| vec![false; d.len()]).collect();
+        let mut scored_class = vec![IGNORED; seen.len()];
+        let mut scored_seen = vec![usize::MAX];
+        for (id, &i) in seen.iter().enumerate().skip(1) {
+            let n = nodes[i];
+            if require_all && !has_all_keys(n, list) {
+                continue;
+            }
+            scored_class[id] = scored_seen.len() as u32;
+            scored_seen.push(i);
+            for (c, in_domain) in list.iter().zip(in_domain.iter_mut()) {
+                if !c.hostname {
+                    in_domain[c.topology.scored_domain(n) as usize] = true;
+                }
+            }
+        }
+        let (class, scored) = if scored_seen.len() == seen.len() {
+            // Every class is scored, and numbered as it was.
+            let scored = class.len();
+            (class, scored)
+        } else {
+            let class: Vec<u32> = class.iter().map(|&c| scored_class[c as usize]).collect();
+            let scored = class.iter().filter(|&&c| c != IGNORED).count();
+            (class, scored)
+        };
         let terms: Vec<Terms> = list
             .iter()
-            .zip(&weights)
             .zip(per_domain)
-            .zip(&on_nodes)
-            .map(|(((c, &weight), per_domain), on_nodes)| {
-                if c.hostname {
-                    let counts = occurrences(on_nodes, nodes, snap.nodes.len());
-                    Terms::PerNode { counts, weight }
-                } else {
-                    // (Collected in place: the terms take over the counts' memory.)
-                    let term = |count: i64| score_for_count(count, c.max_skew, weight);
-                    Terms::PerDomain(per_domain.into_iter().map(term).collect())
-                }
-            })
+            .zip(on_feasible)
+            .zip(&in_domain)
+            .map(
+                |(((c, per_domain), on_feasible), in_domain)| match on_feasible {
+                    Some(counts) => Terms::PerNode {
+                        counts,
+                        weight: topology_normalizing_weight(scored),
+                    },
+                    None => {
+                        let domains = in_domain.iter().filter(|&&d| d).count();
+                        let weight = topology_normalizing_weight(domains);
+                        // (Collected in place: the terms take over the counts' memory.)
+                        let term = |count: i64| score_for_count(count, c.max_skew, weight);
+                        Terms::PerDomain(per_domain.into_iter().map(term).collect())
+                    }
+                },
+            )
             .collect();
-        let raw = raw_scores(list, &terms, nodes, &ignored);
+        let raw = std::iter::once(0)
+            .chain(
+                scored_seen[1..]
+                    .iter()
+                    .map(|&i| node_score(list, &terms, i, nodes[i])),
+            )
+            .collect();
         PreScore::Run(Some(Arc::new(ScoreState {
             feasible: nodes.to_vec(),
+            class,
             raw,
-            ignored,
         })))
     }
 
@@ -942,7 +988,11 @@ impl ScorePlugin for PodTopologySpread {
     fn score_all(&self, _: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
         let s = score_state(data);
         match s.run_start(nodes) {
-            Some(at) => out.copy_from_slice(&s.raw[at..at + nodes.len()]),
+            Some(at) => {
+                for (o, &c) in out.iter_mut().zip(&s.class[at..]) {
+                    *o = s.raw[c as usize];
+                }
+            }
             None => {
                 for (o, &n) in out.iter_mut().zip(nodes) {
                     *o = s.raw(n);
@@ -952,7 +1002,31 @@ impl ScorePlugin for PodTopologySpread {
     }
 
     fn normalize(&self, _: &Cycle, data: &CycleData, scores: &mut [i64]) {
-        normalize_reversed(scores, &score_state(data).ignored);
+        let ignored: Vec<bool> = score_state(data)
+            .class
+            .iter()
+            .map(|&c| c == IGNORED)
+            .collect();
+        normalize_reversed(scores, &ignored);
+    }
+
+    fn add_weighted(
+        &self,
+        cx: &Cycle,
+        data: &CycleData,
+        nodes: &[NodeId],
+        weight: i64,
+        totals: &mut [i64],
+        buf: &mut Vec<i64>,
+    ) {
+        let s = score_state(data);
+        if s.feasible != nodes {
+            return add_weighted_scores(self, cx, data, nodes, weight, totals, buf);
+        }
+        let normalized = s.normalized();
+        for (t, &c) in totals.iter_mut().zip(&s.class) {
+            *t += weight * normalized[c as usize];
+        }
     }
 }
 
