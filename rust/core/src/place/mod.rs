@@ -134,6 +134,8 @@ fn schedule_with(
     let queue = order.sort(snap, queue, seed);
     let groups = constraint_groups(snap, &queue, profiles);
     let mut state = ClusterState::new(snap, &snap.current);
+    // Room for what the batch adds (most pods are placed): growing by copies costs more.
+    state.changes.reserve(queue.len());
     let mut schedulers: Vec<Scheduler> = profiles
         .iter()
         .map(|p| {
@@ -146,7 +148,7 @@ fn schedule_with(
     let names: Vec<_> = profiles.iter().map(|p| snap.symbols.get(&p.name)).collect();
     let mut next_start = 0;
     let mut skipped = Vec::new();
-    let mut placed = Vec::new();
+    let mut placed = Vec::with_capacity(queue.len());
     let mut unschedulable = Vec::new();
     for (p, group) in queue.into_iter().zip(groups) {
         // Like kube-scheduler, a profile only takes the pods that name it.
@@ -173,6 +175,6 @@ fn schedule_with(
         placed,
         unschedulable,
         skipped,
-        assignment: state.assignment(),
+        assignment: state.into_assignment(),
     })
 }

@@ -185,6 +185,14 @@ impl<'s> ClusterState<'s> {
             gpu_devices: self.devices.clone(),
         }
     }
+
+    /// [`ClusterState::assignment`], without copying.
+    pub fn into_assignment(self) -> Assignment {
+        Assignment {
+            node: self.node,
+            gpu_devices: self.devices,
+        }
+    }
 }
 
 /// kube-scheduler's `nodeTree.list()`: nodes grouped by zone (region and zone labels, the beta
