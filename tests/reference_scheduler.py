@@ -905,7 +905,17 @@ def schedule(
     seed: int = 0,
 ) -> Result:
     """Places pending pods one at a time, as kube-scheduler would (see the module docstring)."""
-    c = Cluster(objects)
+    return schedule_cluster(Cluster(objects), pods, config, order, seed)
+
+
+def schedule_cluster(
+    c: Cluster,
+    pods: Sequence[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    order: str = "queue",
+    seed: int = 0,
+) -> Result:
+    """`schedule` on a cluster already built (and changed by it): set-up apart, for timing."""
     profiles = profiles_from_config(config)
     if pods is None:
         queue = [p for p in c.pods if p.node is None and p.active]

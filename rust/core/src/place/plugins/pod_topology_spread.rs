@@ -655,18 +655,9 @@ impl ScoreState {
     /// Per class, its normalised score (upstream's NormalizeScore, see [`normalize_reversed`]).
     fn normalized(&self) -> Vec<i64> {
         let scored = &self.raw[IGNORED as usize + 1..];
-        let (min, max) = scored
-            .iter()
-            .fold((i64::MAX, 0), |(min, max), &s| (min.min(s), max.max(s)));
-        let divider = Divider::new(max.max(1));
+        let scale = ReversedScale::over(scored.iter().copied());
         std::iter::once(0)
-            .chain(scored.iter().map(|&s| {
-                if max == 0 {
-                    MAX_NODE_SCORE
-                } else {
-                    divider.div(MAX_NODE_SCORE * (max + min - s))
-                }
-            }))
+            .chain(scored.iter().map(|&s| scale.apply(s)))
             .collect()
     }
 }
@@ -1040,33 +1031,60 @@ fn score_state(data: &CycleData) -> &ScoreState {
 /// `100 × (max + min − s) / max` over the scored nodes; ignored nodes get 0, and all 100 when
 /// every score is 0.
 pub fn normalize_reversed(scores: &mut [i64], ignored: &[bool]) {
-    let mut min = i64::MAX;
-    let mut max = 0;
-    for (&s, &skip) in scores.iter().zip(ignored) {
-        if !skip {
-            min = min.min(s);
-            max = max.max(s);
-        }
-    }
-    let divider = Divider::new(max.max(1));
-    let reversed = |s: i64| divider.div(MAX_NODE_SCORE * (max + min - s));
+    let scale = ReversedScale::over(
+        scores
+            .iter()
+            .zip(ignored)
+            .filter(|&(_, &skip)| !skip)
+            .map(|(&s, _)| s),
+    );
     // The raw scores are a few distinct values (one per domain, and per count on a node): when
     // they span fewer values than there are nodes, each is divided once.
-    let span = max.checked_sub(min).and_then(|d| usize::try_from(d).ok());
+    let span = scale
+        .max
+        .checked_sub(scale.min)
+        .and_then(|d| usize::try_from(d).ok());
     let quotients: Vec<i64> = match span {
-        Some(span) if max > 0 && span < scores.len() => (min..=max).map(reversed).collect(),
+        Some(span) if scale.max > 0 && span < scores.len() => {
+            (scale.min..=scale.max).map(|s| scale.apply(s)).collect()
+        }
         _ => Vec::new(),
     };
     for (s, &skip) in scores.iter_mut().zip(ignored) {
         *s = if skip {
             0
-        } else if max == 0 {
-            MAX_NODE_SCORE
         } else if quotients.is_empty() {
-            reversed(*s)
+            scale.apply(*s)
         } else {
-            quotients[(*s - min) as usize]
+            quotients[(*s - scale.min) as usize]
         };
+    }
+}
+
+/// NormalizeScore's map from a raw score to `100 × (max + min − s) / max`, with min and max over
+/// the scored values; all 100 when every score is 0.
+struct ReversedScale {
+    min: i64,
+    max: i64,
+    divider: Divider,
+}
+
+impl ReversedScale {
+    fn over(scored: impl Iterator<Item = i64>) -> Self {
+        let (min, max) = scored.fold((i64::MAX, 0), |(min, max), s| (min.min(s), max.max(s)));
+        ReversedScale {
+            min,
+            max,
+            divider: Divider::new(max.max(1)),
+        }
+    }
+
+    fn apply(&self, s: i64) -> i64 {
+        if self.max == 0 {
+            MAX_NODE_SCORE
+        } else {
+            self.divider.div(MAX_NODE_SCORE * (self.max + self.min - s))
+        }
     }
 }
 
