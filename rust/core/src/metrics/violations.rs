@@ -332,7 +332,7 @@ fn spread(
                 continue;
             }
             let n = a.node[pi].expect("bound");
-            for c in &s.pods.spread[pi] {
+            for c in s.pods.spread[pi].iter() {
                 if c.when_unsatisfiable != WhenUnsatisfiable::DoNotSchedule {
                     continue;
                 }

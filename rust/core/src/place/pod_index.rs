@@ -498,7 +498,7 @@ impl PodIndex {
             if let Some(c) = controller[qi] {
                 by_controller[c as usize].push(q);
             }
-            let Some(a) = pods.affinity[qi].as_deref() else {
+            let Some(a) = pods.affinity[qi].as_ref() else {
                 continue;
             };
             if a.pod_affinity.is_none() && a.pod_anti_affinity.is_none() {
@@ -508,10 +508,11 @@ impl PodIndex {
             // before is cheaper than resolving the terms again.
             let reuse = last.as_ref().is_some_and(|&(r, _)| {
                 let ri = r as usize;
-                let b = pods.affinity[ri].as_deref().expect("has terms");
+                let b = pods.affinity[ri].as_ref().expect("has terms");
                 pods.namespace[ri] == pods.namespace[qi]
-                    && a.pod_affinity == b.pod_affinity
-                    && a.pod_anti_affinity == b.pod_anti_affinity
+                    && (Arc::ptr_eq(a, b)
+                        || (a.pod_affinity == b.pod_affinity
+                            && a.pod_anti_affinity == b.pod_anti_affinity))
             });
             if !reuse {
                 let carried = Carried::of(snap, q, a, &mut anti, &mut scoring);

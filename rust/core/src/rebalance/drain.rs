@@ -311,7 +311,7 @@ fn watchers(snap: &Snapshot) -> Vec<Vec<PodId>> {
         if snap.current.node[q].is_none() || !snap.is_active(q as PodId) {
             continue;
         }
-        for c in &pods.spread[q] {
+        for c in pods.spread[q].iter() {
             if let (WhenUnsatisfiable::DoNotSchedule, Some(sel)) =
                 (c.when_unsatisfiable, &c.label_selector)
             {

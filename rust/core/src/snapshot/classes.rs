@@ -4,11 +4,12 @@
 //! every pod's strings again.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use super::{PodId, Pods, Snapshot};
 use crate::hash::IdMap;
-use crate::model::affinity::NodeAffinity;
+use crate::model::affinity::{Affinity, NodeAffinity};
 use crate::model::taints::Toleration;
 use crate::model::Labels;
 
@@ -21,15 +22,45 @@ pub(crate) struct ConstraintClasses {
     pub(crate) first: Vec<PodId>,
 }
 
-type Key<'a> = (&'a Labels, Option<&'a NodeAffinity>, &'a [Toleration]);
+// The snapshot shares equal values (see `super::shared`), so replicas' keys compare by pointer.
+type Key<'a> = (&'a Arc<Labels>, NodeAffinityOf<'a>, &'a Arc<[Toleration]>);
+
+/// A pod's node affinity, compared and hashed as that, through its whole affinity: pods with
+/// one shared affinity have the same node affinity without reading it.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeAffinityOf<'a>(Option<&'a Arc<Affinity>>);
+
+impl NodeAffinityOf<'_> {
+    fn get(&self) -> Option<&NodeAffinity> {
+        self.0.and_then(|a| a.node_affinity.as_ref())
+    }
+}
+
+impl PartialEq for NodeAffinityOf<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.get() == other.get(),
+        }
+    }
+}
+
+impl Eq for NodeAffinityOf<'_> {}
+
+impl Hash for NodeAffinityOf<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.get().hash(state);
+    }
+}
 
 impl ConstraintClasses {
     /// What pods of one class have equal.
     pub(crate) fn key(pods: &Pods, p: usize) -> Key<'_> {
-        let node_affinity = pods.affinity[p]
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref());
-        (&pods.node_selector[p], node_affinity, &pods.tolerations[p])
+        (
+            &pods.node_selector[p],
+            NodeAffinityOf(pods.affinity[p].as_ref()),
+            &pods.tolerations[p],
+        )
     }
 
     fn compute(pods: &Pods) -> ConstraintClasses {

@@ -7,12 +7,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::shared::SharedConstraints;
 use super::{NodeId, Owner, Snapshot, SymLabels};
 use crate::error::{Error, InputError};
 use crate::intern::Interner;
@@ -238,10 +240,11 @@ struct PodRecord {
     labels: Labels,
     owner: Option<crate::model::meta::OwnerReference>,
     request: EffectiveRequest,
-    node_selector: Labels,
-    affinity: Option<Box<crate::model::affinity::Affinity>>,
-    tolerations: Vec<crate::model::taints::Toleration>,
-    spread: Vec<crate::model::spread::TopologySpreadConstraint>,
+    // Shared within the thread's run of items; the merge shares them across runs.
+    node_selector: Arc<Labels>,
+    affinity: Option<Arc<crate::model::affinity::Affinity>>,
+    tolerations: Arc<[crate::model::taints::Toleration]>,
+    spread: Arc<[crate::model::spread::TopologySpreadConstraint]>,
     host_ports: Vec<crate::model::pod::HostPort>,
     local_storage: bool,
     scheduler_name: Option<String>,
@@ -295,7 +298,11 @@ fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
     })
 }
 
-fn pod_record(pod: Pod, path: &str) -> Result<PodRecord, InputError> {
+fn pod_record(
+    pod: Pod,
+    path: &str,
+    shared: &mut SharedConstraints,
+) -> Result<PodRecord, InputError> {
     let Pod {
         metadata: mut meta,
         spec,
@@ -325,20 +332,22 @@ fn pod_record(pod: Pod, path: &str) -> Result<PodRecord, InputError> {
         priority: spec.priority.unwrap_or(0),
         labels: meta.labels,
         request,
-        node_selector: spec.node_selector,
-        affinity: spec.affinity.map(Box::new),
-        tolerations: spec.tolerations,
-        spread: spec.topology_spread_constraints,
+        // Shared where the values were parsed, so a duplicate is freed by the thread that made it.
+        node_selector: shared.node_selector.share(spec.node_selector),
+        affinity: spec.affinity.map(|a| shared.affinity.share(a)),
+        tolerations: shared.tolerations.share(spec.tolerations),
+        spread: shared.spread.share(spec.topology_spread_constraints),
         scheduler_name: spec.scheduler_name.filter(|n| !n.is_empty()),
     })
 }
 
-fn record(item: &Located) -> Result<Record, InputError> {
+fn record(item: &Located, shared: &mut SharedConstraints) -> Result<Record, InputError> {
     Ok(match item_kind(item)? {
         Kind::Node => Record::Node(node_record(parse_item(item.raw, &item.path)?, &item.path)?),
         Kind::Pod => Record::Pod(Box::new(pod_record(
             parse_item(item.raw, &item.path)?,
             &item.path,
+            shared,
         )?)),
         Kind::Pdb => Record::Pdb(parse_item(item.raw, &item.path)?),
     })
@@ -369,7 +378,12 @@ pub fn parse_documents(docs: &[&[u8]]) -> Result<Snapshot, Error> {
         .collect::<Result<_, _>>()?;
     let mut heads = Vec::with_capacity(docs.len());
     let items = locate(&docs, &mut heads)?;
-    let results: Vec<Result<Record, InputError>> = items.par_iter().map(record).collect();
+    let results: Vec<Result<Record, InputError>> = items
+        .par_iter()
+        .map_init(SharedConstraints::default, |shared, item| {
+            record(item, shared)
+        })
+        .collect();
     // The first bad item in input order, whatever the thread count.
     let records = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(build(&items, records)?)
@@ -443,6 +457,7 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
     let mut device_annotations: Vec<Option<String>> = Vec::with_capacity(count);
     let default_scheduler = s.symbols.intern("default-scheduler");
     p.index.reserve(count);
+    let mut shared = SharedConstraints::default();
     for (path, rec) in pods {
         let r = *rec;
         if let Some(&first) = p.index.get(&r.key) {
@@ -481,10 +496,12 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
         p.requests.push_sparse(&r.request.resources, &s.resources);
         p.gpu.push(r.request.gpu);
         p.nonzero.push(r.request.nonzero);
-        p.node_selector.push(r.node_selector);
-        p.affinity.push(r.affinity);
-        p.tolerations.push(r.tolerations);
-        p.spread.push(r.spread);
+        p.node_selector
+            .push(shared.node_selector.share(r.node_selector));
+        p.affinity
+            .push(r.affinity.map(|a| shared.affinity.share(a)));
+        p.tolerations.push(shared.tolerations.share(r.tolerations));
+        p.spread.push(shared.spread.share(r.spread));
         p.host_ports.push(r.host_ports);
         p.local_storage.push(r.local_storage);
         p.scheduler_name.push(match r.scheduler_name {

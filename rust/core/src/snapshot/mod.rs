@@ -6,8 +6,10 @@ mod classes;
 mod devices;
 mod ingest;
 mod merge;
+mod shared;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(crate) use classes::ConstraintClasses;
 pub use ingest::{parse_documents, spec_effective_request};
@@ -102,10 +104,11 @@ pub struct Pods {
     pub gpu: Vec<GpuDemand>,
     /// cpu/memory with kube-scheduler's scoring defaults (see `EffectiveRequest::nonzero`).
     pub nonzero: Vec<[i64; 2]>,
-    pub node_selector: Vec<Labels>,
-    pub affinity: Vec<Option<Box<Affinity>>>,
-    pub tolerations: Vec<Vec<Toleration>>,
-    pub spread: Vec<Vec<TopologySpreadConstraint>>,
+    // Shared: equal values are one allocation (see `shared`), so comparing replicas' is cheap.
+    pub node_selector: Vec<Arc<Labels>>,
+    pub affinity: Vec<Option<Arc<Affinity>>>,
+    pub tolerations: Vec<Arc<[Toleration]>>,
+    pub spread: Vec<Arc<[TopologySpreadConstraint]>>,
     pub host_ports: Vec<Vec<HostPort>>,
     /// `emptyDir` / `hostPath` volumes.
     pub local_storage: Vec<bool>,

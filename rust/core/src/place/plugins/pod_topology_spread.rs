@@ -310,7 +310,7 @@ impl PodTopologySpread {
         if defaulted && !spread_by_default(snap, p) {
             return out;
         }
-        let list = if defaulted { &self.defaults } else { own };
+        let list: &[TopologySpreadConstraint] = if defaulted { &self.defaults } else { own };
         let mut sources: Vec<&TopologySpreadConstraint> = Vec::new();
         for c in list.iter().filter(|c| c.when_unsatisfiable == action) {
             let same = |s: &&TopologySpreadConstraint| {
