@@ -23,13 +23,30 @@ struct Summary {
 
 impl Summary {
     fn of(totals: &[i32]) -> Summary {
-        // Separate passes without branches or overflow checks, so each is vectorised.
-        let max = totals.iter().fold(REJECTED, |m, &t| m.max(t));
-        Summary {
-            feasible: totals.len() as u32 - count_equal(totals, REJECTED),
-            max,
-            ties: count_equal(totals, max),
+        // Baseline x86-64 has no packed 32-bit maximum; AVX2 has, eight lanes wide.
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { summary_avx2(totals) };
         }
+        summary(totals)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn summary_avx2(totals: &[i32]) -> Summary {
+    summary(totals)
+}
+
+#[inline(always)]
+fn summary(totals: &[i32]) -> Summary {
+    // Separate passes without branches or overflow checks, so each is vectorised.
+    let max = totals.iter().fold(REJECTED, |m, &t| m.max(t));
+    Summary {
+        feasible: totals.len() as u32 - count_equal(totals, REJECTED),
+        max,
+        ties: count_equal(totals, max),
     }
 }
 
@@ -84,6 +101,7 @@ impl Stretch {
 
 /// How many of `totals` equal `x`, counted without branches or overflow checks (vectorised): a
 /// stretch never holds more than `u32::MAX` positions.
+#[inline(always)]
 fn count_equal(totals: &[i32], x: i32) -> u32 {
     totals
         .iter()
@@ -271,6 +289,34 @@ mod tests {
             let rank: Vec<u32> = (0..n as u32).rev().collect();
             let by_rank = w.choose(&totals, &order, &mut a, &TieBreak::Rank(rank));
             assert_eq!(by_rank, *tied.iter().max().unwrap(), "case {case}");
+        }
+    }
+
+    #[test]
+    fn summaries_are_the_same_with_and_without_avx2() {
+        let mut rng = Rng::new(11);
+        for case in 0..500 {
+            let len = 1 + rng.below(BLOCK as u64) as usize;
+            let spread = 1 + case % 7;
+            let totals: Vec<i32> = (0..len)
+                .map(|_| match rng.below(5) {
+                    0 => REJECTED,
+                    _ => rng.below(spread) as i32 - 2,
+                })
+                .collect();
+            let plain = summary(&totals);
+            let naive_max = totals.iter().copied().max().unwrap();
+            let naive = Summary {
+                feasible: totals.iter().filter(|&&t| t != REJECTED).count() as u32,
+                max: naive_max,
+                ties: totals.iter().filter(|&&t| t == naive_max).count() as u32,
+            };
+            assert_eq!(plain, naive, "case {case}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                assert_eq!(unsafe { summary_avx2(&totals) }, plain, "case {case}");
+            }
         }
     }
 
