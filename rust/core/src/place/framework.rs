@@ -500,17 +500,23 @@ impl DemandCache {
                 passed += 1;
             }
         }
-        let totals = &mut scores.0;
-        totals.clear();
-        totals.resize(passed, 0);
-        for (j, data) in &self.pre_scores {
+        // Buffers of at least `passed` entries, not cleared: every entry read is written first.
+        let totals = at_least(&mut scores.0, passed);
+        let one = at_least(&mut scores.1, passed);
+        if self.pre_scores.is_empty() {
+            totals.fill(0);
+        }
+        for (k, (j, data)) in self.pre_scores.iter().enumerate() {
             let (plugin, weight) = &profile.scores[*j];
-            let one = &mut scores.1;
-            one.clear();
-            one.resize(passed, 0);
             plugin.score_all(cx, data, &nodes[..passed], one);
-            for (t, s) in totals.iter_mut().zip(one.iter()) {
-                *t += weight * s;
+            if k == 0 {
+                for (t, s) in totals.iter_mut().zip(one.iter()) {
+                    *t = weight * s;
+                }
+            } else {
+                for (t, s) in totals.iter_mut().zip(one.iter()) {
+                    *t += weight * s;
+                }
             }
         }
         let mut next = totals.iter();
@@ -524,6 +530,14 @@ impl DemandCache {
             self.total.set(pos as usize, total);
         }
     }
+}
+
+/// The first `len` entries of `buf`, grown to hold them.
+fn at_least(buf: &mut Vec<i64>, len: usize) -> &mut [i64] {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    &mut buf[..len]
 }
 
 /// Buffers [`DemandCache::refresh`] reuses from cycle to cycle.
