@@ -14,7 +14,7 @@ use crate::model::taints::Toleration;
 use crate::model::Labels;
 
 /// Per pod, its class: pods with equal (`==`) nodeSelector, node affinity and tolerations share
-/// one, pods that differ in any never do.
+/// one (the snapshot stores equal values once), pods that differ in any never do.
 pub(crate) struct ConstraintClasses {
     /// Per pod, its class, numbered from 0 in order of the class's first pod.
     pub(crate) of: Vec<u32>,
@@ -22,8 +22,10 @@ pub(crate) struct ConstraintClasses {
     pub(crate) first: Vec<PodId>,
 }
 
-// The snapshot shares equal values (see `super::shared`), so replicas' keys compare by pointer.
-type Key<'a> = (&'a Arc<Labels>, NodeAffinityOf<'a>, &'a Arc<[Toleration]>);
+// The snapshot shares equal values (see `super::shared`): the same allocation is the same value,
+// and comparing (and hashing) addresses reads no strings. Values equal but not shared would only
+// make more classes, each still of equal constraints.
+type Key<'a> = (*const Labels, NodeAffinityOf<'a>, *const [Toleration]);
 
 /// A pod's node affinity, compared and hashed as that, through its whole affinity: pods with
 /// one shared affinity have the same node affinity without reading it.
@@ -57,9 +59,9 @@ impl ConstraintClasses {
     /// What pods of one class have equal.
     pub(crate) fn key(pods: &Pods, p: usize) -> Key<'_> {
         (
-            &pods.node_selector[p],
+            Arc::as_ptr(&pods.node_selector[p]),
             NodeAffinityOf(pods.affinity[p].as_ref()),
-            &pods.tolerations[p],
+            Arc::as_ptr(&pods.tolerations[p]),
         )
     }
 

@@ -281,8 +281,10 @@ impl PodTopologySpread {
             return index.shared(MemoTag::SpreadSystemDefaults { hard }, build);
         }
         let reads_labels = own.iter().any(|c| !c.match_label_keys.is_empty());
+        // The snapshot shares equal lists (one allocation each): the same allocation is the same
+        // value, and another one, at worst, is built again.
         let alike = |q: PodId| {
-            pods.spread[q as usize] == *own
+            Arc::ptr_eq(&pods.spread[q as usize], own)
                 && (!reads_labels || pods.labels[q as usize] == pods.labels[p as usize])
         };
         let tag = match action {
