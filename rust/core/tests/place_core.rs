@@ -409,11 +409,18 @@ fn batch_resource_scores_agree_with_per_node_scores() {
         .enumerate()
         .map(|(i, (cpu, mem))| node(&format!("n{i}"), cpu, mem, ""))
         .collect();
-    for (i, (cpu, mem)) in [("1", "6Gi"), ("3", "150Pi"), ("10", "100Gi"), ("2", "1Gi")]
-        .iter()
-        .enumerate()
+    // n5's memory in use plus 2Ei asked for is past i64::MAX.
+    for (i, (on, cpu, mem)) in [
+        ("n0", "1", "6Gi"),
+        ("n1", "3", "150Pi"),
+        ("n2", "10", "100Gi"),
+        ("n3", "2", "1Gi"),
+        ("n5", "1", "7Ei"),
+    ]
+    .iter()
+    .enumerate()
     {
-        let spec = format!(r#""nodeName":"n{i}","#);
+        let spec = format!(r#""nodeName":"{on}","#);
         items.push(pod(&format!("used{i}"), cpu, mem, &spec));
     }
     let demands = [
@@ -429,15 +436,23 @@ fn batch_resource_scores_agree_with_per_node_scores() {
     let s = snap(&items);
     let state = ClusterState::new(&s, &s.current);
     let nodes: Vec<u32> = (0..s.nodes.len() as u32).collect();
-    let most = profiles_from_json(
-        r#"{"profiles":[{"pluginConfig":[{"name":"NodeResourcesFit","args":{"scoringStrategy":
-            {"type":"MostAllocated","resources":[{"name":"cpu","weight":3},{"name":"memory","weight":2}]}}}]}]}"#,
-    )
-    .unwrap()
-    .pop()
-    .unwrap();
+    // Each strategy with weights that average by a shift (1 + 1) and by a division (3 + 2).
+    let strategy = |kind: &str, weights: [u32; 2]| {
+        let json = format!(
+            r#"{{"profiles":[{{"pluginConfig":[{{"name":"NodeResourcesFit","args":{{"scoringStrategy":
+            {{"type":"{kind}","resources":[{{"name":"cpu","weight":{}}},{{"name":"memory","weight":{}}}]}}}}}}]}}]}}"#,
+            weights[0], weights[1]
+        );
+        profiles_from_json(&json).unwrap().pop().unwrap()
+    };
+    let profiles = [
+        default_profile(),
+        strategy("LeastAllocated", [3, 2]),
+        strategy("MostAllocated", [1, 1]),
+        strategy("MostAllocated", [3, 2]),
+    ];
     let mut checked = 0;
-    for profile in [default_profile(), most] {
+    for profile in profiles {
         for (i, _) in demands.iter().enumerate() {
             let p = s.pods.id(&format!("default/p{i}")).unwrap();
             let cx = Cycle::new(&state, p);
@@ -458,7 +473,7 @@ fn batch_resource_scores_agree_with_per_node_scores() {
             }
         }
     }
-    assert!(checked >= 18, "{checked}");
+    assert!(checked >= 36, "{checked}");
 }
 
 #[test]

@@ -51,8 +51,17 @@ impl GpuDemand {
 /// A set of device indices on one node.
 pub type DeviceMask = u64;
 
+/// The indices of the devices in `mask`, in increasing order.
 pub fn mask_indices(mask: DeviceMask) -> impl Iterator<Item = u32> {
-    (0..MAX_DEVICES).filter(move |i| mask & (1 << i) != 0)
+    // Set bit by set bit, lowest first: binding a pod without GPUs takes no steps at all.
+    let mut rest = mask;
+    std::iter::from_fn(move || {
+        (rest != 0).then(|| {
+            let i = rest.trailing_zeros();
+            rest &= rest - 1;
+            i
+        })
+    })
 }
 
 /// Parses `kube-engine.io/gpu-devices` (`"0,3"`): distinct indices below `devices`.
@@ -131,6 +140,15 @@ pub fn give(free: &mut [u32], mask: DeviceMask, demand: GpuDemand) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mask_indices_are_the_set_bits_in_order() {
+        let of = |m: DeviceMask| mask_indices(m).collect::<Vec<_>>();
+        assert_eq!(of(0), Vec::<u32>::new());
+        assert_eq!(of(0b1001), vec![0, 3]);
+        assert_eq!(of(1 << 63 | 1 << 5), vec![5, 63]);
+        assert_eq!(of(u64::MAX), (0..MAX_DEVICES).collect::<Vec<_>>());
+    }
 
     #[test]
     fn device_lists() {

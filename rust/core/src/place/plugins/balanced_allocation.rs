@@ -40,7 +40,7 @@ impl BalancedAllocation {
 pub fn balanced_score(fractions: &[f64]) -> i64 {
     let std = match fractions.len() {
         0 | 1 => 0.0,
-        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        2 => std_of_two(fractions[0], fractions[1]),
         n => {
             let mean = fractions.iter().sum::<f64>() / n as f64;
             (fractions
@@ -51,7 +51,42 @@ pub fn balanced_score(fractions: &[f64]) -> i64 {
                 .sqrt()
         }
     };
+    score_of_std(std)
+}
+
+/// The standard deviation of two fractions, as upstream computes it.
+#[inline(always)]
+fn std_of_two(f0: f64, f1: f64) -> f64 {
+    ((f0 - f1) / 2.0).abs()
+}
+
+#[inline(always)]
+fn score_of_std(std: f64) -> i64 {
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+/// `(used + request) / capacity` (capacity not 0, the others never negative), capped at 1. A sum
+/// past `i64::MAX` is past any capacity: where it wraps, the fraction is 1.
+#[inline(always)]
+fn fraction_of_sum(used: i64, request: i64, capacity: i64) -> f64 {
+    let sum = used.wrapping_add(request);
+    if sum < 0 {
+        1.0
+    } else {
+        fraction(sum, capacity)
+    }
+}
+
+/// `used / capacity` (capacity not 0), capped at 1.
+#[inline(always)]
+fn fraction(used: i64, capacity: i64) -> f64 {
+    let f = used as f64 / capacity as f64;
+    // Never NaN (capacity is not 0), so this is `f.min(1.0)`, in one instruction.
+    if f > 1.0 {
+        1.0
+    } else {
+        f
+    }
 }
 
 impl ScorePlugin for BalancedAllocation {
@@ -93,11 +128,10 @@ impl ScorePlugin for BalancedAllocation {
                 *o = if c0 == 0 || c1 == 0 {
                     score_node(cx, ids, node)
                 } else {
-                    // A sum past `i64::MAX` is a fraction above 1, as the saturated one.
                     let [u0, u1] = room.requested;
-                    let f0 = (u0.saturating_add(q0) as f64 / c0 as f64).min(1.0);
-                    let f1 = (u1.saturating_add(q1) as f64 / c1 as f64).min(1.0);
-                    balanced_score(&[f0, f1])
+                    let f0 = fraction_of_sum(u0, q0, c0);
+                    let f1 = fraction_of_sum(u1, q1, c1);
+                    score_of_std(std_of_two(f0, f1))
                 };
             }
             return;
@@ -126,7 +160,7 @@ fn score_node(cx: &Cycle, ids: &[(usize, i64)], node: NodeId) -> i64 {
             if capacity == 0 || (req == 0 && r > EPHEMERAL_STORAGE) {
                 continue;
             }
-            let f = ((cx.state.requested.get(n, r) + req) as f64 / capacity as f64).min(1.0);
+            let f = fraction_of_sum(cx.state.requested.get(n, r), req, capacity);
             if k < fractions.len() {
                 fractions[k] = f;
                 k += 1;
@@ -154,5 +188,13 @@ mod tests {
         assert_eq!(balanced_score(&[1.0, 0.0]), 50);
         // Three resources: std of (0.1, 0.4, 0.7) = 0.2449 -> 75.
         assert_eq!(balanced_score(&[0.1, 0.4, 0.7]), 75);
+    }
+
+    #[test]
+    fn fractions_are_capped_at_one_even_past_i64_max() {
+        assert_eq!(fraction_of_sum(30, 20, 100), 0.5);
+        assert_eq!(fraction_of_sum(90, 20, 100), 1.0);
+        assert_eq!(fraction_of_sum(i64::MAX - 1, 10, i64::MAX), 1.0);
+        assert_eq!(fraction_of_sum(i64::MAX, i64::MAX, 7), 1.0);
     }
 }

@@ -158,25 +158,17 @@ impl NodeResourcesFit {
     /// A resource's score for `requested` of `capacity` under the strategy.
     #[inline(always)]
     fn resource_score(&self, requested: i64, capacity: i64) -> i64 {
+        if capacity == 0 {
+            return match self.strategy {
+                Strategy::RequestedToCapacityRatio => broken_linear(&self.shape, 100),
+                _ => 0,
+            };
+        }
         match self.strategy {
-            Strategy::LeastAllocated => {
-                if capacity == 0 || requested > capacity {
-                    0
-                } else {
-                    // Requests are never negative, so the difference is exact; saturating
-                    // keeps a mistake from wrapping.
-                    percent(capacity.saturating_sub(requested), capacity)
-                }
-            }
-            Strategy::MostAllocated => {
-                if capacity == 0 {
-                    0
-                } else {
-                    percent(requested.min(capacity), capacity)
-                }
-            }
+            Strategy::LeastAllocated => least_allocated(requested, capacity),
+            Strategy::MostAllocated => most_allocated(requested, capacity),
             Strategy::RequestedToCapacityRatio => {
-                let utilisation = if capacity == 0 || requested > capacity {
+                let utilisation = if requested > capacity {
                     100
                 } else {
                     percent(requested, capacity)
@@ -345,12 +337,6 @@ impl FilterPlugin for NodeResourcesFit {
     }
 }
 
-/// How the cpu+memory score averages by the sum of weights.
-enum Average {
-    Shift(u32),
-    Divide(Divider),
-}
-
 /// Resources a rejection code names one by one (see `filter`).
 const SHORT_BITS: usize = 30;
 
@@ -412,44 +398,123 @@ impl ScorePlugin for NodeResourcesFit {
 
     fn score_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], out: &mut [i64]) {
         let list = scored(data);
-        // The default, cpu then memory: one straight pass wherever both have capacity (nearly
-        // every node), the weighted average by a shift or a multiplication.
-        let (&[(Scored::Resource(CPU), w0, q0), (Scored::Resource(MEMORY), w1, q1)], false) =
-            (list, self.strategy == Strategy::RequestedToCapacityRatio)
+        // The default, cpu then memory, and a strategy that scores by a percentage: one straight
+        // pass wherever both have capacity (nearly every node), with the strategy and the
+        // average chosen once, outside the loop.
+        let (
+            &[(Scored::Resource(CPU), w0, q0), (Scored::Resource(MEMORY), w1, q1)],
+            Strategy::LeastAllocated | Strategy::MostAllocated,
+        ) = (list, self.strategy)
         else {
             for (o, &n) in out.iter_mut().zip(nodes) {
                 *o = self.score_node(cx, list, n);
             }
             return;
         };
-        let weights = w0 + w1;
-        // Weights are 1..=100 each (checked when the profile is made).
-        let average = match (weights as u64).is_power_of_two() {
-            true => Average::Shift(weights.trailing_zeros()),
-            false => Average::Divide(Divider::new(weights)),
+        let pass = CpuMemory {
+            plugin: self,
+            cx,
+            list,
+            weights: [w0, w1],
+            requests: [q0, q1],
         };
-        let st = cx.state;
+        // Weights are 1..=100 each (checked when the profile is made), so the sum is positive.
+        let sum = w0 + w1;
+        let shift = sum.trailing_zeros();
+        // Scores are never negative, so the shift rounds down as division does.
+        let by_shift = |total: i64| total >> shift;
+        let by = Divider::new(sum);
+        let by_divider = |total: i64| by.div(total);
+        let least = self.strategy == Strategy::LeastAllocated;
+        match (least, (sum as u64).is_power_of_two()) {
+            (true, true) => pass.run(nodes, out, least_allocated_plain, by_shift),
+            (true, false) => pass.run(nodes, out, least_allocated_plain, by_divider),
+            (false, true) => pass.run(nodes, out, most_allocated_plain, by_shift),
+            (false, false) => pass.run(nodes, out, most_allocated_plain, by_divider),
+        }
+    }
+}
+
+/// LeastAllocated's score of one resource with capacity (not 0).
+#[inline(always)]
+fn least_allocated(requested: i64, capacity: i64) -> i64 {
+    if requested > capacity {
+        0
+    } else {
+        // Requests are never negative, so the difference is exact; saturating keeps a mistake
+        // from wrapping.
+        percent(capacity.saturating_sub(requested), capacity)
+    }
+}
+
+/// MostAllocated's score of one resource with capacity (not 0).
+#[inline(always)]
+fn most_allocated(requested: i64, capacity: i64) -> i64 {
+    percent(requested.min(capacity), capacity)
+}
+
+/// The capacities [`CpuMemory`] scores without checks: `1..=i64::MAX / 100`, so that `part × 100`
+/// fits for any part of it.
+const PLAIN_CAPACITY: u64 = (i64::MAX / MAX_NODE_SCORE) as u64;
+
+/// [`least_allocated`] for a capacity of `1..=PLAIN_CAPACITY` and a request of `0..2^64`.
+#[inline(always)]
+fn least_allocated_plain(requested: u64, capacity: u64) -> u64 {
+    if requested > capacity {
+        0
+    } else {
+        // Below the capacity, and the capacity times 100 fits: nothing to check.
+        (capacity - requested).wrapping_mul(MAX_NODE_SCORE as u64) / capacity
+    }
+}
+
+/// [`most_allocated`] for a capacity of `1..=PLAIN_CAPACITY` and a request of `0..2^64`.
+#[inline(always)]
+fn most_allocated_plain(requested: u64, capacity: u64) -> u64 {
+    // At most the capacity, whose 100-fold fits: nothing to check.
+    requested.min(capacity).wrapping_mul(MAX_NODE_SCORE as u64) / capacity
+}
+
+/// The scoring pass over cpu and memory, NodeResourcesFit's default resources.
+struct CpuMemory<'a> {
+    plugin: &'a NodeResourcesFit,
+    cx: &'a Cycle<'a>,
+    list: &'a [(Scored, i64, i64)],
+    weights: [i64; 2],
+    requests: [i64; 2],
+}
+
+impl CpuMemory<'_> {
+    /// Scores every node with `score` per resource and `average` of their weighted sum; each
+    /// combination is its own loop, free of the choice.
+    #[inline(always)]
+    fn run(
+        &self,
+        nodes: &[NodeId],
+        out: &mut [i64],
+        score: impl Fn(u64, u64) -> u64,
+        average: impl Fn(i64) -> i64,
+    ) {
+        let ([w0, w1], [q0, q1]) = (self.weights, self.requests);
+        // Requests are never negative: as unsigned, their sums cannot wrap.
+        let (q0, q1) = (q0 as u64, q1 as u64);
+        let st = self.cx.state;
         for (o, &node) in out.iter_mut().zip(nodes) {
-            let n = node as usize;
-            let room = &st.room[n];
-            let [c0, c1] = room.allocatable;
-            if c0 == 0 || c1 == 0 {
-                *o = self.score_node(cx, list, node);
+            let room = &st.room[node as usize];
+            let [c0, c1] = room.allocatable.map(|c| c as u64);
+            // One comparison per resource for "0 or above PLAIN_CAPACITY": nearly never.
+            if c0.wrapping_sub(1) >= PLAIN_CAPACITY || c1.wrapping_sub(1) >= PLAIN_CAPACITY {
+                *o = self.plugin.score_node(self.cx, self.list, node);
                 continue;
             }
-            let [r0, r1] = room.nonzero;
-            // Requests are never negative; a sum past `i64::MAX` is past any capacity, as the
-            // saturated one is. Scores and weights are at most 100, so the sum cannot overflow.
+            let [r0, r1] = room.nonzero.map(|r| r as u64);
+            // Both terms are below 2^63, so the sums cannot wrap; scores and weights are at most
+            // 100, so neither can the weighted sum.
             let (s0, s1) = (
-                self.resource_score(r0.saturating_add(q0), c0),
-                self.resource_score(r1.saturating_add(q1), c1),
+                score(r0.wrapping_add(q0), c0) as i64,
+                score(r1.wrapping_add(q1), c1) as i64,
             );
-            let total = s0.wrapping_mul(w0).wrapping_add(s1.wrapping_mul(w1));
-            // Scores are never negative, so the shift rounds down as division does.
-            *o = match &average {
-                Average::Shift(k) => total >> k,
-                Average::Divide(by) => by.div(total),
-            };
+            *o = average(s0.wrapping_mul(w0).wrapping_add(s1.wrapping_mul(w1)));
         }
     }
 }
@@ -469,15 +534,16 @@ impl NodeResourcesFit {
             let (capacity, requested) = match *which {
                 Scored::Resource(r) if r == CPU || r == MEMORY => (
                     cx.snap.nodes.allocatable.get(n, r),
-                    st.room[n].nonzero[usize::from(r == MEMORY)] + pod_req,
+                    st.room[n].nonzero[usize::from(r == MEMORY)].saturating_add(*pod_req),
                 ),
                 // Extended resources the pod does not ask for are not scored.
                 Scored::Resource(r) if *pod_req == 0 && r > crate::resources::EPHEMERAL_STORAGE => {
                     continue
                 }
+                // A sum past `i64::MAX` is past any capacity, as the saturated one is.
                 Scored::Resource(r) => (
                     cx.snap.nodes.allocatable.get(n, r),
-                    st.requested.get(n, r) + pod_req,
+                    st.requested.get(n, r).saturating_add(*pod_req),
                 ),
                 Scored::Gpu => {
                     let devices = i64::from(cx.snap.nodes.gpu_devices[n]);
