@@ -68,9 +68,28 @@ impl Totals {
         &self.totals
     }
 
-    pub fn set(&mut self, pos: usize, total: i32) {
+    #[cfg(test)]
+    fn set(&mut self, pos: usize, total: i32) {
         self.totals[pos] = total;
         self.summaries[pos / BLOCK] = None;
+    }
+
+    /// Sets the totals at `positions`: the next of `passed` in turn where `fits`, else
+    /// [`REJECTED`]. Node-local totals are sums of a few final scores times their weights, far
+    /// below `i32::MAX`.
+    pub fn set_all(&mut self, positions: &[u32], fits: &[bool], passed: &[i64]) {
+        let (totals, summaries) = (&mut self.totals[..], &mut self.summaries[..]);
+        let mut next = passed.iter();
+        for (&pos, &ok) in positions.iter().zip(fits) {
+            let total = if ok {
+                let total = *next.next().expect("a total per node that passed");
+                i32::try_from(total).expect("node-local totals fit in 32 bits")
+            } else {
+                REJECTED
+            };
+            totals[pos as usize] = total;
+            summaries[pos as usize / BLOCK] = None;
+        }
     }
 
     fn summary(&mut self, block: usize) -> Summary {

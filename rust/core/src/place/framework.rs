@@ -451,7 +451,7 @@ impl DemandCache {
     /// are nodes. Up to date, the walk only reads them.
     fn refresh(&mut self, profile: &Profile, cx: &Cycle, scratch: &mut Refresh) {
         let log = &cx.state.changes;
-        let order = &cx.state.node_order;
+        let order = &cx.state.node_order[..];
         let Refresh {
             positions,
             nodes,
@@ -469,10 +469,13 @@ impl DemandCache {
                 let kept = self.total.as_slice();
                 let entries = &log[seen..];
                 positions.extend(entries.iter().map(|&entry| entry & !UNBOUND));
+                // The loops run over slices: stores into a vector's buffer would otherwise make
+                // the compiler reload every vector's length and address at every step.
+                let buf = &mut positions[..];
                 let mut len = 0;
                 for (k, &entry) in entries.iter().enumerate() {
-                    let pos = positions[k];
-                    positions[len] = pos;
+                    let pos = buf[k];
+                    buf[len] = pos;
                     len += usize::from(entry & UNBOUND != 0 || kept[pos as usize] != REJECTED);
                 }
                 positions.truncate(len);
@@ -492,13 +495,13 @@ impl DemandCache {
                 profile.filters[i].filter_all(cx, data, nodes, fits);
             }
         }
-        // Score only the nodes that passed, packed to the front.
+        // Score only the nodes that passed, packed to the front (without branches: nearly all
+        // pass, but which do not is unpredictable).
+        let (nodes, fits) = (&mut nodes[..], &fits[..]);
         let mut passed = 0;
         for k in 0..nodes.len() {
-            if fits[k] {
-                nodes[passed] = nodes[k];
-                passed += 1;
-            }
+            nodes[passed] = nodes[k];
+            passed += usize::from(fits[k]);
         }
         // Buffers of at least `passed` entries, not cleared: every entry read is written first.
         let totals = at_least(&mut scores.0, passed);
@@ -508,6 +511,8 @@ impl DemandCache {
         }
         for (k, (j, data)) in self.pre_scores.iter().enumerate() {
             let (plugin, weight) = &profile.scores[*j];
+            // A copy: stores into `totals` could otherwise change it, to the compiler.
+            let weight = *weight;
             plugin.score_all(cx, data, &nodes[..passed], one);
             if k == 0 {
                 for (t, s) in totals.iter_mut().zip(one.iter()) {
@@ -519,16 +524,7 @@ impl DemandCache {
                 }
             }
         }
-        let mut next = totals.iter();
-        for (&pos, &ok) in positions.iter().zip(fits.iter()) {
-            let total = if ok {
-                let total = *next.next().expect("a total per node that passed");
-                i32::try_from(total).expect("node-local totals fit in 32 bits")
-            } else {
-                REJECTED
-            };
-            self.total.set(pos as usize, total);
-        }
+        self.total.set_all(positions, fits, totals);
     }
 }
 

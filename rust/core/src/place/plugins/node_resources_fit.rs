@@ -276,16 +276,25 @@ impl FilterPlugin for NodeResourcesFit {
     fn filter_all(&self, cx: &Cycle, data: &CycleData, nodes: &[NodeId], fits: &mut [bool]) {
         let wanted = wanted(data);
         let st = cx.state;
-        let alloc = &cx.snap.nodes.allocatable;
         let q = wanted.standard;
+        // The standard resources at once, without branches (which is short is a coin toss to
+        // the branch predictor); a resource the pod does not ask for needs `i64::MIN`.
+        let standard_fits = |n: usize| {
+            let free = st.room[n].free();
+            q.iter().zip(&free).fold(true, |ok, (q, f)| ok & (q <= f))
+        };
+        if wanted.extended.is_empty() && cx.gpu.is_none() {
+            // Nearly every pod: nothing else to check.
+            for (ok, &n) in fits.iter_mut().zip(nodes) {
+                *ok &= standard_fits(n as usize);
+            }
+            return;
+        }
+        let alloc = &cx.snap.nodes.allocatable;
         for (ok, &n) in fits.iter_mut().zip(nodes) {
             let n = n as usize;
-            // The standard resources at once, without branches (which is short is a coin toss
-            // to the branch predictor); a resource the pod does not ask for needs `i64::MIN`.
-            let free = st.room[n].free();
-            let standard = q.iter().zip(&free).fold(true, |ok, (q, f)| ok & (q <= f));
             *ok = *ok
-                && standard
+                && standard_fits(n)
                 && (wanted.extended.is_empty() || {
                     let (have, used) = (alloc.row(n), st.requested.row(n));
                     wanted
