@@ -824,11 +824,12 @@ impl<'p> Scheduler<'p> {
             true,
             &mut totals,
         );
-        let mut chooser = Chooser::new(&mut self.ties);
-        for (&n, &total) in feasible.iter().zip(&totals) {
-            chooser.offer(n, total);
-        }
-        Ok(chooser.choose(&mut self.rng, &self.tie_break))
+        Ok(select_host(
+            &feasible,
+            &totals,
+            &mut self.rng,
+            &self.tie_break,
+        ))
     }
 
     /// Why no node fits: every node's first failing filter, in profile order, gives its reasons,
@@ -887,6 +888,30 @@ impl<'p> Scheduler<'p> {
         add_scores(self.profile, cx, feasible, None, false, &mut totals);
         totals
     }
+}
+
+/// selectHost over a list of nodes and their totals, as [`Chooser`] chooses when offered them in
+/// turn (the same draw), in passes without branches: the highest total, how many have it, then
+/// the chosen one among those.
+fn select_host(nodes: &[NodeId], totals: &[i64], rng: &mut Rng, tie_break: &TieBreak) -> NodeId {
+    let best = *totals
+        .iter()
+        .max()
+        .expect("selectHost needs a feasible node");
+    let ties = totals
+        .iter()
+        .fold(0usize, |k, &t| k.wrapping_add(usize::from(t == best)));
+    let mut tied = nodes
+        .iter()
+        .zip(totals)
+        .filter(|&(_, &t)| t == best)
+        .map(|(&n, _)| n);
+    let chosen = match tie_break {
+        _ if ties == 1 => tied.next(),
+        TieBreak::Random => tied.nth(rng.pick_tie(ties as u64) as usize),
+        TieBreak::Rank(rank) => tied.min_by_key(|&n| rank[n as usize]),
+    };
+    chosen.expect("the best total is among the totals")
 }
 
 /// selectHost over nodes offered one at a time: the highest total; among equal ones, by
@@ -1101,6 +1126,33 @@ fn add_scores(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_host_chooses_as_the_chooser_does() {
+        let mut rng = Rng::new(5);
+        for case in 0..300u64 {
+            let len = 1 + rng.below(40) as usize;
+            let nodes: Vec<NodeId> = (0..len as NodeId).map(|n| n * 3 + 1).collect();
+            let totals: Vec<i64> = (0..len).map(|_| rng.below(1 + case % 4) as i64).collect();
+            let rank: Vec<u32> = (0..200).map(|_| rng.below(50) as u32).collect();
+            for tie_break in [TieBreak::Random, TieBreak::Rank(rank)] {
+                let mut ties = Vec::new();
+                let mut chooser = Chooser::new(&mut ties);
+                for (&n, &t) in nodes.iter().zip(&totals) {
+                    chooser.offer(n, t);
+                }
+                let (mut a, mut b) = (Rng::new(case), Rng::new(case));
+                let offered = chooser.choose(&mut a, &tie_break);
+                let listed = select_host(&nodes, &totals, &mut b, &tie_break);
+                assert_eq!(listed, offered, "case {case}");
+                assert_eq!(
+                    a.below(1 << 40),
+                    b.below(1 << 40),
+                    "the same draws, case {case}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn adaptive_percentage_of_nodes_to_score() {
