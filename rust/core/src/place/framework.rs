@@ -566,8 +566,6 @@ pub struct Scheduler<'p> {
     /// By group: groups are numbered densely from 0 (see [`crate::place::constraint_groups`]).
     statics: Vec<Option<Statics>>,
     demands: Vec<DemandCache>,
-    /// The nodes tied for the highest total in the cycle (kept to reuse its memory).
-    ties: Vec<NodeId>,
     /// The dynamic filters that run at each node walked (kept to reuse its memory).
     other: Vec<usize>,
     refresh: Refresh,
@@ -589,7 +587,6 @@ impl<'p> Scheduler<'p> {
             threads: 1,
             statics: Default::default(),
             demands: Vec::new(),
-            ties: Vec::new(),
             other: Vec::new(),
             refresh: Refresh::default(),
             stretches: Vec::new(),
@@ -723,30 +720,26 @@ impl<'p> Scheduler<'p> {
                 .expect("dynamic filters that run have data")
         };
         // When every score this group gets is node-local, a node's total is final once walked, and
-        // selectHost runs during the walk instead of over a list afterwards.
+        // selectHost runs over the walked list as it is, with no scores to add.
         let totals_final = profile.scores.iter().enumerate().all(|(j, (s, _))| {
             is_local_score(s.as_ref()) || matches!(statics.scores[j], Some(None))
         });
         let cache = &mut self.demands[cache];
         cache.refresh(profile, cx, &mut self.refresh);
-        let mut chooser = Chooser::new(&mut self.ties);
         // Walk only the nodes every static filter passes, from the rotating start. A node counts
         // as processed whichever filter rejected it, so `processed` is the distance walked in node
         // order, as upstream counts it. Caches are indexed by position: the walk streams.
         let passing = &statics.passing;
         let order = &cx.state.node_order[..];
-        let keep = if totals_final {
-            0
-        } else {
-            want.min(passing.len())
-        };
+        // Nothing to do at a node but read its total: the cached walk, which keeps no list.
+        let cached = totals_final && other.is_empty() && passing.len() == n_nodes;
+        let keep = if cached { 0 } else { want.min(passing.len()) };
         let mut feasible: Vec<NodeId> = Vec::with_capacity(keep);
         let mut totals: Vec<i64> = Vec::with_capacity(keep);
         let mut found = 0;
         let mut last = None;
         let mut chosen = None;
-        if totals_final && other.is_empty() && passing.len() == n_nodes {
-            // Nothing to do at a node but read its total.
+        if cached {
             let stretches = std::mem::take(&mut self.stretches);
             let walk = cached_walk::walk(&mut cache.total, *next_start, want, stretches);
             (found, last) = (walk.found, walk.last);
@@ -775,12 +768,8 @@ impl<'p> Scheduler<'p> {
                         continue;
                     }
                     found += 1;
-                    if totals_final {
-                        chooser.offer(n, total);
-                    } else {
-                        feasible.push(n);
-                        totals.push(total);
-                    }
+                    feasible.push(n);
+                    totals.push(total);
                     if found == want {
                         last = Some(p);
                         break 'walk;
@@ -807,11 +796,16 @@ impl<'p> Scheduler<'p> {
         if let Some(n) = chosen {
             return Ok(n);
         }
-        if totals_final {
-            return Ok(chooser.choose(&mut self.rng, &self.tie_break));
-        }
         if feasible.len() == 1 {
             return Ok(feasible[0]);
+        }
+        if totals_final {
+            return Ok(select_host(
+                &feasible,
+                &totals,
+                &mut self.rng,
+                &self.tie_break,
+            ));
         }
         let statics = self.statics[group as usize]
             .as_ref()
@@ -890,9 +884,10 @@ impl<'p> Scheduler<'p> {
     }
 }
 
-/// selectHost over a list of nodes and their totals, as [`Chooser`] chooses when offered them in
-/// turn (the same draw), in passes without branches: the highest total, how many have it, then
-/// the chosen one among those.
+/// selectHost over the feasible nodes and their totals: the highest total; among equal ones, by
+/// [`TieBreak`]. Upstream samples a reservoir, one draw per tie; one draw over all the tied nodes
+/// chooses with the same odds. In passes without branches: the highest total, how many have it,
+/// then the chosen one among those.
 fn select_host(nodes: &[NodeId], totals: &[i64], rng: &mut Rng, tie_break: &TieBreak) -> NodeId {
     let best = *totals
         .iter()
@@ -912,48 +907,6 @@ fn select_host(nodes: &[NodeId], totals: &[i64], rng: &mut Rng, tie_break: &TieB
         TieBreak::Rank(rank) => tied.min_by_key(|&n| rank[n as usize]),
     };
     chosen.expect("the best total is among the totals")
-}
-
-/// selectHost over nodes offered one at a time: the highest total; among equal ones, by
-/// [`TieBreak`]. Upstream samples a reservoir, one draw per tie; one draw over all the tied nodes
-/// chooses with the same odds, and the walk stays free of the generator.
-struct Chooser<'a> {
-    best_total: i64,
-    ties: &'a mut Vec<NodeId>,
-}
-
-impl<'a> Chooser<'a> {
-    fn new(ties: &'a mut Vec<NodeId>) -> Self {
-        ties.clear();
-        Chooser {
-            best_total: i64::MIN,
-            ties,
-        }
-    }
-
-    #[inline]
-    fn offer(&mut self, node: NodeId, total: i64) {
-        if total > self.best_total {
-            self.best_total = total;
-            self.ties.clear();
-            self.ties.push(node);
-        } else if total == self.best_total {
-            self.ties.push(node);
-        }
-    }
-
-    /// The chosen node; at least one must have been offered. Draws from `rng` only for a tie.
-    fn choose(&self, rng: &mut Rng, tie_break: &TieBreak) -> NodeId {
-        match (self.ties.as_slice(), tie_break) {
-            ([], _) => panic!("selectHost needs a feasible node"),
-            ([only], _) => *only,
-            (ties, TieBreak::Random) => ties[rng.pick_tie(ties.len() as u64) as usize],
-            (ties, TieBreak::Rank(rank)) => *ties
-                .iter()
-                .min_by_key(|&&n| rank[n as usize])
-                .expect("ties are not empty"),
-        }
-    }
 }
 
 /// The reasons of each of `nodes`' first failing filter (cached verdicts for static filters),
@@ -1126,6 +1079,46 @@ fn add_scores(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// selectHost over nodes offered one at a time, as the walk chose before it kept a list: the
+    /// oracle `select_host` must agree with.
+    struct Chooser<'a> {
+        best_total: i64,
+        ties: &'a mut Vec<NodeId>,
+    }
+
+    impl<'a> Chooser<'a> {
+        fn new(ties: &'a mut Vec<NodeId>) -> Self {
+            ties.clear();
+            Chooser {
+                best_total: i64::MIN,
+                ties,
+            }
+        }
+
+        fn offer(&mut self, node: NodeId, total: i64) {
+            if total > self.best_total {
+                self.best_total = total;
+                self.ties.clear();
+                self.ties.push(node);
+            } else if total == self.best_total {
+                self.ties.push(node);
+            }
+        }
+
+        /// The chosen node; at least one must have been offered. Draws from `rng` only for a tie.
+        fn choose(&self, rng: &mut Rng, tie_break: &TieBreak) -> NodeId {
+            match (self.ties.as_slice(), tie_break) {
+                ([], _) => panic!("selectHost needs a feasible node"),
+                ([only], _) => *only,
+                (ties, TieBreak::Random) => ties[rng.pick_tie(ties.len() as u64) as usize],
+                (ties, TieBreak::Rank(rank)) => *ties
+                    .iter()
+                    .min_by_key(|&&n| rank[n as usize])
+                    .expect("ties are not empty"),
+            }
+        }
+    }
 
     #[test]
     fn select_host_chooses_as_the_chooser_does() {
