@@ -24,6 +24,18 @@ def error_of(*items: dict[str, Any]) -> SnapshotError:
     return info.value
 
 
+def test_pod_on_a_node_the_input_lacks_is_left_out_unless_strict() -> None:
+    data = as_list(node("n1"), pod("a", "ghost"), pod("b", "n1"), pod("c"))
+    snapshot = Snapshot.from_bytes(data)
+    assert snapshot.pod_names() == ["default/b", "default/c"]
+    assert snapshot.pod_nodes() == ["n1", None]
+    assert snapshot.left_out == [("default/a", "ghost")]
+    with pytest.raises(SnapshotError) as info:
+        Snapshot.from_bytes(data, strict=True)
+    assert info.value.path == "items[1].spec.nodeName"
+    assert 'pod "default/a" is bound to unknown node "ghost"' in info.value.message
+
+
 def test_list_file_plain_and_gzip(tmp_path: Path) -> None:
     data = as_list(node("n1"), pod("a", "n1", requests={"cpu": "1"}), pod("b"))
     plain = tmp_path / "c.json"
@@ -233,11 +245,6 @@ def test_selectors_affinity_spread_and_tolerations_parse() -> None:
             ),
             "items[1].spec",
             "requests both nvidia.com/gpu (1) and kube-engine.io/gpu-milli (100)",
-        ),
-        (
-            lambda p: p["spec"].update(nodeName="ghost"),
-            "items[1].spec.nodeName",
-            'pod "default/p" is bound to unknown node "ghost"',
         ),
     ],
 )

@@ -5,7 +5,9 @@ use std::io::Write;
 use kube_engine_core::error::Error;
 use kube_engine_core::model::gpu::GpuDemand;
 use kube_engine_core::resources::{CPU, MEMORY, PODS};
-use kube_engine_core::snapshot::{merge_lists, parse_documents};
+use kube_engine_core::snapshot::{
+    merge_lists, parse_documents, parse_documents_with, LeftOut, ParseOptions,
+};
 use kube_engine_core::Snapshot;
 
 fn node(name: &str, extra_alloc: &str) -> String {
@@ -237,9 +239,31 @@ fn duplicates_and_dangling_references() {
         ])),
         "items[2].metadata.name: duplicate pod \"default/a\" (first at items[1])"
     );
+    let dangling = list(&[
+        node("n1", ""),
+        pod("a", Some("n9"), ""),
+        pod("b", Some("n1"), ""),
+    ]);
+    let strict = ParseOptions { strict: true };
+    let Err(Error::Input(e)) = parse_documents_with(&[&dangling], strict) else {
+        panic!("a strict parse refuses a pod bound to a node the input lacks");
+    };
     assert_eq!(
-        error(&list(&[node("n1", ""), pod("a", Some("n9"), "")])),
+        e.to_string(),
         "items[1].spec.nodeName: pod \"default/a\" is bound to unknown node \"n9\""
+    );
+    // By default the pod is left out, and said to be.
+    let s = parse_documents(&[&dangling]).unwrap();
+    assert_eq!(s.pods.len(), 1);
+    assert_eq!(s.pod_key(0), "default/b");
+    assert_eq!(s.pods.id("default/b"), Some(0));
+    assert_eq!(
+        s.left_out,
+        vec![LeftOut {
+            pod: "default/a".into(),
+            node: "n9".into(),
+            path: "items[1]".into()
+        }]
     );
 }
 

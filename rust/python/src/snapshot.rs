@@ -42,10 +42,14 @@ impl PySnapshot {
 }
 
 /// Bytes from Python are borrowed, not copied (`PyBackedBytes` keeps them alive without the GIL).
-fn parse<D: AsRef<[u8]> + Send>(py: Python<'_>, docs: Vec<D>) -> PyResult<PySnapshot> {
+fn parse<D: AsRef<[u8]> + Send>(
+    py: Python<'_>,
+    docs: Vec<D>,
+    strict: bool,
+) -> PyResult<PySnapshot> {
     let result = detached(py, move || {
         let refs: Vec<&[u8]> = docs.iter().map(AsRef::as_ref).collect();
-        snapshot::parse_documents(&refs)
+        snapshot::parse_documents_with(&refs, snapshot::ParseOptions { strict })
     })?;
     result.map(PySnapshot::new).map_err(|e| to_py(py, e))
 }
@@ -53,9 +57,11 @@ fn parse<D: AsRef<[u8]> + Send>(py: Python<'_>, docs: Vec<D>) -> PyResult<PySnap
 #[pymethods]
 impl PySnapshot {
     /// Reads a snapshot file: a Kubernetes `List` (or NodeList / PodList /
-    /// PodDisruptionBudgetList) as JSON, plain or gzip-compressed.
+    /// PodDisruptionBudgetList) as JSON, plain or gzip-compressed. With `strict`, a pod bound
+    /// to a node the input lacks is an error; otherwise it is left out (see `left_out`).
     #[staticmethod]
-    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, strict = false))]
+    fn from_file(py: Python<'_>, path: std::path::PathBuf, strict: bool) -> PyResult<Self> {
         let data = std::fs::read(&path).map_err(|source| {
             to_py(
                 py,
@@ -65,19 +71,32 @@ impl PySnapshot {
                 },
             )
         })?;
-        parse(py, vec![data])
+        parse(py, vec![data], strict)
     }
 
     /// Parses one JSON document (plain or gzip bytes).
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: PyBackedBytes) -> PyResult<Self> {
-        parse(py, vec![data])
+    #[pyo3(signature = (data, *, strict = false))]
+    fn from_bytes(py: Python<'_>, data: PyBackedBytes, strict: bool) -> PyResult<Self> {
+        parse(py, vec![data], strict)
     }
 
     /// Parses several documents (e.g. the pages of paginated list calls) into one snapshot.
     #[staticmethod]
-    fn from_documents(py: Python<'_>, docs: Vec<PyBackedBytes>) -> PyResult<Self> {
-        parse(py, docs)
+    #[pyo3(signature = (docs, *, strict = false))]
+    fn from_documents(py: Python<'_>, docs: Vec<PyBackedBytes>, strict: bool) -> PyResult<Self> {
+        parse(py, docs, strict)
+    }
+
+    /// Pods of the input left out because the node they are bound to is not in it:
+    /// `(namespace/name, node)`, in input order.
+    #[getter]
+    fn left_out(&self) -> Vec<(String, String)> {
+        self.get()
+            .left_out
+            .iter()
+            .map(|l| (l.pod.clone(), l.node.clone()))
+            .collect()
     }
 
     #[getter]

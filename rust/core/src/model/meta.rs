@@ -92,6 +92,8 @@ pub struct ObjectMeta {
     pub namespace: Option<String>,
     #[serde(default)]
     pub uid: Option<String>,
+    #[serde(default)]
+    pub resource_version: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub labels: Labels,
     #[serde(default, deserialize_with = "null_default")]

@@ -45,6 +45,7 @@ impl Snapshot {
             pods,
             pdbs: self.pdbs.clone(),
             current,
+            left_out: self.left_out.clone(),
         };
         let first = bound.len() as PodId;
         (snap, (first..first + templates.len() as PodId).collect())
@@ -58,6 +59,7 @@ impl Snapshot {
             namespace,
             name,
             uid,
+            resource_version,
             phase,
             priority,
             created,
@@ -103,6 +105,12 @@ impl Snapshot {
             out.namespace.push(namespace[p]);
             out.name.push(pod_name);
             out.uid.push(pod_uid);
+            // An arrival is a new pod: the API has not stored it yet.
+            out.resource_version.push(if arrival.is_some() {
+                String::new()
+            } else {
+                resource_version[p].clone()
+            });
             out.phase.push(if arrival.is_some() {
                 PodPhase::Pending
             } else {

@@ -218,6 +218,7 @@ fn item_kind(item: &Located) -> Result<Kind, InputError> {
 
 struct NodeRecord {
     name: String,
+    resource_version: String,
     labels: Labels,
     taints: Vec<crate::model::taints::Taint>,
     unschedulable: bool,
@@ -233,6 +234,7 @@ struct PodRecord {
     namespace: String,
     name: String,
     uid: String,
+    resource_version: String,
     node_name: Option<String>,
     phase: crate::model::pod::PodPhase,
     priority: i32,
@@ -289,6 +291,7 @@ fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
     let ready = node.ready();
     Ok(NodeRecord {
         ready,
+        resource_version: node.metadata.resource_version.unwrap_or_default(),
         name: node.metadata.name,
         labels: node.metadata.labels,
         taints: node.spec.taints,
@@ -327,6 +330,7 @@ fn pod_record(
         namespace,
         name: meta.name,
         uid: meta.uid.unwrap_or_default(),
+        resource_version: meta.resource_version.unwrap_or_default(),
         node_name: spec.node_name.filter(|n| !n.is_empty()),
         phase: status.phase,
         priority: spec.priority.unwrap_or(0),
@@ -362,8 +366,23 @@ fn intern_labels(labels: &Labels, symbols: &mut Interner) -> SymLabels {
     out.into_boxed_slice()
 }
 
-/// Parses one or more documents (plain or gzip JSON) into a snapshot.
+/// How strictly cross-object references are checked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ParseOptions {
+    /// A pod bound to a node the input does not have is an error. Otherwise (the default) the pod
+    /// is left out of the snapshot and listed in [`Snapshot::left_out`]: a finished Job pod on a
+    /// deleted node, or a node removed while a long list was read, is no reason to refuse the
+    /// rest of the cluster.
+    pub strict: bool,
+}
+
+/// Parses one or more documents (plain or gzip JSON) into a snapshot, with default options.
 pub fn parse_documents(docs: &[&[u8]]) -> Result<Snapshot, Error> {
+    parse_documents_with(docs, ParseOptions::default())
+}
+
+/// Parses one or more documents (plain or gzip JSON) into a snapshot.
+pub fn parse_documents_with(docs: &[&[u8]], opts: ParseOptions) -> Result<Snapshot, Error> {
     let docs: Vec<Cow<[u8]>> = docs
         .iter()
         .enumerate()
@@ -386,11 +405,15 @@ pub fn parse_documents(docs: &[&[u8]]) -> Result<Snapshot, Error> {
         .collect();
     // The first bad item in input order, whatever the thread count.
     let records = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(build(&items, records)?)
+    Ok(build(&items, records, opts)?)
 }
 
 /// Merges records into columns, in input order, checking cross-object rules.
-fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError> {
+fn build(
+    items: &[Located],
+    records: Vec<Record>,
+    opts: ParseOptions,
+) -> Result<Snapshot, InputError> {
     let mut s = Snapshot {
         resources: ResourceNames::default(),
         ..Default::default()
@@ -443,6 +466,7 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
             .labels
             .push(intern_labels(&n.labels, &mut s.symbols));
         s.nodes.name.push(n.name);
+        s.nodes.resource_version.push(n.resource_version);
         s.nodes.taints.push(n.taints);
         s.nodes.unschedulable.push(n.unschedulable);
         s.nodes.ready.push(n.ready);
@@ -469,14 +493,25 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
                 ),
             ));
         }
-        let node = match r.node_name.as_deref() {
+        let node = match r.node_name {
             None => None,
-            Some(name) => Some(s.nodes.id(name).ok_or_else(|| {
-                InputError::new(
-                    format!("{path}.spec.nodeName"),
-                    format!("pod {:?} is bound to unknown node {name:?}", r.key),
-                )
-            })?),
+            Some(name) => match s.nodes.id(&name) {
+                Some(n) => Some(n),
+                None if opts.strict => {
+                    return Err(InputError::new(
+                        format!("{path}.spec.nodeName"),
+                        format!("pod {:?} is bound to unknown node {name:?}", r.key),
+                    ))
+                }
+                None => {
+                    s.left_out.push(super::LeftOut {
+                        pod: r.key,
+                        node: name,
+                        path: path.to_string(),
+                    });
+                    continue;
+                }
+            },
         };
         p.index.insert(r.key, p.name.len() as u32);
         pod_paths.push(path);
@@ -484,6 +519,7 @@ fn build(items: &[Located], records: Vec<Record>) -> Result<Snapshot, InputError
         p.namespace.push(s.symbols.intern(&r.namespace));
         p.name.push(r.name);
         p.uid.push(r.uid);
+        p.resource_version.push(r.resource_version);
         p.phase.push(r.phase);
         p.priority.push(r.priority);
         p.created.push(r.created);

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) use classes::ConstraintClasses;
-pub use ingest::{parse_documents, spec_effective_request};
+pub use ingest::{parse_documents, parse_documents_with, spec_effective_request, ParseOptions};
 pub use merge::{list_continue, merge_lists};
 
 use crate::intern::{Interner, Sym};
@@ -63,6 +63,8 @@ pub struct Owner {
 #[derive(Clone, Debug, Default)]
 pub struct Nodes {
     pub name: Vec<String>,
+    /// `metadata.resourceVersion` (empty when the input had none): a write's precondition.
+    pub resource_version: Vec<String>,
     pub allocatable: ResourceMatrix,
     pub labels: Vec<SymLabels>,
     pub taints: Vec<Vec<Taint>>,
@@ -92,6 +94,8 @@ pub struct Pods {
     pub namespace: Vec<Sym>,
     pub name: Vec<String>,
     pub uid: Vec<String>,
+    /// `metadata.resourceVersion` (empty when the input had none): a write's precondition.
+    pub resource_version: Vec<String>,
     pub phase: Vec<PodPhase>,
     pub priority: Vec<i32>,
     /// Creation time, seconds since the epoch.
@@ -154,6 +158,18 @@ pub struct Snapshot {
     pub pdbs: Vec<PodDisruptionBudget>,
     /// The placement the snapshot was taken in.
     pub current: Assignment,
+    /// Pods the input had but the snapshot does not: bound to a node the input lacks.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A pod left out of a snapshot because the node it is bound to is not in the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    /// `namespace/name`.
+    pub pod: String,
+    pub node: String,
+    /// Where the pod was in the input (`items[12]`).
+    pub path: String,
 }
 
 impl Snapshot {
