@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 
 def node(
     name: str,
@@ -85,3 +87,23 @@ def owned(p: dict[str, Any], owner: str = "web-1") -> dict[str, Any]:
 
 def as_list(*items: dict[str, Any]) -> bytes:
     return json.dumps({"kind": "List", "apiVersion": "v1", "items": list(items)}).encode()
+
+
+def isolate_from_clusters(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No proxies, no in-cluster detection, no user kubeconfig: a test that talks to a cluster
+    talks to the one it set up, never to the developer's."""
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))

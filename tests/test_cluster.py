@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ import kubernetes.config
 import pytest
 
 import kube_engine
+from conftest import isolate_from_clusters
 from k8s_emulator import (
     EXPIRED_MESSAGE,
     NODES,
@@ -40,21 +42,11 @@ PDBS_PATH = "/apis/policy/v1/poddisruptionbudgets"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No proxies, no in-cluster detection, no user kubeconfig leaking into a test."""
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.delenv("KUBERNETES_SERVICE_PORT", raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    isolate_from_clusters(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture
@@ -169,9 +161,9 @@ def test_pages_are_the_servers_raw_bytes_and_no_models_are_built(
 
     class RecordingSnapshot:
         @staticmethod
-        def from_documents(pages: list[bytes]) -> kube_engine.Snapshot:
+        def from_documents(pages: list[bytes], *, strict: bool = False) -> kube_engine.Snapshot:
             seen.append(pages)
-            return real_from_documents(pages)
+            return real_from_documents(pages, strict=strict)
 
     monkeypatch.setattr(cluster, "Snapshot", RecordingSnapshot)
 
@@ -345,17 +337,32 @@ def test_dropped_connections_are_retried(
     assert len(sleeps) == 2
 
 
-def test_unreachable_server_raises_after_bounded_attempts(
+def test_a_server_that_refuses_at_first_contact_fails_at_once(
     tmp_path: Path, sleeps: list[float]
 ) -> None:
     with KubeEmulator() as gone:
         url = gone.url  # a port that nothing listens on once the emulator stopped
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"dead": url})
 
-    with pytest.raises(kube_engine.ClusterError, match=r"nodes: connection failed") as err:
+    with pytest.raises(kube_engine.ClusterError) as err:
         cluster.read_snapshot(kubeconfig)
-    assert f"after {cluster.MAX_ATTEMPTS} attempts" in str(err.value)
-    assert len(sleeps) == cluster.MAX_ATTEMPTS - 1
+
+    assert str(err.value) == f"listing nodes from {url}: connection failed: Connection refused"
+    assert sleeps == []  # not retried: the server never answered
+
+
+def test_a_connection_dropped_at_first_contact_fails_at_once(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=NODES_PATH, drop=True, times=None)
+
+    with pytest.raises(
+        kube_engine.ClusterError, match=r"^listing nodes from .*: connection failed"
+    ):
+        cluster.read_snapshot(kubeconfig)
+    assert len(emu.requests) == 1 and sleeps == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -378,7 +385,7 @@ def test_a_request_that_times_out_is_retried(emu: KubeEmulator, tmp_path: Path) 
     assert elapsed < 4.0  # gave up on the hung request instead of waiting for it
 
 
-def test_a_server_that_never_answers_raises_cluster_error(
+def test_a_server_that_never_answers_fails_within_the_timeout(
     emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
 ) -> None:
     populate(emu)
@@ -390,10 +397,91 @@ def test_a_server_that_never_answers_raises_cluster_error(
         cluster.read_snapshot(kubeconfig, timeout=0.3)
     elapsed = time.monotonic() - start
 
+    assert str(err.value) == f"listing nodes from {emu.url}: no answer within 0.3s"
+    assert len(emu.requests_for(NODES_PATH)) == 1 and sleeps == []
+    assert 0.3 <= elapsed < 3 * 0.3
+
+
+def test_a_socket_that_accepts_but_never_answers_fails_within_the_timeout(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshakes; nobody ever reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"silent": url})
+
+        start = time.monotonic()
+        with pytest.raises(kube_engine.ClusterError, match="no answer within 0.5s"):
+            cluster.read_snapshot(kubeconfig, timeout=0.5)
+        elapsed = time.monotonic() - start
+
+    assert 0.5 <= elapsed < 3 * 0.5
+
+
+def test_a_server_that_hangs_mid_read_is_bounded_by_the_retry_budget(
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(emu, pods=8)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setattr(cluster, "RETRY_BUDGET_MIN", 1.0)
+    emu.inject(path=PODS_PATH, delay=10.0, times=None)  # the nodes answer; the pods never do
+
+    start = time.monotonic()
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, timeout=0.3)
+    elapsed = time.monotonic() - start
+
     message = str(err.value)
-    assert "nodes" in message and "0.3s" in message
-    assert len(emu.requests_for(NODES_PATH)) == cluster.MAX_ATTEMPTS
-    assert elapsed < 6.0
+    assert message.startswith(f"listing pods from {emu.url}: no answer within 0.3s (after ")
+    assert message.endswith("; the read's retry budget of 1s is spent)")
+    # Retried (the server had answered), but MAX_ATTEMPTS (5 x 0.3 s + backoff) was not reached.
+    attempts = len(emu.requests_for(PODS_PATH))
+    assert 2 <= attempts < cluster.MAX_ATTEMPTS
+    # Failures cost at most the budget plus one timeout (plus a little for the client itself).
+    assert elapsed < 1.0 + 0.3 + 0.5
+
+
+def test_the_retry_budget_spans_the_whole_read(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(emu, nodes=2, pods=40, pdbs=0)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setattr(cluster, "RETRY_BUDGET_MIN", 2.0)
+    # Every page fails once: no request reaches MAX_ATTEMPTS, but the read as a whole gives up.
+    served: set[str | None] = set()
+
+    def first_try(req: Any) -> bool:
+        token = req.param("continue")
+        if token in served:
+            return False
+        served.add(token)
+        return True
+
+    emu.inject(503, path=PODS_PATH, when=first_try, times=None)
+
+    with pytest.raises(kube_engine.ClusterError, match="retry budget of 2s is spent"):
+        cluster.read_snapshot(kubeconfig, page_size=2, timeout=0.1)
+
+    assert sum(sleeps) <= 2.0
+    statuses = [r.status for r in emu.requests_for(PODS_PATH)]
+    assert statuses[:4] == [503, 200, 503, 200]
+    assert statuses.count(200) < 20  # gave up before the last of the 20 pages
+
+
+def test_a_retry_after_longer_than_the_budget_is_not_waited_for(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(429, path=PODS_PATH, retry_after=30)
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, timeout=1.0)
+
+    assert "pods: HTTP 429" in str(err.value)
+    assert str(err.value).endswith("(after 1 attempt; the read's retry budget of 10s is spent)")
+    assert sleeps == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,9 +556,98 @@ def test_in_cluster_configuration_is_used_when_running_in_a_pod(
     assert cluster.read_snapshot(emu.write_kubeconfig(tmp_path / "kubeconfig")).num_pods == 2
 
 
+def test_kubeconfig_from_the_environment_wins_over_the_pods_service_account(
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(emu, pods=3)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "1")  # nothing there: must not be used
+    monkeypatch.setenv("KUBECONFIG", str(emu.write_kubeconfig(tmp_path / "kubeconfig")))
+
+    assert cluster.read_snapshot().num_pods == 3
+    described = cluster.describe_config()
+    assert described == f"kubeconfig {tmp_path}/kubeconfig (from $KUBECONFIG), context emulator"
+    monkeypatch.delenv("KUBECONFIG")
+    assert cluster.describe_config() == "in-cluster service account"
+
+
+def test_a_kubeconfig_list_in_the_environment_is_merged_as_kubectl_merges_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with KubeEmulator() as first, KubeEmulator() as second:
+        first.add_node(node("first-node"))
+        second.add_node(node("second-node"))
+        a = write_kubeconfig(tmp_path / "a", {"first": first.url})
+        b = write_kubeconfig(tmp_path / "b", {"second": second.url})
+        missing = tmp_path / "missing"
+        monkeypatch.setenv("KUBECONFIG", f"{missing}:{a}:{b}")
+
+        # The first file that sets a current context wins (kubectl's rule; the client's own merge
+        # would take the last one's); a missing file in the list is skipped.
+        assert cluster.read_snapshot().node_names() == ["first-node"]
+        assert cluster.read_snapshot(context="second").node_names() == ["second-node"]
+        assert cluster.describe_config(context="second") == (
+            f"kubeconfig {missing}:{a}:{b} (from $KUBECONFIG), context second"
+        )
+        assert len(first.requests) == len(second.requests) == 3
+
+        monkeypatch.setenv("KUBECONFIG", f"{missing}:{tmp_path / 'also-missing'}")
+        with pytest.raises(kube_engine.ClusterError, match=r"^\$KUBECONFIG names no file that"):
+            cluster.read_snapshot()
+        assert len(first.requests) == len(second.requests) == 3
+
+
 def test_missing_kubeconfig_raises_cluster_error(tmp_path: Path) -> None:
-    with pytest.raises(kube_engine.ClusterError, match="kubeconfig"):
-        cluster.read_snapshot(tmp_path / "missing")
+    missing = tmp_path / "missing"
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(missing)
+    assert str(err.value) == f"kubeconfig {missing} does not exist"
+
+
+def test_no_configuration_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(cluster.NoConfigurationError) as err:
+        cluster.read_snapshot()
+    assert isinstance(err.value, kube_engine.ClusterError)
+    assert f"{home}/.kube/config does not exist" in str(err.value)
+    assert "KUBERNETES_SERVICE_HOST is not set" in str(err.value)
+
+
+def test_the_default_kubeconfig_is_found_in_home(
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(emu, pods=2)
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    emu.write_kubeconfig(home / ".kube" / "config", context="mine")
+    monkeypatch.setenv("HOME", str(home))
+
+    assert cluster.read_snapshot().num_pods == 2
+    assert cluster.describe_config() == "kubeconfig ~/.kube/config, context mine"
+
+
+def test_unusable_contexts_are_named_before_any_request(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"prod": emu.url, "staging": emu.url})
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, context="dev")
+    assert str(err.value) == (
+        f"context 'dev' is not in kubeconfig {kubeconfig} (its contexts: prod, staging)"
+    )
+
+    doc = json.loads(kubeconfig.read_text())
+    del doc["current-context"]
+    kubeconfig.write_text(json.dumps(doc))
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.describe_config(kubeconfig)
+    assert str(err.value) == (
+        f"kubeconfig {kubeconfig} sets no current context (its contexts: prod, staging)"
+    )
+    assert cluster.describe_config(kubeconfig, "staging") == (
+        f"kubeconfig {kubeconfig}, context staging"
+    )
+    assert emu.requests == []
 
 
 def test_global_client_configuration_is_left_alone(emu: KubeEmulator, tmp_path: Path) -> None:
@@ -489,7 +666,35 @@ def test_bad_arguments(emu: KubeEmulator, tmp_path: Path) -> None:
         cluster.read_snapshot(kubeconfig, page_size=0)
     with pytest.raises(ValueError, match="timeout"):
         cluster.read_snapshot(kubeconfig, timeout=0)
+    with pytest.raises(ValueError, match="timeout"):
+        cluster.read_snapshot(kubeconfig, timeout=float("inf"))
     assert emu.requests == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Pods on nodes the lists lack
+
+
+def test_a_pod_on_a_node_the_read_did_not_see_is_left_out_unless_strict(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    populate(emu, nodes=2, pods=4, pdbs=0)
+    emu.add_pod(pod("jobs", "finished", node_name="deleted-node", phase="Succeeded"))
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+
+    snap = cluster.read_snapshot(kubeconfig)
+    assert snap.num_pods == 4
+    assert snap.left_out == [("jobs/finished", "deleted-node")]
+
+    with pytest.raises(kube_engine.SnapshotError, match="deleted-node"):
+        cluster.read_snapshot(kubeconfig, strict=True)
+
+    # save_snapshot keeps what the server listed; strict refuses to write it.
+    saved = cluster.save_snapshot(tmp_path / "all.json", kubeconfig=kubeconfig)
+    assert kube_engine.Snapshot.from_file(saved).left_out == [("jobs/finished", "deleted-node")]
+    with pytest.raises(kube_engine.SnapshotError, match="deleted-node"):
+        cluster.save_snapshot(tmp_path / "strict.json", kubeconfig=kubeconfig, strict=True)
+    assert not (tmp_path / "strict.json").exists()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -116,13 +116,21 @@ def test_bad_arguments_name_the_value(example: Snapshot) -> None:
 
 def test_rebalance_command_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
     fast = ["--time-limit", "2", "--workers", "1"]
-    assert main(["rebalance", "--allow-bare", "--max-moves", "30", "-o", "json", *fast]) == 0
+    assert (
+        main(["rebalance", "--example", "--allow-bare", "--max-moves", "30", "-o", "json", *fast])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     plan = out["rebalance"]["plan"]
     assert len(plan["moves"]) <= 30
     assert plan["nodes_used"]["after"] == plan["nodes_used"]["before"] - len(plan["nodes_freed"])
     assert plan["bound"] <= plan["value"] == plan["nodes_used"]["after"]
-    assert main(["rebalance", "--allow-bare", "--max-moves", "30", "--solver", "heuristic"]) == 0
+    assert (
+        main(
+            ["rebalance", "--example", "--allow-bare", "--max-moves", "30", "--solver", "heuristic"]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     # 30 moves empty at most 30 nodes, and the heuristic empties 30: proven optimal.
     assert "Plan (pack, heuristic, OPTIMAL): 30 moves (at most 30)" in table

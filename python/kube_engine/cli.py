@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from importlib import resources
 from pathlib import Path
 
-from kube_engine._core import ConfigError, KubeEngineError, Snapshot, evaluate
+from kube_engine._core import ClusterError, ConfigError, KubeEngineError, Snapshot, evaluate
 from kube_engine.report import (
     evaluation_to_dict,
     problem_summary,
     render_inspection,
     render_problem,
 )
+from kube_engine.sources import describe_sources, load_snapshot
 
 BUNDLED_EXAMPLE = "openb-example.json.gz"
 
@@ -27,33 +29,137 @@ def bundled_example() -> Path:
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "snapshot",
-        nargs="?",
-        help="snapshot file (Kubernetes List JSON, plain or .gz); default: the bundled example",
+        nargs="*",
+        metavar="SNAPSHOT",
+        help="read these instead of the live cluster: files of Kubernetes JSON or YAML (what "
+        "kubectl get nodes,pods,pdb -A -o json|yaml prints; multi-document YAML; plain or gzip), "
+        "directories (their *.json, *.yaml, *.yml files, also .gz), - for stdin; merged into one "
+        "snapshot",
     )
-    p.add_argument("--kubeconfig", help="read a live cluster through this kubeconfig instead")
-    p.add_argument("--context", help="kubeconfig context (with --kubeconfig)")
+    p.add_argument(
+        "--example",
+        action="store_true",
+        help="read the bundled example cluster (built from the Alibaba openb trace)",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: $KUBECONFIG; in a pod, its service account; "
+        "else ~/.kube/config)",
+    )
+    p.add_argument("--context", help="kubeconfig context (default: its current context)")
+    p.add_argument(
+        "--request-timeout",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long to wait for each request to the cluster, e.g. 30, 30s, 1m (default: 30s); "
+        "a cluster that does not answer at all fails after one such wait",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a snapshot with pods bound to nodes it lacks "
+        "(default: leave such pods out, with a warning)",
+    )
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.set_defaults(source_parser=p)
+
+
+# Go durations, as kubectl's --request-timeout takes them.
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
+_GO_DURATION = re.compile(r"([-+]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|ns|h|m|s))+)")
+
+
+def _duration(text: str) -> float:
+    """Seconds, from a number or a Go duration as kubectl takes them (30s, 1m30s, 500ms)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _GO_DURATION.fullmatch(text.strip())
+        if match is None:
+            raise argparse.ArgumentTypeError(
+                f"invalid duration {text!r} (examples: 30, 30s, 1m, 1m30s, 500ms)"
+            ) from None
+        sign = -1.0 if match.group(1) == "-" else 1.0
+        seconds = sign * sum(
+            float(number) * _UNITS[unit] for number, unit in _GO_PART.findall(match.group(2))
+        )
+    if not 0 < seconds < float("inf"):
+        # kubectl reads 0 as "no timeout": a read that could hang for ever is what this prevents.
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and finite, got {text!r} "
+            "(kubectl's 0 for no timeout is not taken: a read must not hang)"
+        )
+    return seconds
 
 
 def _load(args: argparse.Namespace) -> tuple[str, Snapshot]:
-    if args.kubeconfig or args.context:
-        if args.snapshot:
-            raise SystemExit("give either a snapshot file or --kubeconfig/--context, not both")
-        from kube_engine.cluster import read_snapshot
+    """The snapshot the command works on, and its name for the report's header."""
+    parser: argparse.ArgumentParser = args.source_parser
+    live = args.kubeconfig is not None or args.context is not None
+    if args.example and (args.snapshot or live):
+        parser.error("--example cannot be combined with snapshot files, --kubeconfig or --context")
+    if args.snapshot and live:
+        parser.error("give either snapshot files or --kubeconfig/--context, not both")
+    if args.example:
+        name = f"bundled example ({BUNDLED_EXAMPLE})"
+        snapshot = Snapshot.from_file(bundled_example(), strict=args.strict)
+    elif args.snapshot:
+        name = describe_sources(args.snapshot)
+        snapshot = load_snapshot(args.snapshot, strict=args.strict)
+    else:
+        name, snapshot = _read_cluster(args)
+    _warn_left_out(snapshot)
+    return name, snapshot
 
-        name = f"{args.kubeconfig or 'default kubeconfig'}" + (
-            f" (context {args.context})" if args.context else ""
-        )
-        return name, read_snapshot(args.kubeconfig, args.context)
-    path = Path(args.snapshot) if args.snapshot else bundled_example()
-    return str(path), Snapshot.from_file(path)
+
+def _read_cluster(args: argparse.Namespace) -> tuple[str, Snapshot]:
+    from kube_engine.cluster import NoConfigurationError, describe_config, read_snapshot
+
+    try:
+        name = describe_config(args.kubeconfig, args.context)
+    except NoConfigurationError as e:
+        raise ClusterError(
+            f"{e}; give --kubeconfig FILE, a snapshot file (- for stdin), "
+            "or --example for the bundled example"
+        ) from None
+    snapshot = read_snapshot(
+        args.kubeconfig, args.context, timeout=args.request_timeout, strict=args.strict
+    )
+    return name, snapshot
+
+
+#: Left-out pods named on stderr; the rest are counted (-o json lists every one).
+LEFT_OUT_SHOWN = 5
+
+
+def _warn_left_out(snapshot: Snapshot) -> None:
+    left_out = snapshot.left_out
+    if not left_out:
+        return
+    shown = ", ".join(f"{pod} (node {node})" for pod, node in left_out[:LEFT_OUT_SHOWN])
+    more = len(left_out) - LEFT_OUT_SHOWN
+    pods = (
+        "1 pod bound to a node" if len(left_out) == 1 else f"{len(left_out):,} pods bound to nodes"
+    )
+    print(
+        f"kube-engine: warning: left out {pods} not in the snapshot: {shown}"
+        + (f" and {more:,} more" if more > 0 else ""),
+        file=sys.stderr,
+    )
+
+
+def _left_out(snapshot: Snapshot) -> list[dict[str, str]]:
+    return [{"pod": pod, "node": node} for pod, node in snapshot.left_out]
 
 
 def _inspect(args: argparse.Namespace) -> None:
     name, snapshot = _load(args)
     ev = evaluate(snapshot)
     if args.output == "json":
-        print(json.dumps({"source": name, **evaluation_to_dict(snapshot, ev)}, indent=2))
+        out = {"source": name, "left_out": _left_out(snapshot)}
+        print(json.dumps({**out, **evaluation_to_dict(snapshot, ev)}, indent=2))
     else:
         print(render_inspection(name, snapshot, ev))
 
@@ -91,7 +197,7 @@ def _rebalance(args: argparse.Namespace) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if args.output == "json":
-        out = {"source": name, **evaluation_to_dict(snapshot, ev)}
+        out = {"source": name, "left_out": _left_out(snapshot), **evaluation_to_dict(snapshot, ev)}
         out["rebalance"] = {**problem_summary(problem), "plan": plan.to_dict()}
         print(json.dumps(out, indent=2))
         return
@@ -127,7 +233,8 @@ def _schedule(args: argparse.Namespace) -> None:
         snapshot, profile=args.profile or "default", order=args.order, seed=args.seed
     )
     if args.output == "json":
-        print(json.dumps({"source": name, **placement.to_dict()}, indent=2))
+        out = {"source": name, "left_out": _left_out(snapshot)}
+        print(json.dumps({**out, **placement.to_dict()}, indent=2))
         return
     print(placement.table())
     placed, pending = len(placement.assignments), len(placement.unschedulable)

@@ -4,11 +4,32 @@ The official ``kubernetes`` client is used for configuration, authentication and
 model objects are never built: every list call is made with ``_preload_content=False`` and the raw
 bytes of each page go straight to the Rust core, which parses them (without the GIL).
 
+Which cluster: an explicit kubeconfig, else ``$KUBECONFIG`` (a list of files separated by ``:``,
+merged by the client), else the pod's service account when running in one, else
+``~/.kube/config`` -- the order controller-runtime uses, so a kubeconfig someone set on purpose is
+never overridden by the pod the reader happens to run in. A configuration that names nothing usable
+(a missing file, a context the kubeconfig lacks, no configuration at all) is a
+:class:`kube_engine.ClusterError` before any request is made; :func:`describe_config` names the
+choice without reading anything from the cluster.
+
 Lists are paginated with ``limit``/``continue``. A list whose continue token expires (HTTP 410) is
-restarted from the beginning (at most :data:`MAX_RESTARTS` times); 429, 5xx, connection errors and
-timeouts are retried with bounded exponential backoff, honouring ``Retry-After`` (at most
-:data:`MAX_ATTEMPTS` attempts per request). Anything else raises :class:`kube_engine.ClusterError`
-naming the resource, the HTTP status and the server's message.
+restarted from the beginning (at most :data:`MAX_RESTARTS` times). Anything not retried raises
+:class:`kube_engine.ClusterError` naming the resource, the HTTP status and the server's message.
+
+How long a read can take when things go wrong (the user is waiting, and a CronJob should fail
+rather than hang):
+
+* each request waits at most ``timeout`` seconds to connect and for each read of the answer;
+* until the server has answered once, a transport failure (connection refused, no answer, a dropped
+  connection, TLS) is not retried: a server that never answered is down or not the one meant, and
+  saying so at once beats minutes of silent retries. An unreachable cluster fails within
+  ``timeout``;
+* once it has answered, 429, 5xx, connection errors and timeouts are retried (an API server
+  restarting or a leader election mid-read heals in seconds), at most :data:`MAX_ATTEMPTS` attempts
+  per request, after exponential backoff or the server's ``Retry-After``; and the whole read spends
+  at most its retry budget, ``max(RETRY_BUDGET_MIN, timeout)`` seconds, on failed attempts and on
+  waiting: a retry whose wait would overrun the budget is not made. Failures therefore add at most
+  the budget plus one ``timeout`` to a read, however many pages it has.
 """
 
 from __future__ import annotations
@@ -24,6 +45,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +54,15 @@ from kube_engine._core import ClusterError, KubeEngineError, Snapshot, list_cont
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-__all__ = ["MAX_ATTEMPTS", "MAX_RESTARTS", "read_snapshot", "save_snapshot"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_RESTARTS",
+    "RETRY_BUDGET_MIN",
+    "NoConfigurationError",
+    "describe_config",
+    "read_snapshot",
+    "save_snapshot",
+]
 
 StrPath = str | os.PathLike[str]
 
@@ -46,9 +76,18 @@ BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 #: Longest ``Retry-After`` honoured, in seconds.
 RETRY_AFTER_MAX = 60.0
+#: Least retry budget of a read, in seconds (the budget is ``max(RETRY_BUDGET_MIN, timeout)``):
+#: enough to ride out an API server restart even with a short request timeout.
+RETRY_BUDGET_MIN = 10.0
 
 # How the reader waits between attempts (tests replace it to observe or skip the waits).
 _sleep: Callable[[float], None] = time.sleep
+
+_DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+class NoConfigurationError(ClusterError):
+    """No kubeconfig was given or found, and the reader is not running in a pod."""
 
 
 class _Expired(Exception):
@@ -69,18 +108,22 @@ def read_snapshot(
     *,
     page_size: int = 500,
     timeout: float = 30.0,
+    strict: bool = False,
 ) -> Snapshot:
     """Read the cluster's Nodes, Pods and PodDisruptionBudgets into a :class:`Snapshot`.
 
-    Configuration: ``kubeconfig`` (with ``context``, or its current context) when given; otherwise,
-    with no ``context``, the in-cluster service account when ``KUBERNETES_SERVICE_HOST`` is set;
-    otherwise the default kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``) with ``context``.
+    Configuration: ``kubeconfig`` when given, else ``$KUBECONFIG``, else the in-cluster service
+    account when ``KUBERNETES_SERVICE_HOST`` is set and no ``context`` is asked for, else
+    ``~/.kube/config``; from a kubeconfig, ``context`` or its current context.
 
-    ``page_size`` is the ``limit`` of each list request; ``timeout`` (seconds) bounds each request.
-    Raises :class:`kube_engine.ClusterError` when the cluster cannot be read.
+    ``page_size`` is the ``limit`` of each list request; ``timeout`` (seconds) bounds each request
+    and sets the read's retry budget (see the module's documentation). A pod bound to a node the
+    lists lack (deleted while the read went on) is left out and listed in ``Snapshot.left_out``;
+    with ``strict`` it is an error instead. Raises :class:`kube_engine.ClusterError` when the
+    cluster cannot be read.
     """
     pages = _read_pages(kubeconfig, context, page_size=page_size, timeout=timeout)
-    return Snapshot.from_documents(pages)
+    return Snapshot.from_documents(pages, strict=strict)
 
 
 def save_snapshot(
@@ -90,23 +133,164 @@ def save_snapshot(
     context: str | None = None,
     page_size: int = 500,
     timeout: float = 30.0,
+    strict: bool = False,
 ) -> pathlib.Path:
     """Read the cluster like :func:`read_snapshot`; write it to ``path`` as one Kubernetes ``List``.
 
     The file is what ``kubectl get nodes,pods,pdb -A -o json`` prints (each item with its ``kind``
-    and ``apiVersion``), gzip-compressed when ``path`` ends in ``.gz``. It is written atomically:
-    when reading or writing fails, ``path`` is left as it was. Returns ``path``.
+    and ``apiVersion``), gzip-compressed when ``path`` ends in ``.gz``. It keeps every pod the
+    server listed, also those whose node is gone (loading leaves them out); with ``strict`` such a
+    pod is an error, raised before anything is written. It is written atomically: when reading or
+    writing fails, ``path`` is left as it was. Returns ``path``.
     """
     target = pathlib.Path(path)
     pages = _read_pages(kubeconfig, context, page_size=page_size, timeout=timeout)
+    if strict:
+        Snapshot.from_documents(pages, strict=True)
     data = merge_lists(pages)
     del pages
     _write_atomic(target, data, compress=target.name.endswith(".gz"))
     return target
 
 
+def describe_config(kubeconfig: StrPath | None = None, context: str | None = None) -> str:
+    """The configuration :func:`read_snapshot` would use, in words: ``kubeconfig ~/.kube/config,
+    context prod``, ``kubeconfig /etc/kc (from $KUBECONFIG), context ops`` or ``in-cluster service
+    account``.
+
+    Nothing is sent to the cluster. Raises :class:`kube_engine.ClusterError` (a
+    :class:`NoConfigurationError` when there is none at all) like :func:`read_snapshot` would.
+    """
+    return str(_choose_config(kubeconfig, context))
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass(frozen=True)
+class _Config:
+    """The configuration chosen for a read."""
+
+    in_cluster: bool
+    path: str = ""  # the kubeconfig file(s), as given (a $KUBECONFIG list keeps its separators)
+    origin: str = ""  # "" (given), "$KUBECONFIG" or "default"
+    context: str = ""  # the context used: the one asked for, or the kubeconfig's current one
+    merged: Any = None  # the client's merged kubeconfig (a ConfigNode)
+
+    def __str__(self) -> str:
+        if self.in_cluster:
+            return "in-cluster service account"
+        where = " (from $KUBECONFIG)" if self.origin == "$KUBECONFIG" else ""
+        return f"kubeconfig {self.path}{where}, context {self.context}"
+
+
+def _choose_config(kubeconfig: StrPath | None, context: str | None) -> _Config:
+    from kubernetes.config.kube_config import ENV_KUBECONFIG_PATH_SEPARATOR
+
+    env = os.environ.get("KUBECONFIG") or ""
+    if kubeconfig is not None:
+        path, origin = os.fspath(kubeconfig), ""
+        missing = [p for p in _split(path, ENV_KUBECONFIG_PATH_SEPARATOR) if not _exists(p)]
+        if missing:
+            raise ClusterError(f"kubeconfig {', '.join(missing)} does not exist")
+    elif env:
+        path, origin = env, "$KUBECONFIG"
+        # Like kubectl, files of the list that do not exist are skipped, but not all of them.
+        if not any(_exists(p) for p in _split(path, ENV_KUBECONFIG_PATH_SEPARATOR)):
+            raise ClusterError(f"$KUBECONFIG names no file that exists: {path}")
+    elif context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return _Config(in_cluster=True)
+    else:
+        path, origin = _DEFAULT_KUBECONFIG, "default"
+        if not _exists(path):
+            raise NoConfigurationError(
+                "no Kubernetes configuration: $KUBECONFIG is not set, "
+                f"{os.path.expanduser(path)} does not exist, "
+                "and this is not a pod (KUBERNETES_SERVICE_HOST is not set)"
+            )
+    try:
+        merged, current, names = _read_kubeconfig(path)
+    except Exception as exc:  # YAML and OS errors, ConfigException, ...
+        raise ClusterError(f"cannot read kubeconfig {path}: {exc}") from exc
+    if merged is None:
+        raise ClusterError(f"kubeconfig {path} holds no configuration")
+    available = f"its contexts: {', '.join(names)}" if names else "it has no contexts"
+    if context is None:
+        if not current:
+            raise ClusterError(f"kubeconfig {path} sets no current context ({available})")
+        context = current
+    if context not in names:
+        raise ClusterError(f"context {context!r} is not in kubeconfig {path} ({available})")
+    return _Config(in_cluster=False, path=path, origin=origin, context=context, merged=merged)
+
+
+def _split(paths: str, separator: str) -> list[str]:
+    return [p for p in paths.split(separator) if p]
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(os.path.expanduser(path))
+
+
+def _read_kubeconfig(path: str) -> tuple[Any, str | None, list[str]]:
+    """The kubeconfig file(s) at ``path`` merged as the client merges them (None: no file), the
+    current context, and the names of the contexts."""
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    merger = KubeConfigMerger(path)  # type: ignore[no-untyped-call, unused-ignore]
+    merged = merger.config
+    if merged is None:
+        return None, None, []
+    # kubectl takes the current context of the first file that sets one (the first to set a value
+    # wins); the client's merge lets the last one win, which would read another cluster than
+    # kubectl with the same $KUBECONFIG.
+    current = None
+    for file in merger.paths:
+        current = current or merger.config_files[file].get("current-context") or None
+    value = merged.value if isinstance(merged.value, dict) else {}
+    names = [str(c["name"]) for c in value.get("contexts") or [] if "name" in c]
+    return merged, None if current is None else str(current), names
+
+
+def _new_api_client(chosen: _Config) -> ApiClient:
+    """A dedicated ApiClient (the client's global default configuration is never touched)."""
+    from kubernetes import client, config
+    from kubernetes.config.kube_config import KubeConfigLoader
+
+    cfg = client.Configuration()
+    # This module retries by itself; urllib3's own retries (3 by default) would multiply attempts.
+    cfg.retries = False
+    try:
+        if chosen.in_cluster:
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call, unused-ignore]
+        else:
+            # What the client's load_kube_config does with a file name, on the kubeconfig already
+            # merged and checked (persist_config=False: credentials it refreshes are not written).
+            loader = KubeConfigLoader(  # type: ignore[no-untyped-call, unused-ignore]
+                config_dict=chosen.merged, active_context=chosen.context, config_base_path=None
+            )
+            loader.load_and_set(cfg)  # type: ignore[no-untyped-call, unused-ignore]
+    except Exception as exc:  # ConfigException, OS errors, exec plugin failures, ...
+        raise ClusterError(f"cannot load the Kubernetes configuration ({chosen}): {exc}") from exc
+    return client.ApiClient(cfg)
+
+
 # --------------------------------------------------------------------------------------------------
 # Reading pages
+
+
+class _Retries:
+    """What one read has left for retries: its budget, and whether the server ever answered."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.budget = max(RETRY_BUDGET_MIN, timeout)
+        self.spent = 0.0  # seconds of failed attempts and of waits before retries
+        self.answered = False
+
+    def allows(self, wait: float) -> bool:
+        return self.spent + wait <= self.budget
 
 
 def _read_pages(
@@ -119,13 +303,13 @@ def _read_pages(
     """Every page of the node, pod and PDB lists, as the raw bytes the server sent."""
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise ValueError(f"page_size must be a positive integer, got {page_size!r}")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    if not timeout > 0 or timeout == float("inf"):
+        raise ValueError(f"timeout must be positive and finite, got {timeout!r}")
     timeout = float(timeout)
 
     from kubernetes import client
 
-    api_client = _new_api_client(kubeconfig, context)
+    api_client = _new_api_client(_choose_config(kubeconfig, context))
     try:
         core = client.CoreV1Api(api_client)
         policy = client.PolicyV1Api(api_client)
@@ -134,145 +318,156 @@ def _read_pages(
             ("pods", core.list_pod_for_all_namespaces),
             ("poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces),
         ]
+        host = str(api_client.configuration.host)
+        retries = _Retries(timeout)
         pages: list[bytes] = []
         for resource, list_call in lists:
-            pages.extend(_read_list(resource, list_call, page_size=page_size, timeout=timeout))
+            reader = _ListReader(resource, host, list_call, page_size, retries)
+            pages.extend(reader.read())
         return pages
     finally:
         api_client.close()  # type: ignore[no-untyped-call, unused-ignore]
 
 
-def _new_api_client(kubeconfig: StrPath | None, context: str | None) -> ApiClient:
-    """A dedicated ApiClient (the client's global default configuration is never touched)."""
-    from kubernetes import client, config
+@dataclass
+class _ListReader:
+    """Reads every page of one list."""
 
-    cfg = client.Configuration()
-    # This module retries by itself; urllib3's own retries (3 by default) would multiply attempts.
-    cfg.retries = False
-    in_cluster = (
-        kubeconfig is None and context is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    )
-    # $KUBECONFIG is read now (the client reads it once, when imported); None: ~/.kube/config.
-    path = os.fspath(kubeconfig) if kubeconfig is not None else os.environ.get("KUBECONFIG") or None
-    if in_cluster:
-        source = "in-cluster service account"
-    else:
-        source = f"kubeconfig {path or '~/.kube/config'!r}"
-        if context is not None:
-            source += f", context {context!r}"
-    try:
-        if in_cluster:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call, unused-ignore]
-            return client.ApiClient(cfg)
-        return _client_from_kubeconfig(path, context, cfg)
-    except Exception as exc:  # ConfigException, YAML and OS errors, exec plugin failures, ...
-        raise ClusterError(f"cannot load the Kubernetes configuration ({source}): {exc}") from exc
+    resource: str
+    host: str
+    list_call: Callable[..., Any]
+    page_size: int
+    retries: _Retries
 
+    def read(self) -> list[bytes]:
+        """All pages, restarting the list when its continue token expires."""
+        restarts = 0
+        while True:
+            try:
+                return self._read_once()
+            except _Expired as exc:
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise ClusterError(
+                        f"{exc.message} (the list expired {restarts} times; gave up)"
+                    ) from exc.__cause__
 
-def _client_from_kubeconfig(path: str | None, context: str | None, cfg: Any) -> ApiClient:
-    from kubernetes import config
-
-    api_client: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call, unused-ignore]
-        config_file=path, context=context, persist_config=False, client_configuration=cfg
-    )
-    return api_client
-
-
-def _read_list(
-    resource: str, list_call: Callable[..., Any], *, page_size: int, timeout: float
-) -> list[bytes]:
-    """All pages of one list, restarting it when its continue token expires."""
-    restarts = 0
-    while True:
-        try:
-            return _read_list_once(resource, list_call, page_size=page_size, timeout=timeout)
-        except _Expired as exc:
-            restarts += 1
-            if restarts > MAX_RESTARTS:
+    def _read_once(self) -> list[bytes]:
+        pages: list[bytes] = []
+        token: str | None = None
+        while True:
+            page = self._fetch_with_retries(token)
+            pages.append(page)
+            try:
+                next_token = list_continue(page)
+            except (KubeEngineError, ValueError, TypeError) as exc:
                 raise ClusterError(
-                    f"{exc.message} (the list expired {restarts} times; gave up)"
-                ) from exc.__cause__
+                    f"listing {self.resource}: the server sent an invalid list: {exc}"
+                ) from exc
+            if next_token is None:
+                return pages
+            if next_token == token:
+                raise ClusterError(
+                    f"listing {self.resource}: the server returned the same continue token twice"
+                )
+            token = next_token
 
-
-def _read_list_once(
-    resource: str, list_call: Callable[..., Any], *, page_size: int, timeout: float
-) -> list[bytes]:
-    pages: list[bytes] = []
-    token: str | None = None
-    while True:
-        page = _fetch_with_retries(resource, list_call, token, page_size=page_size, timeout=timeout)
-        pages.append(page)
+    def _fetch(self, token: str | None) -> bytes:
+        kwargs: dict[str, Any] = {
+            "limit": self.page_size,
+            "_preload_content": False,
+            "_request_timeout": self.retries.timeout,
+        }
+        if token is not None:
+            kwargs["_continue"] = token
+        resp = self.list_call(**kwargs)
         try:
-            next_token = list_continue(page)
-        except (KubeEngineError, ValueError, TypeError) as exc:
-            raise ClusterError(
-                f"listing {resource}: the server sent an invalid list: {exc}"
-            ) from exc
-        if next_token is None:
-            return pages
-        if next_token == token:
-            raise ClusterError(
-                f"listing {resource}: the server returned the same continue token twice"
-            )
-        token = next_token
+            data = resp.data
+            if data is None:  # a wrapper that has not read its body yet
+                data = resp.read()
+        finally:
+            release = getattr(resp, "release_conn", None)
+            if release is not None:
+                release()
+        return bytes(data)
+
+    def _fetch_with_retries(self, token: str | None) -> bytes:
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        retries = self.retries
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                data = self._fetch(token)
+                retries.answered = True
+                return data
+            except ApiException as exc:
+                retries.spent += time.monotonic() - started
+                status = int(exc.status or 0)
+                if status:
+                    retries.answered = True
+                message = _api_error_message(self.resource, exc)
+                if status == 410:
+                    raise _Expired(message) from exc
+                retry_after = _retry_after(exc)
+                wait = retry_after if retry_after is not None else _backoff(attempt)
+                give_up = self._give_up(attempt, wait, retryable=status == 429 or status >= 500)
+                if give_up is not None:
+                    raise ClusterError(message + give_up) from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                retries.spent += time.monotonic() - started
+                message = self._transport_error_message(exc)
+                wait = _backoff(attempt)
+                # Before any answer nothing suggests the server is there: say so at once.
+                retryable = retries.answered and not _is_permanent_transport_error(exc)
+                give_up = self._give_up(attempt, wait, retryable=retryable)
+                if give_up is not None:
+                    raise ClusterError(message + give_up) from exc
+            retries.spent += wait
+            _sleep(wait)
+
+    def _give_up(self, attempt: int, wait: float, *, retryable: bool) -> str | None:
+        """None to retry after ``wait``; else what to add to the error message."""
+        after = f" (after {attempt} attempts)" if attempt > 1 else ""
+        if not retryable or attempt >= MAX_ATTEMPTS:
+            return after
+        if not self.retries.allows(wait):
+            attempts = f"{attempt} attempt" + ("s" if attempt > 1 else "")
+            budget = self.retries.budget
+            return f" (after {attempts}; the read's retry budget of {budget:g}s is spent)"
+        return None
+
+    def _transport_error_message(self, exc: BaseException) -> str:
+        import urllib3
+
+        where = f"listing {self.resource} from {self.host}"
+        # NewConnectionError derives from ConnectTimeoutError in urllib3, but is no timeout.
+        if not isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(
+            exc, urllib3.exceptions.TimeoutError | TimeoutError
+        ):
+            return f"{where}: no answer within {self.retries.timeout:g}s"
+        return f"{where}: connection failed: {_transport_reason(exc)}"
 
 
-def _fetch(
-    list_call: Callable[..., Any], token: str | None, *, page_size: int, timeout: float
-) -> bytes:
-    kwargs: dict[str, Any] = {
-        "limit": page_size,
-        "_preload_content": False,
-        "_request_timeout": timeout,
-    }
-    if token is not None:
-        kwargs["_continue"] = token
-    resp = list_call(**kwargs)
-    try:
-        data = resp.data
-        if data is None:  # a wrapper that has not read its body yet
-            data = resp.read()
-    finally:
-        release = getattr(resp, "release_conn", None)
-        if release is not None:
-            release()
-    return bytes(data)
-
-
-def _fetch_with_retries(
-    resource: str,
-    list_call: Callable[..., Any],
-    token: str | None,
-    *,
-    page_size: int,
-    timeout: float,
-) -> bytes:
-    import urllib3
-    from kubernetes.client.exceptions import ApiException
-
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return _fetch(list_call, token, page_size=page_size, timeout=timeout)
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            message = _api_error_message(resource, exc)
-            if status == 410:
-                raise _Expired(message) from exc
-            if not (status == 429 or 500 <= status <= 599) or attempt >= MAX_ATTEMPTS:
-                if attempt > 1:
-                    message += f" (after {attempt} attempts)"
-                raise ClusterError(message) from exc
-            delay = _retry_after(exc)
-            _sleep(delay if delay is not None else _backoff(attempt))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            message = _transport_error_message(resource, exc, timeout)
-            if _is_permanent_transport_error(exc) or attempt >= MAX_ATTEMPTS:
-                if attempt > 1:
-                    message += f" (after {attempt} attempts)"
-                raise ClusterError(message) from exc
-            _sleep(_backoff(attempt))
+def _transport_reason(exc: BaseException) -> str:
+    """The root cause in a few words ("Connection refused"), not urllib3's nested reprs."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e in seen:
+            continue
+        seen.append(e)
+        if isinstance(e, OSError) and e.strerror:
+            return str(e.strerror)
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+        todo.extend(c for c in (e.__cause__, e.__context__) if c is not None)
+    # The innermost exception says most (e.g. "Remote end closed connection without response").
+    inner = seen[-1]
+    return str(inner) or type(inner).__name__
 
 
 def _backoff(attempt: int) -> float:
@@ -329,17 +524,6 @@ def _status_message(body: Any) -> str:
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         return str(doc["message"])
     return text if len(text) <= 500 else text[:500] + "..."
-
-
-def _transport_error_message(resource: str, exc: BaseException, timeout: float) -> str:
-    import urllib3
-
-    # NewConnectionError derives from ConnectTimeoutError in urllib3, but is no timeout.
-    if not isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(
-        exc, urllib3.exceptions.TimeoutError | TimeoutError
-    ):
-        return f"listing {resource}: no answer within {timeout:g}s ({exc})"
-    return f"listing {resource}: connection failed: {type(exc).__name__}: {exc}"
 
 
 def _is_permanent_transport_error(exc: BaseException) -> bool:
