@@ -36,11 +36,14 @@ test: build
 	cargo test
 	$(BIN)/python -m pytest -q
 
-# Timed benchmarks (not part of `make test`; numbers go to the README).
+# Timed benchmarks (not part of `make test`). Results with --results go to benches/results/ and
+# docs/performance.md is regenerated from them; the others' numbers are in the README.
 bench: build
 	$(BIN)/python benches/bench_ingest.py
 	$(BIN)/python benches/bench_fgd.py
 	$(BIN)/python benches/bench_schedule.py
+	RAYON_NUM_THREADS=1 $(BIN)/python benches/bench_plan.py --results benches/results/plan.json
+	$(BIN)/python benches/report.py
 
 clean:
 	rm -rf $(VENV) target

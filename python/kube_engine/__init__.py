@@ -2,7 +2,8 @@
 
 Load a cluster with :class:`Snapshot` (a file, bytes, or :func:`kube_engine.cluster.read_snapshot`),
 measure a placement with :func:`evaluate`, place pending pods with :func:`schedule`, plan moves
-that free nodes with :func:`rebalance`.
+that free nodes with :func:`rebalance`, and sequence any target into safe waves of actions with
+:func:`plan`.
 """
 
 from kube_engine._core import (
@@ -21,6 +22,7 @@ from kube_engine._core import (
 )
 from kube_engine.cli import bundled_example
 from kube_engine.cluster import read_snapshot, save_snapshot
+from kube_engine.planning import Plan, PlanError, plan
 from kube_engine.rebalancing import RebalanceResult, rebalance
 from kube_engine.scheduling import schedule
 
@@ -31,6 +33,8 @@ __all__ = [
     "InternalError",
     "KubeEngineError",
     "Placement",
+    "Plan",
+    "PlanError",
     "QuantityError",
     "RebalanceResult",
     "Snapshot",
@@ -39,6 +43,7 @@ __all__ = [
     "bundled_example",
     "evaluate",
     "parse_quantity",
+    "plan",
     "read_snapshot",
     "rebalance",
     "save_snapshot",

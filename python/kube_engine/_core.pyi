@@ -1,7 +1,7 @@
 """Type stubs for the compiled core (checked against it by mypy.stubtest in the tests)."""
 
 import os
-from typing import final
+from typing import Any, final
 
 from kube_engine.records import (
     DrainPlan,
@@ -117,6 +117,21 @@ def rebalance_problem(
     keep_nodes: list[str] = ...,
     exclude_nodes: list[str] = ...,
 ) -> RebalanceProblem: ...
+def plan(
+    snapshot: Snapshot,
+    target: dict[str, str],
+    gpu_devices: dict[str, list[int]] | None = None,
+    config: str | None = None,
+    *,
+    max_per_node: int | None = None,
+    max_per_namespace: int | None = None,
+    max_total: int | None = None,
+    max_per_wave: int | None = None,
+    max_unavailable_per_workload: int | None = None,
+    allow_local_storage: bool = False,
+    allow_bare: bool = False,
+    cordon: bool = True,
+) -> dict[str, Any]: ...
 def drain_plan(
     snapshot: Snapshot,
     max_moves: int | None = None,

@@ -12,6 +12,7 @@ pub mod intern;
 pub mod metrics;
 pub mod model;
 pub mod place;
+pub mod plan;
 pub mod quantity;
 pub mod rebalance;
 pub mod resources;

@@ -146,6 +146,24 @@ impl<'s> ClusterState<'s> {
         self.changes.push(self.position[ni] | UNBOUND);
     }
 
+    /// Keeps pod `p`'s requests and `devices` counted on node `n` although `p` is recorded
+    /// elsewhere (or nowhere): an evicted pod holds its room on its node until it has
+    /// terminated, while its replacement is already being placed.
+    pub fn hold(&mut self, p: PodId, n: NodeId, devices: DeviceMask) {
+        let (pi, ni) = (p as usize, n as usize);
+        self.count(pi, ni, 1);
+        gpu::take(&mut self.gpu_free[ni], devices, self.snap.pods.gpu[pi]);
+        self.changes.push(self.position[ni]);
+    }
+
+    /// Gives back what [`ClusterState::hold`] kept on `n` (the evicted pod has terminated).
+    pub fn release(&mut self, p: PodId, n: NodeId, devices: DeviceMask) {
+        let (pi, ni) = (p as usize, n as usize);
+        self.count(pi, ni, -1);
+        gpu::give(&mut self.gpu_free[ni], devices, self.snap.pods.gpu[pi]);
+        self.changes.push(self.position[ni] | UNBOUND);
+    }
+
     /// Adds (`sign` 1) or takes away (-1) pod `pi`'s requests in node `ni`'s totals.
     fn count(&mut self, pi: usize, ni: usize, sign: i64) {
         let s = self.snap;

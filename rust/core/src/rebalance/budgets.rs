@@ -1,7 +1,10 @@
 //! How many pods each PodDisruptionBudget lets a rebalance evict.
 
+use crate::hash::IdMap;
+use crate::intern::Sym;
 use crate::model::pdb::PodDisruptionBudget;
 use crate::model::pod::PodPhase;
+use crate::model::selector::{LabelSelector, SelectorOperator};
 use crate::snapshot::{PodId, Snapshot};
 
 /// One PodDisruptionBudget as a limit on moves.
@@ -18,6 +21,7 @@ pub struct Budget {
 
 /// Every PodDisruptionBudget of the snapshot, in snapshot order.
 pub fn budgets(snap: &Snapshot) -> Vec<Budget> {
+    let index = CoverIndex::new(snap);
     snap.pdbs
         .iter()
         .enumerate()
@@ -26,12 +30,11 @@ pub fn budgets(snap: &Snapshot) -> Vec<Budget> {
             let pods: Vec<PodId> = match &pdb.selector {
                 // policy/v1: a null selector selects nothing, an empty one the whole namespace.
                 None => Vec::new(),
-                Some(sel) => (0..snap.pods.len() as PodId)
-                    .filter(|&p| {
-                        snap.is_active(p)
-                            && snap.symbols.resolve(snap.pods.namespace[p as usize]) == ns
-                            && sel.matches(&snap.pod_labels(p))
-                    })
+                Some(sel) => index
+                    .candidates(snap, ns, sel)
+                    .iter()
+                    .copied()
+                    .filter(|&p| sel.matches(&snap.pod_labels(p)))
                     .collect(),
             };
             let allowed = match &pdb.status {
@@ -63,4 +66,59 @@ pub fn allowed_by_spec(snap: &Snapshot, pdb: &PodDisruptionBudget, pods: &[PodId
         (None, None) => return 0,
     };
     (healthy - desired).max(0) as u32
+}
+
+/// Active pods by namespace and by namespace and label, so that a budget tests only the pods that
+/// could match it: thousands of budgets over a hundred thousand pods would otherwise cost a
+/// selector match per budget and pod.
+struct CoverIndex {
+    by_namespace: IdMap<Sym, Vec<PodId>>,
+    by_label: IdMap<(Sym, Sym, Sym), Vec<PodId>>,
+}
+
+impl CoverIndex {
+    fn new(snap: &Snapshot) -> Self {
+        let mut index = CoverIndex {
+            by_namespace: IdMap::default(),
+            by_label: IdMap::default(),
+        };
+        if snap.pdbs.is_empty() {
+            return index;
+        }
+        for p in 0..snap.pods.len() as PodId {
+            if !snap.is_active(p) {
+                continue;
+            }
+            let ns = snap.pods.namespace[p as usize];
+            index.by_namespace.entry(ns).or_default().push(p);
+            for &(k, v) in snap.pods.labels[p as usize].iter() {
+                index.by_label.entry((ns, k, v)).or_default().push(p);
+            }
+        }
+        index
+    }
+
+    /// A superset of the active pods of namespace `ns` that `sel` matches, ascending: those with
+    /// the label of its first single-valued `In` requirement, else the whole namespace.
+    fn candidates(&self, snap: &Snapshot, ns: &str, sel: &LabelSelector) -> &[PodId] {
+        let Some(ns) = snap.symbols.get(ns) else {
+            return &[];
+        };
+        let pinned = sel
+            .requirements
+            .iter()
+            .find(|r| r.operator == SelectorOperator::In && r.values.len() == 1);
+        let list = match pinned {
+            Some(r) => {
+                // A key or value never interned is on no pod.
+                let (Some(k), Some(v)) = (snap.symbols.get(&r.key), snap.symbols.get(&r.values[0]))
+                else {
+                    return &[];
+                };
+                self.by_label.get(&(ns, k, v))
+            }
+            None => self.by_namespace.get(&ns),
+        };
+        list.map_or(&[], Vec::as_slice)
+    }
 }

@@ -91,7 +91,7 @@ pub(super) fn class_key(snap: &Snapshot, p: PodId) -> ClassKey<'_> {
 
 /// Whether pod `p` has rules whose outcome depends on where other pods go: required pod
 /// (anti-)affinity, `DoNotSchedule` spread constraints, host ports.
-pub(super) fn interacts(snap: &Snapshot, p: PodId) -> bool {
+pub(crate) fn interacts(snap: &Snapshot, p: PodId) -> bool {
     let i = p as usize;
     let pods = &snap.pods;
     let required = |a: &Option<crate::model::affinity::PodAffinity>| {

@@ -1,0 +1,21 @@
+"""The planning benchmark runs end to end on a small cluster (timings are not asserted)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from bench_plan import main
+
+
+def test_bench_plan_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    results = tmp_path / "plan.json"
+    args = ["--nodes", "40", "--pods", "900", "--moves", "60", "--repeat", "1"]
+    assert main([*args, "--results", str(results), "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert json.loads(results.read_text()) == out
+    assert [r["target"] for r in out["rows"]] == ["pack", "swap"]
+    for r in out["rows"]:
+        assert r["moves"] <= 60
+        # Every move of the target is either made (evictions count detours twice) or kept.
+        assert r["evictions"] - r["detours"] + r["kept"] == r["moves"]
+    assert out["rows"][1]["moves"] > 0

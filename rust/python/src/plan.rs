@@ -1,0 +1,214 @@
+//! `plan()`: the ordered actions from the snapshot's placement to a target one, as plain data
+//! for `kube_engine.planning`.
+
+use std::collections::HashMap;
+
+use kube_engine_core::model::gpu::mask_indices;
+use kube_engine_core::place::profile::{default_profile, profiles_from_json};
+use kube_engine_core::plan::{self as core_plan, Limits, PlanOptions, Target};
+use kube_engine_core::rebalance::PinOptions;
+use kube_engine_core::snapshot::{NodeId, PodId, Snapshot};
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::errors::{detached, ConfigError};
+use crate::snapshot::PySnapshot;
+
+#[derive(IntoPyObject)]
+pub struct PodRef {
+    namespace: String,
+    name: String,
+    uid: String,
+    resource_version: String,
+}
+
+#[derive(IntoPyObject)]
+pub struct Step {
+    pod: PodRef,
+    from: Option<String>,
+    to: String,
+    gpu_devices: Vec<u32>,
+    detour: bool,
+    budget: Option<String>,
+    budget_left: Option<u32>,
+    controller: Option<String>,
+}
+
+#[derive(IntoPyObject)]
+pub struct Kept {
+    pod: String,
+    to: String,
+    kind: &'static str,
+    reason: String,
+}
+
+#[derive(IntoPyObject)]
+pub struct NodeRef {
+    name: String,
+    resource_version: String,
+}
+
+#[derive(IntoPyObject)]
+pub struct RawPlan {
+    cordon: Vec<NodeRef>,
+    emptied: Vec<String>,
+    waves: Vec<Vec<Step>>,
+    kept: Vec<Kept>,
+}
+
+fn pod_ref(s: &Snapshot, p: PodId) -> PodRef {
+    let i = p as usize;
+    PodRef {
+        namespace: s.symbols.resolve(s.pods.namespace[i]).to_string(),
+        name: s.pods.name[i].clone(),
+        uid: s.pods.uid[i].clone(),
+        resource_version: s.pods.resource_version[i].clone(),
+    }
+}
+
+fn raw(s: &Snapshot, plan: core_plan::Plan) -> RawPlan {
+    let node = |n: NodeId| s.nodes.name[n as usize].clone();
+    let pdb = |b: usize| {
+        let m = &s.pdbs[b].metadata;
+        format!("{}/{}", m.namespace.as_deref().unwrap_or(""), m.name)
+    };
+    RawPlan {
+        cordon: plan
+            .cordon
+            .iter()
+            .map(|&n| NodeRef {
+                name: node(n),
+                resource_version: s.nodes.resource_version[n as usize].clone(),
+            })
+            .collect(),
+        emptied: plan.emptied.iter().map(|&n| node(n)).collect(),
+        waves: plan
+            .waves
+            .iter()
+            .map(|w| {
+                w.iter()
+                    .map(|st| Step {
+                        pod: pod_ref(s, st.pod),
+                        from: st.from.map(node),
+                        to: node(st.to),
+                        gpu_devices: mask_indices(st.devices).collect(),
+                        detour: st.detour,
+                        budget: st.budget.map(|(b, _)| pdb(b)),
+                        budget_left: st.budget.map(|(_, left)| left),
+                        controller: s.pods.owner[st.pod as usize]
+                            .as_ref()
+                            .map(|o| format!("{}/{}", s.symbols.resolve(o.kind), o.name)),
+                    })
+                    .collect()
+            })
+            .collect(),
+        kept: plan
+            .kept
+            .iter()
+            .map(|k| Kept {
+                pod: s.pod_key(k.pod),
+                to: node(k.to),
+                kind: k.why.kind(),
+                reason: k.why.describe(s),
+            })
+            .collect(),
+    }
+}
+
+/// The plan from the snapshot's placement to `target` (`{pod: node}`; pods not named stay).
+#[pyfunction]
+#[pyo3(signature = (
+    snapshot, target, gpu_devices=None, config=None, *, max_per_node=None,
+    max_per_namespace=None, max_total=None, max_per_wave=None,
+    max_unavailable_per_workload=None, allow_local_storage=false, allow_bare=false, cordon=true
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    target: HashMap<String, String>,
+    gpu_devices: Option<HashMap<String, Vec<u32>>>,
+    config: Option<String>,
+    max_per_node: Option<u32>,
+    max_per_namespace: Option<u32>,
+    max_total: Option<u32>,
+    max_per_wave: Option<u32>,
+    max_unavailable_per_workload: Option<u32>,
+    allow_local_storage: bool,
+    allow_bare: bool,
+    cordon: bool,
+) -> PyResult<RawPlan> {
+    let s = snapshot.get();
+    for (name, value) in [
+        ("max_per_wave", max_per_wave),
+        ("max_unavailable_per_workload", max_unavailable_per_workload),
+    ] {
+        if value == Some(0) {
+            return Err(PyValueError::new_err(format!(
+                "{name} must be at least 1 (0 would allow no wave at all), got 0"
+            )));
+        }
+    }
+    let profile = match config {
+        None => default_profile(),
+        Some(json) => profiles_from_json(&json)
+            .map_err(ConfigError::new_err)?
+            .into_iter()
+            .next()
+            .expect("a configuration has a profile"),
+    };
+    let mut devices: HashMap<String, u64> = HashMap::new();
+    for (pod, list) in gpu_devices.unwrap_or_default() {
+        let mut mask = 0u64;
+        for d in list {
+            if d >= 64 {
+                return Err(PyValueError::new_err(format!(
+                    "gpu_devices[{pod:?}]: device index {d} out of range"
+                )));
+            }
+            mask |= 1 << d;
+        }
+        devices.insert(pod, mask);
+    }
+    let mut targets = Vec::with_capacity(target.len());
+    for (pod, node) in &target {
+        let p = s
+            .pods
+            .id(pod)
+            .ok_or_else(|| PyKeyError::new_err(format!("target: unknown pod {pod:?}")))?;
+        let to = s.nodes.id(node).ok_or_else(|| {
+            PyKeyError::new_err(format!("target[{pod:?}]: unknown node {node:?}"))
+        })?;
+        targets.push(Target {
+            pod: p,
+            to,
+            devices: devices.remove(pod),
+        });
+    }
+    if let Some(pod) = devices.keys().next() {
+        return Err(PyValueError::new_err(format!(
+            "gpu_devices names pod {pod:?}, which target does not"
+        )));
+    }
+    targets.sort_unstable_by_key(|t| t.pod);
+    let opts = PlanOptions {
+        limits: Limits {
+            max_per_node,
+            max_per_namespace,
+            max_total,
+            max_per_wave,
+            max_unavailable_per_workload,
+        },
+        pins: PinOptions {
+            allow_local_storage,
+            allow_bare,
+            ..Default::default()
+        },
+        cordon,
+    };
+    let snap = s.clone();
+    detached(py, move || {
+        core_plan::plan(&snap, &targets, &profile, &opts).map(|p| raw(&snap, p))
+    })?
+    .map_err(PyValueError::new_err)
+}
