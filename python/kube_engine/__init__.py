@@ -3,7 +3,7 @@
 Load a cluster with :class:`Snapshot` (a file, bytes, or :func:`kube_engine.cluster.read_snapshot`),
 measure a placement with :func:`evaluate`, place pending pods with :func:`schedule`, plan moves
 that free nodes with :func:`rebalance`, and sequence any target into safe waves of actions with
-:func:`plan`.
+:func:`plan`, and carry a plan out on a cluster with :func:`apply`.
 """
 
 from kube_engine._core import (
@@ -21,6 +21,7 @@ from kube_engine._core import (
     parse_quantity,
 )
 from kube_engine.cli import bundled_example
+from kube_engine.applying import apply
 from kube_engine.cluster import read_snapshot, save_snapshot
 from kube_engine.planning import Plan, PlanError, plan
 from kube_engine.rebalancing import RebalanceResult, rebalance
@@ -40,6 +41,7 @@ __all__ = [
     "Snapshot",
     "SnapshotError",
     "__version__",
+    "apply",
     "bundled_example",
     "evaluate",
     "parse_quantity",

@@ -132,6 +132,7 @@ def plan(
     allow_bare: bool = False,
     cordon: bool = True,
 ) -> dict[str, Any]: ...
+def covering_budgets(snapshot: Snapshot) -> dict[str, list[str]]: ...
 def drain_plan(
     snapshot: Snapshot,
     max_moves: int | None = None,

@@ -8,6 +8,7 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kube_engine._core import ClusterError, ConfigError, KubeEngineError, Snapshot, evaluate
 from kube_engine.report import (
@@ -17,6 +18,10 @@ from kube_engine.report import (
     render_problem,
 )
 from kube_engine.sources import describe_sources, load_snapshot
+
+if TYPE_CHECKING:
+    from kube_engine.applying import Report
+    from kube_engine.planning import Plan
 
 BUNDLED_EXAMPLE = "openb-example.json.gz"
 
@@ -164,7 +169,7 @@ def _inspect(args: argparse.Namespace) -> None:
         print(render_inspection(name, snapshot, ev))
 
 
-def _rebalance(args: argparse.Namespace) -> None:
+def _rebalance(args: argparse.Namespace) -> int:
     from kube_engine._core import rebalance_problem
     from kube_engine.rebalancing import rebalance
 
@@ -178,7 +183,7 @@ def _rebalance(args: argparse.Namespace) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     try:
-        plan = rebalance(
+        result = rebalance(
             snapshot,
             args.objective,
             max_moves=args.max_moves,
@@ -196,16 +201,152 @@ def _rebalance(args: argparse.Namespace) -> None:
         )
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    actions = _plan(args, snapshot, result, name, allow)
+    if args.save_plan:
+        actions.save(args.save_plan)
+    report = _act(args, actions) if args.apply or args.dry_run == "server" else None
     if args.output == "json":
         out = {"source": name, "left_out": _left_out(snapshot), **evaluation_to_dict(snapshot, ev)}
-        out["rebalance"] = {**problem_summary(problem), "plan": plan.to_dict()}
+        out["rebalance"] = {**problem_summary(problem), "plan": result.to_dict()}
+        out["actions"] = actions.to_dict()
+        if report is not None:
+            out["applied"] = report.to_dict()
         print(json.dumps(out, indent=2))
-        return
-    print(render_inspection(name, snapshot, ev))
-    print(render_problem(problem))
-    print()
-    print(plan.table())
-    print("\nDry run: nothing in the cluster was changed.")
+    else:
+        print(render_inspection(name, snapshot, ev))
+        print(render_problem(problem))
+        print()
+        print(result.table())
+        print()
+        print(actions.table(limit=args.limit))
+        if args.save_plan:
+            print(
+                f"\nPlan saved to {args.save_plan} (kube-engine apply {args.save_plan} acts on it)."
+            )
+        if report is None:
+            print("\nDry run: nothing in the cluster was changed (--apply acts).")
+        else:
+            print()
+            print(report.table())
+    return 3 if report is not None and report.outcome != "completed" else 0
+
+
+def _plan(
+    args: argparse.Namespace,
+    snapshot: Snapshot,
+    target: Any,
+    source: str,
+    allow: dict[str, bool],
+) -> Plan:
+    from kube_engine.planning import plan
+
+    try:
+        return plan(
+            snapshot,
+            target,
+            max_per_node=args.max_per_node,
+            max_per_namespace=args.max_per_namespace,
+            max_per_wave=args.max_per_wave,
+            max_unavailable_per_workload=args.max_unavailable_per_workload,
+            cordon=not args.no_cordon,
+            source=source,
+            allow_local_storage=allow["allow_local_storage"],
+            allow_bare=allow["allow_bare"],
+        )
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _act(args: argparse.Namespace, plan: Plan) -> Report:
+    """Carries out ``plan`` on the live cluster (``--dry-run=server``: with dryRun=All)."""
+    from kube_engine.applying import Settings, apply
+
+    if getattr(args, "snapshot", None) or getattr(args, "example", False):
+        raise ConfigError(
+            "--apply and --dry-run=server act on the live cluster: give no snapshot file "
+            "(the plan must be made from the cluster it is applied to)"
+        )
+    try:
+        settings = Settings(
+            mode="server" if args.dry_run == "server" else "apply",
+            qps=args.qps,
+            burst=args.burst,
+            timeout=args.request_timeout,
+            max_in_flight=args.max_in_flight,
+            max_in_flight_per_node=args.max_in_flight_per_node,
+            move_budget=args.move_timeout,
+            wave_timeout=args.wave_timeout,
+            lease_namespace=args.lease_namespace,
+            keep_cordoned=args.keep_cordoned,
+            events=not args.no_events,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return apply(
+        plan,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        journal=args.journal,
+        settings=settings,
+    )
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from kube_engine.planning import Plan
+
+    plan = Plan.load(args.plan)
+    args.snapshot, args.example = [], False
+    report = _act(args, plan)
+    if args.output == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.table())
+    return 3 if report.outcome != "completed" else 0
+
+
+def _add_acting(p: argparse.ArgumentParser) -> None:
+    """How a run acts on a cluster (rebalance --apply, apply)."""
+    g = p.add_argument_group("acting on the cluster")
+    g.add_argument(
+        "--journal",
+        help="the run's journal (default: PLAN-NAME.journal.jsonl here); run the same plan with "
+        "the same journal again to finish a run that was stopped",
+    )
+    g.add_argument("--qps", type=float, default=20.0, help="requests per second (default 20)")
+    g.add_argument("--burst", type=int, default=40, help="requests at once (default 40)")
+    g.add_argument(
+        "--max-in-flight", type=int, default=5, help="evictions in flight at once (default 5)"
+    )
+    g.add_argument(
+        "--max-in-flight-per-node",
+        type=int,
+        default=1,
+        help="evictions in flight from one node (default 1)",
+    )
+    g.add_argument(
+        "--move-timeout",
+        type=float,
+        default=120.0,
+        help="seconds an eviction may be refused (429) before the move is blocked (default 120)",
+    )
+    g.add_argument(
+        "--wave-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait after a wave for replacements to be Ready and budgets to recover "
+        "(default 600)",
+    )
+    g.add_argument(
+        "--lease-namespace",
+        default="default",
+        help="namespace of the Lease that keeps runs apart (default: default)",
+    )
+    g.add_argument(
+        "--keep-cordoned",
+        action="store_true",
+        help="leave the nodes the plan emptied cordoned (for a node autoscaler to remove)",
+    )
+    g.add_argument("--no-events", action="store_true", help="post no Events on moved pods")
 
 
 def _prices(path: str) -> dict[str, float]:
@@ -405,15 +546,61 @@ def main(argv: list[str] | None = None) -> int:
         help="count --time-limit in CP-SAT's deterministic time only, never stopping on the "
         "clock: with --workers 1 the same plan on any machine (it may take longer)",
     )
+    g = p.add_argument_group("the plan")
+    for flag, what in (
+        ("--max-per-node", "evictions from one node"),
+        ("--max-per-namespace", "evictions in one namespace"),
+        ("--max-per-wave", "evictions in one wave"),
+        ("--max-unavailable-per-workload", "evictions of one workload in one wave"),
+    ):
+        g.add_argument(flag, type=int, metavar="N", help=f"at most N {what}")
+    g.add_argument(
+        "--no-cordon", action="store_true", help="do not cordon the nodes the plan empties first"
+    )
+    g.add_argument("--save-plan", metavar="FILE", help="write the plan (JSON) to FILE")
+    g.add_argument("--limit", type=int, default=50, help="rows of the plan's table (default 50)")
+    g.add_argument(
+        "--apply", action="store_true", help="carry the plan out on the cluster (default: print it)"
+    )
+    g.add_argument(
+        "--dry-run",
+        choices=["client", "server"],
+        default="client",
+        help="client (default): print the plan; server: send every action with dryRun=All",
+    )
+    _add_acting(p)
     p.set_defaults(func=_rebalance)
+    p = sub.add_parser(
+        "apply", help="carry out a saved plan on the cluster (rebalance --save-plan writes one)"
+    )
+    p.add_argument("plan", help="a plan file (kube-engine.io/v1alpha1 Plan, JSON)")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default as for inspect)")
+    p.add_argument("--context", help="kubeconfig context (default: its current context)")
+    p.add_argument(
+        "--request-timeout",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long to wait for each request (default: 30s)",
+    )
+    p.add_argument(
+        "--dry-run",
+        choices=["none", "server"],
+        default="none",
+        help="server: send every action with dryRun=All, change nothing",
+    )
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    _add_acting(p)
+    p.set_defaults(func=_apply)
     _add_bench(sub)
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except (KubeEngineError, OSError) as e:
         print(f"kube-engine: error: {e}", file=sys.stderr)
         return 1
-    return 0
+    # 3: a run that acted and stopped before the end of its plan (the report says why).
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -164,6 +164,12 @@ def describe_config(kubeconfig: StrPath | None = None, context: str | None = Non
     return str(_choose_config(kubeconfig, context))
 
 
+def connect(kubeconfig: StrPath | None = None, context: str | None = None) -> ApiClient:
+    """An ``ApiClient`` for the cluster :func:`read_snapshot` would read (the same choice of
+    configuration), with the client's own retries off: callers retry by themselves."""
+    return _new_api_client(_choose_config(kubeconfig, context))
+
+
 # --------------------------------------------------------------------------------------------------
 # Configuration
 

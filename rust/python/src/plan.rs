@@ -212,3 +212,24 @@ pub fn plan(
     })?
     .map_err(PyValueError::new_err)
 }
+
+/// Per pod covered by at least one PodDisruptionBudget, the budgets (`namespace/name`) covering
+/// it: what the Eviction API checks, for naming them in a report.
+#[pyfunction]
+pub fn covering_budgets(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+) -> PyResult<HashMap<String, Vec<String>>> {
+    let s = snapshot.get();
+    detached(py, move || {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for b in kube_engine_core::rebalance::budgets(&s) {
+            let m = &s.pdbs[b.pdb].metadata;
+            let name = format!("{}/{}", m.namespace.as_deref().unwrap_or(""), m.name);
+            for p in b.pods {
+                out.entry(s.pod_key(p)).or_default().push(name.clone());
+            }
+        }
+        out
+    })
+}

@@ -1,0 +1,132 @@
+"""kube_engine.apply end to end, against the API emulator with its controllers running: plans
+carried out, the record checked (no pod evicted twice, no protected pod touched, no budget below
+its minimum, the nodes freed are free, the report matches what happened)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kube_engine as ke
+from conftest import isolate_from_clusters
+from k8s_emulator import EVICTION_PATH, KubeEmulator, node, pdb, pod
+from kube_engine.applying import CORDONED_BY, Settings
+
+FAST = Settings(poll=0.05, wave_timeout=15.0, move_budget=1.0, lease_duration=5)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    isolate_from_clusters(monkeypatch, tmp_path_factory)
+
+
+def web(name: str, node_name: str, app: str = "web", cpu: str = "1") -> dict[str, Any]:
+    return pod(
+        "shop",
+        name,
+        node_name=node_name,
+        cpu=cpu,
+        labels={"app": app},
+        owner=("ReplicaSet", f"{app}-1"),
+    )
+
+
+@pytest.fixture
+def emu() -> Iterator[KubeEmulator]:
+    """Four nodes, the last two lightly used: a pack plan empties them."""
+    with KubeEmulator() as e:
+        for i in range(4):
+            e.add_node(node(f"n{i}", cpu="4"))
+        e.add_pod(web("web-a", "n0"))
+        e.add_pod(web("web-b", "n1"))
+        e.add_pod(web("web-c", "n2"))
+        e.add_pod(web("web-d", "n3"))
+        e.add_pod(web("db-a", "n2", app="db", cpu="500m"))
+        e.add_pdb(pdb("shop", "web", match_labels={"app": "web"}, max_unavailable=1))
+        e.add_pdb(pdb("shop", "db", match_labels={"app": "db"}, min_available=0))
+        e.controllers(interval=0.02)
+        deadline = time.monotonic() + 5
+        while any("status" not in b for b in e.objects("poddisruptionbudgets")):
+            assert time.monotonic() < deadline, "the disruption controller publishes a status"
+            time.sleep(0.02)
+        yield e
+
+
+def pack_plan(kubeconfig: Path) -> ke.Plan:
+    snapshot = ke.read_snapshot(kubeconfig)
+    result = ke.rebalance(snapshot, "pack", solver="heuristic")
+    return ke.plan(snapshot, result)
+
+
+#: Empties n2 and n3; the web budget lets one web pod go at a time: two waves at least.
+TARGET = {"shop/web-c": "n0", "shop/web-d": "n1", "shop/db-a": "n1"}
+
+
+def test_a_plan_is_carried_out_safely(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    plan = ke.plan(ke.read_snapshot(kubeconfig), TARGET)
+    assert plan.emptied == ["n2", "n3"] and plan.summary()["waves"] >= 2
+    record = emu.reset_record()
+    report = ke.apply(plan, kubeconfig=str(kubeconfig), journal=tmp_path / "j", settings=FAST)
+    assert report.outcome == "completed", report.table()
+    evicted = record.evicted()
+    # No pod evicted twice; exactly the plan's evictions; none refused.
+    assert len({e.uid for e in evicted}) == len(evicted)
+    assert sorted(f"{e.namespace}/{e.name}" for e in evicted) == sorted(
+        a.pod.key for a in plan.actions if a.action == "evict"
+    )
+    assert all(e.precondition_uid == e.uid for e in evicted)
+    assert record.pdbs_below_minimum() == []
+    # The freed nodes are free, and no node is left cordoned.
+    for n in plan.emptied:
+        assert not [p for p in emu.objects("pods") if p["spec"].get("nodeName") == n]
+    assert not any(n["spec"].get("unschedulable") for n in emu.objects("nodes"))
+    assert sorted(report.uncordoned) == sorted(c.node for c in plan.cordon)
+    # The report says what happened, and where the replacements landed.
+    assert report.counts().get("done", 0) == len(evicted) + 2 * len(plan.cordon)
+    landing = report.landing()
+    assert landing["evicted"] == len(evicted) and landing["measured"] == len(evicted)
+    events = [e for e in emu.objects("events") if e["reason"] == "KubeEngineMove"]
+    assert len(events) == len(evicted)
+
+
+def test_a_second_pack_run_on_what_the_first_left_plans_nothing(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    emu.modify("poddisruptionbudgets", "web", "shop", lambda b: b["spec"].update(maxUnavailable=2))
+    deadline = time.monotonic() + 5
+    while emu.get("poddisruptionbudgets", "web", "shop")["status"]["disruptionsAllowed"] != 2:
+        assert time.monotonic() < deadline, "the disruption controller follows the change"
+        time.sleep(0.02)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    plan = pack_plan(kubeconfig)
+    assert plan.summary()["evictions"] >= 2
+    report = ke.apply(plan, kubeconfig=str(kubeconfig), journal=tmp_path / "j", settings=FAST)
+    assert report.outcome == "completed", report.table()
+    again = pack_plan(kubeconfig)
+    assert again.summary()["evictions"] == 0, again.table()
+
+
+def test_a_server_side_dry_run_changes_nothing(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    plan = ke.plan(ke.read_snapshot(kubeconfig), TARGET)
+    before = json.dumps(sorted((p["metadata"]["uid"], p["spec"].get("nodeName")) for p in emu.objects("pods")))
+    record = emu.reset_record()
+    settings = Settings(mode="server", poll=0.05, move_budget=1.0, lease_duration=5)
+    report = ke.apply(plan, kubeconfig=str(kubeconfig), settings=settings)
+    assert report.outcome == "completed", report.table()
+    assert {r.outcome for r in report.results} == {"dry-run"}
+    assert record.evictions and all(e.dry_run for e in record.evictions)
+    after = json.dumps(sorted((p["metadata"]["uid"], p["spec"].get("nodeName")) for p in emu.objects("pods")))
+    assert after == before
+    assert not any(n["spec"].get("unschedulable") for n in emu.objects("nodes"))
