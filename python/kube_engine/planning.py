@@ -81,6 +81,9 @@ class Action:
     controller: str | None = None
     budget: str | None = None
     budget_left: int | None = None
+    #: Where the replacement is predicted to land (kube-scheduler's default profile, or the
+    #: plan's, simulated at the wave's state); None when it would stay Pending. Bindings: ``to``.
+    predicted: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,6 +101,7 @@ class Action:
         out["gpuDevices"] = list(self.gpu_devices)
         if self.action == "evict":
             out["detour"] = self.detour
+            out["predicted"] = self.predicted
             out["controller"] = self.controller
             out["budget"] = (
                 None
@@ -259,16 +263,21 @@ class Plan:
             names = [c.node for c in self.cordon]
             more = f", ... {len(names) - 10:,} more" if len(names) > 10 else ""
             lines.append(f"Cordon first ({len(names):,}): {', '.join(names[:10])}{more}")
-        rows = [("WAVE", "ACTION", "POD", "FROM -> TO", "WHY", "PDB LEFT")]
+        rows = [("WAVE", "ACTION", "POD", "FROM -> TO", "PREDICTED", "WHY", "PDB LEFT")]
         for i, wave in enumerate(self.waves, 1):
             for a in wave:
                 left = "" if a.budget is None else f"{a.budget}: {a.budget_left}"
+                if a.action == "bind" or a.predicted == a.to:
+                    predicted = "="
+                else:
+                    predicted = a.predicted or "(pending)"
                 rows.append(
                     (
                         str(i),
                         a.action + ("*" if a.detour else ""),
                         a.pod.key,
                         f"{a.from_node or '(pending)'} -> {a.to}",
+                        predicted,
                         a.why,
                         left,
                     )
@@ -285,6 +294,13 @@ class Plan:
                 lines.append(f"... {len(rows) - len(shown):,} more (-o json lists all)")
         if s["detours"]:
             lines.append("* a detour: a stop on a node with room that breaks a cycle of moves")
+        evictions = [a for a in self.actions if a.action == "evict"]
+        if evictions:
+            hits = sum(a.predicted == a.to for a in evictions)
+            lines.append(
+                f"PREDICTED: where the default scheduler is expected to place each replacement "
+                f"(= its target): {hits} of {len(evictions)} on target"
+            )
         if self.kept:
             lines.append("")
             lines.append("Kept (not moved):")
@@ -377,6 +393,7 @@ def plan(
                 controller=s["controller"],
                 budget=s["budget"],
                 budget_left=s["budget_left"],
+                predicted=s["predicted"],
             )
             for s in wave
         ]
@@ -474,6 +491,9 @@ def _action(a: _Reader) -> Action:
     controller = a.raw.get("controller")
     if controller is not None and not isinstance(controller, str):
         raise PlanError(f"{a.path}.controller: a string, got {controller!r}")
+    predicted = a.raw.get("predicted", a.raw.get("to") if kind == "bind" else None)
+    if predicted is not None and not isinstance(predicted, str):
+        raise PlanError(f"{a.path}.predicted: a node name or null, got {predicted!r}")
     return Action(
         action=kind,
         pod=ref,
@@ -485,6 +505,7 @@ def _action(a: _Reader) -> Action:
         controller=controller,
         budget=budget_name,
         budget_left=budget_left,
+        predicted=predicted,
     )
 
 

@@ -77,6 +77,7 @@ class Result:
     from_node: str | None = None
     to: str | None = None
     landed_on: str | None = None
+    predicted: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -113,11 +114,13 @@ class Report:
         moved = [r for r in self.results if r.action == "evict" and r.outcome == "done"]
         measured = [r for r in moved if r.landed_on]
         on_target = [r for r in measured if r.landed_on == r.to]
+        as_predicted = [r for r in measured if r.landed_on == r.predicted]
         rate = len(on_target) / len(measured) if measured else None
         return {
             "evicted": len(moved),
             "measured": len(measured),
             "onTarget": len(on_target),
+            "asPredicted": len(as_predicted),
             "rate": rate,
         }
 
@@ -150,13 +153,18 @@ class Report:
         lines = [
             f"Run of {self.plan} ({self.mode}): {self.outcome}; {counts}",
             f"landing: {land['onTarget']} of {land['measured']} measured replacements on their "
-            f"target ({rate})",
+            f"target ({rate}), {land['asPredicted']} where predicted",
         ]
         if self.message:
             lines.append(self.message)
         for r in self.results:
             if r.outcome not in ("done", "dry-run"):
                 lines.append(f"  wave {r.wave} {r.action} {r.target}: {r.outcome}: {r.reason}")
+            elif r.action == "evict" and r.landed_on:
+                lines.append(
+                    f"  wave {r.wave} evict {r.target}: {r.from_node} -> {r.to}, landed on "
+                    f"{r.landed_on}" + ("" if r.landed_on == r.predicted else " (not as predicted)")
+                )
         return "\n".join(lines)
 
 
@@ -304,6 +312,8 @@ class _Run:
                 str(e.get("reason", "")),
                 e.get("from"),
                 e.get("to"),
+                None,
+                e.get("predicted"),
             )
         else:
             if j is not None and not uncertain:
@@ -317,6 +327,7 @@ class _Run:
                     node=target if action in ("cordon", "uncordon") else None,
                     reason=result.reason,
                     wave=wave,
+                    predicted=result.predicted,
                     **{"from": result.from_node, "to": result.to},
                 )
         with self._lock:
@@ -335,6 +346,8 @@ class _Run:
             str(e.get("reason", "")),
             a.from_node,
             a.to,
+            None,
+            a.predicted,
         )
         if j is not None and (r := j.replacements.get(a.pod.uid)):
             result.landed_on = r.get("node")
@@ -480,7 +493,9 @@ class _Run:
         return self._result(wave, a, "blocked", _http(ans))
 
     def _result(self, wave: int, a: Action, outcome: str, reason: str = "") -> Result:
-        return Result(wave, a.action, a.pod.key, outcome, reason, a.from_node, a.to)
+        return Result(
+            wave, a.action, a.pod.key, outcome, reason, a.from_node, a.to, None, a.predicted
+        )
 
     def _cordoner(self, node: str) -> Callable[[bool], Result]:
         return lambda _uncertain: self._cordon(node)

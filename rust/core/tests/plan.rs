@@ -1,7 +1,7 @@
 //! Plans: waves that keep room for every pod, budgets and caps, cycles, cordons, and what is kept.
 
 use kube_engine_core::place::profile::default_profile;
-use kube_engine_core::plan::{plan, Cap, Limits, Plan, PlanOptions, Step, Target, Why};
+use kube_engine_core::plan::{plan, predict, Cap, Limits, Plan, PlanOptions, Step, Target, Why};
 use kube_engine_core::rebalance::Pin;
 use kube_engine_core::snapshot::{parse_documents, NodeId, PodId};
 use kube_engine_core::Snapshot;
@@ -446,4 +446,42 @@ fn random_targets_keep_room_and_reach_the_target() {
             );
         }
     }
+}
+
+#[test]
+fn replacements_are_predicted_where_the_default_scheduler_puts_them() {
+    // a leaves n1 (cordoned) for n2; the default profile spreads (LeastAllocated), so its
+    // replacement goes to the empty n3 instead.
+    let s = snap(&[
+        node("n1", 4),
+        node("n2", 4),
+        node("n3", 4),
+        pod("a", "n1", 1, "a", "rs-a"),
+        pod("x", "n2", 2, "x", "rs-x"),
+        pod("new", "", 1, "new", "rs-new"),
+    ]);
+    let p = make(&s, &[("a", "n2"), ("new", "n2")], &PlanOptions::default());
+    assert_eq!(p.cordon, [0]);
+    let landed = predict(&s, &p, default_profile(), 0);
+    let names: Vec<Vec<Option<&str>>> = landed
+        .iter()
+        .map(|w| {
+            w.iter()
+                .map(|n| n.map(|n| s.nodes.name[n as usize].as_str()))
+                .collect()
+        })
+        .collect();
+    // The binding is exact; the eviction's replacement takes the emptiest node, never n1.
+    assert_eq!(waves(&s, &p), [["a:n1>n2", "new:->n2"]]);
+    assert_eq!(names, [[Some("n3"), Some("n2")]]);
+    // The target is the only node with room left once n1 is cordoned: predicted exactly.
+    let full = snap(&[
+        node("n1", 4),
+        node("n2", 4),
+        pod("a", "n1", 3, "a", "rs-a"),
+        pod("y", "n2", 1, "y", "rs-y"),
+    ]);
+    let p = make(&full, &[("a", "n2")], &PlanOptions::default());
+    assert_eq!(waves(&full, &p), [["a:n1>n2"]]);
+    assert_eq!(predict(&full, &p, default_profile(), 0), [[Some(1)]]);
 }

@@ -29,6 +29,7 @@ pub struct Step {
     to: String,
     gpu_devices: Vec<u32>,
     detour: bool,
+    predicted: Option<String>,
     budget: Option<String>,
     budget_left: Option<u32>,
     controller: Option<String>,
@@ -66,7 +67,7 @@ fn pod_ref(s: &Snapshot, p: PodId) -> PodRef {
     }
 }
 
-fn raw(s: &Snapshot, plan: core_plan::Plan) -> RawPlan {
+fn raw(s: &Snapshot, plan: core_plan::Plan, predicted: &[Vec<Option<NodeId>>]) -> RawPlan {
     let node = |n: NodeId| s.nodes.name[n as usize].clone();
     let pdb = |b: usize| {
         let m = &s.pdbs[b].metadata;
@@ -85,14 +86,17 @@ fn raw(s: &Snapshot, plan: core_plan::Plan) -> RawPlan {
         waves: plan
             .waves
             .iter()
-            .map(|w| {
+            .zip(predicted)
+            .map(|(w, landed)| {
                 w.iter()
-                    .map(|st| Step {
+                    .zip(landed)
+                    .map(|(st, landed)| Step {
                         pod: pod_ref(s, st.pod),
                         from: st.from.map(node),
                         to: node(st.to),
                         gpu_devices: mask_indices(st.devices).collect(),
                         detour: st.detour,
+                        predicted: landed.map(node),
                         budget: st.budget.map(|(b, _)| pdb(b)),
                         budget_left: st.budget.map(|(_, left)| left),
                         controller: s.pods.owner[st.pod as usize]
@@ -149,13 +153,18 @@ pub fn plan(
             )));
         }
     }
-    let profile = match config {
-        None => default_profile(),
-        Some(json) => profiles_from_json(&json)
+    // Two of the profile: one decides where pods fit as the plan is sequenced, the other (which
+    // the prediction changes) places the replacements.
+    let first = |json: &str| -> PyResult<_> {
+        Ok(profiles_from_json(json)
             .map_err(ConfigError::new_err)?
             .into_iter()
             .next()
-            .expect("a configuration has a profile"),
+            .expect("a configuration has a profile"))
+    };
+    let (profile, landing) = match &config {
+        None => (default_profile(), default_profile()),
+        Some(json) => (first(json)?, first(json)?),
     };
     let mut devices: HashMap<String, u64> = HashMap::new();
     for (pod, list) in gpu_devices.unwrap_or_default() {
@@ -208,7 +217,10 @@ pub fn plan(
     };
     let snap = s.clone();
     detached(py, move || {
-        core_plan::plan(&snap, &targets, &profile, &opts).map(|p| raw(&snap, p))
+        core_plan::plan(&snap, &targets, &profile, &opts).map(|p| {
+            let predicted = core_plan::predict(&snap, &p, landing, 0);
+            raw(&snap, p, &predicted)
+        })
     })?
     .map_err(PyValueError::new_err)
 }

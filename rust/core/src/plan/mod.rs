@@ -10,10 +10,12 @@
 //! are broken by a stop on a node with free room; what cannot be sequenced is kept, with why.
 
 mod gate;
+mod landing;
 mod ledger;
 mod waves;
 
 use gate::Gate;
+pub use landing::predict;
 use ledger::Ledger;
 pub use ledger::{Cap, Limits};
 use waves::sequence;
