@@ -23,7 +23,7 @@ build: $(VENV)/.deps
 
 # The bundled openb trace has no controllers (every pod is bare), so the demo lets bare pods move.
 demo: build
-	$(BIN)/kube-engine rebalance --example --allow-bare --max-moves 500 --time-limit 20
+	$(BIN)/kube-engine rebalance --example --allow-bare --max-moves 500 --time-limit 20 --limit 10
 
 lint: build
 	cargo fmt --all --check

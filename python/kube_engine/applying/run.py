@@ -239,6 +239,11 @@ class _Run:
     # The run
 
     def go(self) -> None:
+        if self.journal is not None and self.journal.finished:
+            self.report.message = (
+                f"carried out already by an earlier run (journal {self.journal.path}); "
+                "nothing was sent"
+            )
         try:
             for c in self.plan.cordon:
                 self._once(0, "cordon", f"cordon:{c.node}", c.node, self._cordoner(c.node))
@@ -269,9 +274,12 @@ class _Run:
                 self._record_ended(i, a)
             return
         before = self._before(i, wave)
-        per_node: dict[str, threading.Semaphore] = defaultdict(
-            lambda: threading.Semaphore(self.s.max_in_flight_per_node)
-        )
+        # Made before the workers start: a defaultdict filled from several threads can hand
+        # two of them different semaphores for one node.
+        per_node = {
+            n: threading.Semaphore(self.s.max_in_flight_per_node)
+            for n in {a.from_node or a.to for a in wave}
+        }
 
         def one(a: Action) -> Result:
             gate = per_node[a.from_node or a.to]
@@ -402,12 +410,20 @@ class _Run:
             return result("gone", "the pod is being deleted already")
         deadline = time.monotonic() + self.s.move_budget
         attempt = 0
+        lost = False  # an attempt had no answer: the server may have carried it out
         while True:
             attempt += 1
             ans = self.api.evict(ns, name, uid)
             if ans.ok:
                 self._event(a, wave, ns, name, uid, "Normal", "KubeEngineMove")
                 return result("dry-run" if self.dry else "done")
+            if ans.status == 0 or (lost and ans.status in (404, 409)):
+                # Asked before retrying: a pod already going would be evicted twice, and a 404
+                # or 409 would be taken for someone else's doing.
+                lost = True
+                if not self.dry and self._went(ns, name, uid):
+                    self._event(a, wave, ns, name, uid, "Normal", "KubeEngineMove")
+                    return result("done", "evicted by an attempt whose answer was lost")
             if ans.status == 404:
                 return result("gone", "the pod no longer exists")
             if ans.status == 409:
@@ -432,6 +448,15 @@ class _Run:
                     wave, a, ns, name, uid, f"{why}; gave up after {self.s.move_budget:g}s"
                 )
             self.sleep(wait)
+
+    def _went(self, ns: str, name: str, uid: str) -> bool:
+        """Whether pod ``uid`` is gone or going (deleted, terminating, or another pod has its
+        name now)."""
+        got = self.api.get_pod(ns, name)
+        meta = got.body.get("metadata") or {}
+        return got.status == 404 or (
+            got.ok and (meta.get("uid") != uid or bool(meta.get("deletionTimestamp")))
+        )
 
     def _blocked(self, wave: int, a: Action, ns: str, name: str, uid: str, why: str) -> Result:
         self._event(a, wave, ns, name, uid, "Warning", "KubeEngineBlocked", why)

@@ -2,7 +2,7 @@
 
 use kube_engine_core::place::profile::default_profile;
 use kube_engine_core::rebalance::{problem, Pin, PinOptions, Problem};
-use kube_engine_core::snapshot::parse_documents;
+use kube_engine_core::snapshot::{parse_documents, OptOut};
 use kube_engine_core::Snapshot;
 
 fn node(name: &str, cpu: &str, extra: &str) -> String {
@@ -40,6 +40,97 @@ fn names(s: &Snapshot, pods: &[u32]) -> Vec<String> {
 
 fn solve(s: &Snapshot, opts: PinOptions) -> Problem {
     problem(s, &default_profile(), &opts)
+}
+
+#[test]
+fn annotations_opt_pods_out_and_in_and_control_planes_stay() {
+    let rs = owned("ReplicaSet", "web-1");
+    let annotated = |name: &str, key: &str, value: &str, meta: &str, spec: &str| {
+        pod(
+            name,
+            "a",
+            "1",
+            &format!(r#"{meta}"annotations":{{"{key}":"{value}"}},"#),
+            spec,
+        )
+    };
+    let scratch = r#""volumes":[{"name":"t","emptyDir":{}}],"#;
+    let s = snap(&[
+        node("a", "16", ""),
+        node("cp", "16", "").replace(
+            r#""kubernetes.io/hostname":"cp""#,
+            r#""kubernetes.io/hostname":"cp","node-role.kubernetes.io/control-plane":"""#,
+        ),
+        annotated(
+            "ca",
+            "cluster-autoscaler.kubernetes.io/safe-to-evict",
+            "false",
+            &rs,
+            "",
+        ),
+        annotated("karpenter", "karpenter.sh/do-not-disrupt", "true", &rs, ""),
+        // Opt-outs win over an opt-in.
+        pod(
+            "both",
+            "a",
+            "1",
+            &format!(
+                r#"{rs}"annotations":{{"kube-engine.io/evict":"false","descheduler.alpha.kubernetes.io/evict":""}},"#
+            ),
+            "",
+        ),
+        // The descheduler's annotation lifts the usual protections, whatever its value.
+        annotated(
+            "deschedule-bare",
+            "descheduler.alpha.kubernetes.io/evict",
+            "",
+            "",
+            "",
+        ),
+        annotated(
+            "deschedule-critical",
+            "descheduler.alpha.kubernetes.io/evict",
+            "x",
+            &rs,
+            r#""priority":2000001000,"#,
+        ),
+        // The cluster autoscaler's safe-to-evict "true" lifts local storage and no controller.
+        annotated(
+            "ca-scratch",
+            "cluster-autoscaler.kubernetes.io/safe-to-evict",
+            "true",
+            "",
+            scratch,
+        ),
+        pod("on-cp", "cp", "1", &rs, ""),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    let pins: Vec<(String, Pin)> = pr
+        .pinned
+        .iter()
+        .map(|&(p, why)| (s.pods.name[p as usize].clone(), why))
+        .collect();
+    assert_eq!(
+        pins,
+        [
+            ("ca".to_string(), Pin::Annotated(OptOut::SafeToEvict)),
+            (
+                "karpenter".to_string(),
+                Pin::Annotated(OptOut::DoNotDisrupt)
+            ),
+            ("both".to_string(), Pin::Annotated(OptOut::KubeEngine)),
+            ("on-cp".to_string(), Pin::ControlPlane),
+        ]
+    );
+    let both = s.pods.id("default/both").unwrap() as usize;
+    assert!(s.pods.opt_in[both], "the fixture as meant");
+    // The opted-in pods move: a bare one, a critical one, one with local storage.
+    let movable: Vec<String> = pr.classes.iter().flat_map(|c| names(&s, &c.pods)).collect();
+    assert_eq!(movable.len(), 3, "{movable:?}");
+    assert_eq!(
+        Pin::Annotated(OptOut::DoNotDisrupt).as_str(),
+        "annotated karpenter.sh/do-not-disrupt: \"true\""
+    );
 }
 
 #[test]
@@ -83,7 +174,7 @@ fn pins_say_why() {
         ("ds", Pin::DaemonSet),
         ("mirror", Pin::Mirror),
         ("critical", Pin::SystemCritical),
-        ("keep", Pin::Annotated),
+        ("keep", Pin::Annotated(OptOut::KubeEngine)),
         ("scratch", Pin::LocalStorage),
         ("bare", Pin::Bare),
     ];

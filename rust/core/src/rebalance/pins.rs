@@ -1,6 +1,6 @@
 //! Pods a rebalance must leave where they are.
 
-use crate::snapshot::{NodeId, PodId, Snapshot};
+use crate::snapshot::{NodeId, OptOut, PodId, Snapshot};
 
 /// Upstream's `SystemCriticalPriority`: pods at or above it are critical (`IsCriticalPod`).
 pub const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
@@ -16,12 +16,15 @@ pub enum Pin {
     SystemCritical,
     /// Uses node-local storage (emptyDir, hostPath) that a move would lose.
     LocalStorage,
-    /// Annotated `kube-engine.io/evict: "false"`.
-    Annotated,
+    /// Annotated not to be evicted (by kube-engine's, the cluster autoscaler's or Karpenter's
+    /// annotation).
+    Annotated(OptOut),
     /// No controller owns it: evicted, it would not come back.
     Bare,
     /// Its node is one the caller keeps as it is.
     NodeKept,
+    /// Its node runs the control plane, which a rebalance never empties.
+    ControlPlane,
 }
 
 impl Pin {
@@ -31,9 +34,10 @@ impl Pin {
             Pin::Mirror => "static (mirror) pod",
             Pin::SystemCritical => "system-critical priority",
             Pin::LocalStorage => "uses local storage",
-            Pin::Annotated => "annotated kube-engine.io/evict: \"false\"",
+            Pin::Annotated(why) => why.as_str(),
             Pin::Bare => "no controller (would not be recreated)",
             Pin::NodeKept => "on a node kept as it is",
+            Pin::ControlPlane => "on a control-plane node",
         }
     }
 }
@@ -63,24 +67,30 @@ impl PinOptions {
 }
 
 /// Why bound, active pod `p` must stay, or `None` if it may move. The first reason that applies,
-/// most fundamental first.
+/// most fundamental first. An opt-in annotation (the descheduler's, or the cluster autoscaler's
+/// `safe-to-evict: "true"`) lifts the usual protections, as those tools read it: critical
+/// priority, local storage, no controller; an opt-out annotation is never overridden.
 pub fn pin(snap: &Snapshot, p: PodId, opts: &PinOptions) -> Option<Pin> {
     let i = p as usize;
     let pods = &snap.pods;
+    let opted_in = pods.opt_in[i];
+    let node = snap.current.node[i];
     if pods.mirror[i] {
         Some(Pin::Mirror)
     } else if snap.is_daemon(p) {
         Some(Pin::DaemonSet)
-    } else if pods.priority[i] >= SYSTEM_CRITICAL_PRIORITY {
+    } else if let Some(why) = pods.opt_out[i] {
+        Some(Pin::Annotated(why))
+    } else if pods.priority[i] >= SYSTEM_CRITICAL_PRIORITY && !opted_in {
         Some(Pin::SystemCritical)
-    } else if pods.no_evict[i] {
-        Some(Pin::Annotated)
-    } else if pods.local_storage[i] && !opts.allow_local_storage {
+    } else if pods.local_storage[i] && !opts.allow_local_storage && !opted_in {
         Some(Pin::LocalStorage)
-    } else if pods.owner[i].is_none() && !opts.allow_bare {
+    } else if pods.owner[i].is_none() && !opts.allow_bare && !opted_in {
         Some(Pin::Bare)
-    } else if snap.current.node[i].is_some_and(|n| opts.kept(n)) {
+    } else if node.is_some_and(|n| opts.kept(n)) {
         Some(Pin::NodeKept)
+    } else if node.is_some_and(|n| snap.nodes.control_plane[n as usize]) {
+        Some(Pin::ControlPlane)
     } else {
         None
     }

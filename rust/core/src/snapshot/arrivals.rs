@@ -75,7 +75,8 @@ impl Snapshot {
             host_ports,
             local_storage,
             scheduler_name,
-            no_evict,
+            opt_out,
+            opt_in,
             mirror,
             gpu_devices_inferred,
             index: _,
@@ -131,7 +132,8 @@ impl Snapshot {
             out.host_ports.push(host_ports[p].clone());
             out.local_storage.push(local_storage[p]);
             out.scheduler_name.push(scheduler_name[p]);
-            out.no_evict.push(no_evict[p]);
+            out.opt_out.push(opt_out[p]);
+            out.opt_in.push(opt_in[p]);
             out.mirror.push(mirror[p]);
             out.gpu_devices_inferred
                 .push(arrival.is_none() && gpu_devices_inferred[p]);

@@ -29,6 +29,13 @@ use crate::model::Labels;
 use crate::resources::{amount, ResourceMatrix, ResourceNames, SparseResources};
 
 const EVICT_ANNOTATION: &str = "kube-engine.io/evict";
+const SAFE_TO_EVICT_ANNOTATION: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+const DO_NOT_DISRUPT_ANNOTATION: &str = "karpenter.sh/do-not-disrupt";
+const DESCHEDULER_EVICT_ANNOTATION: &str = "descheduler.alpha.kubernetes.io/evict";
+const CONTROL_PLANE_LABELS: [&str; 2] = [
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+];
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,7 +257,8 @@ struct PodRecord {
     host_ports: Vec<crate::model::pod::HostPort>,
     local_storage: bool,
     scheduler_name: Option<String>,
-    no_evict: bool,
+    opt_out: Option<super::OptOut>,
+    opt_in: bool,
     mirror: bool,
     gpu_devices: Option<String>,
 }
@@ -323,7 +331,19 @@ fn pod_record(
         host_ports: spec.host_ports(),
         local_storage: spec.has_local_storage(),
         created: meta.creation_timestamp.as_deref().and_then(parse_timestamp),
-        no_evict: annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false"),
+        opt_out: if annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false") {
+            Some(super::OptOut::KubeEngine)
+        } else if annotation(SAFE_TO_EVICT_ANNOTATION).is_some_and(|v| v == "false") {
+            Some(super::OptOut::SafeToEvict)
+        } else if annotation(DO_NOT_DISRUPT_ANNOTATION).is_some_and(|v| v == "true") {
+            Some(super::OptOut::DoNotDisrupt)
+        } else {
+            None
+        },
+        // The descheduler evicts a pod with its annotation whatever the value; the cluster
+        // autoscaler moves pods with local storage or no controller when they are marked safe.
+        opt_in: annotation(DESCHEDULER_EVICT_ANNOTATION).is_some()
+            || annotation(SAFE_TO_EVICT_ANNOTATION).is_some_and(|v| v == "true"),
         mirror: annotation(MIRROR_ANNOTATION).is_some(),
         gpu_devices: annotation(GPU_DEVICES_ANNOTATION).cloned(),
         owner: meta.controller().cloned(),
@@ -471,6 +491,11 @@ fn build(
         s.nodes.unschedulable.push(n.unschedulable);
         s.nodes.ready.push(n.ready);
         s.nodes.gpu_devices.push(n.gpu_devices);
+        s.nodes.control_plane.push(
+            CONTROL_PLANE_LABELS
+                .iter()
+                .any(|k| n.labels.get(k).is_some()),
+        );
     }
 
     // Pods.
@@ -544,7 +569,8 @@ fn build(
             None => default_scheduler,
             Some(name) => s.symbols.intern(&name),
         });
-        p.no_evict.push(r.no_evict);
+        p.opt_out.push(r.opt_out);
+        p.opt_in.push(r.opt_in);
         p.mirror.push(r.mirror);
         device_annotations.push(r.gpu_devices);
     }

@@ -72,6 +72,8 @@ pub struct Nodes {
     pub ready: Vec<bool>,
     /// Number of GPU devices (1000 milli each).
     pub gpu_devices: Vec<u32>,
+    /// Labelled `node-role.kubernetes.io/control-plane` (or the older `.../master`).
+    pub control_plane: Vec<bool>,
     /// Value of the `nvidia.com/gpu.product` label.
     pub gpu_model: Vec<Option<Sym>>,
     pub(crate) index: HashMap<String, NodeId>,
@@ -117,8 +119,11 @@ pub struct Pods {
     /// `emptyDir` / `hostPath` volumes.
     pub local_storage: Vec<bool>,
     pub scheduler_name: Vec<Sym>,
-    /// Annotation `kube-engine.io/evict: "false"`.
-    pub no_evict: Vec<bool>,
+    /// An annotation that forbids evicting the pod, if any.
+    pub opt_out: Vec<Option<OptOut>>,
+    /// An annotation that lets the pod be evicted despite the usual protections (critical
+    /// priority, local storage, no controller), as the tool that reads it does.
+    pub opt_in: Vec<bool>,
     /// Static pods (annotation `kubernetes.io/config.mirror`).
     pub mirror: Vec<bool>,
     /// Whether the GPU devices were assigned by the loader (no annotation on a bound pod).
@@ -138,6 +143,29 @@ impl Pods {
     /// The pod called `namespace/name`.
     pub fn id(&self, key: &str) -> Option<PodId> {
         self.index.get(key).copied()
+    }
+}
+
+/// The annotations teams already use to keep a pod from being evicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OptOut {
+    /// `kube-engine.io/evict: "false"`.
+    KubeEngine,
+    /// `cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`.
+    SafeToEvict,
+    /// `karpenter.sh/do-not-disrupt: "true"`.
+    DoNotDisrupt,
+}
+
+impl OptOut {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptOut::KubeEngine => "annotated kube-engine.io/evict: \"false\"",
+            OptOut::SafeToEvict => {
+                "annotated cluster-autoscaler.kubernetes.io/safe-to-evict: \"false\""
+            }
+            OptOut::DoNotDisrupt => "annotated karpenter.sh/do-not-disrupt: \"true\"",
+        }
     }
 }
 
