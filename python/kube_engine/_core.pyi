@@ -116,6 +116,7 @@ def rebalance_problem(
     allow_bare: bool = False,
     keep_nodes: list[str] = ...,
     exclude_nodes: list[str] = ...,
+    moved_since: int | None = None,
 ) -> RebalanceProblem: ...
 def plan(
     snapshot: Snapshot,
@@ -131,6 +132,7 @@ def plan(
     allow_local_storage: bool = False,
     allow_bare: bool = False,
     cordon: bool = True,
+    moved_since: int | None = None,
 ) -> dict[str, Any]: ...
 def covering_budgets(snapshot: Snapshot) -> dict[str, list[str]]: ...
 def drain_plan(
@@ -141,6 +143,7 @@ def drain_plan(
     seed: int = 0,
     keep_nodes: list[str] = ...,
     exclude_nodes: list[str] = ...,
+    moved_since: int | None = None,
 ) -> DrainPlan: ...
 
 @final

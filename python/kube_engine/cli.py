@@ -172,6 +172,7 @@ def _inspect(args: argparse.Namespace) -> None:
 def _rebalance(args: argparse.Namespace) -> int:
     from kube_engine._core import rebalance_problem
     from kube_engine.rebalancing import rebalance
+    from kube_engine.rebalancing.plan import moved_since_for
 
     name, snapshot = _load(args)
     ev = evaluate(snapshot)
@@ -179,7 +180,13 @@ def _rebalance(args: argparse.Namespace) -> int:
     keep = [n for arg in args.keep_node or [] for n in arg.split(",") if n]
     exclude = [n for arg in args.exclude_node or [] for n in arg.split(",") if n]
     try:
-        problem = rebalance_problem(snapshot, **allow, keep_nodes=keep, exclude_nodes=exclude)
+        problem = rebalance_problem(
+            snapshot,
+            **allow,
+            keep_nodes=keep,
+            exclude_nodes=exclude,
+            moved_since=moved_since_for(args.cooldown),
+        )
     except ValueError as e:
         raise ConfigError(str(e)) from None
     try:
@@ -197,6 +204,7 @@ def _rebalance(args: argparse.Namespace) -> int:
             price_label=args.price_label,
             keep_nodes=keep,
             exclude_nodes=exclude,
+            cooldown=args.cooldown,
             **allow,
         )
     except ValueError as e:
@@ -249,6 +257,7 @@ def _plan(
             max_per_wave=args.max_per_wave,
             max_unavailable_per_workload=args.max_unavailable_per_workload,
             cordon=not args.no_cordon,
+            cooldown=args.cooldown,
             source=source,
             allow_local_storage=allow["allow_local_storage"],
             allow_bare=allow["allow_bare"],
@@ -556,6 +565,13 @@ def main(argv: list[str] | None = None) -> int:
         g.add_argument(flag, type=int, metavar="N", help=f"at most N {what}")
     g.add_argument(
         "--no-cordon", action="store_true", help="do not cordon the nodes the plan empties first"
+    )
+    g.add_argument(
+        "--cooldown",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="pods kube-engine moved less than this long ago stay (default 3600; 0: none)",
     )
     g.add_argument("--save-plan", metavar="FILE", help="write the plan (JSON) to FILE")
     g.add_argument("--limit", type=int, default=50, help="rows of the plan's table (default 50)")

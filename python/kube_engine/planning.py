@@ -329,6 +329,7 @@ def plan(
     allow_local_storage: bool = False,
     allow_bare: bool = False,
     cordon: bool = True,
+    cooldown: float = 3600.0,
     reason: str | None = None,
     source: str = "",
 ) -> Plan:
@@ -345,9 +346,11 @@ def plan(
     Each PodDisruptionBudget's ``disruptionsAllowed`` bounds the evictions of its pods per wave;
     pods no budget lets go, or that several budgets cover, are kept. Pods that must stay
     (DaemonSet, static, system-critical, opted out, local storage unless
-    ``allow_local_storage``, bare unless ``allow_bare``) are kept. With ``cordon``, the nodes the
-    plan empties are cordoned before its first wave.
+    ``allow_local_storage``, bare unless ``allow_bare``, on control-plane nodes, moved by
+    kube-engine less than ``cooldown`` seconds ago) are kept. With ``cordon``, the nodes the plan
+    empties are cordoned before its first wave.
     """
+    from kube_engine.rebalancing.plan import moved_since_for
     from kube_engine.scheduling import load_config
 
     for name, value in (
@@ -377,6 +380,7 @@ def plan(
         allow_local_storage=allow_local_storage,
         allow_bare=allow_bare,
         cordon=cordon,
+        moved_since=moved_since_for(cooldown),
     )
     why = reason or default_reason
     emptied = set(raw["emptied"])

@@ -153,6 +153,9 @@ class Api:
             self.core.create_namespaced_pod_binding, name, namespace, body, write=True
         )
 
+    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> Answer:
+        return self._call(self.core.patch_namespaced_pod, name, namespace, patch, write=True)
+
     def patch_node(self, name: str, patch: dict[str, Any]) -> Answer:
         return self._call(self.core.patch_node, name, patch, write=True)
 

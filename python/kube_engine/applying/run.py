@@ -23,6 +23,11 @@ from kube_engine.planning import Action, Plan
 #: The annotation on a node this tool cordoned: which plan did it, so that only its own cordons
 #: are ever undone.
 CORDONED_BY = "kube-engine.io/cordoned-by"
+#: The annotations on the replacement of a pod this tool moved: when (RFC 3339) and by which
+#: plan. A rebalance or plan leaves such a pod where it is for its cooldown, so that no run moves
+#: it straight back or on.
+MOVED_AT = "kube-engine.io/moved-at"
+MOVED_BY = "kube-engine.io/moved-by"
 MODES = ("apply", "server")
 
 
@@ -748,6 +753,12 @@ class _Run:
             pool.remove(match)
             meta, spec = match.get("metadata") or {}, match.get("spec") or {}
             r.landed_on = spec.get("nodeName")
+            # Best effort: a replacement without the mark is only protected by the PDBs.
+            self.api.patch_pod(
+                str(meta.get("namespace", a.pod.namespace)),
+                str(meta.get("name", "")),
+                {"metadata": {"annotations": {MOVED_AT: now_rfc3339(), MOVED_BY: self.plan.name}}},
+            )
             if self.journal is not None:
                 self.journal.replacement(
                     a.pod.uid,
@@ -781,4 +792,4 @@ def _http(ans: Answer) -> str:
     return f"HTTP {ans.status}: {ans.message}" if ans.message else f"HTTP {ans.status}"
 
 
-__all__ = ["CORDONED_BY", "MODES", "Report", "Result", "Settings", "apply"]
+__all__ = ["CORDONED_BY", "MODES", "MOVED_AT", "MOVED_BY", "Report", "Result", "Settings", "apply"]

@@ -208,6 +208,23 @@ def _utilisation(snapshot: Snapshot, ev: Evaluation) -> dict[str, float]:
     return out
 
 
+#: Seconds after kube-engine moved a pod (its replacement carries ``kube-engine.io/moved-at``)
+#: during which a rebalance or a plan leaves it where it landed: moving it straight back or on
+#: would be churn.
+DEFAULT_COOLDOWN = 3600.0
+
+
+def moved_since_for(cooldown: float) -> int | None:
+    """The earliest ``moved-at`` (seconds since the epoch) that still pins a pod; None: none."""
+    if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or not cooldown >= 0:
+        raise ValueError(f"cooldown must be a number of seconds >= 0, got {cooldown!r}")
+    if cooldown == 0:
+        return None
+    if cooldown == float("inf"):
+        return -(2**62)
+    return int(time.time() - cooldown)
+
+
 def rebalance(
     snapshot: Snapshot,
     objective: str | Mapping[str, float] = "pack",
@@ -225,6 +242,7 @@ def rebalance(
     allow_local_storage: bool = False,
     allow_bare: bool = False,
     deterministic: bool = False,
+    cooldown: float = DEFAULT_COOLDOWN,
 ) -> RebalanceResult:
     """A plan that moves at most ``max_moves`` pods to improve ``objective``.
 
@@ -239,9 +257,10 @@ def rebalance(
     busy machine the plan depends on its speed; with ``deterministic`` the clock is not read
     (the plan may take longer) and one worker and a seed give the same plan on any machine.
 
-    Pods that must stay (DaemonSet, static, system-critical, annotated
-    ``kube-engine.io/evict: "false"``, with local storage unless ``allow_local_storage``, without a
-    controller unless ``allow_bare``, on a node in ``keep_nodes``) stay; nodes in
+    Pods that must stay (DaemonSet, static, system-critical, annotated not to be evicted, with
+    local storage unless ``allow_local_storage``, without a controller unless ``allow_bare``, on a
+    node in ``keep_nodes`` or a control-plane node, moved by kube-engine less than ``cooldown``
+    seconds ago) stay; nodes in
     ``exclude_nodes`` take no pods (theirs may leave); PodDisruptionBudgets bound the moves of
     their pods. The snapshot is not changed.
     """
@@ -259,12 +278,14 @@ def rebalance(
     price = node_prices(snapshot, prices, price_label)
     started = time.perf_counter()
     keep, exclude = list(keep_nodes), list(exclude_nodes)
+    moved_since = moved_since_for(cooldown)
     problem = rebalance_problem(
         snapshot,
         allow_local_storage=allow_local_storage,
         allow_bare=allow_bare,
         keep_nodes=keep,
         exclude_nodes=exclude,
+        moved_since=moved_since,
     )
     before = evaluate(snapshot)
     terms_before = terms_of(before, snapshot, price)
@@ -286,6 +307,7 @@ def rebalance(
             seed=seed,
             keep_nodes=keep,
             exclude_nodes=exclude,
+            moved_since=moved_since,
         )
         drained = [
             Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]

@@ -124,7 +124,8 @@ fn raw(s: &Snapshot, plan: core_plan::Plan, predicted: &[Vec<Option<NodeId>>]) -
 #[pyo3(signature = (
     snapshot, target, gpu_devices=None, config=None, *, max_per_node=None,
     max_per_namespace=None, max_total=None, max_per_wave=None,
-    max_unavailable_per_workload=None, allow_local_storage=false, allow_bare=false, cordon=true
+    max_unavailable_per_workload=None, allow_local_storage=false, allow_bare=false, cordon=true,
+    moved_since=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
@@ -141,6 +142,7 @@ pub fn plan(
     allow_local_storage: bool,
     allow_bare: bool,
     cordon: bool,
+    moved_since: Option<i64>,
 ) -> PyResult<RawPlan> {
     let s = snapshot.get();
     for (name, value) in [
@@ -211,6 +213,7 @@ pub fn plan(
         pins: PinOptions {
             allow_local_storage,
             allow_bare,
+            moved_since,
             ..Default::default()
         },
         cordon,

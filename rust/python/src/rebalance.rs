@@ -57,12 +57,13 @@ pub struct RebalanceProblem {
 }
 
 /// What may move, with the nodes kept as they are and those that take no pods, by name.
-fn pin_options(
+pub(crate) fn pin_options(
     snap: &Snapshot,
     allow_local_storage: bool,
     allow_bare: bool,
     keep_nodes: &[String],
     exclude_nodes: &[String],
+    moved_since: Option<i64>,
 ) -> PyResult<PinOptions> {
     let mark = |names: &[String], what: &str| -> PyResult<Vec<bool>> {
         let mut out = vec![false; snap.nodes.len()];
@@ -81,6 +82,7 @@ fn pin_options(
         allow_bare,
         keep: mark(keep_nodes, "keep_nodes")?,
         exclude: mark(exclude_nodes, "exclude_nodes")?,
+        moved_since,
     })
 }
 
@@ -89,8 +91,9 @@ fn pin_options(
 #[pyfunction]
 #[pyo3(signature = (
     snapshot, config=None, allow_local_storage=false, allow_bare=false, keep_nodes=vec![],
-    exclude_nodes=vec![],
+    exclude_nodes=vec![], moved_since=None,
 ))]
+#[allow(clippy::too_many_arguments)]
 pub fn rebalance_problem(
     py: Python<'_>,
     snapshot: &PySnapshot,
@@ -99,6 +102,7 @@ pub fn rebalance_problem(
     allow_bare: bool,
     keep_nodes: Vec<String>,
     exclude_nodes: Vec<String>,
+    moved_since: Option<i64>,
 ) -> PyResult<RebalanceProblem> {
     let s = snapshot.get();
     let profile = match &config {
@@ -116,6 +120,7 @@ pub fn rebalance_problem(
         allow_bare,
         &keep_nodes,
         &exclude_nodes,
+        moved_since,
     )?;
     let pr = detached(py, move || rebalance::problem(&snap, &profile, &opts))?;
     let key = |p: u32| s.pod_key(p);
@@ -219,7 +224,7 @@ pub struct DrainPlan {
 #[pyfunction]
 #[pyo3(signature = (
     snapshot, max_moves=None, allow_local_storage=false, allow_bare=false, seed=0,
-    keep_nodes=vec![], exclude_nodes=vec![],
+    keep_nodes=vec![], exclude_nodes=vec![], moved_since=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn drain_plan(
@@ -231,6 +236,7 @@ pub fn drain_plan(
     seed: u64,
     keep_nodes: Vec<String>,
     exclude_nodes: Vec<String>,
+    moved_since: Option<i64>,
 ) -> PyResult<DrainPlan> {
     let s = snapshot.get();
     let snap = s.clone();
@@ -242,6 +248,7 @@ pub fn drain_plan(
             allow_bare,
             &keep_nodes,
             &exclude_nodes,
+            moved_since,
         )?,
         seed,
     };

@@ -25,6 +25,9 @@ pub enum Pin {
     NodeKept,
     /// Its node runs the control plane, which a rebalance never empties.
     ControlPlane,
+    /// kube-engine moved it (it is the replacement of a moved pod) within the cooldown: moving it
+    /// again would be churn.
+    RecentlyMoved,
 }
 
 impl Pin {
@@ -38,6 +41,7 @@ impl Pin {
             Pin::Bare => "no controller (would not be recreated)",
             Pin::NodeKept => "on a node kept as it is",
             Pin::ControlPlane => "on a control-plane node",
+            Pin::RecentlyMoved => "moved by kube-engine within the cooldown",
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct PinOptions {
     pub keep: Vec<bool>,
     /// Per node (empty: none): it takes no pod that is not on it already.
     pub exclude: Vec<bool>,
+    /// Pods kube-engine moved at or after this time (seconds since the epoch) stay.
+    pub moved_since: Option<i64>,
 }
 
 impl PinOptions {
@@ -81,6 +87,11 @@ pub fn pin(snap: &Snapshot, p: PodId, opts: &PinOptions) -> Option<Pin> {
         Some(Pin::DaemonSet)
     } else if let Some(why) = pods.opt_out[i] {
         Some(Pin::Annotated(why))
+    } else if opts
+        .moved_since
+        .is_some_and(|t| pods.moved_at[i].is_some_and(|m| m >= t))
+    {
+        Some(Pin::RecentlyMoved)
     } else if pods.priority[i] >= SYSTEM_CRITICAL_PRIORITY && !opted_in {
         Some(Pin::SystemCritical)
     } else if pods.local_storage[i] && !opts.allow_local_storage && !opted_in {

@@ -77,6 +77,7 @@ impl Snapshot {
             scheduler_name,
             opt_out,
             opt_in,
+            moved_at,
             mirror,
             gpu_devices_inferred,
             index: _,
@@ -134,6 +135,8 @@ impl Snapshot {
             out.scheduler_name.push(scheduler_name[p]);
             out.opt_out.push(opt_out[p]);
             out.opt_in.push(opt_in[p]);
+            out.moved_at
+                .push(if arrival.is_some() { None } else { moved_at[p] });
             out.mirror.push(mirror[p]);
             out.gpu_devices_inferred
                 .push(arrival.is_none() && gpu_devices_inferred[p]);

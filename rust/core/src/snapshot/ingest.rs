@@ -32,6 +32,8 @@ const EVICT_ANNOTATION: &str = "kube-engine.io/evict";
 const SAFE_TO_EVICT_ANNOTATION: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
 const DO_NOT_DISRUPT_ANNOTATION: &str = "karpenter.sh/do-not-disrupt";
 const DESCHEDULER_EVICT_ANNOTATION: &str = "descheduler.alpha.kubernetes.io/evict";
+/// Written by kube-engine's applier on the replacements of the pods it moved.
+const MOVED_AT_ANNOTATION: &str = "kube-engine.io/moved-at";
 const CONTROL_PLANE_LABELS: [&str; 2] = [
     "node-role.kubernetes.io/control-plane",
     "node-role.kubernetes.io/master",
@@ -259,6 +261,7 @@ struct PodRecord {
     scheduler_name: Option<String>,
     opt_out: Option<super::OptOut>,
     opt_in: bool,
+    moved_at: Option<i64>,
     mirror: bool,
     gpu_devices: Option<String>,
 }
@@ -344,6 +347,17 @@ fn pod_record(
         // autoscaler moves pods with local storage or no controller when they are marked safe.
         opt_in: annotation(DESCHEDULER_EVICT_ANNOTATION).is_some()
             || annotation(SAFE_TO_EVICT_ANNOTATION).is_some_and(|v| v == "true"),
+        moved_at: match annotation(MOVED_AT_ANNOTATION) {
+            None => None,
+            Some(v) => Some(parse_timestamp(v).ok_or_else(|| {
+                InputError::new(
+                    format!("{path}.metadata.annotations.{MOVED_AT_ANNOTATION}"),
+                    format!(
+                        "invalid timestamp {v:?} (expected RFC 3339, e.g. 2026-01-01T00:00:00Z)"
+                    ),
+                )
+            })?),
+        },
         mirror: annotation(MIRROR_ANNOTATION).is_some(),
         gpu_devices: annotation(GPU_DEVICES_ANNOTATION).cloned(),
         owner: meta.controller().cloned(),
@@ -571,6 +585,7 @@ fn build(
         });
         p.opt_out.push(r.opt_out);
         p.opt_in.push(r.opt_in);
+        p.moved_at.push(r.moved_at);
         p.mirror.push(r.mirror);
         device_annotations.push(r.gpu_devices);
     }

@@ -124,6 +124,9 @@ pub struct Pods {
     /// An annotation that lets the pod be evicted despite the usual protections (critical
     /// priority, local storage, no controller), as the tool that reads it does.
     pub opt_in: Vec<bool>,
+    /// When kube-engine last moved the pod (annotation `kube-engine.io/moved-at`, seconds since
+    /// the epoch; a replacement carries it): what keeps a rebalance from moving it straight back.
+    pub moved_at: Vec<Option<i64>>,
     /// Static pods (annotation `kubernetes.io/config.mirror`).
     pub mirror: Vec<bool>,
     /// Whether the GPU devices were assigned by the loader (no annotation on a bound pod).

@@ -1,0 +1,83 @@
+"""No loops: the replacements of the pods a run moved carry kube-engine.io/moved-at, and for the
+cooldown no plan or rebalance moves them back or on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_apply import FAST, TARGET, web
+
+import kube_engine as ke
+from conftest import as_list, isolate_from_clusters, node, owned, pod
+from k8s_emulator import KubeEmulator
+from k8s_emulator import node as live_node
+from k8s_emulator import pdb as live_pdb
+from kube_engine.applying.run import MOVED_AT, MOVED_BY
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    isolate_from_clusters(monkeypatch, tmp_path_factory)
+
+
+@pytest.fixture
+def emu() -> Iterator[KubeEmulator]:
+    with KubeEmulator() as e:
+        for i in range(4):
+            e.add_node(live_node(f"n{i}", cpu="4"))
+        for name, at, app, cpu in (
+            ("web-a", "n0", "web", "1"),
+            ("web-b", "n1", "web", "1"),
+            ("web-c", "n2", "web", "1"),
+            ("web-d", "n3", "web", "1"),
+            ("db-a", "n2", "db", "500m"),
+        ):
+            e.add_pod(web(name, at, app=app, cpu=cpu))
+        e.add_pdb(live_pdb("shop", "web", match_labels={"app": "web"}, max_unavailable=1))
+        e.add_pdb(live_pdb("shop", "db", match_labels={"app": "db"}, min_available=0))
+        e.controllers(interval=0.02)
+        deadline = time.monotonic() + 5
+        while any("status" not in b for b in e.objects("poddisruptionbudgets")):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        yield e
+
+
+def test_moved_pods_are_marked_and_left_alone_for_the_cooldown(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    plan = ke.plan(ke.read_snapshot(kubeconfig), TARGET)
+    report = ke.apply(plan, kubeconfig=str(kubeconfig), journal=tmp_path / "j", settings=FAST)
+    assert report.outcome == "completed", report.table()
+    moved = {r.target for r in report.results if r.action == "evict" and r.outcome == "done"}
+    marked = [
+        p
+        for p in emu.objects("pods")
+        if (p["metadata"].get("annotations") or {}).get(MOVED_BY) == plan.name
+    ]
+    assert len(marked) == len(moved) == 3
+    snapshot = ke.read_snapshot(kubeconfig)
+    back = {f"shop/{p['metadata']['name']}": "n3" for p in marked}
+    again = ke.plan(snapshot, back)
+    assert again.actions == []
+    assert {k.reason for k in again.kept} == {"must stay: moved by kube-engine within the cooldown"}
+    # Once the cooldown is over (or with none), they may move again.
+    assert len(ke.plan(snapshot, back, cooldown=0).actions) == 3
+    assert ke.rebalance(snapshot, "pack", solver="heuristic").moves == []
+
+
+def test_a_bad_moved_at_is_refused_with_its_path() -> None:
+    p = owned(pod("a", "n1"))
+    p["metadata"]["annotations"] = {MOVED_AT: "yesterday"}
+    with pytest.raises(ke.SnapshotError) as info:
+        ke.Snapshot.from_bytes(as_list(node("n1"), p))
+    assert info.value.path == f"items[1].metadata.annotations.{MOVED_AT}"
+    assert 'invalid timestamp "yesterday"' in info.value.message
+    p["metadata"]["annotations"] = {MOVED_AT: "2026-12-01T00:00:00Z"}
+    snap = ke.Snapshot.from_bytes(as_list(node("n1"), node("n2"), p))
+    assert ke.plan(snap, {"default/a": "n2"}, cooldown=float("inf")).kept[0].kind == "Pinned"
+    assert ke.plan(snap, {"default/a": "n2"}).actions != []  # moved a week ago: past 1 h
