@@ -161,7 +161,10 @@ def test_the_table_lists_waves_pods_moves_and_budgets(cluster: ke.Snapshot) -> N
             "spec.waves[0].actions[0].pod.uid: expected a string, got 7",
         ),
         (lambda d: d["spec"]["waves"][0].update(wave=2), "spec.waves[0].wave: expected 1, got 2"),
-        (lambda d: d["spec"].update(landing="teleport"), "spec.landing: unknown landing"),
+        (
+            lambda d: d["spec"]["waves"][0]["actions"][0].update(landing="teleport"),
+            "spec.waves[0].actions[0].landing: unknown landing 'teleport'",
+        ),
         (
             lambda d: d["spec"]["limits"].update(maxTotal=-1),
             "spec.limits.maxTotal: must be >= 0, got -1",

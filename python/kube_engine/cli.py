@@ -313,6 +313,51 @@ def _apply(args: argparse.Namespace) -> int:
     return 3 if report.outcome != "completed" else 0
 
 
+def _scheduler(args: argparse.Namespace) -> int:
+    """kube-engine as a secondary scheduler for the pods that name it."""
+    from kube_engine.applying.api import Api
+    from kube_engine.applying.scheduler import Round, run
+    from kube_engine.cluster import connect, read_snapshot
+    from kube_engine.scheduling import load_config
+
+    config = load_config(args.profile) if args.profile else None
+    profile = json.loads(config) if config else None
+    api = Api(
+        connect(args.kubeconfig, args.context),
+        timeout=args.request_timeout,
+        dry_run=args.dry_run == "server",
+    )
+
+    def read() -> Snapshot:
+        return read_snapshot(args.kubeconfig, args.context, timeout=args.request_timeout)
+
+    def report(r: Round) -> None:
+        if args.output == "json":
+            print(json.dumps(r.to_dict()), flush=True)
+            return
+        for b in r.bound:
+            detail = f" ({b.reason})" if b.reason else ""
+            print(f"{b.target} -> {b.to}: {b.outcome}{detail}", flush=True)
+        for pod, why in r.unschedulable.items():
+            print(f"{pod}: unschedulable: {why}", flush=True)
+        if not r.bound and not r.unschedulable:
+            print(f"no pending pod names {args.scheduler_name}", flush=True)
+
+    try:
+        run(
+            api,
+            read=read,
+            name=args.scheduler_name,
+            profile=profile,
+            once=not args.watch,
+            interval=args.interval,
+            report=report,
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _add_acting(p: argparse.ArgumentParser) -> None:
     """How a run acts on a cluster (rebalance --apply, apply)."""
     g = p.add_argument_group("acting on the cluster")
@@ -608,6 +653,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
     _add_acting(p)
     p.set_defaults(func=_apply)
+    p = sub.add_parser(
+        "scheduler",
+        help="a secondary scheduler: place and bind the pending pods that name it",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one round, then exit (the default)")
+    mode.add_argument(
+        "--watch", action="store_true", help="a round every --interval seconds until interrupted"
+    )
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    p.add_argument(
+        "--scheduler-name",
+        default="kube-engine",
+        help="the schedulerName of the pods it places (default: kube-engine)",
+    )
+    p.add_argument("--profile", help="KubeSchedulerConfiguration file (default: default profile)")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default as for inspect)")
+    p.add_argument("--context", help="kubeconfig context (default: its current context)")
+    p.add_argument(
+        "--request-timeout",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long to wait for each request (default: 30s)",
+    )
+    p.add_argument(
+        "--dry-run",
+        choices=["none", "server"],
+        default="none",
+        help="server: send each binding with dryRun=All, change nothing",
+    )
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_scheduler)
     _add_bench(sub)
     args = parser.parse_args(argv)
     try:

@@ -30,9 +30,12 @@ __all__ = ["API_VERSION", "KIND", "Action", "Kept", "Plan", "PlanError", "plan",
 
 API_VERSION = "kube-engine.io/v1alpha1"
 KIND = "Plan"
-#: How evicted pods find their new node. ``default-scheduler``: their controllers recreate them
-#: and whichever scheduler they name places them (the plan's target is then a prediction).
-LANDINGS = ("default-scheduler",)
+#: How an evicted pod's replacement finds its node. ``scheduler``: its controller recreates it and
+#: the scheduler it names places it (the target is then a prediction). ``binding``: it names the
+#: plan's binding scheduler, so the applier binds it to the target itself (exact).
+LANDINGS = ("scheduler", "binding")
+#: The ``schedulerName`` whose pods the applier binds itself (see ``kube-engine scheduler``).
+BINDING_SCHEDULER = "kube-engine"
 _LIMITS = (
     "max_per_node",
     "max_per_namespace",
@@ -84,6 +87,8 @@ class Action:
     #: Where the replacement is predicted to land (kube-scheduler's default profile, or the
     #: plan's, simulated at the wave's state); None when it would stay Pending. Bindings: ``to``.
     predicted: str | None = None
+    #: How the replacement lands (see :data:`LANDINGS`).
+    landing: str = "scheduler"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -101,6 +106,7 @@ class Action:
         out["gpuDevices"] = list(self.gpu_devices)
         if self.action == "evict":
             out["detour"] = self.detour
+            out["landing"] = self.landing
             out["predicted"] = self.predicted
             out["controller"] = self.controller
             out["budget"] = (
@@ -137,7 +143,7 @@ class Plan:
     created: str
     source: str
     reason: str
-    landing: str
+    binding_scheduler: str | None
     limits: dict[str, int | None]
     cordon: list[Cordon]
     waves: list[list[Action]]
@@ -170,7 +176,7 @@ class Plan:
             "spec": {
                 "source": self.source,
                 "reason": self.reason,
-                "landing": self.landing,
+                "bindingScheduler": self.binding_scheduler,
                 "limits": {_camel(k): v for k, v in self.limits.items()},
                 "cordon": [
                     {"node": c.node, "resourceVersion": c.resource_version, "why": c.why}
@@ -214,9 +220,9 @@ class Plan:
         r.expect("apiVersion", API_VERSION)
         r.expect("kind", KIND)
         meta, spec, status = r.obj("metadata"), r.obj("spec"), r.obj("status")
-        landing = spec.text("landing")
-        if landing not in LANDINGS:
-            raise PlanError(f"spec.landing: unknown landing {landing!r} (known: {LANDINGS})")
+        binding = spec.raw.get("bindingScheduler")
+        if binding is not None and not isinstance(binding, str):
+            raise PlanError(f"spec.bindingScheduler: a scheduler name or null, got {binding!r}")
         limits_in = spec.obj("limits")
         limits: dict[str, int | None] = {}
         for k in _LIMITS:
@@ -239,7 +245,7 @@ class Plan:
             created=meta.text("creationTimestamp"),
             source=spec.text("source"),
             reason=spec.text("reason"),
-            landing=landing,
+            binding_scheduler=binding,
             limits=limits,
             cordon=cordon,
             waves=waves,
@@ -254,7 +260,7 @@ class Plan:
         """Wave by wave: action, pod, from -> to, why, and what its PDB allows after it."""
         s = self.summary()
         lines = [
-            f"Plan {self.name} ({self.reason}; landing: {self.landing}): {s['waves']} wave(s), "
+            f"Plan {self.name} ({self.reason}): {s['waves']} wave(s), "
             f"{s['evictions']} eviction(s), {s['bindings']} binding(s), {s['cordons']} cordon(s)"
             + (f", {s['detours']} detour(s)" if s["detours"] else "")
             + (f"; {s['kept']} move(s) kept" if s["kept"] else "")
@@ -330,6 +336,7 @@ def plan(
     allow_bare: bool = False,
     cordon: bool = True,
     cooldown: float = 3600.0,
+    binding_scheduler: str | None = BINDING_SCHEDULER,
     reason: str | None = None,
     source: str = "",
 ) -> Plan:
@@ -381,6 +388,7 @@ def plan(
         allow_bare=allow_bare,
         cordon=cordon,
         moved_since=moved_since_for(cooldown),
+        binding_scheduler=binding_scheduler,
     )
     why = reason or default_reason
     emptied = set(raw["emptied"])
@@ -398,6 +406,9 @@ def plan(
                 budget=s["budget"],
                 budget_left=s["budget_left"],
                 predicted=s["predicted"],
+                landing="binding"
+                if s["from"] is not None and s["scheduler_name"] == binding_scheduler
+                else "scheduler",
             )
             for s in wave
         ]
@@ -415,7 +426,7 @@ def plan(
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         source=source,
         reason=why,
-        landing="default-scheduler",
+        binding_scheduler=binding_scheduler,
         limits=limits,
         cordon=[Cordon(c["name"], c["resource_version"]) for c in raw["cordon"]],
         waves=waves,
@@ -498,6 +509,9 @@ def _action(a: _Reader) -> Action:
     predicted = a.raw.get("predicted", a.raw.get("to") if kind == "bind" else None)
     if predicted is not None and not isinstance(predicted, str):
         raise PlanError(f"{a.path}.predicted: a node name or null, got {predicted!r}")
+    landing = a.raw.get("landing", "scheduler")
+    if landing not in LANDINGS:
+        raise PlanError(f"{a.path}.landing: unknown landing {landing!r} (known: {LANDINGS})")
     return Action(
         action=kind,
         pod=ref,
@@ -510,6 +524,7 @@ def _action(a: _Reader) -> Action:
         budget=budget_name,
         budget_left=budget_left,
         predicted=predicted,
+        landing=landing if kind == "evict" else "scheduler",
     )
 
 

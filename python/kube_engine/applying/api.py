@@ -38,6 +38,12 @@ class Answer:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    def describe(self) -> str:
+        """The answer in words, for a report."""
+        if self.status == 0:
+            return f"no answer ({self.message})"
+        return f"HTTP {self.status}: {self.message}" if self.message else f"HTTP {self.status}"
+
 
 class RateLimiter:
     """A token bucket: ``qps`` requests per second on average, ``burst`` at once."""

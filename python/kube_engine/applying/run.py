@@ -28,6 +28,8 @@ CORDONED_BY = "kube-engine.io/cordoned-by"
 #: it straight back or on.
 MOVED_AT = "kube-engine.io/moved-at"
 MOVED_BY = "kube-engine.io/moved-by"
+#: Where a pod's GPU devices are recorded (docs/encoding.md).
+GPU_DEVICES = "kube-engine.io/gpu-devices"
 MODES = ("apply", "server")
 
 
@@ -406,7 +408,7 @@ class _Run:
         if got.status == 404:
             return result("gone", "the pod no longer exists")
         if not got.ok:
-            return result("blocked", f"cannot read the pod: {_http(got)}")
+            return result("blocked", f"cannot read the pod: {got.describe()}")
         if meta.get("uid") != uid:
             return result("replaced", f"{ns}/{name} is another pod now (UID {meta.get('uid')})")
         if spec.get("nodeName") != source:
@@ -445,9 +447,9 @@ class _Run:
                 else:
                     why = f"the server asked to retry after {wait:g}s ({ans.message})"
             elif ans.status == 0 or ans.status >= 500:
-                wait, why = _backoff(attempt), _http(ans)
+                wait, why = _backoff(attempt), ans.describe()
             else:
-                return self._blocked(wave, a, ns, name, uid, _http(ans))
+                return self._blocked(wave, a, ns, name, uid, ans.describe())
             if time.monotonic() + wait > deadline:
                 return self._blocked(
                     wave, a, ns, name, uid, f"{why}; gave up after {self.s.move_budget:g}s"
@@ -503,7 +505,7 @@ class _Run:
         if got.status == 404:
             return self._result(wave, a, "gone", "the pod no longer exists")
         if not got.ok:
-            return self._result(wave, a, "blocked", f"cannot read the pod: {_http(got)}")
+            return self._result(wave, a, "blocked", f"cannot read the pod: {got.describe()}")
         meta, spec = got.body.get("metadata") or {}, got.body.get("spec") or {}
         if meta.get("uid") != uid:
             return self._result(wave, a, "replaced", "another pod has its name now")
@@ -520,7 +522,7 @@ class _Run:
             if bound == a.to:
                 return self._result(wave, a, "done", "bound by an earlier attempt")
             return self._result(wave, a, "moved", f"bound elsewhere meanwhile: {ans.message}")
-        return self._result(wave, a, "blocked", _http(ans))
+        return self._result(wave, a, "blocked", ans.describe())
 
     def _result(self, wave: int, a: Action, outcome: str, reason: str = "") -> Result:
         return Result(
@@ -539,7 +541,9 @@ class _Run:
             if got.status == 404:
                 return Result(0, "cordon", node, "gone", "the node no longer exists")
             if not got.ok:
-                return Result(0, "cordon", node, "blocked", f"cannot read the node: {_http(got)}")
+                return Result(
+                    0, "cordon", node, "blocked", f"cannot read the node: {got.describe()}"
+                )
             meta, spec = got.body.get("metadata") or {}, got.body.get("spec") or {}
             if spec.get("unschedulable"):
                 if (meta.get("annotations") or {}).get(CORDONED_BY) == self.plan.name:
@@ -557,7 +561,7 @@ class _Run:
             if ans.ok:
                 return Result(0, "cordon", node, "dry-run" if self.dry else "done")
             if ans.status != 409:
-                raise _Stop(f"aborted: cannot cordon {node}: {_http(ans)}")
+                raise _Stop(f"aborted: cannot cordon {node}: {ans.describe()}")
         raise _Stop(f"aborted: cannot cordon {node}: it kept changing (409 three times)")
 
     def _uncordon_all(self) -> None:
@@ -584,7 +588,7 @@ class _Run:
         outcome = "done" if ans.ok else "blocked"
         if ans.ok:
             self.report.uncordoned.append(node)
-        return Result(-1, "uncordon", node, outcome, "" if ans.ok else _http(ans))
+        return Result(-1, "uncordon", node, outcome, "" if ans.ok else ans.describe())
 
     def _event(
         self,
@@ -646,7 +650,9 @@ class _Run:
         for ns in sorted({a.pod.namespace for a in wave if a.action == "evict"}):
             listed = self.api.list_pods(ns)
             if not listed.ok:
-                raise _Stop(f"aborted before wave {i}: cannot list pods in {ns}: {_http(listed)}")
+                raise _Stop(
+                    f"aborted before wave {i}: cannot list pods in {ns}: {listed.describe()}"
+                )
             state["pods"][ns] = [
                 (p.get("metadata") or {}).get("uid") for p in listed.body.get("items") or []
             ]
@@ -671,8 +677,15 @@ class _Run:
         owners: dict[str, str | None] = {}
         for a, _ in evicted:
             owners[a.pod.uid] = None
+        # Replacements that name the binding scheduler wait for this run to bind them.
+        targets: dict[str, list[Action]] = defaultdict(list)
+        for a, _ in evicted:
+            if a.landing == "binding" and a.controller is not None:
+                targets[f"{a.pod.namespace}/{a.controller}"].append(a)
         while True:
             fresh, pending = self._replacements(old, evicted, owners)
+            if any(targets.values()) and self._bind_replacements(i, fresh, targets):
+                continue  # look again at once: the bound ones are on their way to Ready
             unhealthy = self._unhealthy(before.get("healthy") or {})
             if not pending and not unhealthy:
                 break
@@ -685,6 +698,53 @@ class _Run:
                 )
             self.sleep(self.s.poll)
         self._measure(evicted, fresh)
+
+    def _bind_replacements(
+        self, wave: int, fresh: dict[str, list[dict[str, Any]]], targets: dict[str, list[Action]]
+    ) -> bool:
+        """Binds each unbound replacement that names the binding scheduler to a target of its
+        controller's evicted pods (GPU devices recorded first, as docs/encoding.md says). Returns
+        whether it bound any."""
+        bound = False
+        for key, wanted in targets.items():
+            for p in fresh.get(key, []):
+                if not wanted:
+                    break
+                meta, spec = p.get("metadata") or {}, p.get("spec") or {}
+                if spec.get("nodeName") or spec.get("schedulerName") != self.plan.binding_scheduler:
+                    continue
+                a = wanted[0]
+                ns, name, uid = (
+                    str(meta.get("namespace")),
+                    str(meta.get("name")),
+                    str(meta.get("uid")),
+                )
+                if a.gpu_devices:
+                    devices = ",".join(str(d) for d in a.gpu_devices)
+                    self.api.patch_pod(
+                        ns, name, {"metadata": {"annotations": {GPU_DEVICES: devices}}}
+                    )
+                ans = self.api.bind(ns, name, uid, a.to)
+                outcome = "done" if ans.ok else "blocked"
+                if ans.ok or ans.status == 409:
+                    wanted.pop(0)
+                    bound = bound or ans.ok
+                with self._lock:
+                    self.report.results.append(
+                        Result(
+                            wave,
+                            "bind",
+                            f"{ns}/{name}",
+                            outcome,
+                            f"the replacement of {a.pod.key}"
+                            + ("" if ans.ok else f": {ans.describe()}"),
+                            None,
+                            a.to,
+                            a.to if ans.ok else None,
+                            a.to,
+                        )
+                    )
+        return bound
 
     def _replacements(
         self,
@@ -703,7 +763,7 @@ class _Run:
         for ns in sorted({a.pod.namespace for a, _ in evicted}):
             listed = self.api.list_pods(ns)
             if not listed.ok:
-                return fresh, [f"pods in {ns} (cannot list: {_http(listed)})"]
+                return fresh, [f"pods in {ns} (cannot list: {listed.describe()})"]
             for p in listed.body.get("items") or []:
                 meta = p.get("metadata") or {}
                 if meta.get("uid") in old.get(ns, set()) or meta.get("deletionTimestamp"):
@@ -784,12 +844,6 @@ def _backoff(attempt: int) -> float:
     """Seconds before retry ``attempt`` (1-based): exponential from 1 s, at most 30 s, jittered
     so that runs waiting on one budget do not retry in step."""
     return min(30.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-
-
-def _http(ans: Answer) -> str:
-    if ans.status == 0:
-        return f"no answer ({ans.message})"
-    return f"HTTP {ans.status}: {ans.message}" if ans.message else f"HTTP {ans.status}"
 
 
 __all__ = ["CORDONED_BY", "MODES", "MOVED_AT", "MOVED_BY", "Report", "Result", "Settings", "apply"]

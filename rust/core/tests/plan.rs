@@ -462,7 +462,7 @@ fn replacements_are_predicted_where_the_default_scheduler_puts_them() {
     ]);
     let p = make(&s, &[("a", "n2"), ("new", "n2")], &PlanOptions::default());
     assert_eq!(p.cordon, [0]);
-    let landed = predict(&s, &p, default_profile(), 0);
+    let landed = predict(&s, &p, default_profile(), None, 0);
     let names: Vec<Vec<Option<&str>>> = landed
         .iter()
         .map(|w| {
@@ -483,5 +483,22 @@ fn replacements_are_predicted_where_the_default_scheduler_puts_them() {
     ]);
     let p = make(&full, &[("a", "n2")], &PlanOptions::default());
     assert_eq!(waves(&full, &p), [["a:n1>n2"]]);
-    assert_eq!(predict(&full, &p, default_profile(), 0), [[Some(1)]]);
+    assert_eq!(predict(&full, &p, default_profile(), None, 0), [[Some(1)]]);
+    // A pod whose scheduler is the applier's lands exactly on its target.
+    let named = snap(&[
+        node("n1", 4),
+        node("n2", 4),
+        node("n3", 4),
+        pod("a", "n1", 1, "a", "rs-a").replace(
+            r#""containers""#,
+            r#""schedulerName":"kube-engine","containers""#,
+        ),
+        pod("x", "n2", 2, "x", "rs-x"),
+    ]);
+    let p = make(&named, &[("a", "n2")], &PlanOptions::default());
+    assert_eq!(predict(&named, &p, default_profile(), None, 0), [[Some(2)]]);
+    assert_eq!(
+        predict(&named, &p, default_profile(), Some("kube-engine"), 0),
+        [[Some(1)]]
+    );
 }

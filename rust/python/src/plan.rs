@@ -33,6 +33,7 @@ pub struct Step {
     budget: Option<String>,
     budget_left: Option<u32>,
     controller: Option<String>,
+    scheduler_name: String,
 }
 
 #[derive(IntoPyObject)]
@@ -99,6 +100,10 @@ fn raw(s: &Snapshot, plan: core_plan::Plan, predicted: &[Vec<Option<NodeId>>]) -
                         predicted: landed.map(node),
                         budget: st.budget.map(|(b, _)| pdb(b)),
                         budget_left: st.budget.map(|(_, left)| left),
+                        scheduler_name: s
+                            .symbols
+                            .resolve(s.pods.scheduler_name[st.pod as usize])
+                            .to_string(),
                         controller: s.pods.owner[st.pod as usize]
                             .as_ref()
                             .map(|o| format!("{}/{}", s.symbols.resolve(o.kind), o.name)),
@@ -125,7 +130,7 @@ fn raw(s: &Snapshot, plan: core_plan::Plan, predicted: &[Vec<Option<NodeId>>]) -
     snapshot, target, gpu_devices=None, config=None, *, max_per_node=None,
     max_per_namespace=None, max_total=None, max_per_wave=None,
     max_unavailable_per_workload=None, allow_local_storage=false, allow_bare=false, cordon=true,
-    moved_since=None
+    moved_since=None, binding_scheduler=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
@@ -143,6 +148,7 @@ pub fn plan(
     allow_bare: bool,
     cordon: bool,
     moved_since: Option<i64>,
+    binding_scheduler: Option<String>,
 ) -> PyResult<RawPlan> {
     let s = snapshot.get();
     for (name, value) in [
@@ -221,7 +227,7 @@ pub fn plan(
     let snap = s.clone();
     detached(py, move || {
         core_plan::plan(&snap, &targets, &profile, &opts).map(|p| {
-            let predicted = core_plan::predict(&snap, &p, landing, 0);
+            let predicted = core_plan::predict(&snap, &p, landing, binding_scheduler.as_deref(), 0);
             raw(&snap, p, &predicted)
         })
     })?

@@ -140,6 +140,11 @@ impl PySnapshot {
             .collect()
     }
 
+    /// `metadata.uid` of every pod, in input order (empty where the input had none).
+    fn pod_uids(&self) -> Vec<String> {
+        self.get().pods.uid.clone()
+    }
+
     fn pod_phases(&self) -> Vec<&'static str> {
         self.get().pods.phase.iter().map(|p| p.as_str()).collect()
     }

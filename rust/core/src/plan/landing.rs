@@ -37,15 +37,18 @@ impl FilterPlugin for Cordoned {
 }
 
 /// Per wave and step, the node the step's pod is predicted to land on: for an eviction, where the
-/// scheduler places its replacement (`None`: nowhere, it would stay Pending); for a binding, its
-/// target (a binding is exact). `profile` is used as it is but for NodeName (a replacement has no
-/// `spec.nodeName`).
+/// scheduler places its replacement (`None`: nowhere, it would stay Pending); for a binding, and
+/// for a pod whose `schedulerName` is `binding` (its replacement is left to the applier, which
+/// binds it to the target), its target. `profile` is used as it is but for NodeName (a
+/// replacement has no `spec.nodeName`).
 pub fn predict(
     snap: &Snapshot,
     plan: &Plan,
     mut profile: Profile,
+    binding: Option<&str>,
     seed: u64,
 ) -> Vec<Vec<Option<NodeId>>> {
+    let binding = binding.and_then(|name| snap.symbols.get(name));
     let mut cordoned = vec![false; snap.nodes.len()];
     for &n in &plan.cordon {
         cordoned[n as usize] = true;
@@ -88,6 +91,11 @@ pub fn predict(
             state.unbind(p);
             state.hold(p, at, old);
             holds.push((p, at, old));
+            if binding.is_some_and(|b| snap.pods.scheduler_name[p as usize] == b) {
+                state.bind(p, to, devices);
+                landed.push(Some(to));
+                continue;
+            }
             let placed = {
                 let cx = Cycle::new(&state, p);
                 scheduler
