@@ -194,3 +194,31 @@ def test_bad_arguments_name_what(cluster: ke.Snapshot) -> None:
         ke.plan(cluster, ["default/a"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="gpu_devices names pod"):
         ke.plan(cluster, {"default/a": "n2"}, gpu_devices={"default/b": [0]})
+
+
+def test_local_storage_is_allowed_per_volume_kind() -> None:
+    def with_volume(name: str, volume: dict[str, Any]) -> dict[str, Any]:
+        p = web(name, "n1")
+        p["spec"]["volumes"] = [{"name": "v", **volume}]
+        return p
+
+    snap = ke.Snapshot.from_bytes(
+        as_list(
+            node("n1"),
+            node("n2"),
+            with_volume("scratch", {"emptyDir": {}}),
+            with_volume("host", {"hostPath": {"path": "/var/lib/x"}}),
+        )
+    )
+    target = {"default/scratch": "n2", "default/host": "n2"}
+    kept = {k.pod: k.reason for k in ke.plan(snap, target).kept}
+    assert kept == {
+        "default/scratch": "must stay: uses local storage",
+        "default/host": "must stay: uses local storage",
+    }
+    p = ke.plan(snap, target, allow_local_storage=["emptyDir"])
+    assert [a.pod.key for a in p.actions] == ["default/scratch"]
+    assert [k.pod for k in p.kept] == ["default/host"]
+    assert len(ke.plan(snap, target, allow_local_storage=True).actions) == 2
+    with pytest.raises(ValueError, match='unknown volume kind "nfs"'):
+        ke.plan(snap, target, allow_local_storage=["nfs"])

@@ -134,7 +134,10 @@ def test_rebalance_command_prints_the_plan(capsys: pytest.CaptureFixture[str]) -
     table = capsys.readouterr().out
     # 30 moves empty at most 30 nodes, and the heuristic empties 30: proven optimal.
     assert "Plan (pack, heuristic, OPTIMAL): 30 moves (at most 30)" in table
-    assert "Dry run: nothing in the cluster was changed." in table
+    assert "Dry run: nothing in the cluster was changed (--apply acts)." in table
+    # The actions: the emptied nodes cordoned, then the evictions in waves.
+    assert "30 eviction(s), 0 binding(s), 30 cordon(s)" in table
+    assert json.loads(json.dumps(out["actions"]))["kind"] == "Plan"
 
 
 def test_evaluate_checks_given_gpu_devices() -> None:

@@ -1,6 +1,7 @@
 """Type stubs for the compiled core (checked against it by mypy.stubtest in the tests)."""
 
 import os
+from collections.abc import Sequence
 from typing import Any, final
 
 from kube_engine.records import (
@@ -113,7 +114,7 @@ def schedule(
 def rebalance_problem(
     snapshot: Snapshot,
     config: str | None = None,
-    allow_local_storage: bool = False,
+    allow_local_storage: bool | Sequence[str] | None = None,
     allow_bare: bool = False,
     keep_nodes: list[str] = ...,
     exclude_nodes: list[str] = ...,
@@ -130,7 +131,7 @@ def plan(
     max_total: int | None = None,
     max_per_wave: int | None = None,
     max_unavailable_per_workload: int | None = None,
-    allow_local_storage: bool = False,
+    allow_local_storage: bool | Sequence[str] | None = None,
     allow_bare: bool = False,
     cordon: bool = True,
     moved_since: int | None = None,
@@ -140,7 +141,7 @@ def covering_budgets(snapshot: Snapshot) -> dict[str, list[str]]: ...
 def drain_plan(
     snapshot: Snapshot,
     max_moves: int | None = None,
-    allow_local_storage: bool = False,
+    allow_local_storage: bool | Sequence[str] | None = None,
     allow_bare: bool = False,
     seed: int = 0,
     keep_nodes: list[str] = ...,

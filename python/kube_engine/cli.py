@@ -176,7 +176,8 @@ def _rebalance(args: argparse.Namespace) -> int:
 
     name, snapshot = _load(args)
     ev = evaluate(snapshot)
-    allow = {"allow_local_storage": args.allow_local_storage, "allow_bare": args.allow_bare}
+    kinds = [k for k in args.allow_local_storage.split(",") if k]
+    allow: dict[str, Any] = {"allow_local_storage": kinds, "allow_bare": args.allow_bare}
     keep = [n for arg in args.keep_node or [] for n in arg.split(",") if n]
     exclude = [n for arg in args.exclude_node or [] for n in arg.split(",") if n]
     try:
@@ -553,8 +554,12 @@ def main(argv: list[str] | None = None) -> int:
     _add_source(p)
     p.add_argument(
         "--allow-local-storage",
-        action="store_true",
-        help="let pods with emptyDir/hostPath volumes move (their local data is lost)",
+        nargs="?",
+        const="emptyDir,hostPath",
+        default="",
+        metavar="KINDS",
+        help="let pods with node-local volumes move (their local data is lost): every kind, or "
+        "those listed (emptyDir, hostPath; e.g. --allow-local-storage=emptyDir)",
     )
     p.add_argument(
         "--allow-bare",

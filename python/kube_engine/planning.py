@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -332,7 +332,7 @@ def plan(
     max_total: int | None = None,
     max_per_wave: int | None = None,
     max_unavailable_per_workload: int | None = None,
-    allow_local_storage: bool = False,
+    allow_local_storage: bool | Sequence[str] = False,
     allow_bare: bool = False,
     cordon: bool = True,
     cooldown: float = 3600.0,
@@ -350,6 +350,8 @@ def plan(
 
     Caps, ``None`` for none: evictions per source node, per namespace and in total over the
     plan (the descheduler's ``maxNoOfPodsToEvict*``), per wave, and of one workload within a wave.
+    ``allow_local_storage``: ``True`` for every kind of node-local volume, or the kinds
+    (``["emptyDir"]``: pods with emptyDir volumes may move, pods with hostPath ones stay).
     Each PodDisruptionBudget's ``disruptionsAllowed`` bounds the evictions of its pods per wave;
     pods no budget lets go, or that several budgets cover, are kept. Pods that must stay
     (DaemonSet, static, system-critical, opted out, local storage unless
@@ -384,7 +386,7 @@ def plan(
         max_total=max_total,
         max_per_wave=max_per_wave,
         max_unavailable_per_workload=max_unavailable_per_workload,
-        allow_local_storage=allow_local_storage,
+        allow_local_storage=_kinds(allow_local_storage),
         allow_bare=allow_bare,
         cordon=cordon,
         moved_since=moved_since_for(cooldown),
@@ -435,6 +437,10 @@ def plan(
     )
     result.name = "plan-" + _digest(result)
     return result
+
+
+def _kinds(allow: bool | Sequence[str]) -> bool | list[str]:
+    return allow if isinstance(allow, bool) else list(allow)
 
 
 def _target(

@@ -239,7 +239,7 @@ def rebalance(
     price_label: str | None = None,
     keep_nodes: Sequence[str] = (),
     exclude_nodes: Sequence[str] = (),
-    allow_local_storage: bool = False,
+    allow_local_storage: bool | Sequence[str] = False,
     allow_bare: bool = False,
     deterministic: bool = False,
     cooldown: float = DEFAULT_COOLDOWN,
@@ -281,7 +281,9 @@ def rebalance(
     moved_since = moved_since_for(cooldown)
     problem = rebalance_problem(
         snapshot,
-        allow_local_storage=allow_local_storage,
+        allow_local_storage=allow_local_storage
+        if isinstance(allow_local_storage, bool)
+        else list(allow_local_storage),
         allow_bare=allow_bare,
         keep_nodes=keep,
         exclude_nodes=exclude,
@@ -302,7 +304,9 @@ def rebalance(
         plan = drain_plan(
             snapshot,
             max_moves=max_moves,
-            allow_local_storage=allow_local_storage,
+            allow_local_storage=allow_local_storage
+            if isinstance(allow_local_storage, bool)
+            else list(allow_local_storage),
             allow_bare=allow_bare,
             seed=seed,
             keep_nodes=keep,

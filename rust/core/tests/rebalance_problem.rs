@@ -1,5 +1,6 @@
 //! The rebalance problem: which pods are pinned and why, classes, candidates, budgets.
 
+use kube_engine_core::model::pod::LocalVolumes;
 use kube_engine_core::place::profile::default_profile;
 use kube_engine_core::rebalance::{problem, Pin, PinOptions, Problem};
 use kube_engine_core::snapshot::{parse_documents, OptOut};
@@ -189,7 +190,7 @@ fn pins_say_why() {
     let pr = solve(
         &s,
         PinOptions {
-            allow_local_storage: true,
+            allow_local_storage: LocalVolumes::ALL,
             allow_bare: true,
             ..Default::default()
         },

@@ -129,7 +129,7 @@ fn raw(s: &Snapshot, plan: core_plan::Plan, predicted: &[Vec<Option<NodeId>>]) -
 #[pyo3(signature = (
     snapshot, target, gpu_devices=None, config=None, *, max_per_node=None,
     max_per_namespace=None, max_total=None, max_per_wave=None,
-    max_unavailable_per_workload=None, allow_local_storage=false, allow_bare=false, cordon=true,
+    max_unavailable_per_workload=None, allow_local_storage=None, allow_bare=false, cordon=true,
     moved_since=None, binding_scheduler=None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -144,7 +144,7 @@ pub fn plan(
     max_total: Option<u32>,
     max_per_wave: Option<u32>,
     max_unavailable_per_workload: Option<u32>,
-    allow_local_storage: bool,
+    allow_local_storage: Option<&Bound<'_, PyAny>>,
     allow_bare: bool,
     cordon: bool,
     moved_since: Option<i64>,
@@ -217,7 +217,7 @@ pub fn plan(
             max_unavailable_per_workload,
         },
         pins: PinOptions {
-            allow_local_storage,
+            allow_local_storage: crate::rebalance::local_kinds(allow_local_storage)?,
             allow_bare,
             moved_since,
             ..Default::default()

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use kube_engine_core::model::pod::LocalVolumes;
 use kube_engine_core::place::profile;
 use kube_engine_core::rebalance::{self, PinOptions};
 use kube_engine_core::snapshot::Snapshot;
@@ -57,9 +58,39 @@ pub struct RebalanceProblem {
 }
 
 /// What may move, with the nodes kept as they are and those that take no pods, by name.
+/// `allow_local_storage` from Python: `True` (every kind), `False` or `None` (none), or the kinds'
+/// names (`["emptyDir"]`).
+pub(crate) fn local_kinds(value: Option<&Bound<'_, PyAny>>) -> PyResult<LocalVolumes> {
+    let Some(value) = value else {
+        return Ok(LocalVolumes::NONE);
+    };
+    if let Ok(all) = value.extract::<bool>() {
+        return Ok(if all {
+            LocalVolumes::ALL
+        } else {
+            LocalVolumes::NONE
+        });
+    }
+    let names: Vec<String> = value.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "allow_local_storage must be a bool or a list of volume kinds, got {value}"
+        ))
+    })?;
+    names.iter().try_fold(LocalVolumes::NONE, |kinds, name| {
+        let kind = LocalVolumes::named(name).ok_or_else(|| {
+            let known: Vec<&str> = LocalVolumes::NAMES.iter().map(|(n, _)| *n).collect();
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "allow_local_storage: unknown volume kind {name:?} (known: {})",
+                known.join(", ")
+            ))
+        })?;
+        Ok(kinds.with(kind))
+    })
+}
+
 pub(crate) fn pin_options(
     snap: &Snapshot,
-    allow_local_storage: bool,
+    allow_local_storage: LocalVolumes,
     allow_bare: bool,
     keep_nodes: &[String],
     exclude_nodes: &[String],
@@ -90,7 +121,7 @@ pub(crate) fn pin_options(
 /// pods may go (default: the default profile).
 #[pyfunction]
 #[pyo3(signature = (
-    snapshot, config=None, allow_local_storage=false, allow_bare=false, keep_nodes=vec![],
+    snapshot, config=None, allow_local_storage=None, allow_bare=false, keep_nodes=vec![],
     exclude_nodes=vec![], moved_since=None,
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -98,7 +129,7 @@ pub fn rebalance_problem(
     py: Python<'_>,
     snapshot: &PySnapshot,
     config: Option<String>,
-    allow_local_storage: bool,
+    allow_local_storage: Option<&Bound<'_, PyAny>>,
     allow_bare: bool,
     keep_nodes: Vec<String>,
     exclude_nodes: Vec<String>,
@@ -116,7 +147,7 @@ pub fn rebalance_problem(
     let snap = s.clone();
     let opts = pin_options(
         &s,
-        allow_local_storage,
+        local_kinds(allow_local_storage)?,
         allow_bare,
         &keep_nodes,
         &exclude_nodes,
@@ -223,7 +254,7 @@ pub struct DrainPlan {
 /// The packing heuristic's plan (see `kube_engine_core::rebalance::drain`).
 #[pyfunction]
 #[pyo3(signature = (
-    snapshot, max_moves=None, allow_local_storage=false, allow_bare=false, seed=0,
+    snapshot, max_moves=None, allow_local_storage=None, allow_bare=false, seed=0,
     keep_nodes=vec![], exclude_nodes=vec![], moved_since=None,
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -231,7 +262,7 @@ pub fn drain_plan(
     py: Python<'_>,
     snapshot: &PySnapshot,
     max_moves: Option<usize>,
-    allow_local_storage: bool,
+    allow_local_storage: Option<&Bound<'_, PyAny>>,
     allow_bare: bool,
     seed: u64,
     keep_nodes: Vec<String>,
@@ -244,7 +275,7 @@ pub fn drain_plan(
         max_moves,
         pins: pin_options(
             &s,
-            allow_local_storage,
+            local_kinds(allow_local_storage)?,
             allow_bare,
             &keep_nodes,
             &exclude_nodes,

@@ -182,11 +182,19 @@ impl PodSpec {
         out
     }
 
-    /// `emptyDir` or `hostPath` volumes: data that dies with the pod's node (the descheduler's rule).
-    pub fn has_local_storage(&self) -> bool {
-        self.volumes
-            .iter()
-            .any(|v| v.empty_dir.is_some() || v.host_path.is_some())
+    /// The kinds of its volumes whose data dies with the pod's node (the descheduler's rule):
+    /// `emptyDir` and `hostPath`.
+    pub fn local_storage(&self) -> LocalVolumes {
+        self.volumes.iter().fold(LocalVolumes::NONE, |kinds, v| {
+            let mut k = kinds;
+            if v.empty_dir.is_some() {
+                k = k.with(LocalVolumes::EMPTY_DIR);
+            }
+            if v.host_path.is_some() {
+                k = k.with(LocalVolumes::HOST_PATH);
+            }
+            k
+        })
     }
 
     /// Per-container requests combined by the scheduler's rule (below), plus overhead.
@@ -322,6 +330,43 @@ fn container_requests(c: &Container, path: &str) -> Result<SparseResources, Inpu
         out.push((name.clone(), amount(name, *q)));
     }
     Ok(out)
+}
+
+/// A set of kinds of node-local volumes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LocalVolumes(u8);
+
+impl LocalVolumes {
+    pub const NONE: LocalVolumes = LocalVolumes(0);
+    pub const EMPTY_DIR: LocalVolumes = LocalVolumes(1);
+    pub const HOST_PATH: LocalVolumes = LocalVolumes(2);
+    pub const ALL: LocalVolumes = LocalVolumes(3);
+    /// The kinds by their names in a pod spec.
+    pub const NAMES: [(&'static str, LocalVolumes); 2] = [
+        ("emptyDir", LocalVolumes::EMPTY_DIR),
+        ("hostPath", LocalVolumes::HOST_PATH),
+    ];
+
+    pub fn with(self, other: LocalVolumes) -> LocalVolumes {
+        LocalVolumes(self.0 | other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds in `self` that are not in `allowed`.
+    pub fn beyond(self, allowed: LocalVolumes) -> LocalVolumes {
+        LocalVolumes(self.0 & !allowed.0)
+    }
+
+    /// The kind named `name` (`emptyDir`, `hostPath`).
+    pub fn named(name: &str) -> Option<LocalVolumes> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, k)| k)
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +520,16 @@ mod tests {
                 port: 8080
             }]
         );
-        assert!(s.has_local_storage());
+        assert_eq!(s.local_storage(), LocalVolumes::EMPTY_DIR);
+        let both = spec(
+            r#"{"containers":[{"name":"a"}],"volumes":[{"name":"h","hostPath":{"path":"/x"}},
+                {"name":"t","emptyDir":{}}]}"#,
+        );
+        assert_eq!(both.local_storage(), LocalVolumes::ALL);
+        assert_eq!(
+            both.local_storage().beyond(LocalVolumes::EMPTY_DIR),
+            LocalVolumes::HOST_PATH
+        );
+        assert!(s.local_storage().beyond(LocalVolumes::EMPTY_DIR).is_empty());
     }
 }

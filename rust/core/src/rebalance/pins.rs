@@ -1,5 +1,6 @@
 //! Pods a rebalance must leave where they are.
 
+use crate::model::pod::LocalVolumes;
 use crate::snapshot::{NodeId, OptOut, PodId, Snapshot};
 
 /// Upstream's `SystemCriticalPriority`: pods at or above it are critical (`IsCriticalPod`).
@@ -49,8 +50,9 @@ impl Pin {
 /// What the caller allows to move beyond the safe default, and which nodes it keeps or excludes.
 #[derive(Clone, Debug, Default)]
 pub struct PinOptions {
-    /// Move pods with emptyDir/hostPath volumes (their local data is lost).
-    pub allow_local_storage: bool,
+    /// The kinds of node-local volumes (emptyDir, hostPath) whose pods may move (their local data
+    /// is lost); a pod with a kind not allowed stays.
+    pub allow_local_storage: LocalVolumes,
     /// Move pods no controller owns (as evicting deletes them, the plan's target placement is
     /// then only reached by re-creating them by hand; the bundled trace has no controllers).
     pub allow_bare: bool,
@@ -94,7 +96,11 @@ pub fn pin(snap: &Snapshot, p: PodId, opts: &PinOptions) -> Option<Pin> {
         Some(Pin::RecentlyMoved)
     } else if pods.priority[i] >= SYSTEM_CRITICAL_PRIORITY && !opted_in {
         Some(Pin::SystemCritical)
-    } else if pods.local_storage[i] && !opts.allow_local_storage && !opted_in {
+    } else if !pods.local_storage[i]
+        .beyond(opts.allow_local_storage)
+        .is_empty()
+        && !opted_in
+    {
         Some(Pin::LocalStorage)
     } else if pods.owner[i].is_none() && !opts.allow_bare && !opted_in {
         Some(Pin::Bare)

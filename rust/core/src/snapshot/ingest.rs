@@ -257,7 +257,7 @@ struct PodRecord {
     tolerations: Arc<[crate::model::taints::Toleration]>,
     spread: Arc<[crate::model::spread::TopologySpreadConstraint]>,
     host_ports: Vec<crate::model::pod::HostPort>,
-    local_storage: bool,
+    local_storage: crate::model::pod::LocalVolumes,
     scheduler_name: Option<String>,
     opt_out: Option<super::OptOut>,
     opt_in: bool,
@@ -332,7 +332,7 @@ fn pod_record(
     Ok(PodRecord {
         key: format!("{namespace}/{}", meta.name),
         host_ports: spec.host_ports(),
-        local_storage: spec.has_local_storage(),
+        local_storage: spec.local_storage(),
         created: meta.creation_timestamp.as_deref().and_then(parse_timestamp),
         opt_out: if annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false") {
             Some(super::OptOut::KubeEngine)

@@ -19,7 +19,7 @@ use crate::intern::{Interner, Sym};
 use crate::model::affinity::Affinity;
 use crate::model::gpu::{DeviceMask, GpuDemand};
 use crate::model::pdb::PodDisruptionBudget;
-use crate::model::pod::{HostPort, PodPhase};
+use crate::model::pod::{HostPort, LocalVolumes, PodPhase};
 use crate::model::selector::LabelSet;
 use crate::model::spread::TopologySpreadConstraint;
 use crate::model::taints::{Taint, Toleration};
@@ -117,7 +117,7 @@ pub struct Pods {
     pub spread: Vec<Arc<[TopologySpreadConstraint]>>,
     pub host_ports: Vec<Vec<HostPort>>,
     /// `emptyDir` / `hostPath` volumes.
-    pub local_storage: Vec<bool>,
+    pub local_storage: Vec<LocalVolumes>,
     pub scheduler_name: Vec<Sym>,
     /// An annotation that forbids evicting the pod, if any.
     pub opt_out: Vec<Option<OptOut>>,
