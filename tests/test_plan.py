@@ -222,3 +222,16 @@ def test_local_storage_is_allowed_per_volume_kind() -> None:
     assert len(ke.plan(snap, target, allow_local_storage=True).actions) == 2
     with pytest.raises(ValueError, match='unknown volume kind "nfs"'):
         ke.plan(snap, target, allow_local_storage=["nfs"])
+
+
+def test_the_rebalance_command_says_per_pod_why_it_stays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kube_engine.cli import main
+
+    kept = web("kept", "n1")
+    kept["metadata"]["annotations"] = {"karpenter.sh/do-not-disrupt": "true"}
+    (tmp_path / "c.json").write_bytes(as_list(node("n1"), node("n2"), kept, web("free", "n2")))
+    assert main(["rebalance", str(tmp_path / "c.json"), "--solver", "heuristic", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert 'default/kept  annotated karpenter.sh/do-not-disrupt: "true"' in out

@@ -223,7 +223,7 @@ def _rebalance(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(render_inspection(name, snapshot, ev))
-        print(render_problem(problem))
+        print(render_problem(problem, explain=args.explain))
         print()
         print(result.table())
         print()
@@ -625,6 +625,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     g.add_argument("--save-plan", metavar="FILE", help="write the plan (JSON) to FILE")
     g.add_argument("--limit", type=int, default=50, help="rows of the plan's table (default 50)")
+    g.add_argument(
+        "--explain",
+        action="store_true",
+        help="say, per pod, why it stays (the plan's kept moves say why they are not made)",
+    )
     g.add_argument(
         "--apply", action="store_true", help="carry the plan out on the cluster (default: print it)"
     )

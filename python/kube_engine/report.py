@@ -142,7 +142,8 @@ def problem_summary(problem: RebalanceProblem) -> dict[str, Any]:
     }
 
 
-def render_problem(problem: RebalanceProblem) -> str:
+def render_problem(problem: RebalanceProblem, explain: bool = False) -> str:
+    """What may move and what stays; with ``explain``, every pod that stays, with why."""
     s = problem_summary(problem)
     lines = [
         "",
@@ -152,6 +153,9 @@ def render_problem(problem: RebalanceProblem) -> str:
         f"Staying put: {s['pinned_pods']:,} pods",
     ]
     lines += [f"  {n:>7,}  {why}" for why, n in s["pinned_by_reason"].items()]
+    if explain and problem["pinned"]:
+        width = max(len(p) for p in problem["pinned"])
+        lines += [f"    {pod:<{width}}  {why}" for pod, why in sorted(problem["pinned"].items())]
     if s["budgets"]:
         lines.append("Disruption budgets (evictions allowed now):")
         lines += [f"  {b['allowed']:>7,}  {b['name']}" for b in s["budgets"]]
