@@ -5,12 +5,7 @@ its minimum, the nodes freed are free, the report matches what happened)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +14,8 @@ import pytest
 
 import kube_engine as ke
 from conftest import isolate_from_clusters
-from k8s_emulator import EVICTION_PATH, KubeEmulator, node, pdb, pod
-from kube_engine.applying import CORDONED_BY, Settings
+from k8s_emulator import KubeEmulator, node, pdb, pod
+from kube_engine.applying import Settings
 
 FAST = Settings(poll=0.05, wave_timeout=15.0, move_budget=1.0, lease_duration=5)
 
@@ -120,13 +115,17 @@ def test_a_second_pack_run_on_what_the_first_left_plans_nothing(
 def test_a_server_side_dry_run_changes_nothing(emu: KubeEmulator, tmp_path: Path) -> None:
     kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
     plan = ke.plan(ke.read_snapshot(kubeconfig), TARGET)
-    before = json.dumps(sorted((p["metadata"]["uid"], p["spec"].get("nodeName")) for p in emu.objects("pods")))
+    before = json.dumps(
+        sorted((p["metadata"]["uid"], p["spec"].get("nodeName")) for p in emu.objects("pods"))
+    )
     record = emu.reset_record()
     settings = Settings(mode="server", poll=0.05, move_budget=1.0, lease_duration=5)
     report = ke.apply(plan, kubeconfig=str(kubeconfig), settings=settings)
     assert report.outcome == "completed", report.table()
     assert {r.outcome for r in report.results} == {"dry-run"}
     assert record.evictions and all(e.dry_run for e in record.evictions)
-    after = json.dumps(sorted((p["metadata"]["uid"], p["spec"].get("nodeName")) for p in emu.objects("pods")))
+    after = json.dumps(
+        sorted((p["metadata"]["uid"], p["spec"].get("nodeName")) for p in emu.objects("pods"))
+    )
     assert after == before
     assert not any(n["spec"].get("unschedulable") for n in emu.objects("nodes"))

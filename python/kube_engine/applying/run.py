@@ -516,12 +516,16 @@ class _Run:
         ans = self.api.bind(ns, name, uid, a.to)
         if ans.ok:
             return self._result(wave, a, "dry-run" if self.dry else "done")
-        if ans.status == 409:
+        if ans.status in (0, 409):
+            # Bound meanwhile (409), or perhaps by this very request, its answer lost: the pod
+            # tells.
             again = self.api.get_pod(ns, name)
             bound = (again.body.get("spec") or {}).get("nodeName") if again.ok else None
             if bound == a.to:
-                return self._result(wave, a, "done", "bound by an earlier attempt")
-            return self._result(wave, a, "moved", f"bound elsewhere meanwhile: {ans.message}")
+                return self._result(wave, a, "done", f"the pod is bound to {a.to}")
+            if bound or ans.status == 409:
+                why = f"bound elsewhere meanwhile: {bound or ans.message}"
+                return self._result(wave, a, "moved", why)
         return self._result(wave, a, "blocked", ans.describe())
 
     def _result(self, wave: int, a: Action, outcome: str, reason: str = "") -> Result:
