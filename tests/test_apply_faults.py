@@ -269,6 +269,10 @@ def test_a_budget_that_stays_spent_blocks_the_move_and_stops_the_run(
     stopped_after_wave_1(emu, report, plan)
     check_safe(emu, record, plan, done_evictions(report))
     assert emu.get("pods", "web-c", NS) is not None
+    # The same plan, run again with its journal, sends nothing: its assumptions no longer hold.
+    record, again = run(emu, kubeconfig, plan, tmp_path, settings, sleep=waits)
+    assert again.outcome == "stopped" and "plan again" in again.message
+    assert record.evictions == [] and record.node_writes == []
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from kube_engine._core import (
     parse_quantity,
 )
 from kube_engine.applying import apply
-from kube_engine.cli import bundled_example
 from kube_engine.cluster import read_snapshot, save_snapshot
+from kube_engine.example import bundled_example
 from kube_engine.planning import Plan, PlanError, plan
 from kube_engine.rebalancing import RebalanceResult, rebalance
 from kube_engine.scheduling import schedule

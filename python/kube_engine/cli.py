@@ -6,11 +6,11 @@ import argparse
 import json
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kube_engine._core import ClusterError, ConfigError, KubeEngineError, Snapshot, evaluate
+from kube_engine.example import BUNDLED_EXAMPLE, bundled_example
 from kube_engine.report import (
     evaluation_to_dict,
     problem_summary,
@@ -22,13 +22,6 @@ from kube_engine.sources import describe_sources, load_snapshot
 if TYPE_CHECKING:
     from kube_engine.applying import Report
     from kube_engine.planning import Plan
-
-BUNDLED_EXAMPLE = "openb-example.json.gz"
-
-
-def bundled_example() -> Path:
-    """The example cluster shipped with the package (built from the Alibaba openb trace)."""
-    return Path(str(resources.files("kube_engine") / "data" / BUNDLED_EXAMPLE))
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -287,6 +280,7 @@ def _act(args: argparse.Namespace, plan: Plan) -> Report:
             move_budget=args.move_timeout,
             wave_timeout=args.wave_timeout,
             lease_namespace=args.lease_namespace,
+            lease_duration=args.lease_duration,
             keep_cordoned=args.keep_cordoned,
             events=not args.no_events,
         )
@@ -395,6 +389,13 @@ def _add_acting(p: argparse.ArgumentParser) -> None:
         "--lease-namespace",
         default="default",
         help="namespace of the Lease that keeps runs apart (default: default)",
+    )
+    g.add_argument(
+        "--lease-duration",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="how long the Lease of a run that died keeps others off (default 60)",
     )
     g.add_argument(
         "--keep-cordoned",

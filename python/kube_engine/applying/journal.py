@@ -37,6 +37,8 @@ class Journal:
     #: Evicted pod UID -> its replacement (namespace, name, uid, node).
     replacements: dict[str, dict[str, str]] = field(default_factory=dict)
     finished: bool = False
+    #: Why a run of this plan stopped for good (moves it could not make), if one did.
+    stopped: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -80,6 +82,8 @@ class Journal:
             self.replacements[str(e["evicted"])] = dict(e["replacement"])
         elif kind == "finished":
             self.finished = True
+        elif kind == "stopped":
+            self.stopped = str(e.get("message", ""))
 
     def _write(self, entry: dict[str, Any]) -> None:
         entry = {"time": now_rfc3339(micro=True), **entry}
@@ -117,3 +121,8 @@ class Journal:
     def finish(self) -> None:
         self._write({"kind": "finished"})
         self.finished = True
+
+    def stop(self, message: str) -> None:
+        """The plan's assumptions no longer hold: no run may carry on with it."""
+        self._write({"kind": "stopped", "message": message})
+        self.stopped = message

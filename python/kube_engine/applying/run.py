@@ -246,6 +246,16 @@ class _Run:
     # The run
 
     def go(self) -> None:
+        if self.journal is not None and self.journal.stopped:
+            # The rest of the plan assumed moves that were not made: carrying on could crowd
+            # nodes the plan meant to free. Only a new plan, made from the cluster as it is, may.
+            self.report.outcome = "stopped"
+            self.report.message = (
+                f"a run of this plan stopped ({self.journal.stopped}); nothing was sent: plan "
+                "again from the cluster as it is now"
+            )
+            self.report.finished = now_rfc3339()
+            return
         if self.journal is not None and self.journal.finished:
             self.report.message = (
                 f"carried out already by an earlier run (journal {self.journal.path}); "
@@ -264,6 +274,8 @@ class _Run:
             self.report.outcome = "stopped" if str(e).startswith("stopped") else "aborted"
             self.report.message = str(e)
             self._uncordon_all()
+            if self.report.outcome == "stopped" and self.journal is not None:
+                self.journal.stop(str(e))
         except BaseException as e:
             self.report.outcome = "aborted"
             self.report.message = f"aborted: {type(e).__name__}: {e}"
@@ -729,6 +741,11 @@ class _Run:
                         ns, name, {"metadata": {"annotations": {GPU_DEVICES: devices}}}
                     )
                 ans = self.api.bind(ns, name, uid, a.to)
+                if ans.status in (0, 409):
+                    # Bound by someone (or by this request, its answer lost): the pod tells.
+                    again = self.api.get_pod(ns, name)
+                    if again.ok and (again.body.get("spec") or {}).get("nodeName") == a.to:
+                        ans = Answer(201)
                 outcome = "done" if ans.ok else "blocked"
                 if ans.ok or ans.status == 409:
                     wanted.pop(0)
