@@ -1,0 +1,103 @@
+"""deploy/: the manifests parse, and the ClusterRole is enough for a whole run and the
+scheduler — the emulator answers 403 to anything outside it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_apply import FAST, TARGET, web
+
+import kube_engine as ke
+from conftest import isolate_from_clusters
+from k8s_emulator import KubeEmulator, node, pdb, pod
+from kube_engine.cli import main
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    isolate_from_clusters(monkeypatch, tmp_path_factory)
+
+
+def manifests(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+
+
+def cluster_role() -> list[dict[str, Any]]:
+    (role,) = [d for d in manifests("rbac.yaml") if d["kind"] == "ClusterRole"]
+    rules: list[dict[str, Any]] = role["rules"]
+    return rules
+
+
+def test_the_manifests_fit_together() -> None:
+    kinds = {
+        d["kind"]: d for f in ("rbac.yaml", "cronjob.yaml", "scheduler.yaml") for d in manifests(f)
+    }
+    assert set(kinds) == {
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CronJob",
+        "Deployment",
+    }
+    account = kinds["ServiceAccount"]["metadata"]["name"]
+    job = kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert job["serviceAccountName"] == account
+    assert kinds["Deployment"]["spec"]["template"]["spec"]["serviceAccountName"] == account
+    # The job's arguments are the CLI's.
+    (container,) = job["containers"]
+    args = container["args"]
+    assert args[0] == "rebalance" and "--apply" not in args, "a dry run until someone opts in"
+    parser_ok = main(
+        [*args, "--example", "--solver", "heuristic", "--allow-bare", "--dry-run", "client"]
+    )
+    assert parser_ok == 0
+
+
+@pytest.fixture
+def emu() -> Iterator[KubeEmulator]:
+    with KubeEmulator() as e:
+        for i in range(4):
+            e.add_node(node(f"n{i}", cpu="4"))
+        for name, at, app, cpu in (
+            ("web-a", "n0", "web", "1"),
+            ("web-b", "n1", "web", "1"),
+            ("web-c", "n2", "web", "1"),
+            ("web-d", "n3", "web", "1"),
+            ("db-a", "n2", "db", "500m"),
+        ):
+            e.add_pod(web(name, at, app=app, cpu=cpu))
+        e.add_pdb(pdb("shop", "web", match_labels={"app": "web"}, max_unavailable=1))
+        e.add_pdb(pdb("shop", "db", match_labels={"app": "db"}, min_available=0))
+        e.controllers(interval=0.02)
+        deadline = time.monotonic() + 5
+        while any("status" not in b for b in e.objects("poddisruptionbudgets")):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        yield e
+
+
+def test_the_cluster_role_is_enough_to_act(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.set_rbac(cluster_role())
+    plan = ke.plan(ke.read_snapshot(kubeconfig), TARGET)
+    report = ke.apply(plan, kubeconfig=str(kubeconfig), journal=tmp_path / "j", settings=FAST)
+    assert report.outcome == "completed", report.table()
+    assert not [r for r in emu.requests if r.status == 403]
+    # The scheduler too.
+    emu.add_pod(pod("shop", "mine", scheduler_name="kube-engine"))
+    assert main(["scheduler", "--kubeconfig", str(kubeconfig)]) == 0
+    assert emu.get("pods", "mine", "shop")["spec"].get("nodeName")
+    assert not [r for r in emu.requests if r.status == 403]
+    # And nothing more: without the eviction rule, evictions are refused.
+    emu.set_rbac([r for r in cluster_role() if "pods/eviction" not in r["resources"]])
+    again = ke.plan(ke.read_snapshot(kubeconfig), {"shop/web-a": "n1"})
+    report = ke.apply(again, kubeconfig=str(kubeconfig), journal=tmp_path / "j2", settings=FAST)
+    assert report.outcome == "stopped"
+    assert "forbidden" in next(r.reason for r in report.results if r.action == "evict")
