@@ -167,10 +167,18 @@ EVENTS_V1 = ResourceType(
         "type",
     ),
 )
+PVCS = ResourceType("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", namespaced=True)
+PVS = ResourceType("persistentvolumes", "PersistentVolume", "", "v1", namespaced=False)
+STORAGE_CLASSES = ResourceType(
+    "storageclasses", "StorageClass", "storage.k8s.io", "v1", namespaced=False
+)
 DEFAULT_RESOURCES: tuple[ResourceType, ...] = (
     NODES,
     PODS,
     PDBS,
+    PVCS,
+    PVS,
+    STORAGE_CLASSES,
     NAMESPACES,
     LEASES,
     EVENTS,

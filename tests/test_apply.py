@@ -4,6 +4,7 @@ its minimum, the nodes freed are free, the report matches what happened)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -36,9 +37,10 @@ def web(name: str, node_name: str, app: str = "web", cpu: str = "1") -> dict[str
     )
 
 
-@pytest.fixture
-def emu() -> Iterator[KubeEmulator]:
-    """Four nodes, the last two lightly used: a pack plan empties them."""
+@contextlib.contextmanager
+def shop() -> Iterator[KubeEmulator]:
+    """Four nodes, the last two lightly used (a pack plan empties them), with the controllers
+    running and the budgets' status published."""
     with KubeEmulator() as e:
         for i in range(4):
             e.add_node(node(f"n{i}", cpu="4"))
@@ -54,6 +56,12 @@ def emu() -> Iterator[KubeEmulator]:
         while any("status" not in b for b in e.objects("poddisruptionbudgets")):
             assert time.monotonic() < deadline, "the disruption controller publishes a status"
             time.sleep(0.02)
+        yield e
+
+
+@pytest.fixture
+def emu() -> Iterator[KubeEmulator]:
+    with shop() as e:
         yield e
 
 

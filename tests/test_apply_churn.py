@@ -3,18 +3,15 @@ cooldown no plan or rebalance moves them back or on."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_apply import FAST, TARGET, web
+from test_apply import FAST, TARGET, shop
 
 import kube_engine as ke
 from conftest import as_list, isolate_from_clusters, node, owned, pod
 from k8s_emulator import KubeEmulator
-from k8s_emulator import node as live_node
-from k8s_emulator import pdb as live_pdb
 from kube_engine.applying.run import MOVED_AT, MOVED_BY
 
 
@@ -25,24 +22,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture
 def emu() -> Iterator[KubeEmulator]:
-    with KubeEmulator() as e:
-        for i in range(4):
-            e.add_node(live_node(f"n{i}", cpu="4"))
-        for name, at, app, cpu in (
-            ("web-a", "n0", "web", "1"),
-            ("web-b", "n1", "web", "1"),
-            ("web-c", "n2", "web", "1"),
-            ("web-d", "n3", "web", "1"),
-            ("db-a", "n2", "db", "500m"),
-        ):
-            e.add_pod(web(name, at, app=app, cpu=cpu))
-        e.add_pdb(live_pdb("shop", "web", match_labels={"app": "web"}, max_unavailable=1))
-        e.add_pdb(live_pdb("shop", "db", match_labels={"app": "db"}, min_available=0))
-        e.controllers(interval=0.02)
-        deadline = time.monotonic() + 5
-        while any("status" not in b for b in e.objects("poddisruptionbudgets")):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+    with shop() as e:
         yield e
 
 

@@ -151,7 +151,7 @@ def test_no_argument_reads_the_cluster_of_kubeconfig(
     assert f"Cluster: kubeconfig {kubeconfig} (from $KUBECONFIG), context live\n" in out
     assert "nodes        3 (1 in use)" in out
     assert "1 pending" in out
-    assert len(emu.requests) == 3
+    assert len(emu.requests) == 6  # nodes, pods, PDBs, claims, volumes, storage classes
 
     assert main(["inspect", "-o", "json"]) == 0
     data = json.loads(capsys.readouterr().out)

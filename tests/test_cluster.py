@@ -35,6 +35,14 @@ from kube_engine import cluster
 PODS_PATH = "/api/v1/pods"
 NODES_PATH = "/api/v1/nodes"
 PDBS_PATH = "/apis/policy/v1/poddisruptionbudgets"
+#: Read after the PDBs (a reader not allowed to list them goes on without).
+VOLUME_PATHS = [
+    "/api/v1/persistentvolumeclaims",
+    "/api/v1/persistentvolumes",
+    "/apis/storage.k8s.io/v1/storageclasses",
+]
+#: One request per list on a small cluster.
+LISTS = 3 + len(VOLUME_PATHS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,7 +130,9 @@ def test_pagination_reads_every_page_and_follows_the_continue_chain(
     assert "continue" not in last["metadata"]
     assert len(last["items"]) == 34
     # All three lists were read, in order, nodes and PDBs in one page each.
-    assert [r.path for r in emu.requests] == [NODES_PATH] + [PODS_PATH] * 13 + [PDBS_PATH]
+    assert [r.path for r in emu.requests] == (
+        [NODES_PATH] + [PODS_PATH] * 13 + [PDBS_PATH] + VOLUME_PATHS
+    )
 
 
 def test_small_pages_for_every_resource(emu: KubeEmulator, tmp_path: Path) -> None:
@@ -142,6 +152,7 @@ def test_small_pages_for_every_resource(emu: KubeEmulator, tmp_path: Path) -> No
         (PODS_PATH, True),
         (PDBS_PATH, False),
         (PDBS_PATH, True),
+        *((path, False) for path in VOLUME_PATHS),
     ]
     assert {r.param("limit") for r in emu.requests} == {"2"}
 
@@ -175,13 +186,62 @@ def test_pages_are_the_servers_raw_bytes_and_no_models_are_built(
     sent = [r.response.encode() for r in emu.requests if r.response is not None]
     assert pages == sent  # one element per page, byte for byte what the server sent
     kinds = [json.loads(p)["kind"] for p in pages]
-    assert kinds == ["NodeList"] + ["PodList"] * 3 + ["PodDisruptionBudgetList"]
+    assert kinds == ["NodeList"] + ["PodList"] * 3 + ["PodDisruptionBudgetList"] + [
+        "PersistentVolumeClaimList",
+        "PersistentVolumeList",
+        "StorageClassList",
+    ]
 
 
 def test_empty_cluster(emu: KubeEmulator, tmp_path: Path) -> None:
     snap = cluster.read_snapshot(emu.write_kubeconfig(tmp_path / "kubeconfig"))
     assert (snap.num_nodes, snap.num_pods, snap.num_pdbs) == (0, 0, 0)
-    assert [r.param("limit") for r in emu.requests] == ["500", "500", "500"]
+    assert [r.param("limit") for r in emu.requests] == ["500"] * LISTS
+
+
+def test_volumes_are_read_and_a_reader_not_allowed_to_goes_on_without(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    emu.add_node(node("n1", labels={"topology.kubernetes.io/zone": "a"}))
+    emu.add_node(node("n2", labels={"topology.kubernetes.io/zone": "b"}))
+    db = pod("db", "db-0", node_name="n1")
+    db["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "name": "db",
+            "uid": "db",
+            "controller": True,
+        }
+    ]
+    db["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}]
+    emu.add_pod(db)
+    emu.add(
+        "persistentvolumeclaims",
+        {"metadata": {"name": "data-db-0", "namespace": "db"}, "spec": {"volumeName": "pv-0"}},
+    )
+    emu.add(
+        "persistentvolumes",
+        {"metadata": {"name": "pv-0", "labels": {"topology.kubernetes.io/zone": "a"}}, "spec": {}},
+    )
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    # The volume is in zone a: a move to n2 (zone b) is refused, with kube-scheduler's reason.
+    plan = kube_engine.plan(cluster.read_snapshot(kubeconfig), {"db/db-0": "n2"})
+    assert [(k.kind, k.reason) for k in plan.kept] == [
+        ("NoRoom", "its target never has room: node(s) had no available volume zone")
+    ]
+    # Not allowed to list volumes: the cluster is read all the same, and the pod stays.
+    reads = [
+        {
+            "apiGroups": ["", "policy"],
+            "resources": ["nodes", "pods", "poddisruptionbudgets"],
+            "verbs": ["list"],
+        }
+    ]
+    emu.set_rbac(reads)
+    plan = kube_engine.plan(cluster.read_snapshot(kubeconfig), {"db/db-0": "n2"})
+    assert [k.kind for k in plan.kept] == ["Pinned"]
+    assert "PersistentVolumeClaims the snapshot does not describe" in plan.kept[0].reason
 
 
 # --------------------------------------------------------------------------------------------------
@@ -508,7 +568,7 @@ def test_context_selection_from_a_kubeconfig_with_two_contexts(tmp_path: Path) -
         chosen = cluster.read_snapshot(str(kubeconfig), context="staging")
         assert sorted(chosen.node_names()) == ["staging-node-0", "staging-node-1", "staging-node-2"]
         assert assignments(chosen) == {"web/staging-pod": "staging-node-2"}
-        assert len(prod.requests) == 3  # only the first read went to prod
+        assert len(prod.requests) == LISTS  # only the first read went to prod
 
         with pytest.raises(kube_engine.ClusterError, match="no-such-context"):
             cluster.read_snapshot(kubeconfig, context="no-such-context")
@@ -520,7 +580,7 @@ def test_kubeconfig_credentials_are_sent(emu: KubeEmulator, tmp_path: Path) -> N
 
     cluster.read_snapshot(kubeconfig)
 
-    assert len(emu.requests) == 3
+    assert len(emu.requests) == LISTS
     assert {r.header("Authorization") for r in emu.requests} == {"Bearer s3cr3t-token"}
 
 
@@ -589,12 +649,12 @@ def test_a_kubeconfig_list_in_the_environment_is_merged_as_kubectl_merges_it(
         assert cluster.describe_config(context="second") == (
             f"kubeconfig {missing}:{a}:{b} (from $KUBECONFIG), context second"
         )
-        assert len(first.requests) == len(second.requests) == 3
+        assert len(first.requests) == len(second.requests) == LISTS
 
         monkeypatch.setenv("KUBECONFIG", f"{missing}:{tmp_path / 'also-missing'}")
         with pytest.raises(kube_engine.ClusterError, match=r"^\$KUBECONFIG names no file that"):
             cluster.read_snapshot()
-        assert len(first.requests) == len(second.requests) == 3
+        assert len(first.requests) == len(second.requests) == LISTS
 
 
 def test_missing_kubeconfig_raises_cluster_error(tmp_path: Path) -> None:

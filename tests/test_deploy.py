@@ -3,18 +3,17 @@ scheduler — the emulator answers 403 to anything outside it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_apply import FAST, TARGET, web
+from test_apply import FAST, TARGET, shop
 
 import kube_engine as ke
 from conftest import isolate_from_clusters
-from k8s_emulator import KubeEmulator, node, pdb, pod
+from k8s_emulator import KubeEmulator, pod
 from kube_engine.cli import main
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -62,24 +61,7 @@ def test_the_manifests_fit_together() -> None:
 
 @pytest.fixture
 def emu() -> Iterator[KubeEmulator]:
-    with KubeEmulator() as e:
-        for i in range(4):
-            e.add_node(node(f"n{i}", cpu="4"))
-        for name, at, app, cpu in (
-            ("web-a", "n0", "web", "1"),
-            ("web-b", "n1", "web", "1"),
-            ("web-c", "n2", "web", "1"),
-            ("web-d", "n3", "web", "1"),
-            ("db-a", "n2", "db", "500m"),
-        ):
-            e.add_pod(web(name, at, app=app, cpu=cpu))
-        e.add_pdb(pdb("shop", "web", match_labels={"app": "web"}, max_unavailable=1))
-        e.add_pdb(pdb("shop", "db", match_labels={"app": "db"}, min_available=0))
-        e.controllers(interval=0.02)
-        deadline = time.monotonic() + 5
-        while any("status" not in b for b in e.objects("poddisruptionbudgets")):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+    with shop() as e:
         yield e
 
 

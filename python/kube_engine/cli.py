@@ -39,20 +39,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read the bundled example cluster (built from the Alibaba openb trace)",
     )
-    p.add_argument(
-        "--kubeconfig",
-        help="kubeconfig file (default: $KUBECONFIG; in a pod, its service account; "
-        "else ~/.kube/config)",
-    )
-    p.add_argument("--context", help="kubeconfig context (default: its current context)")
-    p.add_argument(
-        "--request-timeout",
-        type=_duration,
-        default=30.0,
-        metavar="DURATION",
-        help="how long to wait for each request to the cluster, e.g. 30, 30s, 1m (default: 30s); "
-        "a cluster that does not answer at all fails after one such wait",
-    )
+    _add_connection(p)
     p.add_argument(
         "--strict",
         action="store_true",
@@ -353,6 +340,33 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_connection(p: argparse.ArgumentParser) -> None:
+    """Which cluster, and how long to wait for it."""
+    p.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: $KUBECONFIG; in a pod, its service account; "
+        "else ~/.kube/config)",
+    )
+    p.add_argument("--context", help="kubeconfig context (default: its current context)")
+    p.add_argument(
+        "--request-timeout",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long to wait for each request to the cluster, e.g. 30, 30s, 1m (default: 30s); "
+        "a cluster that does not answer at all fails after one such wait",
+    )
+
+
+def _add_live(p: argparse.ArgumentParser, server_dry_run: str) -> None:
+    """The live cluster a command writes to, and its output (apply, scheduler)."""
+    _add_connection(p)
+    p.add_argument(
+        "--dry-run", choices=["none", "server"], default="none", help=f"server: {server_dry_run}"
+    )
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+
 def _add_acting(p: argparse.ArgumentParser) -> None:
     """How a run acts on a cluster (rebalance --apply, apply)."""
     g = p.add_argument_group("acting on the cluster")
@@ -646,22 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         "apply", help="carry out a saved plan on the cluster (rebalance --save-plan writes one)"
     )
     p.add_argument("plan", help="a plan file (kube-engine.io/v1alpha1 Plan, JSON)")
-    p.add_argument("--kubeconfig", help="kubeconfig file (default as for inspect)")
-    p.add_argument("--context", help="kubeconfig context (default: its current context)")
-    p.add_argument(
-        "--request-timeout",
-        type=_duration,
-        default=30.0,
-        metavar="DURATION",
-        help="how long to wait for each request (default: 30s)",
-    )
-    p.add_argument(
-        "--dry-run",
-        choices=["none", "server"],
-        default="none",
-        help="server: send every action with dryRun=All, change nothing",
-    )
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    _add_live(p, "send every action with dryRun=All, change nothing")
     _add_acting(p)
     p.set_defaults(func=_apply)
     p = sub.add_parser(
@@ -680,22 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the schedulerName of the pods it places (default: kube-engine)",
     )
     p.add_argument("--profile", help="KubeSchedulerConfiguration file (default: default profile)")
-    p.add_argument("--kubeconfig", help="kubeconfig file (default as for inspect)")
-    p.add_argument("--context", help="kubeconfig context (default: its current context)")
-    p.add_argument(
-        "--request-timeout",
-        type=_duration,
-        default=30.0,
-        metavar="DURATION",
-        help="how long to wait for each request (default: 30s)",
-    )
-    p.add_argument(
-        "--dry-run",
-        choices=["none", "server"],
-        default="none",
-        help="server: send each binding with dryRun=All, change nothing",
-    )
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    _add_live(p, "send each binding with dryRun=All, change nothing")
     p.set_defaults(func=_scheduler)
     _add_bench(sub)
     args = parser.parse_args(argv)

@@ -306,7 +306,8 @@ def _read_pages(
     page_size: int,
     timeout: float,
 ) -> list[bytes]:
-    """Every page of the node, pod and PDB lists, as the raw bytes the server sent."""
+    """Every page of the node, pod, PDB, PersistentVolumeClaim, PersistentVolume and StorageClass
+    lists, as the raw bytes the server sent."""
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise ValueError(f"page_size must be a positive integer, got {page_size!r}")
     if not timeout > 0 or timeout == float("inf"):
@@ -319,17 +320,27 @@ def _read_pages(
     try:
         core = client.CoreV1Api(api_client)
         policy = client.PolicyV1Api(api_client)
-        lists: list[tuple[str, Callable[..., Any]]] = [
-            ("nodes", core.list_node),
-            ("pods", core.list_pod_for_all_namespaces),
-            ("poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces),
+        storage = client.StorageV1Api(api_client)
+        lists: list[tuple[str, Callable[..., Any], bool]] = [
+            ("nodes", core.list_node, True),
+            ("pods", core.list_pod_for_all_namespaces, True),
+            ("poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces, True),
+            # Where pods' volumes can be reached. A reader not allowed to list them still reads
+            # the cluster; pods with claims then stay where they are (their reach is unknown).
+            ("persistentvolumeclaims", core.list_persistent_volume_claim_for_all_namespaces, False),
+            ("persistentvolumes", core.list_persistent_volume, False),
+            ("storageclasses", storage.list_storage_class, False),
         ]
         host = str(api_client.configuration.host)
         retries = _Retries(timeout)
         pages: list[bytes] = []
-        for resource, list_call in lists:
+        for resource, list_call, required in lists:
             reader = _ListReader(resource, host, list_call, page_size, retries)
-            pages.extend(reader.read())
+            try:
+                pages.extend(reader.read())
+            except ClusterError as e:
+                if required or getattr(e.__cause__, "status", None) not in (403, 404):
+                    raise
         return pages
     finally:
         api_client.close()  # type: ignore[no-untyped-call, unused-ignore]
@@ -483,23 +494,30 @@ def _backoff(attempt: int) -> float:
 
 
 def _retry_after(exc: Any) -> float | None:
-    """The server's ``Retry-After`` (seconds or an HTTP date), bounded; None when absent."""
-    headers = getattr(exc, "headers", None)
+    """The server's ``Retry-After`` for a failed request, at most :data:`RETRY_AFTER_MAX`."""
+    return retry_after_seconds(getattr(exc, "headers", None), RETRY_AFTER_MAX)
+
+
+def retry_after_seconds(headers: Any, limit: float) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds within 0..``limit``; None
+    when absent or unreadable (``nan`` included)."""
     value = headers.get("Retry-After") if headers is not None else None
-    if not value:
+    if value is None or not str(value).strip():
         return None
-    value = str(value).strip()
+    text = str(value).strip()
     try:
-        seconds = float(value)
+        seconds = float(text)
     except ValueError:
         try:
-            when = email.utils.parsedate_to_datetime(value)
+            when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+    if seconds != seconds:  # nan
+        return None
+    return min(max(seconds, 0.0), limit)
 
 
 def _api_error_message(resource: str, exc: Any) -> str:

@@ -8,9 +8,7 @@ status by status.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -205,22 +203,6 @@ def _message(body: dict[str, Any], reason: Any) -> str:
 
 
 def _retry_after(headers: Any) -> float | None:
-    """The answer's ``Retry-After`` in seconds (a number or an HTTP date), within
-    0..:data:`RETRY_AFTER_MAX`; None when absent or unreadable."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if value is None or not str(value).strip():
-        return None
-    text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+    from kube_engine.cluster import retry_after_seconds
+
+    return retry_after_seconds(headers, RETRY_AFTER_MAX)

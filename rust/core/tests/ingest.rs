@@ -154,13 +154,16 @@ fn malformed_json() {
 fn wrong_kinds() {
     assert_eq!(
         error(br#"{"kind":"ServiceList","items":[]}"#),
-        "kind: unsupported document kind \"ServiceList\" (expected List, NodeList, PodList or PodDisruptionBudgetList)"
+        "kind: unsupported document kind \"ServiceList\" (expected List, NodeList, PodList, \
+         PodDisruptionBudgetList, PersistentVolumeClaimList, PersistentVolumeList or \
+         StorageClassList)"
     );
     assert_eq!(
         error(&list(&[
             r#"{"kind":"Service","metadata":{"name":"s"}}"#.into()
         ])),
-        "items[0].kind: unsupported kind \"Service\" (expected Node, Pod or PodDisruptionBudget)"
+        "items[0].kind: unsupported kind \"Service\" (expected Node, Pod, PodDisruptionBudget, \
+         PersistentVolumeClaim, PersistentVolume or StorageClass)"
     );
     assert_eq!(
         error(br#"{"kind":"NodeList","items":[{"kind":"Pod","metadata":{"name":"p"}}]}"#),

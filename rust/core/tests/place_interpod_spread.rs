@@ -1114,7 +1114,13 @@ fn default_profile_lists_both_plugins() {
     let p = default_profile();
     let filters: Vec<&str> = p.filters.iter().map(|f| f.name()).collect();
     let scores: Vec<(&str, i64)> = p.scores.iter().map(|(s, w)| (s.name(), *w)).collect();
-    assert!(filters.ends_with(&["NodeResourcesFit", "PodTopologySpread", "InterPodAffinity"]));
+    assert!(filters.ends_with(&[
+        "NodeResourcesFit",
+        "VolumeBinding",
+        "VolumeZone",
+        "PodTopologySpread",
+        "InterPodAffinity"
+    ]));
     assert!(scores.contains(&("PodTopologySpread", 2)));
     assert!(scores.contains(&("InterPodAffinity", 2)));
 }

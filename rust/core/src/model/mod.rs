@@ -11,5 +11,6 @@ pub mod pod;
 pub mod selector;
 pub mod spread;
 pub mod taints;
+pub mod volume;
 
 pub use meta::Labels;

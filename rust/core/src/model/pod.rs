@@ -104,6 +104,14 @@ pub struct Volume {
     pub empty_dir: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub host_path: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub persistent_volume_claim: Option<ClaimSource>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSource {
+    pub claim_name: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -180,6 +188,15 @@ impl PodSpec {
             }
         }
         out
+    }
+
+    /// The names of the PersistentVolumeClaims its volumes use (in its namespace).
+    pub fn claims(&self) -> Vec<String> {
+        self.volumes
+            .iter()
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone())
+            .collect()
     }
 
     /// The kinds of its volumes whose data dies with the pod's node (the descheduler's rule):

@@ -18,6 +18,8 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     ("NodeAffinity", 2),
     ("NodePorts", 0),
     ("NodeResourcesFit", 1),
+    ("VolumeBinding", 0),
+    ("VolumeZone", 0),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
     ("NodeResourcesBalancedAllocation", 1),
@@ -268,6 +270,8 @@ mod tests {
                 "NodeAffinity",
                 "NodePorts",
                 "NodeResourcesFit",
+                "VolumeBinding",
+                "VolumeZone",
                 "PodTopologySpread",
                 "InterPodAffinity"
             ]
@@ -298,7 +302,7 @@ mod tests {
         let (filters, scores) = names(&ps[0]);
         assert_eq!(ps[0].name, "packer");
         assert_eq!(ps[0].percentage_of_nodes_to_score, Some(100));
-        assert_eq!(filters.len(), 8);
+        assert_eq!(filters.len(), 10);
         assert_eq!(scores, [("NodeResourcesFit", 5)]);
     }
 

@@ -29,6 +29,9 @@ pub enum Pin {
     /// kube-engine moved it (it is the replacement of a moved pod) within the cooldown: moving it
     /// again would be churn.
     RecentlyMoved,
+    /// It uses PersistentVolumeClaims and the input describes none: where its volumes can be
+    /// reached is unknown.
+    UnknownVolumes,
 }
 
 impl Pin {
@@ -43,6 +46,9 @@ impl Pin {
             Pin::NodeKept => "on a node kept as it is",
             Pin::ControlPlane => "on a control-plane node",
             Pin::RecentlyMoved => "moved by kube-engine within the cooldown",
+            Pin::UnknownVolumes => {
+                "uses PersistentVolumeClaims the snapshot does not describe (export pvc,pv,storageclass too)"
+            }
         }
     }
 }
@@ -104,6 +110,8 @@ pub fn pin(snap: &Snapshot, p: PodId, opts: &PinOptions) -> Option<Pin> {
         Some(Pin::LocalStorage)
     } else if pods.owner[i].is_none() && !opts.allow_bare && !opted_in {
         Some(Pin::Bare)
+    } else if !pods.claims[i].is_empty() && !snap.volumes.described {
+        Some(Pin::UnknownVolumes)
     } else if node.is_some_and(|n| opts.kept(n)) {
         Some(Pin::NodeKept)
     } else if node.is_some_and(|n| snap.nodes.control_plane[n as usize]) {

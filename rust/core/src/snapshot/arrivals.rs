@@ -46,6 +46,7 @@ impl Snapshot {
             pdbs: self.pdbs.clone(),
             current,
             left_out: self.left_out.clone(),
+            volumes: self.volumes.clone(),
         };
         let first = bound.len() as PodId;
         (snap, (first..first + templates.len() as PodId).collect())
@@ -74,6 +75,7 @@ impl Snapshot {
             spread,
             host_ports,
             local_storage,
+            claims,
             scheduler_name,
             opt_out,
             opt_in,
@@ -132,6 +134,7 @@ impl Snapshot {
             out.spread.push(spread[p].clone());
             out.host_ports.push(host_ports[p].clone());
             out.local_storage.push(local_storage[p]);
+            out.claims.push(claims[p].clone());
             out.scheduler_name.push(scheduler_name[p]);
             out.opt_out.push(opt_out[p]);
             out.opt_in.push(opt_in[p]);

@@ -25,6 +25,7 @@ use crate::model::meta::parse_timestamp;
 use crate::model::node::Node;
 use crate::model::pdb::PodDisruptionBudget;
 use crate::model::pod::{EffectiveRequest, Pod};
+use crate::model::volume::{PersistentVolume, PersistentVolumeClaim, StorageClass};
 use crate::model::Labels;
 use crate::resources::{amount, ResourceMatrix, ResourceNames, SparseResources};
 
@@ -45,16 +46,29 @@ enum Kind {
     Node,
     Pod,
     Pdb,
+    Claim,
+    Volume,
+    Class,
 }
 
 impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Node,
+        Kind::Pod,
+        Kind::Pdb,
+        Kind::Claim,
+        Kind::Volume,
+        Kind::Class,
+    ];
+
     fn from_item_kind(kind: &str) -> Option<Kind> {
-        match kind {
-            "Node" => Some(Kind::Node),
-            "Pod" => Some(Kind::Pod),
-            "PodDisruptionBudget" => Some(Kind::Pdb),
-            _ => None,
-        }
+        Kind::ALL.into_iter().find(|k| k.name() == kind)
+    }
+
+    fn from_list_kind(kind: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| kind.strip_suffix("List") == Some(k.name()))
     }
 
     fn name(self) -> &'static str {
@@ -62,6 +76,9 @@ impl Kind {
             Kind::Node => "Node",
             Kind::Pod => "Pod",
             Kind::Pdb => "PodDisruptionBudget",
+            Kind::Claim => "PersistentVolumeClaim",
+            Kind::Volume => "PersistentVolume",
+            Kind::Class => "StorageClass",
         }
     }
 }
@@ -168,18 +185,19 @@ fn locate<'a>(
         })?;
         let element = match head.kind.as_deref().unwrap_or("") {
             "List" => None,
-            "NodeList" => Some(Kind::Node),
-            "PodList" => Some(Kind::Pod),
-            "PodDisruptionBudgetList" => Some(Kind::Pdb),
-            other => {
-                return Err(InputError::new(
-                    join(&doc_path, "kind"),
-                    format!(
-                        "unsupported document kind {other:?} (expected List, NodeList, PodList or \
-                         PodDisruptionBudgetList)"
-                    ),
-                ))
-            }
+            other => match Kind::from_list_kind(other) {
+                Some(k) => Some(k),
+                None => {
+                    return Err(InputError::new(
+                        join(&doc_path, "kind"),
+                        format!(
+                            "unsupported document kind {other:?} (expected List, NodeList, \
+                             PodList, PodDisruptionBudgetList, PersistentVolumeClaimList, \
+                             PersistentVolumeList or StorageClassList)"
+                        ),
+                    ))
+                }
+            },
         };
         elements.push((doc_path, element));
         heads.push(head);
@@ -210,7 +228,9 @@ fn item_kind(item: &Located) -> Result<Kind, InputError> {
             _ => {
                 let expected = match item.element {
                     Some(e) => format!("{} in a {}", e.name(), item.list_kind),
-                    None => "Node, Pod or PodDisruptionBudget".to_string(),
+                    None => "Node, Pod, PodDisruptionBudget, PersistentVolumeClaim, \
+                             PersistentVolume or StorageClass"
+                        .to_string(),
                 };
                 Err(InputError::new(
                     format!("{}.kind", item.path),
@@ -258,6 +278,7 @@ struct PodRecord {
     spread: Arc<[crate::model::spread::TopologySpreadConstraint]>,
     host_ports: Vec<crate::model::pod::HostPort>,
     local_storage: crate::model::pod::LocalVolumes,
+    claims: Vec<String>,
     scheduler_name: Option<String>,
     opt_out: Option<super::OptOut>,
     opt_in: bool,
@@ -270,6 +291,9 @@ enum Record {
     Node(NodeRecord),
     Pod(Box<PodRecord>),
     Pdb(PodDisruptionBudget),
+    Claim(PersistentVolumeClaim),
+    Volume(PersistentVolume),
+    Class(StorageClass),
 }
 
 fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
@@ -333,6 +357,7 @@ fn pod_record(
         key: format!("{namespace}/{}", meta.name),
         host_ports: spec.host_ports(),
         local_storage: spec.local_storage(),
+        claims: spec.claims(),
         created: meta.creation_timestamp.as_deref().and_then(parse_timestamp),
         opt_out: if annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false") {
             Some(super::OptOut::KubeEngine)
@@ -388,6 +413,9 @@ fn record(item: &Located, shared: &mut SharedConstraints) -> Result<Record, Inpu
             shared,
         )?)),
         Kind::Pdb => Record::Pdb(parse_item(item.raw, &item.path)?),
+        Kind::Claim => Record::Claim(parse_item(item.raw, &item.path)?),
+        Kind::Volume => Record::Volume(parse_item(item.raw, &item.path)?),
+        Kind::Class => Record::Class(parse_item(item.raw, &item.path)?),
     })
 }
 
@@ -442,6 +470,24 @@ pub fn parse_documents_with(docs: &[&[u8]], opts: ParseOptions) -> Result<Snapsh
     Ok(build(&items, records, opts)?)
 }
 
+/// Adds `value` under `key`, refusing a second object of the same name.
+fn unique<T>(
+    map: &mut HashMap<String, (T, String)>,
+    key: String,
+    value: T,
+    path: &str,
+    kind: &str,
+) -> Result<(), InputError> {
+    if let Some((_, first)) = map.get(&key) {
+        return Err(InputError::new(
+            format!("{path}.metadata.name"),
+            format!("duplicate {kind} {key:?} (first at {first})"),
+        ));
+    }
+    map.insert(key, (value, path.to_string()));
+    Ok(())
+}
+
 /// Merges records into columns, in input order, checking cross-object rules.
 fn build(
     items: &[Located],
@@ -456,10 +502,31 @@ fn build(
     let mut pods = Vec::new();
     let mut pdbs = Vec::new();
     for (item, rec) in items.iter().zip(records) {
+        let path = item.path.as_str();
         match rec {
-            Record::Node(n) => nodes.push((item.path.as_str(), n)),
-            Record::Pod(p) => pods.push((item.path.as_str(), p)),
-            Record::Pdb(p) => pdbs.push((item.path.as_str(), p)),
+            Record::Node(n) => nodes.push((path, n)),
+            Record::Pod(p) => pods.push((path, p)),
+            Record::Pdb(p) => pdbs.push((path, p)),
+            Record::Claim(c) => {
+                let ns = c.metadata.namespace.clone().unwrap_or_default();
+                if ns.is_empty() {
+                    return Err(InputError::new(
+                        format!("{path}.metadata"),
+                        "missing field `namespace`",
+                    ));
+                }
+                let key = format!("{ns}/{}", c.metadata.name);
+                s.volumes.described = true;
+                unique(&mut s.volumes.claims, key, c, path, "PersistentVolumeClaim")?;
+            }
+            Record::Volume(v) => {
+                let key = v.metadata.name.clone();
+                unique(&mut s.volumes.volumes, key, v, path, "PersistentVolume")?;
+            }
+            Record::Class(c) => {
+                let key = c.metadata.name.clone();
+                unique(&mut s.volumes.classes, key, c, path, "StorageClass")?;
+            }
         }
     }
     for (_, n) in &nodes {
@@ -579,6 +646,7 @@ fn build(
         p.spread.push(shared.spread.share(r.spread));
         p.host_ports.push(r.host_ports);
         p.local_storage.push(r.local_storage);
+        p.claims.push(r.claims.into_boxed_slice());
         p.scheduler_name.push(match r.scheduler_name {
             None => default_scheduler,
             Some(name) => s.symbols.intern(&name),

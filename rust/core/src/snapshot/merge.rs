@@ -27,6 +27,9 @@ fn element_of(list_kind: &str) -> Option<(&'static str, &'static str)> {
         "NodeList" => Some(("v1", "Node")),
         "PodList" => Some(("v1", "Pod")),
         "PodDisruptionBudgetList" => Some(("policy/v1", "PodDisruptionBudget")),
+        "PersistentVolumeClaimList" => Some(("v1", "PersistentVolumeClaim")),
+        "PersistentVolumeList" => Some(("v1", "PersistentVolume")),
+        "StorageClassList" => Some(("storage.k8s.io/v1", "StorageClass")),
         _ => None,
     }
 }

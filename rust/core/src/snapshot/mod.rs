@@ -6,6 +6,7 @@ mod classes;
 mod devices;
 mod ingest;
 mod merge;
+mod reach;
 mod shared;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::model::pod::{HostPort, LocalVolumes, PodPhase};
 use crate::model::selector::LabelSet;
 use crate::model::spread::TopologySpreadConstraint;
 use crate::model::taints::{Taint, Toleration};
+use crate::model::volume::{PersistentVolume, PersistentVolumeClaim, StorageClass};
 use crate::model::Labels;
 use crate::resources::{ResourceMatrix, ResourceNames};
 
@@ -118,6 +120,8 @@ pub struct Pods {
     pub host_ports: Vec<Vec<HostPort>>,
     /// `emptyDir` / `hostPath` volumes.
     pub local_storage: Vec<LocalVolumes>,
+    /// The PersistentVolumeClaims its volumes use (names in its namespace).
+    pub claims: Vec<Box<[String]>>,
     pub scheduler_name: Vec<Sym>,
     /// An annotation that forbids evicting the pod, if any.
     pub opt_out: Vec<Option<OptOut>>,
@@ -191,6 +195,18 @@ pub struct Snapshot {
     pub current: Assignment,
     /// Pods the input had but the snapshot does not: bound to a node the input lacks.
     pub left_out: Vec<LeftOut>,
+    pub volumes: Volumes,
+}
+
+/// The persistent storage the input describes, by name (each with where it was in the input).
+#[derive(Clone, Debug, Default)]
+pub struct Volumes {
+    /// The input had PersistentVolumeClaims: without any, where pods' claims reach is unknown.
+    pub described: bool,
+    /// By `namespace/name`.
+    pub claims: HashMap<String, (PersistentVolumeClaim, String)>,
+    pub volumes: HashMap<String, (PersistentVolume, String)>,
+    pub classes: HashMap<String, (StorageClass, String)>,
 }
 
 /// A pod left out of a snapshot because the node it is bound to is not in the input.

@@ -10,6 +10,7 @@ pub mod node_unschedulable;
 pub mod packing;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+pub mod volumes;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -22,8 +23,8 @@ pub struct Built {
     pub score: Option<Box<dyn ScorePlugin>>,
 }
 
-/// Upstream plugins kube-engine accepts in a configuration but does not model (volumes, images,
-/// preemption, queueing and binding); they have no effect on placement.
+/// Upstream plugins kube-engine accepts in a configuration but does not model (volume limits and
+/// restrictions, images, preemption, queueing and binding); they have no effect on placement.
 pub const NOT_MODELLED: &[&str] = &[
     "PrioritySort",
     "DefaultBinder",
@@ -32,8 +33,6 @@ pub const NOT_MODELLED: &[&str] = &[
     "ImageLocality",
     "VolumeRestrictions",
     "NodeVolumeLimits",
-    "VolumeBinding",
-    "VolumeZone",
     "DynamicResources",
     "EBSLimits",
     "GCEPDLimits",
@@ -118,6 +117,12 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
                     .map_err(|e| format!("pluginConfig {name}: {e}"))
             };
             both(Box::new(build()?), Box::new(build()?))
+        }
+        "VolumeBinding" => {
+            no_args(name, a).map(|_| filter(Box::new(volumes::Volumes(volumes::Part::Binding))))?
+        }
+        "VolumeZone" => {
+            no_args(name, a).map(|_| filter(Box::new(volumes::Volumes(volumes::Part::Zone))))?
         }
         "NodeResourcesBalancedAllocation" => Built {
             filter: None,
