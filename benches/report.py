@@ -36,7 +36,8 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 NOTES: dict[str, str] = {
     "plan": (
         "`plan (s)`: `kube_engine.plan` on the target, best of the repeats, one thread (the "
-        "planner is single-threaded); the bar is 1 s for 100,000 pods / 5,000 nodes / 5,000 "
+        "planner is single-threaded), the predicted landing of every replacement included; the "
+        "bar is 1 s for 100,000 pods / 5,000 nodes / 5,000 "
         "moves. `evaluate (s)` is the same run's time for one pass of `kube_engine.evaluate` over "
         "the target placement, a yardstick of the machine's speed at that moment, not a "
         "contender. *pack*: the packing heuristic's drain plan; *swap*: pairs of interchangeable "
