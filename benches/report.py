@@ -74,7 +74,8 @@ def render(results: list[dict[str, Any]]) -> str:
             lines.append(
                 "- cluster: "
                 + ", ".join(
-                    f"{v:,} {k}" if isinstance(v, int) else f"{k} {v}" for k, v in c.items()
+                    f"{k} {v}" if k == "seed" or not isinstance(v, int) else f"{v:,} {k}"
+                    for k, v in c.items()
                 )
             )
         columns = COLUMNS.get(str(r["benchmark"]))
