@@ -137,3 +137,37 @@ def test_a_server_side_dry_run_changes_nothing(emu: KubeEmulator, tmp_path: Path
     )
     assert after == before
     assert not any(n["spec"].get("unschedulable") for n in emu.objects("nodes"))
+
+
+def test_the_rest_is_planned_again_when_a_replacement_lands_off_target(tmp_path: Path) -> None:
+    with KubeEmulator() as e:
+        e.add_node(node("n0", cpu="4"))
+        e.add_node(node("n1", cpu="4"))
+        e.add_node(node("n2", cpu="4"))
+        e.add_pod(web("busy", "n0", app="busy", cpu="2"))
+        for name in ("a", "b"):
+            e.add_pod(web(name, "n2"))
+        e.add_pdb(pdb("shop", "web", match_labels={"app": "web"}, max_unavailable=1))
+        e.controllers(interval=0.02)
+        deadline = time.monotonic() + 5
+        while "status" not in e.get("poddisruptionbudgets", "web", "shop"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        kubeconfig = e.write_kubeconfig(tmp_path / "kubeconfig")
+        # Both to n0, one per wave; the default scheduler puts the first on the empty n1 instead.
+        plan = ke.plan(ke.read_snapshot(kubeconfig), {"shop/a": "n0", "shop/b": "n0"})
+        assert plan.summary()["waves"] == 2 and plan.actions[0].predicted == "n1"
+        record = e.reset_record()
+        journal = tmp_path / "j"
+        report = ke.apply(plan, kubeconfig=str(kubeconfig), journal=journal, settings=FAST)
+        assert report.outcome == "completed", report.table()
+        assert report.replans == 1
+        entries = [json.loads(line) for line in journal.read_text().splitlines()]
+        (replan,) = [x for x in entries if x["kind"] == "replan"]
+        assert replan["after"] == 1
+        assert [
+            a["pod"]["name"] for w in replan["plan"]["spec"]["waves"] for a in w["actions"]
+        ] == ["b"]
+        evicted = record.evicted()
+        assert sorted(x.name for x in evicted) == ["a", "b"]
+        assert record.pdbs_below_minimum() == []

@@ -39,6 +39,8 @@ class Journal:
     finished: bool = False
     #: Why a run of this plan stopped for good (moves it could not make), if one did.
     stopped: str = ""
+    #: The latest re-plan: the wave it followed, and the plan document of the rest.
+    replanned: tuple[int, dict[str, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -84,6 +86,8 @@ class Journal:
             self.finished = True
         elif kind == "stopped":
             self.stopped = str(e.get("message", ""))
+        elif kind == "replan":
+            self.replanned = (int(e["after"]), dict(e["plan"]))
 
     def _write(self, entry: dict[str, Any]) -> None:
         entry = {"time": now_rfc3339(micro=True), **entry}
@@ -121,6 +125,11 @@ class Journal:
     def finish(self) -> None:
         self._write({"kind": "finished"})
         self.finished = True
+
+    def replan(self, after: int, plan: dict[str, Any]) -> None:
+        """From wave ``after + 1`` on, the run follows ``plan`` (a document)."""
+        self._write({"kind": "replan", "after": after, "plan": plan})
+        self.replanned = (after, plan)
 
     def stop(self, message: str) -> None:
         """The plan's assumptions no longer hold: no run may carry on with it."""

@@ -58,6 +58,9 @@ class Settings:
     #: Leave the nodes the plan emptied cordoned (for a node autoscaler to remove); by default
     #: they are uncordoned once the plan is done, as they are when a run stops early.
     keep_cordoned: bool = False
+    #: When a wave's replacements landed off their targets, read the cluster and plan the rest
+    #: of the moves again from where things really are.
+    replan: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -116,6 +119,8 @@ class Report:
     message: str = ""
     results: list[Result] = field(default_factory=list)
     uncordoned: list[str] = field(default_factory=list)
+    #: How often the rest of the plan was planned again after replacements landed off target.
+    replans: int = 0
 
     def landing(self) -> dict[str, Any]:
         moved = [r for r in self.results if r.action == "evict" and r.outcome == "done"]
@@ -150,6 +155,7 @@ class Report:
             "counts": self.counts(),
             "landing": self.landing(),
             "uncordoned": self.uncordoned,
+            "replans": self.replans,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -196,8 +202,9 @@ def apply(
     run killed at any point is finished by running the same plan with the same journal again.
     Evictions go through the Eviction API with the pod's UID as a precondition, never a delete.
     After each wave the run waits for the replacements to be Ready and the budgets to recover,
-    and measures where the replacements landed. A wave with moves that could not be made ends
-    the run (``stopped``): plan again from the cluster as it is. Nodes this run cordoned are
+    and measures where the replacements landed; when one landed off its target, the rest of the
+    plan is planned again from the cluster as it is (``settings.replan``). A wave with moves that
+    could not be made ends the run (``stopped``): plan again from the cluster as it is. Nodes this run cordoned are
     uncordoned at the end (unless ``settings.keep_cordoned``) and whenever it stops early.
     """
     settings = settings or Settings()
@@ -216,7 +223,13 @@ def apply(
     book = None if dry else Journal.open(journal or f"{plan.name}.journal.jsonl", plan.name)
     lease = Lease(api, settings.lease_namespace, settings.lease_name, settings.lease_duration)
     lease.acquire()
-    run = _Run(plan, api, book, settings, lease, sleep)
+
+    def read() -> Any:
+        from kube_engine.cluster import read_snapshot
+
+        return read_snapshot(kubeconfig, context, timeout=settings.timeout)
+
+    run = _Run(plan, api, book, settings, lease, sleep, read if settings.replan else None)
     try:
         run.go()
     finally:
@@ -233,9 +246,15 @@ class _Run:
         settings: Settings,
         lease: Lease,
         sleep: Callable[[float], None],
+        read: Callable[[], Any] | None = None,
     ) -> None:
         self.plan, self.api, self.journal, self.s = plan, api, journal, settings
-        self.lease, self.sleep = lease, sleep
+        self.lease, self.sleep, self.read = lease, sleep, read
+        # The waves to carry out: the plan's, then, after a re-plan, the new plan's.
+        self.waves: list[list[Action]] = list(plan.waves)
+        if journal is not None and journal.replanned is not None:
+            after, doc = journal.replanned
+            self.waves = self.waves[:after] + Plan.from_dict(doc).waves
         self.dry = settings.mode == "server"
         self.report = Report(plan.name, settings.mode, now_rfc3339())
         self._lock = threading.Lock()
@@ -264,8 +283,12 @@ class _Run:
         try:
             for c in self.plan.cordon:
                 self._once(0, "cordon", f"cordon:{c.node}", c.node, self._cordoner(c.node))
-            for i, wave in enumerate(self.plan.waves, 1):
-                self._wave(i, wave)
+            i = 0
+            while i < len(self.waves):
+                i += 1
+                off_target = self._wave(i, self.waves[i - 1])
+                if off_target and i < len(self.waves):
+                    self._replan(i)
             if not self.s.keep_cordoned:
                 self._uncordon_all()
             if self.journal is not None:
@@ -284,14 +307,15 @@ class _Run:
         finally:
             self.report.finished = now_rfc3339()
 
-    def _wave(self, i: int, wave: list[Action]) -> None:
+    def _wave(self, i: int, wave: list[Action]) -> bool:
+        """Carries out wave ``i``; whether some replacement landed off its target."""
         if self.lease.lost.is_set():
             raise _Stop(f"aborted before wave {i}: the Lease was taken by another run")
         j = self.journal
         if j is not None and i in j.waves_done:
             for a in wave:
                 self._record_ended(i, a)
-            return
+            return False
         before = self._before(i, wave)
         # Made before the workers start: a defaultdict filled from several threads can hand
         # two of them different semaphores for one node.
@@ -308,7 +332,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=self.s.max_in_flight) as pool:
             results = list(pool.map(one, wave))
         if self.dry:
-            return
+            return False
         evicted = [(a, r) for a, r in zip(wave, results, strict=True) if r.outcome == "done"]
         evicted = [(a, r) for a, r in evicted if a.action == "evict"]
         self._wait_and_measure(i, before, evicted)
@@ -321,6 +345,53 @@ class _Run:
                 f"({unmade[0].target}: {unmade[0].outcome}: {unmade[0].reason}); the rest of the "
                 "plan assumed them: plan again from the cluster as it is now"
             )
+        return any(r.landed_on is not None and r.landed_on != a.to for a, r in evicted)
+
+    def _replan(self, done: int) -> None:
+        """Plans the moves of the waves after ``done`` again, from the cluster as it is now: a
+        replacement that landed elsewhere than its target changed the room the rest assumed. A
+        move's pod is the one the plan named, or, after a detour, its replacement."""
+        if self.read is None:
+            return
+        from kube_engine.planning import plan as make_plan
+
+        j = self.journal
+        target: dict[str, str] = {}
+        for wave in self.waves[done:]:
+            for a in wave:
+                r = j.replacements.get(a.pod.uid) if j is not None else None
+                key = f"{r['namespace']}/{r['name']}" if r else a.pod.key
+                target[key] = a.to  # a detour's last leg is the pod's target
+        snapshot = self.read()
+        known = set(snapshot.pod_names())
+        limits = self.plan.limits
+        spent = sum(1 for r in self.report.results if r.action == "evict" and r.outcome == "done")
+        total = limits.get("max_total")
+        rest = make_plan(
+            snapshot,
+            {pod: node for pod, node in target.items() if pod in known},
+            max_total=None if total is None else max(total - spent, 0),
+            max_per_wave=limits.get("max_per_wave"),
+            max_unavailable_per_workload=limits.get("max_unavailable_per_workload"),
+            # The pods were allowed to move when the plan was made; only opt-outs added since
+            # keep them now. The replacements it moved are its own to move on.
+            allow_local_storage=True,
+            allow_bare=True,
+            cordon=False,
+            cooldown=0,
+            binding_scheduler=self.plan.binding_scheduler,
+            reason=self.plan.reason,
+            source=self.plan.source,
+        )
+        if j is not None:
+            j.replan(done, rest.to_dict())
+        self.waves = self.waves[:done] + rest.waves
+        with self._lock:
+            for k in rest.kept:
+                self.report.results.append(
+                    Result(done, "evict", k.pod, "skipped", f"re-planned: {k.reason}", None, k.to)
+                )
+        self.report.replans += 1
 
     def _once(
         self, wave: int, action: str, key: str, target: str, act: Callable[[bool], Result]
