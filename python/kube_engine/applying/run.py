@@ -204,8 +204,9 @@ def apply(
     After each wave the run waits for the replacements to be Ready and the budgets to recover,
     and measures where the replacements landed; when one landed off its target, the rest of the
     plan is planned again from the cluster as it is (``settings.replan``). A wave with moves that
-    could not be made ends the run (``stopped``): plan again from the cluster as it is. Nodes this run cordoned are
-    uncordoned at the end (unless ``settings.keep_cordoned``) and whenever it stops early.
+    could not be made ends the run (``stopped``): plan again from the cluster as it is. Nodes this
+    run cordoned are uncordoned at the end (unless ``settings.keep_cordoned``) and whenever it
+    stops early.
     """
     settings = settings or Settings()
     if api_client is None:
