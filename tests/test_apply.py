@@ -171,3 +171,22 @@ def test_the_rest_is_planned_again_when_a_replacement_lands_off_target(tmp_path:
         evicted = record.evicted()
         assert sorted(x.name for x in evicted) == ["a", "b"]
         assert record.pdbs_below_minimum() == []
+
+
+def test_a_journal_of_another_plan_is_refused_in_one_line(
+    emu: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kube_engine.cli import main
+
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    snapshot = ke.read_snapshot(kubeconfig)
+    ke.plan(snapshot, TARGET).save(tmp_path / "a.json")
+    ke.plan(snapshot, {"shop/web-c": "n1"}).save(tmp_path / "b.json")
+    journal = tmp_path / "j"
+    args = ["--kubeconfig", str(kubeconfig), "--journal", str(journal), "--wave-timeout", "15"]
+    assert main(["apply", str(tmp_path / "a.json"), *args]) == 0
+    capsys.readouterr()
+    assert main(["apply", str(tmp_path / "b.json"), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kube-engine: error: ") and "is the journal of plan" in err
+    assert len(err.strip().splitlines()) == 1

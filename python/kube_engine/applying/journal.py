@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kube_engine.applying.api import now_rfc3339
+from kube_engine.planning import PlanError
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Journal:
     def _replay(self, e: dict[str, Any]) -> None:
         kind = e.get("kind")
         if kind == "plan" and e.get("plan") != self.plan:
-            raise ValueError(
+            raise PlanError(
                 f"{self.path} is the journal of plan {e.get('plan')!r}, not of {self.plan!r}"
             )
         key = str(e.get("key", ""))
