@@ -190,3 +190,25 @@ def test_a_journal_of_another_plan_is_refused_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("kube-engine: error: ") and "is the journal of plan" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_rebalance_apply_saves_its_plan_for_a_rerun(
+    emu: KubeEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from kube_engine.cli import main
+
+    emu.modify("poddisruptionbudgets", "web", "shop", lambda b: b["spec"].update(maxUnavailable=2))
+    deadline = time.monotonic() + 5
+    while emu.get("poddisruptionbudgets", "web", "shop")["status"]["disruptionsAllowed"] != 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.chdir(tmp_path)
+    args = ["--kubeconfig", str(kubeconfig), "--solver", "heuristic", "--wave-timeout", "15"]
+    assert main(["rebalance", *args, "--apply", "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    name = out["actions"]["metadata"]["name"]
+    assert out["applied"]["outcome"] == "completed"
+    saved = ke.Plan.load(tmp_path / f"{name}.json")
+    assert saved.to_dict() == out["actions"]
+    assert (tmp_path / f"{name}.journal.jsonl").exists()

@@ -191,6 +191,9 @@ def _rebalance(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     actions = _plan(args, snapshot, result, name, allow)
+    if args.apply and not args.save_plan:
+        # A run that is stopped is finished by `kube-engine apply` with the plan and its journal.
+        args.save_plan = f"{actions.name}.json"
     if args.save_plan:
         actions.save(args.save_plan)
     report = _act(args, actions) if args.apply or args.dry_run == "server" else None
@@ -209,9 +212,8 @@ def _rebalance(args: argparse.Namespace) -> int:
         print()
         print(actions.table(limit=args.limit))
         if args.save_plan:
-            print(
-                f"\nPlan saved to {args.save_plan} (kube-engine apply {args.save_plan} acts on it)."
-            )
+            verb = "finishes a run that stopped" if args.apply else "acts on it"
+            print(f"\nPlan saved to {args.save_plan} (kube-engine apply {args.save_plan} {verb}).")
         if report is None:
             print("\nDry run: nothing in the cluster was changed (--apply acts).")
         else:
