@@ -1,7 +1,8 @@
 """Snapshot files: Kubernetes JSON or YAML, plain or gzip, from files, directories or stdin.
 
-What ``kubectl get nodes,pods,pdb -A -o json`` (or ``-o yaml``) prints is a snapshot, and so is a
-multi-document YAML stream of objects and lists, or a file holding one object. Several inputs make
+What ``kubectl get nodes,pods,pdb,pvc,pv,storageclass -A -o json`` (or ``-o yaml``) prints is a
+snapshot, and so is a multi-document YAML stream of objects and lists, or a file holding one
+object. Several inputs make
 one snapshot: their documents are parsed together, as the pages of a live read are.
 
 JSON is handed to the Rust core as it is (gzip included: the core decompresses without the GIL);
