@@ -424,3 +424,17 @@ def test_left_out_pods_of_a_live_read(
     )
     assert main(["inspect", "--kubeconfig", kubeconfig, "--strict"]) == 1
     assert 'pod "batch/done" is bound to unknown node "deleted"' in one_line_error(capsys)
+
+
+def test_importing_the_package_loads_neither_ortools_nor_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kube_engine; "
+        "print(sorted(m for m in ('ortools', 'matplotlib', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

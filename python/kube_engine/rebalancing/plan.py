@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kube_engine._core import (
     Evaluation,
@@ -29,9 +29,6 @@ from kube_engine._core import (
     rebalance_problem,
 )
 from kube_engine.rebalancing.bounds import bounds, kept_in_use
-from kube_engine.rebalancing.defrag_bound import defrag_bound
-from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
-from kube_engine.rebalancing.lns import Search, improve
 from kube_engine.rebalancing.objective import (
     TERMS,
     Allocatable,
@@ -41,8 +38,10 @@ from kube_engine.rebalancing.objective import (
     parse_objective,
     terms_of,
 )
-from kube_engine.rebalancing.pack_bound import pack_bound
 from kube_engine.records import RebalanceProblem
+
+if TYPE_CHECKING:
+    from kube_engine.rebalancing.lns import Search
 
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = TERMS
@@ -264,6 +263,13 @@ def rebalance(
     ``exclude_nodes`` take no pods (theirs may leave); PodDisruptionBudgets bound the moves of
     their pods. The snapshot is not changed.
     """
+    # OR-Tools (and the search built on it) loads on first use, not with the package: a second
+    # and more of import time that inspecting or planning never needs.
+    from kube_engine.rebalancing.defrag_bound import defrag_bound
+    from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
+    from kube_engine.rebalancing.lns import Search, improve
+    from kube_engine.rebalancing.pack_bound import pack_bound
+
     weights = parse_objective(objective)
     if solver not in SOLVERS:
         raise ValueError(f"solver {solver!r} is not available; choose one of {SOLVERS}")
