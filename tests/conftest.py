@@ -89,11 +89,13 @@ def as_list(*items: dict[str, Any]) -> bytes:
     return json.dumps({"kind": "List", "apiVersion": "v1", "items": list(items)}).encode()
 
 
-def isolate_from_clusters(
+@pytest.fixture
+def no_real_cluster(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """No proxies, no in-cluster detection, no user kubeconfig: a test that talks to a cluster
-    talks to the one it set up, never to the developer's."""
+    talks to the one it set up, never to the developer's. Modules that talk to clusters use it
+    for every test: ``pytestmark = pytest.mark.usefixtures("no_real_cluster")``."""
     for name in (
         "HTTP_PROXY",
         "HTTPS_PROXY",

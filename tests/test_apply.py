@@ -14,16 +14,12 @@ from typing import Any
 import pytest
 
 import kube_engine as ke
-from conftest import isolate_from_clusters
 from k8s_emulator import KubeEmulator, node, pdb, pod
 from kube_engine.applying import Settings
 
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
+
 FAST = Settings(poll=0.05, wave_timeout=15.0, move_budget=1.0, lease_duration=5)
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
 
 
 def web(name: str, node_name: str, app: str = "web", cpu: str = "1") -> dict[str, Any]:

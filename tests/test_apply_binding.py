@@ -14,14 +14,10 @@ import pytest
 from test_apply import FAST
 
 import kube_engine as ke
-from conftest import isolate_from_clusters
 from k8s_emulator import KubeEmulator, node, pdb, pod
 from kube_engine.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
 
 
 def ours(name: str, node_name: str | None, cpu: str = "1") -> dict[str, Any]:

@@ -10,14 +10,11 @@ import pytest
 from test_apply import FAST, TARGET, shop
 
 import kube_engine as ke
-from conftest import as_list, isolate_from_clusters, node, owned, pod
+from conftest import as_list, node, owned, pod
 from k8s_emulator import KubeEmulator
 from kube_engine.applying.run import MOVED_AT, MOVED_BY
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
 
 
 @pytest.fixture

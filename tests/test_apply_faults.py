@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_apply import FAST, TARGET, shop
 
 import kube_engine as ke
-from conftest import isolate_from_clusters
 from k8s_emulator import (
     BINDING_PATH,
     EVICTION_PATH,
@@ -50,27 +50,9 @@ from k8s_emulator import (
 from kube_engine._core import ClusterError
 from kube_engine.applying import Report, Result, Settings
 
-FAST = Settings(poll=0.05, wave_timeout=15.0, move_budget=1.0, lease_duration=5)
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
+
 NS = "shop"
-#: Empties n2 (db-a and web-c, one wave: the web budget lets one web pod go at a time) and n3
-#: (web-d, a second wave).
-TARGET = {"shop/web-c": "n0", "shop/web-d": "n1", "shop/db-a": "n1"}
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
-
-
-def web(name: str, node_name: str, app: str = "web", cpu: str = "1") -> dict[str, Any]:
-    return pod(
-        NS,
-        name,
-        node_name=node_name,
-        cpu=cpu,
-        labels={"app": app},
-        owner=("ReplicaSet", f"{app}-1"),
-    )
 
 
 def wait_for(what: str, done: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -82,20 +64,9 @@ def wait_for(what: str, done: Callable[[], bool], timeout: float = 5.0) -> None:
 
 @pytest.fixture
 def emu() -> Iterator[KubeEmulator]:
-    """Four nodes; web pods on each (one budget, one may go at a time), a db pod on n2."""
-    with KubeEmulator() as e:
-        for i in range(4):
-            e.add_node(node(f"n{i}", cpu="4"))
-        for name, where in (("web-a", "n0"), ("web-b", "n1"), ("web-c", "n2"), ("web-d", "n3")):
-            e.add_pod(web(name, where))
-        e.add_pod(web("db-a", "n2", app="db", cpu="500m"))
-        e.add_pdb(pdb(NS, "web", match_labels={"app": "web"}, max_unavailable=1))
-        e.add_pdb(pdb(NS, "db", match_labels={"app": "db"}, min_available=0))
-        e.controllers(interval=0.02)
-        wait_for(
-            "the disruption controller publishes a status",
-            lambda: all("status" in b for b in e.objects(PDBS)),
-        )
+    """Four nodes; web pods on each (one budget, one may go at a time), a db pod on n2. TARGET
+    empties n2 (db-a and web-c, one wave) and n3 (web-d, a second wave)."""
+    with shop() as e:
         yield e
 
 

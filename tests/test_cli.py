@@ -18,10 +18,12 @@ import pytest
 import yaml
 
 import k8s_emulator as k8s
-from conftest import as_list, isolate_from_clusters, node, pod
+from conftest import as_list, node, pod
 from k8s_emulator import KubeEmulator, write_kubeconfig
 from kube_engine import Snapshot
 from kube_engine.cli import _duration, bundled_example, main
+
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
 
 
 @pytest.fixture
@@ -108,14 +110,6 @@ def test_schedule_rejects_a_bad_profile(tmp_path: Path, capsys: pytest.CaptureFi
 
 # --------------------------------------------------------------------------------------------------
 # Which cluster
-
-
-@pytest.fixture(autouse=True)
-def _no_cluster_configuration(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """No kubeconfig, no pod, no proxy: a test gives the CLI what it means it to read."""
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import kubernetes.config
 import pytest
 
 import kube_engine
-from conftest import isolate_from_clusters
 from k8s_emulator import (
     EXPIRED_MESSAGE,
     NODES,
@@ -31,6 +30,8 @@ from k8s_emulator import (
     write_kubeconfig,
 )
 from kube_engine import cluster
+
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
 
 PODS_PATH = "/api/v1/pods"
 NODES_PATH = "/api/v1/nodes"
@@ -47,14 +48,6 @@ LISTS = 3 + len(VOLUME_PATHS)
 
 # --------------------------------------------------------------------------------------------------
 # Fixtures and helpers
-
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """No proxies, no in-cluster detection, no user kubeconfig leaking into a test."""
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture

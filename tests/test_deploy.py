@@ -12,16 +12,12 @@ import yaml
 from test_apply import FAST, TARGET, shop
 
 import kube_engine as ke
-from conftest import isolate_from_clusters
 from k8s_emulator import KubeEmulator, pod
 from kube_engine.cli import main
 
+pytestmark = pytest.mark.usefixtures("no_real_cluster")
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    isolate_from_clusters(monkeypatch, tmp_path_factory)
 
 
 def manifests(name: str) -> list[dict[str, Any]]:
