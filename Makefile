@@ -7,6 +7,11 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PIP_QUIET := 1
 # Cap Rust thread pools at what the machine has (rayon reads this).
 export RAYON_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+# The lab's data (the openb trace, vector bin-packing instances), where this checkout keeps it.
+DATA ?= $(abspath ../shared/data)
+export KUBE_ENGINE_OPENB_DIR ?= $(DATA)/openb
+export KUBE_ENGINE_VBP_DIR ?= $(DATA)/vbp
+export KUBE_ENGINE_FGD_EXPECTED_DIR ?= $(DATA)/fgd_expected
 
 .PHONY: demo test build lint bench clean
 
@@ -21,9 +26,11 @@ $(VENV)/.deps: pyproject.toml | $(BIN)/python
 build: $(VENV)/.deps
 	$(BIN)/maturin develop --release -q -E dev
 
-# The bundled openb trace has no controllers (every pod is bare), so the demo lets bare pods move.
+# The example cluster (the openb trace, examples/openb) has no controllers: every pod is bare, so
+# the demo lets bare pods move.
+EXAMPLE := examples/openb/openb-example.json.gz
 demo: build
-	$(BIN)/kube-engine rebalance --example --allow-bare --max-moves 500 --time-limit 20 --limit 10
+	$(BIN)/kube-engine rebalance $(EXAMPLE) --allow-bare --max-moves 500 --time-limit 20 --limit 10
 
 lint: build
 	cargo fmt --all --check

@@ -3,7 +3,7 @@
 
     python benches/bench_ingest.py --nodes 5000 --pods 100000 --seed 1 [-o json]
 
-One run generates one synthetic cluster (`kube_engine.workloads.generate_cluster`) as a `List`
+One run generates one synthetic cluster (`kube_engine.bench.synthetic.generate_cluster`) as a `List`
 file and, outside any timing, splits its items into the NodeList, PodList and
 PodDisruptionBudgetList the API server would serve. Then each contender runs in its own fresh
 subprocess, one after the other:
@@ -67,8 +67,8 @@ def write_inputs(
     """Write the `List` file and the three typed lists; returns what was written.
 
     `data` is an existing `List` file (plain or gzip) to use instead of a generated cluster."""
-    from kube_engine.workloads import generate_cluster
-    from kube_engine.workloads.objects import dumps, split_list
+    from kube_engine.bench.objects import dumps, split_list
+    from kube_engine.bench.synthetic import generate_cluster
 
     t0 = time.perf_counter()
     if data is not None:
@@ -130,7 +130,7 @@ def _kubernetes_client(
     import kubernetes
     from kubernetes import client
 
-    from kube_engine.workloads.objects import client_deserialize
+    from kube_engine.bench.objects import client_deserialize
 
     api = client.ApiClient()
     parts = {m: (workdir / f"{m}.json").read_bytes() for m in PART_MODELS}

@@ -3,7 +3,7 @@
     python benches/bench_plan.py --nodes 5000 --pods 100000 --moves 5000 --seed 1 \
         [--results benches/results/plan.json]
 
-One seeded synthetic cluster (`kube_engine.workloads.generate_cluster`, every pod bound;
+One seeded synthetic cluster (`kube_engine.bench.synthetic.generate_cluster`, every pod bound;
 Deployments, StatefulSets, DaemonSets, PDBs, affinity and spread constraints) and two targets of
 about `--moves` moves each:
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import kube_engine as ke
 from kube_engine import _core
-from kube_engine.workloads.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import generate_cluster_json
 
 
 def pack_target(snapshot: ke.Snapshot, moves: int) -> tuple[dict[str, str], dict[str, list[int]]]:

@@ -3,9 +3,10 @@
     python benches/bench_rebalance.py [--nodes 5000 --pods 40000 --seed 1] [--time-limit 60]
         [--objectives pack,balance,defrag] [--plot nodes_freed.png] [-o json]
 
-Two clusters, each from its current placement: the bundled openb example (bare pods allowed to
+Two clusters, each from its current placement: the openb example (bare pods allowed to
 move: the trace has no controllers) and a seeded synthetic cluster
-(`kube_engine.workloads.generate_cluster`: node pools, zones, taints, selectors, anti-affinity,
+(`kube_engine.bench.synthetic.generate_cluster`:
+node pools, zones, taints, selectors, anti-affinity,
 spread constraints, PDBs, DaemonSets; most of its pods have emptyDir volumes, which are allowed
 to move here, as cluster-autoscaler's scale-down allows by default). For budgets of 5 %, 10 %
 and 20 % of the movable pods (and, for pack, no budget), each objective is planned by the
@@ -30,8 +31,9 @@ from typing import Any
 
 import kube_engine
 from kube_engine._core import rebalance_problem
-from kube_engine.workloads.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import generate_cluster_json
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "openb" / "openb-example.json.gz"
 BUDGETS = (0.05, 0.10, 0.20, None)
 SOLVERS = ("heuristic", "cpsat")
 
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, help="write a PNG of nodes freed against moves here")
     ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
     args = ap.parse_args(argv)
-    example = kube_engine.Snapshot.from_file(kube_engine.bundled_example())
+    example = kube_engine.Snapshot.from_file(EXAMPLE)
     objectives = args.objectives.split(",")
     rows = rows_for("openb example", example, objectives, args.time_limit, allow_bare=True)
     synthetic = kube_engine.Snapshot.from_bytes(

@@ -2,8 +2,8 @@
 
     python benches/bench_schedule.py --nodes 5000 --pods 126000 --seed 1 [-o json]
 
-One seeded synthetic cluster (`kube_engine.workloads.generate_cluster`, every workload pod left
-Pending, DaemonSet pods bound) is scheduled as one batch in queue order by:
+One seeded synthetic cluster (`kube_engine.bench.synthetic.generate_cluster`, every workload
+pod left Pending, DaemonSet pods bound) is scheduled as one batch in queue order by:
 
 - kube-engine, default profile (kube-scheduler's default plugins and weights);
 - kube-engine, resource-only profile (NodeResourcesFit filter + LeastAllocated score, and
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import kube_engine
-from kube_engine.workloads.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import generate_cluster_json
 
 RESOURCE_ONLY: dict[str, Any] = {
     "apiVersion": "kubescheduler.config.k8s.io/v1",

@@ -26,7 +26,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from kube_engine.rebalancing.vbp import SOLVERS, find_vbp_dir, read_vbp, solve
+from kube_engine.bench.vbp import SOLVERS, find_vbp_dir, read_vbp, solve
 
 
 def _reference(row: dict[str, str]) -> tuple[int, bool]:

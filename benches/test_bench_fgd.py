@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from kube_engine.workloads import find_openb_dir
+from kube_engine.bench.openb import find_openb_dir
 
 OPENB = find_openb_dir()
 

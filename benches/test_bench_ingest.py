@@ -13,8 +13,8 @@ import pytest
 from kubernetes import client
 
 import kube_engine
-from kube_engine.workloads import generate_cluster
-from kube_engine.workloads.objects import client_deserialize, dumps, split_list
+from kube_engine.bench.objects import client_deserialize, dumps, split_list
+from kube_engine.bench.synthetic import generate_cluster
 
 NODES, PODS, SEED = 50, 1000, 5
 

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from kube_engine.rebalancing.vbp import find_vbp_dir
+from kube_engine.bench.vbp import find_vbp_dir
 
 
 def _script() -> ModuleType:

@@ -1,11 +1,26 @@
-"""Shared helpers: small Kubernetes objects as JSON-ready dicts."""
+"""Shared helpers: small Kubernetes objects as JSON-ready dicts, and where the data is."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "openb" / "openb-example.json.gz"
+"""The example cluster `make demo` rebalances (openb trace; research and study use only)."""
+
+# The lab finds its data by environment variable; in a checkout it sits beside the repository.
+for _var, _folder in (
+    ("KUBE_ENGINE_OPENB_DIR", "openb"),
+    ("KUBE_ENGINE_VBP_DIR", "vbp"),
+    ("KUBE_ENGINE_FGD_EXPECTED_DIR", "fgd_expected"),
+):
+    if (REPO.parent / "shared" / "data" / _folder).is_dir():
+        os.environ.setdefault(_var, str(REPO.parent / "shared" / "data" / _folder))
 
 
 def node(

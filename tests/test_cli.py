@@ -1,4 +1,4 @@
-"""The `kube-engine` command: which cluster it reads (live, files, stdin, the bundled example), and
+"""The `kube-engine` command: which cluster it reads (live, files, stdin), and
 inspect, schedule and the rebalancer job on it."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 import k8s_emulator as k8s
-from conftest import as_list, node, pod
+from conftest import EXAMPLE, as_list, node, pod
 from k8s_emulator import KubeEmulator, write_kubeconfig
 from kube_engine import Snapshot
-from kube_engine.cli import _duration, bundled_example, main
+from kube_engine.cli import _duration, main
 
 pytestmark = pytest.mark.usefixtures("no_real_cluster")
 
@@ -71,13 +71,11 @@ def test_bad_snapshot_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert "No such file" in capsys.readouterr().err
 
 
-def test_bundled_example_loads_and_rebalance_runs() -> None:
-    path = bundled_example()
-    assert path.exists(), "the example cluster ships with the package"
-    s = Snapshot.from_file(path)
+def test_the_example_loads_and_rebalance_runs() -> None:
+    s = Snapshot.from_file(EXAMPLE)
     assert s.num_nodes == 1523
     result = subprocess.run(
-        [sys.executable, "-m", "kube_engine.cli", "rebalance", "--example"],
+        [sys.executable, "-m", "kube_engine.cli", "rebalance", str(EXAMPLE)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -104,7 +102,7 @@ def test_schedule_rejects_a_bad_profile(tmp_path: Path, capsys: pytest.CaptureFi
         "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
         "profiles:\n- plugins:\n    score:\n      enabled: [{name: Magic}]\n"
     )
-    assert main(["schedule", "--example", "--profile", str(profile)]) == 1
+    assert main(["schedule", str(EXAMPLE), "--profile", str(profile)]) == 1
     assert 'unknown plugin "Magic"' in capsys.readouterr().err
 
 
@@ -170,17 +168,14 @@ def test_the_default_kubeconfig_in_home_is_read(
 
 
 @pytest.mark.parametrize("command", ["inspect", "schedule", "rebalance"])
-def test_no_configuration_is_an_error_not_the_example(
+def test_no_configuration_is_a_one_line_error(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([command]) == 1
     error = one_line_error(capsys)
     assert error.startswith("no Kubernetes configuration: $KUBECONFIG is not set, ")
     assert "this is not a pod" in error
-    assert error.endswith(
-        "; give --kubeconfig FILE, a snapshot file (- for stdin), "
-        "or --example for the bundled example"
-    )
+    assert error.endswith("; give --kubeconfig FILE or a snapshot file (- for stdin)")
 
 
 def test_in_a_pod_the_service_account_is_used(
@@ -198,10 +193,10 @@ def test_in_a_pod_the_service_account_is_used(
     assert error.startswith("cannot load the Kubernetes configuration (in-cluster service account)")
 
 
-def test_example_reads_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["inspect", "--example", "-o", "json"]) == 0
+def test_inspect_names_its_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(EXAMPLE), "-o", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["source"] == "bundled example (openb-example.json.gz)"
+    assert data["source"] == str(EXAMPLE)
     assert data["nodes"] == 1523
     assert data["left_out"] == []
 
@@ -209,9 +204,6 @@ def test_example_reads_the_bundled_example(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--example", "x.json"], "--example cannot be combined with snapshot files"),
-        (["--example", "--kubeconfig", "kc"], "--example cannot be combined with snapshot files"),
-        (["--example", "--context", "c"], "--example cannot be combined with snapshot files"),
         (["x.json", "--kubeconfig", "kc"], "give either snapshot files or --kubeconfig/--context"),
         (["x.json", "--context", "c"], "give either snapshot files or --kubeconfig/--context"),
     ],
@@ -324,7 +316,7 @@ def test_request_timeout_refuses_zero_negative_and_nonsense(
     text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["inspect", "--example", f"--request-timeout={text}"])
+        main(["inspect", str(EXAMPLE), f"--request-timeout={text}"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "error: argument --request-timeout: " in err

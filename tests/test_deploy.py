@@ -12,6 +12,7 @@ import yaml
 from test_apply import FAST, TARGET, shop
 
 import kube_engine as ke
+from conftest import EXAMPLE
 from k8s_emulator import KubeEmulator, pod
 from kube_engine.cli import main
 
@@ -50,7 +51,7 @@ def test_the_manifests_fit_together() -> None:
     args = container["args"]
     assert args[0] == "rebalance" and "--apply" not in args, "a dry run until someone opts in"
     parser_ok = main(
-        [*args, "--example", "--solver", "heuristic", "--allow-bare", "--dry-run", "client"]
+        [*args, str(EXAMPLE), "--solver", "heuristic", "--allow-bare", "--dry-run", "client"]
     )
     assert parser_ok == 0
 

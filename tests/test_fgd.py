@@ -14,8 +14,8 @@ import pytest
 from kube_engine import Snapshot
 from kube_engine._core import ConfigError, fgd_arrivals, fgd_replay, replay
 from kube_engine.bench import fgd
-from kube_engine.cli import main
-from kube_engine.workloads import find_openb_dir
+from kube_engine.bench.cli import main
+from kube_engine.bench.openb import find_openb_dir
 
 OPENB = find_openb_dir()
 pytestmark = pytest.mark.skipif(OPENB is None, reason="openb trace CSVs not found")
@@ -135,7 +135,7 @@ def test_replay_rejects_bad_input(snap: Snapshot) -> None:
 
 def test_cli_json(lists: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     nodes, pods = lists
-    argv = ["bench", "fgd", "--pods", str(pods), "--nodes", str(nodes)]
+    argv = ["fgd", "--pods", str(pods), "--nodes", str(nodes)]
     assert main([*argv, "--policy", "DotProd", "--seeds", "1-2,5", "-o", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"policy", "pods", "seeds"}

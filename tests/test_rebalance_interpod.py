@@ -256,7 +256,7 @@ def test_pinned_anti_affinity_keeps_movable_pods_away() -> None:
 
 @pytest.fixture(scope="module")
 def synthetic() -> Snapshot:
-    from kube_engine.workloads.synthetic import generate_cluster_json
+    from kube_engine.bench.synthetic import generate_cluster_json
 
     return Snapshot.from_bytes(generate_cluster_json(60, 480, 2))
 

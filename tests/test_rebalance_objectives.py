@@ -149,7 +149,7 @@ def test_weighted_terms_count_relative_to_before() -> None:
 
 @pytest.fixture(scope="module")
 def synthetic() -> Snapshot:
-    from kube_engine.workloads.synthetic import generate_cluster_json
+    from kube_engine.bench.synthetic import generate_cluster_json
 
     return Snapshot.from_bytes(generate_cluster_json(60, 480, 2))
 

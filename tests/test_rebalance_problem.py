@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from conftest import as_list, node, pod
-from kube_engine import Snapshot
+from conftest import EXAMPLE, as_list, node, pod
+from kube_engine import Snapshot, budget_status
 from kube_engine._core import rebalance_problem
-from kube_engine.cli import bundled_example, main
+from kube_engine.cli import main
 
 
 def owned(p: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
@@ -105,10 +105,10 @@ def test_bare_pods_move_when_allowed(cluster: Snapshot) -> None:
     ]
 
 
-def test_every_pod_may_stay_where_it_is_on_the_bundled_example() -> None:
+def test_every_pod_may_stay_where_it_is_on_the_example() -> None:
     """The example breaks no rule, so with the other movable pods lifted off, each pod's own node
     still passes every filter: it is among its class's candidates."""
-    s = Snapshot.from_file(bundled_example())
+    s = Snapshot.from_file(EXAMPLE)
     pr = rebalance_problem(s, allow_bare=True)
     index = {name: i for i, name in enumerate(pr["nodes"])}
     movable = [p for c in pr["classes"] for p in c["pods"]]
@@ -131,11 +131,46 @@ def test_bad_profile_is_a_config_error(cluster: Snapshot) -> None:
 
 
 def test_rebalance_command_reports_what_may_move(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rebalance", "-o", "json", str(bundled_example()), "--allow-bare"]) == 0
+    assert main(["rebalance", "-o", "json", str(EXAMPLE), "--allow-bare"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rebalance"]["movable_pods"] == 5193
     assert out["rebalance"]["pinned_pods"] == 0
-    assert main(["rebalance", str(bundled_example())]) == 0
+    assert main(["rebalance", str(EXAMPLE)]) == 0
     table = capsys.readouterr().out
     assert "Staying put: 5,193 pods" in table
     assert "5,193  no controller (would not be recreated)" in table
+
+
+def test_budget_status_is_the_disruption_controllers_rule() -> None:
+    pods = [
+        pod("a1", "n", labels={"app": "a"}),
+        pod("a2", "n", labels={"app": "a"}),
+        pod("a3", labels={"app": "a"}, phase="Pending"),
+        pod("done", "n", labels={"app": "a"}, phase="Succeeded"),
+    ]
+    budgets = [
+        pdb("half", {"selector": {"matchLabels": {"app": "a"}}, "minAvailable": "50%"}),
+        pdb("all", {"selector": {"matchLabels": {"app": "a"}}, "maxUnavailable": 5}),
+        pdb("none", {"selector": {"matchLabels": {"app": "b"}}, "maxUnavailable": 1}),
+        # The object's own status is not what is reported: the pods are.
+        pdb("neither", {"selector": {"matchLabels": {"app": "a"}}}, {"disruptionsAllowed": 9}),
+    ]
+    s = Snapshot.from_bytes(as_list(node("n"), *pods, *budgets))
+    got = budget_status(s)
+    # 3 active pods expected (the Succeeded one is not), 2 of them running.
+    assert got["default/half"] == {
+        "expectedPods": 3,
+        "currentHealthy": 2,
+        "desiredHealthy": 2,  # 50 % of 3, rounded up
+        "disruptionsAllowed": 0,
+    }
+    assert got["default/all"]["desiredHealthy"] == 0  # never below zero
+    assert got["default/all"]["disruptionsAllowed"] == 2
+    assert got["default/none"] == {
+        "expectedPods": 0,
+        "currentHealthy": 0,
+        "desiredHealthy": 0,
+        "disruptionsAllowed": 0,
+    }
+    assert got["default/neither"]["desiredHealthy"] == 3
+    assert got["default/neither"]["disruptionsAllowed"] == 0

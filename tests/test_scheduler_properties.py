@@ -22,7 +22,7 @@ import pytest
 import kube_engine as ke
 import reference_scheduler as ref
 from conftest import as_list, node, pod
-from kube_engine.workloads.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import generate_cluster_json
 
 # Violations a node-local plugin (the engine's filters) must never introduce.
 NODE_LOCAL = {"capacity", "gpu-devices", "node-affinity", "taint", "host-port"}

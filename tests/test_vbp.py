@@ -1,5 +1,5 @@
 """Vector bin packing: the .vbp reader, the Rust bounds, heuristics, local search and check, the
-solver on Caprara–Toth instances with known optima, and `kube-engine bench vbp`."""
+solver on Caprara–Toth instances with known optima, and `kube-engine-bench vbp`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from kube_engine._core import vbp_check, vbp_heuristic, vbp_local_search, vbp_lower_bounds
-from kube_engine.cli import main
-from kube_engine.rebalancing import VbpError, VbpInstance, read_vbp, solve, verify
-from kube_engine.rebalancing.vbp import find_vbp_dir
+from kube_engine.bench.cli import main
+from kube_engine.bench.vbp import VbpError, VbpInstance, find_vbp_dir, read_vbp, solve, verify
 
 VBP = find_vbp_dir()
 needs_data = pytest.mark.skipif(VBP is None, reason="shared/data/vbp not found")
@@ -153,19 +152,17 @@ def test_solve_runs_the_local_search_first() -> None:
 def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert VBP is not None
     files = [str(VBP / "ct01" / n) for n in ("CL_1_25_1.vbp", "CL_7_25_1.vbp")]
-    assert (
-        main(["bench", "vbp", *files, "--solver", "cpsat", "--time-limit", "2", "-o", "json"]) == 0
-    )
+    assert main(["vbp", *files, "--solver", "cpsat", "--time-limit", "2", "-o", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["instance"] for r in out] == ["CL_1_25_1.vbp", "CL_7_25_1.vbp"]
     for r in out:
         assert {"instance", "bins", "lower_bound", "seconds", "status"} <= set(r)
         assert r["status"] == ("OPTIMAL" if r["bins"] == r["lower_bound"] else "FEASIBLE")
-    assert main(["bench", "vbp", files[0], "--solver", "heuristic"]) == 0
+    assert main(["vbp", files[0], "--solver", "heuristic"]) == 0
     assert "CL_1_25_1.vbp" in capsys.readouterr().out
 
 
 def test_cli_reports_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = _write(tmp_path, "2\n10 20\n1\n3 4 z\n")
-    assert main(["bench", "vbp", str(bad), "--solver", "heuristic"]) == 1
+    assert main(["vbp", str(bad), "--solver", "heuristic"]) == 1
     assert "t.vbp:4: item type 1 demand: 'z' is not an integer" in capsys.readouterr().err

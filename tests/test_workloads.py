@@ -1,4 +1,4 @@
-"""Benchmark workloads: synthetic clusters, the openb conversion and the bundled example."""
+"""Benchmark workloads: synthetic clusters, the openb conversion and the example cluster."""
 
 from __future__ import annotations
 
@@ -11,21 +11,19 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 import kube_engine
-from kube_engine.workloads import find_openb_dir, generate_cluster, generate_cluster_json
-from kube_engine.workloads import objects as k
-from kube_engine.workloads.openb import QOS_LABEL, openb_cluster
+from conftest import EXAMPLE
+from kube_engine.bench import objects as k
+from kube_engine.bench.openb import QOS_LABEL, find_openb_dir, openb_cluster
+from kube_engine.bench.synthetic import generate_cluster, generate_cluster_json
 
 OPENB = find_openb_dir()
 needs_openb = pytest.mark.skipif(OPENB is None, reason="openb trace CSVs not found")
-EXAMPLE = Path(str(resources.files("kube_engine") / "data" / "openb-example.json.gz"))
 
 
 @cache
@@ -69,7 +67,7 @@ def test_same_seed_same_bytes() -> None:
 def test_same_bytes_across_processes() -> None:
     """No dependence on str hashing (PYTHONHASHSEED) or anything else of one process."""
     code = (
-        "import sys; from kube_engine.workloads import generate_cluster_json as g; "
+        "import sys; from kube_engine.bench.synthetic import generate_cluster_json as g; "
         "sys.stdout.buffer.write(g(20, 300, seed=3, pending_fraction=0.1))"
     )
     outs = [
@@ -267,57 +265,35 @@ def test_realistic_features() -> None:
 # --- placements respect capacity and constraints ----------------------------------------------
 
 
-def check_placement(lst: dict[str, Any], *, ignore_taints: frozenset[str] = frozenset()) -> int:
-    """Assert every bound, non-terminal pod fits its node; return how many were checked."""
-    nodes = {n["metadata"]["name"]: n for n in of_kind(lst, "Node")}
-    used: dict[str, Counter[str]] = defaultdict(Counter)
-    devices: dict[str, Counter[int]] = defaultdict(Counter)
+def check_placement(lst: dict[str, Any]) -> int:
+    """Assert the core finds nothing its filters would reject where the pods are bound (capacity,
+    GPU devices, node affinity, taints, inter-pod rules, spread, ports), and that devices are
+    recorded for bound GPU pods only; return how many bound pods there are."""
+    snap = kube_engine.Snapshot.from_bytes(k.dumps(lst))
+    assert kube_engine.evaluate(snap).violations == []
     checked = 0
     for p in of_kind(lst, "Pod"):
-        name = p["spec"].get("nodeName")
-        if not name or p["status"]["phase"] in k.TERMINAL_PHASES:
-            assert k.GPU_DEVICES_ANNOTATION not in p["metadata"].get("annotations", {})
-            continue
-        node = nodes[name]
-        req = k.effective_requests(p["spec"])
-        used[name].update({r: v for r, v in req.items() if r != k.GPU_MILLI_RESOURCE})
-        count, milli = k.gpu_need(req)
         ann = p["metadata"].get("annotations", {}).get(k.GPU_DEVICES_ANNOTATION)
-        if count:
-            assert ann is not None, pod_key(p)
-            idx = [int(i) for i in ann.split(",")]
-            assert len(set(idx)) == len(idx) == count
-            n_dev = k.node_allocatable(node).get(k.GPU_RESOURCE, 0)
-            assert all(0 <= i < n_dev for i in idx)
-            for i in idx:
-                devices[name][i] += milli
-        else:
+        if not p["spec"].get("nodeName") or p["status"]["phase"] in k.TERMINAL_PHASES:
             assert ann is None
-        labels = node["metadata"]["labels"]
-        assert k.node_matches(p["spec"], labels, name), pod_key(p)
-        taints = [t for t in node["spec"].get("taints", []) if t["key"] not in ignore_taints]
-        assert k.tolerates_all(p["spec"].get("tolerations", []), taints), pod_key(p)
+            continue
+        count, _ = k.gpu_need(k.effective_requests(p["spec"]))
+        assert (ann is not None) == bool(count), pod_key(p)
+        if ann is not None:
+            assert len(ann.split(",")) == count
         checked += 1
-    for name, u in used.items():
-        alloc = k.node_allocatable(nodes[name])
-        for r, v in u.items():
-            assert v <= alloc.get(r, 0), (name, r, v, alloc.get(r, 0))
-    for name, per_device in devices.items():
-        assert max(per_device.values()) <= k.GPU_MILLI_PER_DEVICE, name
     return checked
 
 
 @pytest.mark.parametrize("shape", CLUSTERS)
-def test_synthetic_placement_respects_capacity(shape: tuple[int, int, int, float]) -> None:
-    lst = synthetic(*shape)
-    # Cordoned nodes keep their pods; NotReady nodes keep their DaemonSet pods.
-    ignore = frozenset({"node.kubernetes.io/unschedulable", "node.kubernetes.io/unreachable"})
-    assert check_placement(lst, ignore_taints=ignore) > 0
+def test_synthetic_placement_breaks_no_filter(shape: tuple[int, int, int, float]) -> None:
+    assert check_placement(synthetic(*shape)) > 0
 
 
-def test_synthetic_pod_constraints() -> None:
+def test_synthetic_pod_constraints_are_exercised() -> None:
+    """The cluster has workloads with required anti-affinity, hard zone spread and host ports,
+    placed (check_placement asks the core whether they hold)."""
     lst = synthetic(200, 4000, 1)
-    nodes = {n["metadata"]["name"]: n["metadata"]["labels"] for n in of_kind(lst, "Node")}
     by_app: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for p in of_kind(lst, "Pod"):
         if p["spec"].get("nodeName") and p["status"]["phase"] == "Running":
@@ -330,19 +306,8 @@ def test_synthetic_pod_constraints() -> None:
             hosts = [p["spec"]["nodeName"] for p in group]
             assert len(hosts) == len(set(hosts))
             anti += 1
-        hard = [
-            c
-            for c in spec.get("topologySpreadConstraints", [])
-            if c["whenUnsatisfiable"] == "DoNotSchedule"
-        ]
-        if hard:
-            domains = {
-                lab[k.ZONE_LABEL] for name, lab in nodes.items() if k.node_matches(spec, lab, name)
-            }
-            per_zone = Counter(nodes[p["spec"]["nodeName"]][k.ZONE_LABEL] for p in group)
-            counts = [per_zone.get(z, 0) for z in domains]
-            assert max(counts) - min(counts) <= 1
-            spread += 1
+        hard = spec.get("topologySpreadConstraints", [])
+        spread += any(c["whenUnsatisfiable"] == "DoNotSchedule" for c in hard) and len(group) > 1
     assert anti > 0 and spread > 0
     ports: dict[str, Counter[int]] = defaultdict(Counter)
     for p in of_kind(lst, "Pod"):
@@ -352,6 +317,18 @@ def test_synthetic_pod_constraints() -> None:
                     if port.get("hostPort"):
                         ports[p["spec"]["nodeName"]][port["hostPort"]] += 1
     assert ports and all(max(c.values()) == 1 for c in ports.values())
+    check_placement(lst)
+
+
+def test_unschedulable_pods_carry_the_schedulers_message() -> None:
+    lst = synthetic(10, 600, 2, 0.1)
+    messages = [
+        c["message"]
+        for p in of_kind(lst, "Pod")
+        for c in p["status"].get("conditions", [])
+        if c.get("reason") == "Unschedulable"
+    ]
+    assert messages and all(m.startswith("0/10 nodes are available: ") for m in messages)
 
 
 def test_pdb_status_is_consistent() -> None:
@@ -367,7 +344,8 @@ def test_pdb_status_is_consistent() -> None:
             and all(p["metadata"]["labels"].get(a) == b for a, b in sel.items())
         ]
         st = pdb["status"]
-        assert st["expectedPods"] == len(matching)
+        active = [p for p in matching if p["status"]["phase"] not in k.TERMINAL_PHASES]
+        assert st["expectedPods"] == len(active)
         healthy = sum(
             1 for p in matching if p["status"]["phase"] == "Running" and p["spec"].get("nodeName")
         )
@@ -436,24 +414,9 @@ def test_qos_class() -> None:
     assert k.qos_class({"containers": [guaranteed, burst]}) == "Burstable"
 
 
-def test_node_state_gpu_devices() -> None:
-    node = {
-        "metadata": {"name": "n"},
-        "status": {
-            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "10", k.GPU_RESOURCE: "2"}
-        },
-    }
-    s = k.NodeState(node)
-    share = {"cpu": 100, "pods": 1, k.GPU_MILLI_RESOURCE: 600}
-    whole = {"cpu": 100, "pods": 1, k.GPU_RESOURCE: 2}
-    assert s.fits(share) and s.fits(whole)
-    s.assign(share, s.choose_devices(share, None))
-    assert not s.fits(whole)
-    devs = s.choose_devices(share, None)
-    assert devs == [1]  # the fullest device that still fits is the other one
-    s.assign(share, devs)
-    small = {"pods": 1, k.GPU_MILLI_RESOURCE: 400}
-    assert s.choose_devices(small, None) == [0]
+def test_gpu_need_refuses_whole_and_share_together() -> None:
+    assert k.gpu_need({k.GPU_MILLI_RESOURCE: 600}) == (1, 600)
+    assert k.gpu_need({k.GPU_RESOURCE: 2}) == (2, 1000)
     with pytest.raises(ValueError):
         k.gpu_need({k.GPU_RESOURCE: 1, k.GPU_MILLI_RESOURCE: 500})
 
@@ -551,7 +514,7 @@ def test_openb_gpu_spec_becomes_node_affinity() -> None:
 
 @needs_openb
 def test_openb_is_seeded() -> None:
-    # Same seed, same bytes: test_bundled_example_is_current compares with another process's run.
+    # Same seed, same bytes: test_the_example_is_current compares with another process's run.
     a = openb()
     b = openb(seed=1)
     assert [p["spec"].get("nodeName") for p in of_kind(a, "Pod")] != [
@@ -567,14 +530,14 @@ def test_openb_lists_without_phase_are_pending() -> None:
     assert all(p["status"]["phase"] == "Pending" and "nodeName" not in p["spec"] for p in pods)
 
 
-# --- the bundled example ----------------------------------------------------------------------
+# --- the example cluster ------------------------------------------------------------------------
 
 
 def example_items() -> Iterator[dict[str, Any]]:
     yield from json.loads(gzip.decompress(EXAMPLE.read_bytes()))["items"]
 
 
-def test_bundled_example_loads() -> None:
+def test_the_example_loads() -> None:
     raw = EXAMPLE.read_bytes()
     assert raw[:2] == b"\x1f\x8b" and raw[4:8] == b"\0\0\0\0"  # gzip, mtime 0
     snap = kube_engine.Snapshot.from_file(EXAMPLE)
@@ -586,7 +549,7 @@ def test_bundled_example_loads() -> None:
 
 
 @needs_openb
-def test_bundled_example_is_current() -> None:
+def test_the_example_is_current() -> None:
     """The shipped file is what `examples/openb/build_example.py` writes today."""
     shipped = json.loads(gzip.decompress(EXAMPLE.read_bytes()))
     assert k.dumps(shipped) == k.dumps(openb())

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Write the bundled openb example snapshot (python/kube_engine/data/openb-example.json.gz).
+"""Write the example openb snapshot (examples/openb/openb-example.json.gz).
 
     python examples/openb/build_example.py [--pod-csv openb_pod_list_default.csv] [--seed 0]
 
-Converts the openb trace (Alibaba cluster-trace-gpu-v2023; see python/kube_engine/data/README.md)
-with `kube_engine.workloads.openb_cluster` and writes it as compact, key-sorted JSON, gzip'ed
+Converts the openb trace (Alibaba cluster-trace-gpu-v2023; see examples/openb/README.md)
+with `kube_engine.bench.openb_cluster` and writes it as compact, key-sorted JSON, gzip'ed
 deterministically (no timestamp, no file name), so the same inputs always give the same bytes.
 """
 
@@ -17,11 +17,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from kube_engine.workloads import find_openb_dir, openb_cluster
-from kube_engine.workloads.objects import GPU_RESOURCE, dumps, node_allocatable
+from kube_engine.bench.objects import GPU_RESOURCE, dumps, node_allocatable
+from kube_engine.bench.openb import find_openb_dir, openb_cluster
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_OUTPUT = REPO / "python" / "kube_engine" / "data" / "openb-example.json.gz"
+DEFAULT_OUTPUT = REPO / "examples" / "openb" / "openb-example.json.gz"
 
 
 def gzip_bytes(data: bytes) -> bytes:

@@ -17,12 +17,12 @@ from kube_engine._core import (
     Snapshot,
     SnapshotError,
     __version__,
+    budget_status,
     evaluate,
     parse_quantity,
 )
 from kube_engine.applying import apply
 from kube_engine.cluster import read_snapshot, save_snapshot
-from kube_engine.example import bundled_example
 from kube_engine.planning import Plan, PlanError, plan
 from kube_engine.rebalancing import RebalanceResult, rebalance
 from kube_engine.scheduling import schedule
@@ -42,7 +42,7 @@ __all__ = [
     "SnapshotError",
     "__version__",
     "apply",
-    "bundled_example",
+    "budget_status",
     "evaluate",
     "parse_quantity",
     "plan",

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from kube_engine.records import (
+    BudgetStatus,
     DrainPlan,
     EffectiveRequest,
     GpuUse,
@@ -138,6 +139,7 @@ def plan(
     binding_scheduler: str | None = None,
 ) -> dict[str, Any]: ...
 def covering_budgets(snapshot: Snapshot) -> dict[str, list[str]]: ...
+def budget_status(snapshot: Snapshot) -> dict[str, BudgetStatus]: ...
 def drain_plan(
     snapshot: Snapshot,
     max_moves: int | None = None,

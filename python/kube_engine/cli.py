@@ -6,11 +6,9 @@ import argparse
 import json
 import re
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kube_engine._core import ClusterError, ConfigError, KubeEngineError, Snapshot, evaluate
-from kube_engine.example import BUNDLED_EXAMPLE, bundled_example
 from kube_engine.report import (
     evaluation_to_dict,
     problem_summary,
@@ -33,11 +31,6 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         "kubectl get nodes,pods,pdb -A -o json|yaml prints; multi-document YAML; plain or gzip), "
         "directories (their *.json, *.yaml, *.yml files, also .gz), - for stdin; merged into one "
         "snapshot",
-    )
-    p.add_argument(
-        "--example",
-        action="store_true",
-        help="read the bundled example cluster (built from the Alibaba openb trace)",
     )
     _add_connection(p)
     p.add_argument(
@@ -83,14 +76,9 @@ def _load(args: argparse.Namespace) -> tuple[str, Snapshot]:
     """The snapshot the command works on, and its name for the report's header."""
     parser: argparse.ArgumentParser = args.source_parser
     live = args.kubeconfig is not None or args.context is not None
-    if args.example and (args.snapshot or live):
-        parser.error("--example cannot be combined with snapshot files, --kubeconfig or --context")
     if args.snapshot and live:
         parser.error("give either snapshot files or --kubeconfig/--context, not both")
-    if args.example:
-        name = f"bundled example ({BUNDLED_EXAMPLE})"
-        snapshot = Snapshot.from_file(bundled_example(), strict=args.strict)
-    elif args.snapshot:
+    if args.snapshot:
         name = describe_sources(args.snapshot)
         snapshot = load_snapshot(args.snapshot, strict=args.strict)
     else:
@@ -106,8 +94,7 @@ def _read_cluster(args: argparse.Namespace) -> tuple[str, Snapshot]:
         name = describe_config(args.kubeconfig, args.context)
     except NoConfigurationError as e:
         raise ClusterError(
-            f"{e}; give --kubeconfig FILE, a snapshot file (- for stdin), "
-            "or --example for the bundled example"
+            f"{e}; give --kubeconfig FILE or a snapshot file (- for stdin)"
         ) from None
     snapshot = read_snapshot(
         args.kubeconfig, args.context, timeout=args.request_timeout, strict=args.strict
@@ -253,7 +240,7 @@ def _act(args: argparse.Namespace, plan: Plan) -> Report:
     """Carries out ``plan`` on the live cluster (``--dry-run=server``: with dryRun=All)."""
     from kube_engine.applying import Settings, apply
 
-    if getattr(args, "snapshot", None) or getattr(args, "example", False):
+    if getattr(args, "snapshot", None):
         raise ConfigError(
             "--apply and --dry-run=server act on the live cluster: give no snapshot file "
             "(the plan must be made from the cluster it is applied to)"
@@ -288,7 +275,7 @@ def _apply(args: argparse.Namespace) -> int:
     from kube_engine.planning import Plan
 
     plan = Plan.load(args.plan)
-    args.snapshot, args.example = [], False
+    args.snapshot = []
     report = _act(args, plan)
     if args.output == "json":
         print(json.dumps(report.to_dict(), indent=2))
@@ -458,98 +445,6 @@ def _schedule(args: argparse.Namespace) -> None:
     )
 
 
-def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="benchmarks (fgd: the FGD paper's GPU packing protocol; vbp: vector bin packing)",
-    )
-    bench = p.add_subparsers(dest="bench", required=True)
-    p = bench.add_parser(
-        "fgd",
-        help="online GPU packing on openb: allocation vs arrived load, as the FGD paper measures",
-    )
-    p.add_argument("--pods", default="default", help="openb pod list name or CSV path")
-    p.add_argument("--nodes", help="node list CSV (default: openb's GPU nodes)")
-    p.add_argument(
-        "--policy", default="FGD", help="score plugin or paper name (FGD, BestFit, DotProd, ...)"
-    )
-    p.add_argument("--seeds", default="42-51", help="e.g. 42-51 or 1,2,3")
-    p.add_argument("--load", type=float, default=1.3, help="arrivals up to this × cluster GPUs")
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    p.set_defaults(func=_bench_fgd)
-    p = bench.add_parser(
-        "vbp", help="vector bin packing of VPSolver .vbp files: bins used against the lower bound"
-    )
-    p.add_argument("files", nargs="+", type=Path, help=".vbp files")
-    p.add_argument("--solver", choices=["heuristic", "cpsat"], default="cpsat")
-    p.add_argument("--time-limit", type=float, default=5.0, help="CP-SAT seconds per instance")
-    p.add_argument("--workers", type=int, help="CP-SAT workers (default: all cores)")
-    p.add_argument("--seed", type=int, default=0, help="CP-SAT random seed")
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    p.set_defaults(func=_bench_vbp)
-
-
-def _bench_fgd(args: argparse.Namespace) -> None:
-    from kube_engine.bench import fgd
-
-    try:
-        seeds = fgd.parse_seeds(args.seeds)
-    except ValueError as e:
-        raise SystemExit(f"kube-engine: error: {e}") from None
-    snapshot = fgd.openb_gpu_snapshot(args.pods, args.nodes)
-    policy = fgd.policy_name(args.policy)
-    curves = fgd.run(snapshot, [policy], seeds, args.load)[policy]
-    if args.output == "json":
-        print(
-            json.dumps(
-                {"policy": policy, "pods": args.pods, "seeds": {str(s): curves[s] for s in seeds}}
-            )
-        )
-        return
-    points = ["50", "90", "100", "110", "130"]
-    fmt = "{:>8}" + " {:>7}" * len(points)
-    print(f"{policy} on {args.pods}: GPU allocation (%) at arrived load (%)")
-    print(fmt.format("seed", *points))
-    for s in seeds:
-        print(fmt.format(s, *(_pct(curves[s][p]) for p in points)))
-    mean = fgd.mean_curve(curves.values())
-    print(fmt.format("mean", *(_pct(mean[p]) for p in points)))
-    paper = {v: k for k, v in fgd.PAPER_POLICIES.items()}.get(policy)
-    theirs = fgd.published(args.pods).get(paper or "", {})
-    if theirs:
-        ref = fgd.mean_curve(theirs.values())
-        print(fmt.format("paper", *(_pct(ref[p]) for p in points)))
-
-
-def _bench_vbp(args: argparse.Namespace) -> None:
-    from kube_engine.rebalancing.vbp import read_vbp, solve
-
-    try:
-        results = [
-            solve(
-                read_vbp(f),
-                args.solver,
-                time_limit=args.time_limit,
-                workers=args.workers,
-                seed=args.seed,
-            )
-            for f in args.files
-        ]
-    except ValueError as e:
-        raise SystemExit(f"kube-engine: error: {e}") from None
-    if args.output == "json":
-        print(json.dumps([r.to_dict() for r in results], indent=2))
-        return
-    fmt = "{:<24} {:>5} {:>11} {:>9} {:>8}"
-    print(fmt.format("instance", "bins", "lower bound", "status", "seconds"))
-    for r in results:
-        print(fmt.format(r.instance, r.bins, r.lower_bound, r.status, f"{r.seconds:.2f}"))
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kube-engine",
@@ -683,7 +578,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", help="KubeSchedulerConfiguration file (default: default profile)")
     _add_live(p, "send each binding with dryRun=All, change nothing")
     p.set_defaults(func=_scheduler)
-    _add_bench(sub)
     args = parser.parse_args(argv)
     try:
         code = args.func(args)

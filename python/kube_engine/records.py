@@ -75,6 +75,16 @@ class DisruptionBudget(TypedDict):
     pods: list[str]
 
 
+class BudgetStatus(TypedDict):
+    """A PodDisruptionBudget's status as the disruption controller would report it from the pods
+    (the API's field names)."""
+
+    expectedPods: int
+    currentHealthy: int
+    desiredHealthy: int
+    disruptionsAllowed: int
+
+
 class InterPodRule(TypedDict):
     """A rule that depends on where movable pods go, as counts per topology domain (computed in
     Rust with the placement plugins' matching): for every domain holding a pod that carries it,

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from kube_engine._core import Snapshot, fgd_replay
-from kube_engine.workloads.objects import dumps
-from kube_engine.workloads.openb import find_openb_dir, openb_cluster
+from kube_engine.bench.objects import dumps
+from kube_engine.bench.openb import find_openb_dir, openb_cluster
 
 __all__ = [
     "GPU_NODE_LIST",

@@ -28,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rebalance::drain_plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::covering_budgets, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::budget_status, m)?)?;
     m.add_class::<replay::PyReplay>()?;
     m.add_function(wrap_pyfunction!(replay::fgd_arrivals, m)?)?;
     m.add_function(wrap_pyfunction!(replay::replay, m)?)?;

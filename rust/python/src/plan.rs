@@ -254,3 +254,31 @@ pub fn covering_budgets(
         out
     })
 }
+
+/// Per PodDisruptionBudget (`namespace/name`), the status the disruption controller would report
+/// from the snapshot's pods (`budgets::status_by_spec`), whatever status the object carries.
+#[pyfunction]
+pub fn budget_status(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+) -> PyResult<HashMap<String, HashMap<&'static str, i32>>> {
+    let s = snapshot.get();
+    detached(py, move || {
+        kube_engine_core::rebalance::budgets(&s)
+            .into_iter()
+            .map(|b| {
+                let pdb = &s.pdbs[b.pdb];
+                let m = &pdb.metadata;
+                let name = format!("{}/{}", m.namespace.as_deref().unwrap_or(""), m.name);
+                let st = kube_engine_core::rebalance::budgets::status_by_spec(&s, pdb, &b.pods);
+                let fields = HashMap::from([
+                    ("expectedPods", st.expected_pods),
+                    ("currentHealthy", st.current_healthy),
+                    ("desiredHealthy", st.desired_healthy),
+                    ("disruptionsAllowed", st.disruptions_allowed),
+                ]);
+                (name, fields)
+            })
+            .collect()
+    })
+}

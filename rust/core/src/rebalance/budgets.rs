@@ -2,7 +2,7 @@
 
 use crate::hash::IdMap;
 use crate::intern::Sym;
-use crate::model::pdb::PodDisruptionBudget;
+use crate::model::pdb::{PdbStatus, PodDisruptionBudget};
 use crate::model::pod::PodPhase;
 use crate::model::selector::{LabelSelector, SelectorOperator};
 use crate::snapshot::{PodId, Snapshot};
@@ -55,6 +55,13 @@ pub fn budgets(snap: &Snapshot) -> Vec<Budget> {
 /// `minAvailable`, or expected − `maxUnavailable` (percentages of expected, rounded up). With
 /// neither set nothing may go: a tool that evicts errs on the side of keeping.
 pub fn allowed_by_spec(snap: &Snapshot, pdb: &PodDisruptionBudget, pods: &[PodId]) -> u32 {
+    status_by_spec(snap, pdb, pods).disruptions_allowed as u32
+}
+
+/// The status [`allowed_by_spec`] works out: what the disruption controller would report if the
+/// covered pods were all its controllers expect. With neither `minAvailable` nor
+/// `maxUnavailable`, every expected pod is desired.
+pub fn status_by_spec(snap: &Snapshot, pdb: &PodDisruptionBudget, pods: &[PodId]) -> PdbStatus {
     let expected = pods.len() as i32;
     let healthy = pods
         .iter()
@@ -62,10 +69,15 @@ pub fn allowed_by_spec(snap: &Snapshot, pdb: &PodDisruptionBudget, pods: &[PodId
         .count() as i32;
     let desired = match (pdb.min_available, pdb.max_unavailable) {
         (Some(min), _) => min.resolve(expected),
-        (None, Some(max)) => expected - max.resolve(expected),
-        (None, None) => return 0,
+        (None, Some(max)) => (expected - max.resolve(expected)).max(0),
+        (None, None) => expected,
     };
-    (healthy - desired).max(0) as u32
+    PdbStatus {
+        disruptions_allowed: (healthy - desired).max(0),
+        current_healthy: healthy,
+        desired_healthy: desired,
+        expected_pods: expected,
+    }
 }
 
 /// Active pods by namespace and by namespace and label, so that a budget tests only the pods that

@@ -10,10 +10,11 @@ into a Kubernetes `List` (Nodes, then Pods), following ``docs/encoding.md``:
   (`num_gpu` = 1, `gpu_milli` < 1000); `gpu_spec` "A|B" becomes the required node affinity
   `nvidia.com/gpu.product In [A, B]`; `qos` is kept as the label `kube-engine.io/qos`;
   `creation_time` (seconds) becomes `creationTimestamp` (from 2023-01-01T00:00:00Z);
-- `Running` pods get a seeded random-fit initial placement (uniform over the nodes where they
-  fit: cpu, memory, pods, free GPU devices, GPU model), recorded in `spec.nodeName` and
-  `kube-engine.io/gpu-devices`; a Running pod that fits nowhere becomes Pending; `Pending` pods
-  stay unbound; `Succeeded`/`Failed` pods keep a node they could have run on and hold nothing.
+- `Running` pods, in trace order, are placed by the core's seeded random fit
+  (:mod:`kube_engine.bench.placing`: a node drawn uniformly among those the default filters
+  allow), recorded in `spec.nodeName` and `kube-engine.io/gpu-devices`; a Running pod that fits
+  nowhere becomes Pending with kube-scheduler's message; `Pending` pods stay unbound;
+  `Succeeded`/`Failed` pods keep a node they could have run on and hold nothing.
   Pod lists without `pod_phase` (the multigpu* lists) are all Pending.
 """
 
@@ -26,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kube_engine.workloads import objects as k
-from kube_engine.workloads.objects import ContainerSpec, JsonDict, NodeState, PodStatusInfo
+from kube_engine.bench import objects as k
+from kube_engine.bench.objects import ContainerSpec, JsonDict, PodStatusInfo
+from kube_engine.bench.placing import could_run, document, random_fit
 
 __all__ = [
     "DEFAULT_POD_LIST",
@@ -51,16 +53,11 @@ IMAGE = "openb/task:trace"
 
 
 def find_openb_dir() -> Path | None:
-    """Where the openb CSVs are: `$KUBE_ENGINE_OPENB_DIR`, else `shared/data/openb` beside the
-    repository (how the project's machines and CI lay it out); None when neither has them."""
+    """Where the openb CSVs are: `$KUBE_ENGINE_OPENB_DIR` (a folder with the trace's CSVs, as
+    published at github.com/alibaba/clusterdata, cluster-trace-gpu-v2023); None when it is unset
+    or has none."""
     env = os.environ.get("KUBE_ENGINE_OPENB_DIR")
-    candidates = [Path(env)] if env else []
-    repo = Path(__file__).resolve().parents[3]
-    candidates += [repo.parent / "shared" / "data" / "openb", repo / "shared" / "data" / "openb"]
-    for c in candidates:
-        if (c / NODE_LIST).is_file():
-            return c
-    return None
+    return Path(env) if env and (Path(env) / NODE_LIST).is_file() else None
 
 
 def _resolve(path: str | os.PathLike[str] | None, default: str, base: Path | None) -> Path:
@@ -172,40 +169,6 @@ class _PodRow:
         if self.phase not in ("Pending", "Running", "Succeeded", "Failed"):
             raise ValueError(f"{where}.pod_phase: unknown phase {self.phase!r}")
 
-    def effective(self) -> dict[str, int]:
-        return k.effective_requests(
-            {"containers": [k.container(ContainerSpec("main", IMAGE, self.requests, self.limits))]}
-        )
-
-
-def _eligible(
-    rows_req: dict[str, int], models: Sequence[str], nodes: list[NodeState]
-) -> list[NodeState]:
-    count, _ = k.gpu_need(rows_req)
-    out = []
-    for n in nodes:
-        if count and len(n.gpu_free) < count:
-            continue
-        if models and n.labels.get(k.GPU_PRODUCT_LABEL) not in models:
-            continue
-        out.append(n)
-    return out
-
-
-def _random_fit(
-    rng: random.Random, req: dict[str, int], candidates: list[NodeState], tries: int = 32
-) -> NodeState | None:
-    """A node drawn uniformly from the candidates where `req` fits (rejection sampling, then an
-    exhaustive draw when the candidates are mostly full)."""
-    if not candidates:
-        return None
-    for _ in range(tries):
-        n = candidates[rng.randrange(len(candidates))]
-        if n.fits(req):
-            return n
-    fitting = [n for n in candidates if n.fits(req)]
-    return fitting[rng.randrange(len(fitting))] if fitting else None
-
 
 def openb_cluster(
     node_csv: str | os.PathLike[str] | None = None,
@@ -241,41 +204,33 @@ def openb_cluster(
         ]
     )
     node_objs = [_node(r, i, ids, max_pods, now) for i, r in enumerate(_read_csv(node_path))]
-    states = [NodeState(n, i) for i, n in enumerate(node_objs)]
-    by_name = {s.name: s for s in states}
-    if len(by_name) != len(states):
+    index = {n["metadata"]["name"]: i for i, n in enumerate(node_objs)}
+    if len(index) != len(node_objs):
         raise ValueError(f"{node_path}: duplicate node names")
-    ips = {
-        s.name: f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i, s in enumerate(states)
-    }
-    next_ip = dict.fromkeys(by_name, 2)
+    ips = {name: f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for name, i in index.items()}
+    next_ip = dict.fromkeys(index, 2)
 
-    eligible_cache: dict[tuple[int, tuple[str, ...]], list[NodeState]] = {}
-
-    def eligible(req: dict[str, int], models: Sequence[str]) -> list[NodeState]:
-        key = (k.gpu_need(req)[0], tuple(models))
-        hit = eligible_cache.get(key)
-        if hit is None:
-            hit = eligible_cache[key] = _eligible(req, models, states)
-        return hit
+    # Unbound drafts for the core to place: Running pods by random fit in trace order, terminal
+    # ones on a node they could have run on. Their own identifiers are drawn afterwards.
+    phases = ["Pending" if pending else row.phase for row in rows]
+    draft_ids = k.IdSource(random.Random(seed))
+    drafts = [_pod(row, "Pending", None, [], draft_ids, ips, {}, None) for row in rows]
+    running = [d for d, ph in zip(drafts, phases, strict=True) if ph == "Running"]
+    terminal = [d for d, ph in zip(drafts, phases, strict=True) if ph in k.TERMINAL_PHASES]
+    nodes_doc = document(node_objs)
+    placed = random_fit(nodes_doc, running, seed)
+    homes = could_run(nodes_doc, terminal, seed)
 
     pods: list[JsonDict] = []
-    for row in rows:
-        req = row.effective()
-        phase = "Pending" if pending else row.phase
-        node: NodeState | None = None
-        devices: list[int] = []
-        if phase == "Running":
-            node = _random_fit(rng, req, eligible(req, row.models))
-            if node is None:
-                phase = "Pending"
-            else:
-                devices = node.choose_devices(req, rng)
-                node.assign(req, devices)
-        elif phase in k.TERMINAL_PHASES:
-            candidates = eligible(req, row.models) or states
-            node = candidates[rng.randrange(len(candidates))] if candidates else None
-        pods.append(_pod(row, phase, node, devices, ids, ips, next_ip))
+    for row, phase in zip(rows, phases, strict=True):
+        key = f"{NAMESPACE}/{row.name}"
+        node = placed.nodes.get(key) if phase == "Running" else homes.get(key)
+        message = None
+        if phase == "Running" and node is None:
+            phase, message = "Pending", placed.unschedulable.get(key)
+        where = (node, index[node]) if node is not None else None
+        devices = placed.devices.get(key, []) if phase == "Running" else []
+        pods.append(_pod(row, phase, where, devices, ids, ips, next_ip, message))
 
     return k.k8s_list([*node_objs, *pods])
 
@@ -283,12 +238,15 @@ def openb_cluster(
 def _pod(
     row: _PodRow,
     phase: str,
-    node: NodeState | None,
+    node: tuple[str, int] | None,
     devices: Sequence[int],
     ids: k.IdSource,
     ips: dict[str, str],
     next_ip: dict[str, int],
+    unschedulable: str | None,
 ) -> JsonDict:
+    """The pod of ``row``, on ``node`` (name and index), or unbound with the scheduler's
+    ``unschedulable`` message."""
     r = row.row
     created = EPOCH + _int(r, "creation_time", row.where)
     scheduled = EPOCH + _int(r, "scheduled_time", row.where, default=created - EPOCH)
@@ -323,14 +281,12 @@ def _pod(
         }
     pod_ip = host_ip = None
     if node is not None:
-        host_ip = ips[node.name]
+        name, i = node
+        host_ip = ips[name]
         if phase == "Running":
-            n = next_ip[node.name]
-            next_ip[node.name] = n + 1
-            pod_ip = f"172.{16 + node.index // 256 % 16}.{node.index % 256}.{n % 254 + 1}"
-    unschedulable = None
-    if phase == "Pending":
-        unschedulable = f"0/{len(ips)} nodes are available: insufficient resources."
+            n = next_ip[name]
+            next_ip[name] = n + 1
+            pod_ip = f"172.{16 + i // 256 % 16}.{i % 256}.{n % 254 + 1}"
     status = PodStatusInfo(
         phase=phase,
         pod_ip=pod_ip,
@@ -350,7 +306,7 @@ def _pod(
         containers=[ContainerSpec("main", IMAGE, row.requests, row.limits)],
         labels=labels,
         annotations=annotations,
-        node_name=node.name if node is not None else None,
+        node_name=node[0] if node is not None else None,
         status=status,
         restart_policy="Never" if phase in k.TERMINAL_PHASES else "Always",
         **extra,

@@ -16,10 +16,12 @@ What is in it:
   nodeSelectors, required/preferred node affinity, pod anti-affinity by hostname, topology spread
   by zone, tolerations, hostPorts, emptyDir/hostPath/PVC volumes, priority classes, whole-GPU and
   GPU-share pods, PDBs (minAvailable int or %, maxUnavailable);
-- pods bound by a random-fit scheduler that honours capacity (cpu, memory, pods, ephemeral
-  storage, GPU devices, recorded in `kube-engine.io/gpu-devices`), node selectors and affinity,
-  taints, required pod anti-affinity, DoNotSchedule zone spread and host ports. Pods that fit
-  nowhere stay Pending, and `pending_fraction` of all pods are left unbound (just created).
+- pods bound where the core's random fit puts them (`kube_engine.bench.placing`: the default
+  profile's filters, a node drawn uniformly among those that pass; GPU devices recorded in
+  `kube-engine.io/gpu-devices`). Pods that fit nowhere stay Pending with kube-scheduler's message,
+  and `pending_fraction` of all pods are left unbound (just created);
+- PodDisruptionBudgets with the status the disruption controller reports, as the core works it
+  out from the pods.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kube_engine.workloads import objects as k
-from kube_engine.workloads.objects import ContainerSpec, JsonDict, NodeState, PodStatusInfo
+from kube_engine.bench import objects as k
+from kube_engine.bench.objects import ContainerSpec, JsonDict, PodStatusInfo
+from kube_engine.bench.placing import budget_counts, could_run, document, random_fit
 
 __all__ = ["generate_cluster", "generate_cluster_json", "NOW"]
 
@@ -151,15 +154,14 @@ _NODE_IMAGES: tuple[tuple[str, int], ...] = (
 @dataclass
 class _NodeRec:
     obj: JsonDict
-    state: NodeState
+    name: str
+    gpus: int
     zone: str
     ip: str
     pod_net: str  # "10.x.y." prefix for pod IPs
     created: int
     ready: bool
     next_ip: int = 4
-    apps: set[str] = field(default_factory=set)  # "namespace/app" of pods on the node
-    ports: set[tuple[int, str]] = field(default_factory=set)
 
 
 def _make_nodes(
@@ -227,11 +229,9 @@ def _make_nodes(
                 d[k.GPU_RESOURCE] = str(shape.gpus)
                 d[k.GPU_MILLI_RESOURCE] = str(shape.gpus * k.GPU_MILLI_PER_DEVICE)
         taints = [k.taint(key, eff, val) for key, val, eff in pool.taints]
+        # A NotReady node gets its unreachable taints after placement: it held pods before it
+        # stopped reporting.
         ready = i not in not_ready
-        if not ready:
-            lost = NOW - 3600
-            taints.append(k.taint("node.kubernetes.io/unreachable", "NoSchedule", added=lost))
-            taints.append(k.taint("node.kubernetes.io/unreachable", "NoExecute", added=lost))
         images = list(_NODE_IMAGES)
         if shape.gpus:
             images.append(("nvcr.io/nvidia/k8s-device-plugin:v0.17.0", 133_207_146))
@@ -253,7 +253,8 @@ def _make_nodes(
         recs.append(
             _NodeRec(
                 obj=obj,
-                state=NodeState(obj, i),
+                name=name,
+                gpus=shape.gpus,
                 zone=zone,
                 ip=ip,
                 pod_net=f"10.{64 + i // 256 % 192}.{i % 256}.",
@@ -1484,110 +1485,23 @@ def _template_requests(template: Mapping[str, Any]) -> dict[str, int]:
     return k.effective_requests(spec)
 
 
-def _template_host_ports(template: Mapping[str, Any]) -> set[tuple[int, str]]:
-    out = set()
-    for c in list(template.get("containers", ())) + list(template.get("init_containers", ())):
-        for p in c.ports:
-            hp = p.get("hostPort") or (p["containerPort"] if template.get("host_network") else None)
-            if hp:
-                out.add((int(hp), str(p.get("protocol", "TCP"))))
-    return out
+@dataclass
+class _Draft:
+    """A pod written unbound, and what its status will say once the core has placed it."""
 
+    obj: JsonDict
+    role: str  # "run" (to be placed), "terminal" (Succeeded/Failed), "pending" (just created)
+    phase: str
+    created: int
+    start_delay: int
+    restart_count: int
+    exit_code: int
+    host_network: bool
 
-class _Placer:
-    """Random-fit: try random eligible nodes, then scan from a random start (first fit)."""
-
-    TRIES = 24
-
-    def __init__(self, g: _Gen, recs: list[_NodeRec]) -> None:
-        self.g = g
-        self.recs = recs
-        self._eligible: dict[str, tuple[list[_NodeRec], tuple[str, ...]]] = {}
-
-    def eligible(self, template: Mapping[str, Any]) -> tuple[list[_NodeRec], tuple[str, ...]]:
-        spec = {
-            "nodeSelector": template.get("node_selector") or {},
-            "affinity": template.get("affinity") or {},
-        }
-        tol = list(template.get("tolerations") or []) + k.default_tolerations()
-        sig = json.dumps(
-            [spec["nodeSelector"], (spec["affinity"] or {}).get("nodeAffinity"), tol],
-            sort_keys=True,
-        )
-        hit = self._eligible.get(sig)
-        if hit is None:
-            matching = [r for r in self.recs if k.node_matches(spec, r.state.labels, r.state.name)]
-            nodes = [r for r in matching if k.tolerates_all(tol, r.state.taints)]
-            # Spread domains: zones of the nodes that match the pod's node affinity, tainted or
-            # not (kube-scheduler's nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore).
-            zones = tuple(sorted({r.zone for r in matching}))
-            hit = (nodes, zones)
-            self._eligible[sig] = hit
-        return hit
-
-    @staticmethod
-    def feasible(
-        r: _NodeRec,
-        req: Mapping[str, int],
-        app_key: str,
-        anti: bool,
-        ports: set[tuple[int, str]],
-        spread: dict[str, int] | None,
-        zones: tuple[str, ...],
-    ) -> bool:
-        if not r.state.fits(req):
-            return False
-        if anti and app_key in r.apps:
-            return False
-        if ports and not ports.isdisjoint(r.ports):
-            return False
-        if spread is not None:
-            low = min(spread.get(z, 0) for z in zones)
-            if spread.get(r.zone, 0) + 1 - low > 1:
-                return False
-        return True
-
-    def place(
-        self,
-        wl: _Workload,
-        req: Mapping[str, int],
-        ports: set[tuple[int, str]],
-        spread: dict[str, int] | None,
-    ) -> _NodeRec | None:
-        rng = self.g.rng
-        nodes, zones = self.eligible(wl.template)
-        if not nodes:
-            return None
-        app_key = f"{wl.namespace}/{wl.labels.get('app', wl.name)}"
-        args = (req, app_key, wl.anti_affinity, ports, spread, zones)
-        for _ in range(self.TRIES):
-            r = nodes[rng.randrange(len(nodes))]
-            if self.feasible(r, *args):
-                return r
-        start = rng.randrange(len(nodes))
-        for j in range(len(nodes)):
-            r = nodes[(start + j) % len(nodes)]
-            if self.feasible(r, *args):
-                return r
-        return None
-
-    def terminal_node(self, wl: _Workload) -> _NodeRec | None:
-        nodes, _ = self.eligible(wl.template)
-        return nodes[self.g.rng.randrange(len(nodes))] if nodes else None
-
-
-def _bind(
-    r: _NodeRec,
-    req: Mapping[str, int],
-    wl: _Workload,
-    ports: set[tuple[int, str]],
-    rng: random.Random | None,
-) -> list[int]:
-    devices = r.state.choose_devices(req, rng)
-    r.state.assign(req, devices)
-    r.apps.add(f"{wl.namespace}/{wl.labels.get('app', wl.name)}")
-    r.ports |= ports
-    return devices
+    @property
+    def key(self) -> str:
+        meta = self.obj["metadata"]
+        return f"{meta['namespace']}/{meta['name']}"
 
 
 def _pod_ip(r: _NodeRec, host_network: bool) -> str:
@@ -1596,6 +1510,34 @@ def _pod_ip(r: _NodeRec, host_network: bool) -> str:
     ip = f"{r.pod_net}{r.next_ip}"
     r.next_ip = r.next_ip + 1 if r.next_ip < 254 else 4
     return ip
+
+
+def _settle(
+    d: _Draft,
+    node: _NodeRec | None,
+    devices: list[int],
+    ids: k.IdSource,
+    unschedulable: str | None,
+) -> None:
+    """Writes where ``d`` runs (or why it does not) into its pod: spec, annotations, status."""
+    spec, meta = d.obj["spec"], d.obj["metadata"]
+    if node is None:
+        info = PodStatusInfo(phase="Pending", unschedulable_message=unschedulable)
+        d.obj["status"] = k.pod_status(ids, spec, info, created=d.created)
+        return
+    spec["nodeName"] = node.name
+    if devices:
+        meta.setdefault("annotations", {})[k.GPU_DEVICES_ANNOTATION] = k.devices_annotation(devices)
+    info = PodStatusInfo(
+        phase=d.phase,
+        pod_ip=_pod_ip(node, d.host_network) if d.phase == "Running" else None,
+        host_ip=node.ip,
+        started=max(d.created, node.created) + d.start_delay,
+        restart_count=d.restart_count,
+        exit_code=d.exit_code,
+        ready=node.ready,
+    )
+    d.obj["status"] = k.pod_status(ids, spec, info, created=d.created)
 
 
 # --- the cluster ------------------------------------------------------------------------------
@@ -1628,9 +1570,8 @@ def generate_cluster(
     g = _Gen(seed)
     rng, ids = g.rng, g.ids
     recs = _make_nodes(g, nodes, gpu_fraction, not_ready_fraction) if nodes else []
-    g.has_gpu = any(r.state.gpu_free for r in recs)
-    gpu_nodes = sum(1 for r in recs if r.state.gpu_free)
-    placer = _Placer(g, recs)
+    gpu_nodes = sum(1 for r in recs if r.gpus)
+    g.has_gpu = gpu_nodes > 0
 
     # DaemonSets first: one pod per node they select.
     if daemonsets is None:
@@ -1646,7 +1587,7 @@ def generate_cluster(
     workloads: list[_Workload] = []
     # GPU workloads until they ask for all the GPU devices (some then stay Pending: shares
     # fragment devices that whole-GPU pods need).
-    gpu_budget = 1.0 * k.GPU_MILLI_PER_DEVICE * sum(len(r.state.gpu_free) for r in recs)
+    gpu_budget = 1.0 * k.GPU_MILLI_PER_DEVICE * sum(r.gpus for r in recs)
     with_gpu = [(f, w) for f, w, _ in _ARCHETYPES]
     without_gpu = [(f, w) for f, w, gpu in _ARCHETYPES if not gpu]
     if budget > 0 and nodes:
@@ -1669,24 +1610,13 @@ def generate_cluster(
     n_pending = min(round(pending_fraction * pods), total_workload_pods)
     pending = set(rng.sample(range(total_workload_pods), n_pending))
 
-    pod_objs: list[JsonDict] = []
+    drafts: list[_Draft] = []
     pdb_objs: list[JsonDict] = []
-    n_nodes = len(recs)
 
-    def unschedulable() -> str:
-        return (
-            f"0/{n_nodes} nodes are available: {n_nodes} node(s) didn't match pod's node "
-            "affinity/selector, had untolerated taints, insufficient resources or conflicting "
-            "pod (anti-)affinity/topology spread. preemption: 0/"
-            f"{n_nodes} nodes are available: {n_nodes} Preemption is not helpful for scheduling."
-        )
-
-    # DaemonSet pods.
+    # DaemonSet pods, each pinned to its node as the DaemonSet controller pins them.
     for wl, gpu_only in ds_list:
-        req = _template_requests(wl.template)
-        ports = _template_host_ports(wl.template)
         for r in recs:
-            if gpu_only and not r.state.gpu_free:
+            if gpu_only and not r.gpus:
                 continue
             name = g.pod_name(wl.namespace, wl.pod_prefix)
             template = dict(wl.template)
@@ -1696,53 +1626,32 @@ def generate_cluster(
                         "nodeSelectorTerms": [
                             {
                                 "matchFields": [
-                                    {
-                                        "key": "metadata.name",
-                                        "operator": "In",
-                                        "values": [r.state.name],
-                                    }
+                                    {"key": "metadata.name", "operator": "In", "values": [r.name]}
                                 ]
                             }
                         ]
                     }
                 }
             }
-            placed = r.state.fits(req)
-            if placed:
-                _bind(r, req, wl, ports, None)
             created = max(wl.created, r.created) + rng.randint(5, 120)
-            pod_objs.append(
-                k.pod(
-                    name,
-                    wl.namespace,
-                    ids=ids,
-                    created=created,
-                    labels=wl.labels,
-                    owner=k.owner_reference("DaemonSet", wl.name, wl.owner_uid),
-                    generate_name=wl.pod_prefix,
-                    node_name=r.state.name if placed else None,
-                    status=PodStatusInfo(
-                        phase="Running" if placed else "Pending",
-                        pod_ip=_pod_ip(r, bool(template.get("host_network"))) if placed else None,
-                        host_ip=r.ip if placed else None,
-                        started=created + 3,
-                        restart_count=rng.choice((0, 0, 0, 0, 1, 2)),
-                        unschedulable_message=None if placed else unschedulable(),
-                        ready=r.ready,
-                    ),
-                    **template,
-                )
+            obj = k.pod(
+                name,
+                wl.namespace,
+                ids=ids,
+                created=created,
+                labels=wl.labels,
+                owner=k.owner_reference("DaemonSet", wl.name, wl.owner_uid),
+                generate_name=wl.pod_prefix,
+                **template,
             )
+            restarts = rng.choice((0, 0, 0, 0, 1, 2))
+            host_network = bool(template.get("host_network"))
+            drafts.append(_Draft(obj, "run", "Running", created, 3, restarts, 0, host_network))
 
     # Workload pods, in workload creation order.
     workloads.sort(key=lambda w: w.created)
     index = 0
     for wl in workloads:
-        req = _template_requests(wl.template)
-        ports = _template_host_ports(wl.template)
-        spread: dict[str, int] | None = {} if wl.spread else None
-        stuck = False  # identical replicas: once one fits nowhere, the rest do not either
-        healthy = 0
         for i in range(wl.replicas):
             is_pending = index in pending
             index += 1
@@ -1760,67 +1669,44 @@ def generate_cluster(
                 volumes.insert(
                     0, {"name": "data", "persistentVolumeClaim": {"claimName": f"data-{name}"}}
                 )
-            annotations = dict(wl.annotations)
             phase = "Running"
             if wl.kind == "Job":
                 u = rng.random()
                 p_ok, p_fail = wl.job_phases
                 phase = "Succeeded" if u < p_ok else "Failed" if u < p_ok + p_fail else "Running"
-            node_rec: _NodeRec | None = None
-            devices: list[int] = []
             if is_pending:
-                phase = "Pending"
+                role, created = "pending", NOW - rng.randint(1, 90)
             elif phase in k.TERMINAL_PHASES:
-                node_rec = placer.terminal_node(wl)
-                if node_rec is None:
-                    phase = "Pending"
-            else:
-                node_rec = None if stuck else placer.place(wl, req, ports, spread)
-                if node_rec is None:
-                    stuck = True
-                    phase = "Pending"
-                else:
-                    devices = _bind(node_rec, req, wl, ports, None)
-                    if spread is not None:
-                        spread[node_rec.zone] = spread.get(node_rec.zone, 0) + 1
-                    healthy += 1
-            if devices:
-                annotations[k.GPU_DEVICES_ANNOTATION] = k.devices_annotation(devices)
-            if is_pending:
-                created = NOW - rng.randint(1, 90)
-            elif node_rec is not None:
-                created = max(wl.created, node_rec.created) + rng.randint(30, 7 * _DAY)
-                created = min(created, NOW - 600)
-            else:
+                role = "terminal"
                 created = max(wl.created, NOW - 30 * _DAY) + rng.randint(0, 3600)
+            else:
+                role = "run"
+                created = min(wl.created + rng.randint(30, 7 * _DAY), NOW - 600)
             owner_api = "batch/v1" if wl.owner_kind == "Job" else "apps/v1"
-            status = PodStatusInfo(
-                phase=phase,
-                pod_ip=_pod_ip(node_rec, False) if node_rec and phase == "Running" else None,
-                host_ip=node_rec.ip if node_rec else None,
-                started=created + rng.randint(1, 20),
-                restart_count=rng.choice((0,) * 12 + (1, 2, 5)),
-                exit_code=rng.choice((1, 2, 137)),
-                unschedulable_message=(
-                    unschedulable() if phase == "Pending" and not is_pending else None
-                ),
-            )
             template = {**wl.template, "volumes": volumes, **extra}
-            pod_objs.append(
-                k.pod(
-                    name,
-                    wl.namespace,
-                    ids=ids,
-                    created=created,
-                    labels=labels,
-                    annotations=annotations,
-                    owner=k.owner_reference(
-                        wl.owner_kind, wl.owner_name, wl.owner_uid, api_version=owner_api
-                    ),
-                    generate_name=None if wl.kind == "StatefulSet" else wl.pod_prefix,
-                    node_name=node_rec.state.name if node_rec else None,
-                    status=status,
-                    **template,
+            obj = k.pod(
+                name,
+                wl.namespace,
+                ids=ids,
+                created=created,
+                labels=labels,
+                annotations=dict(wl.annotations),
+                owner=k.owner_reference(
+                    wl.owner_kind, wl.owner_name, wl.owner_uid, api_version=owner_api
+                ),
+                generate_name=None if wl.kind == "StatefulSet" else wl.pod_prefix,
+                **template,
+            )
+            drafts.append(
+                _Draft(
+                    obj,
+                    role,
+                    phase,
+                    created,
+                    rng.randint(1, 20),
+                    rng.choice((0,) * 12 + (1, 2, 5)),
+                    rng.choice((1, 2, 137)),
+                    bool(template.get("host_network")),
                 )
             )
         if wl.pdb is not None and wl.replicas > 0:
@@ -1831,18 +1717,46 @@ def generate_cluster(
                     wl.namespace,
                     ids=ids,
                     created=wl.created,
-                    now=NOW,
                     match_labels={"app": wl.labels.get("app", wl.name)},
-                    expected_pods=wl.replicas,
-                    current_healthy=healthy,
                     min_available=value if key == "minAvailable" else None,
                     max_unavailable=value if key == "maxUnavailable" else None,
                     labels={"app.kubernetes.io/name": wl.labels.get("app", wl.name)},
                 )
             )
 
-    # Cordon a few nodes now that they hold pods (kubectl cordon).
-    for i in sorted(_pick_count(rng, n_nodes, cordoned_fraction)):
+    # The core places what is meant to run, and finds terminal pods a node they could have used.
+    node_objs = [r.obj for r in recs]
+    nodes_doc = document(node_objs)
+    placed = random_fit(nodes_doc, [d.obj for d in drafts if d.role == "run"], seed)
+    homes = could_run(nodes_doc, [d.obj for d in drafts if d.role == "terminal"], seed)
+    by_name = {r.name: r for r in recs}
+    for d in drafts:
+        if d.role == "pending":
+            _settle(d, None, [], ids, None)
+        elif d.role == "terminal":
+            home = homes.get(d.key)
+            _settle(d, by_name[home] if home else None, [], ids, None)
+        elif d.key in placed.nodes:
+            _settle(d, by_name[placed.nodes[d.key]], placed.devices.get(d.key, []), ids, None)
+        else:
+            _settle(d, None, [], ids, placed.unschedulable.get(d.key))
+    pod_objs = [d.obj for d in drafts]
+
+    # Budgets report what the disruption controller would, from the pods as placed.
+    statuses = budget_counts(pod_objs, pdb_objs)
+    for obj in pdb_objs:
+        meta = obj["metadata"]
+        obj["status"] = k.pdb_status(statuses[f"{meta['namespace']}/{meta['name']}"], NOW)
+
+    # NotReady nodes stop reporting, and a few nodes are cordoned (kubectl cordon), now that they
+    # hold pods.
+    for r in recs:
+        if not r.ready:
+            lost = NOW - 3600
+            taints = r.obj["spec"].setdefault("taints", [])
+            taints.append(k.taint("node.kubernetes.io/unreachable", "NoSchedule", added=lost))
+            taints.append(k.taint("node.kubernetes.io/unreachable", "NoExecute", added=lost))
+    for i in sorted(_pick_count(rng, len(recs), cordoned_fraction)):
         obj = recs[i].obj
         obj["spec"]["unschedulable"] = True
         taints = obj["spec"].setdefault("taints", [])
@@ -1852,7 +1766,7 @@ def generate_cluster(
             )
         )
 
-    node_objs = sorted((r.obj for r in recs), key=lambda o: o["metadata"]["name"])
+    node_objs = sorted(node_objs, key=lambda o: o["metadata"]["name"])
     pod_objs.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     pdb_objs.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     return k.k8s_list([*node_objs, *pod_objs, *pdb_objs])

@@ -2,10 +2,10 @@
 
 This is the one place that knows the shapes of the Node, Pod and PodDisruptionBudget objects the
 workload generators write (synthetic clusters and the openb trace), and the conventions of
-``docs/encoding.md`` (GPU devices, GPU shares, effective pod requests). It also holds the small
-scheduling helpers both generators use to place pods the way a first-fit or random-fit scheduler
-would (capacity, GPU devices, node selectors, taints), and helpers to split a ``List`` into the
-typed lists the official client can deserialize.
+``docs/encoding.md`` (GPU devices, GPU shares), and helpers to split a ``List`` into the typed
+lists the official client can deserialize. It decides nothing a Kubernetes rule decides: effective
+requests, quantities and budgets come from the core, and placement from
+:mod:`kube_engine.bench.placing`.
 
 Builders may share immutable-in-practice sub-dicts (affinity, tolerations, ports) between the
 objects they return: copy an object (``copy.deepcopy``) before mutating it in place.
@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from math import ceil
 from typing import Any
 
 from kube_engine._core import effective_request as _effective_request
@@ -238,89 +237,6 @@ def daemonset_tolerations() -> list[JsonDict]:
     ]
 
 
-def tolerates(tolerations: Sequence[Mapping[str, Any]], t: Mapping[str, Any]) -> bool:
-    """Whether any toleration matches taint `t` (kube's ToleratesTaint)."""
-    for tol in tolerations:
-        effect = tol.get("effect")
-        if effect and effect != t.get("effect"):
-            continue
-        key = tol.get("key")
-        op = tol.get("operator", "Equal")
-        if not key:
-            if op == "Exists":
-                return True
-            continue
-        if key != t.get("key"):
-            continue
-        if op == "Exists" or tol.get("value", "") == t.get("value", ""):
-            return True
-    return False
-
-
-def tolerates_all(
-    tolerations: Sequence[Mapping[str, Any]],
-    taints: Sequence[Mapping[str, Any]],
-    effects: Iterable[str] = ("NoSchedule", "NoExecute"),
-) -> bool:
-    wanted = set(effects)
-    return all(tolerates(tolerations, t) for t in taints if t.get("effect") in wanted)
-
-
-# --- node selection ---------------------------------------------------------------------------
-
-
-def _requirement_matches(req: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key = req["key"]
-    op = req["operator"]
-    values = req.get("values") or []
-    if op == "In":
-        return key in labels and labels[key] in values
-    if op == "NotIn":
-        return key not in labels or labels[key] not in values
-    if op == "Exists":
-        return key in labels
-    if op == "DoesNotExist":
-        return key not in labels
-    if op in ("Gt", "Lt"):
-        if key not in labels:
-            return False
-        try:
-            have, want = int(labels[key]), int(values[0])
-        except (ValueError, IndexError):
-            return False
-        return have > want if op == "Gt" else have < want
-    raise ValueError(f"unknown node selector operator {op!r}")
-
-
-def node_selector_term_matches(
-    term: Mapping[str, Any], labels: Mapping[str, str], node_name: str
-) -> bool:
-    exprs = term.get("matchExpressions") or []
-    fields = term.get("matchFields") or []
-    if not exprs and not fields:
-        return False  # an empty term matches no objects
-    fields_view = {"metadata.name": node_name}
-    return all(_requirement_matches(r, labels) for r in exprs) and all(
-        _requirement_matches(r, fields_view) for r in fields
-    )
-
-
-def node_matches(pod_spec: Mapping[str, Any], labels: Mapping[str, str], node_name: str) -> bool:
-    """nodeSelector and required node affinity, as the NodeAffinity filter checks them."""
-    for k, v in (pod_spec.get("nodeSelector") or {}).items():
-        if labels.get(k) != v:
-            return False
-    required = (
-        ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
-            "requiredDuringSchedulingIgnoredDuringExecution"
-        )
-        or {}
-    ).get("nodeSelectorTerms")
-    if required:
-        return any(node_selector_term_matches(t, labels, node_name) for t in required)
-    return True
-
-
 # --- containers -------------------------------------------------------------------------------
 
 
@@ -488,59 +404,6 @@ def gpu_need(requests: Mapping[str, int]) -> tuple[int, int]:
 def node_allocatable(node: Mapping[str, Any]) -> dict[str, int]:
     alloc = (node.get("status") or {}).get("allocatable") or {}
     return {k: resource_units(k, v) for k, v in alloc.items()}
-
-
-class NodeState:
-    """Free capacity of one node while pods are placed, GPU devices included."""
-
-    __slots__ = ("name", "labels", "taints", "allocatable", "used", "gpu_free", "index")
-
-    def __init__(self, node: Mapping[str, Any], index: int = 0) -> None:
-        meta = node["metadata"]
-        self.name: str = meta["name"]
-        self.index = index
-        self.labels: dict[str, str] = dict(meta.get("labels") or {})
-        self.taints: list[JsonDict] = list((node.get("spec") or {}).get("taints") or [])
-        self.allocatable = node_allocatable(node)
-        self.used: dict[str, int] = {}
-        devices = self.allocatable.get(GPU_RESOURCE, 0)
-        self.gpu_free: list[int] = [GPU_MILLI_PER_DEVICE] * devices
-
-    def fits(self, req: Mapping[str, int]) -> bool:
-        alloc, used = self.allocatable, self.used
-        for k, v in req.items():
-            if k == GPU_MILLI_RESOURCE:
-                continue  # capacity comes from the devices, see below
-            if used.get(k, 0) + v > alloc.get(k, 0):
-                return False
-        count, milli = gpu_need(req)
-        if count:
-            return sum(1 for f in self.gpu_free if f >= milli) >= count
-        return True
-
-    def choose_devices(self, req: Mapping[str, int], rng: random.Random | None) -> list[int]:
-        """Devices for a pod that fits: random among those that fit with `rng`, else best fit
-        (the fullest devices that still fit, lowest index first)."""
-        count, milli = gpu_need(req)
-        if not count:
-            return []
-        free = [i for i, f in enumerate(self.gpu_free) if f >= milli]
-        if len(free) < count:
-            raise ValueError(f"pod does not fit the GPU devices of node {self.name}")
-        if rng is not None:
-            return sorted(rng.sample(free, count))
-        free.sort(key=lambda i: (self.gpu_free[i], i))
-        return sorted(free[:count])
-
-    def assign(self, req: Mapping[str, int], devices: Sequence[int] = ()) -> None:
-        for k, v in req.items():
-            if k != GPU_MILLI_RESOURCE:
-                self.used[k] = self.used.get(k, 0) + v
-        _, milli = gpu_need(req)
-        for d in devices:
-            self.gpu_free[d] -= milli
-            if self.gpu_free[d] < 0:
-                raise ValueError(f"GPU device {d} of node {self.name} over-committed")
 
 
 def devices_annotation(devices: Sequence[int]) -> str:
@@ -947,33 +810,7 @@ def pod(
     }
 
 
-def host_ports(pod_spec: Mapping[str, Any]) -> list[tuple[int, str]]:
-    out = []
-    for c in list(pod_spec.get("containers") or []) + list(pod_spec.get("initContainers") or []):
-        for p in c.get("ports") or []:
-            if p.get("hostPort"):
-                out.append((int(p["hostPort"]), str(p.get("protocol", "TCP"))))
-    return out
-
-
 # --- pod disruption budgets -------------------------------------------------------------------
-
-
-def _scaled(value: int | str, total: int) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        return ceil(int(value[:-1]) * total / 100)
-    return int(value)
-
-
-def pdb_desired_healthy(
-    expected: int, *, min_available: int | str | None, max_unavailable: int | str | None
-) -> int:
-    """desiredHealthy as the disruption controller computes it (percentages round up)."""
-    if min_available is not None:
-        return _scaled(min_available, expected)
-    if max_unavailable is not None:
-        return max(0, expected - _scaled(max_unavailable, expected))
-    return expected
 
 
 def pdb(
@@ -982,15 +819,12 @@ def pdb(
     *,
     ids: IdSource,
     created: int,
-    now: int,
     match_labels: Mapping[str, str],
-    expected_pods: int,
-    current_healthy: int,
     min_available: int | str | None = None,
     max_unavailable: int | str | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> JsonDict:
-    """A policy/v1 PodDisruptionBudget with the status the disruption controller reports."""
+    """A policy/v1 PodDisruptionBudget, without a status until :func:`pdb_status` gives it one."""
     if (min_available is None) == (max_unavailable is None):
         raise ValueError("give exactly one of min_available and max_unavailable")
     spec: JsonDict = {"selector": {"matchLabels": dict(match_labels)}}
@@ -998,10 +832,6 @@ def pdb(
         spec["minAvailable"] = min_available
     else:
         spec["maxUnavailable"] = max_unavailable
-    desired = pdb_desired_healthy(
-        expected_pods, min_available=min_available, max_unavailable=max_unavailable
-    )
-    allowed = max(0, current_healthy - desired)
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
@@ -1015,23 +845,27 @@ def pdb(
             generation=1,
         ),
         "spec": spec,
-        "status": {
-            "conditions": [
-                {
-                    "lastTransitionTime": timestamp(now - 600),
-                    "message": "",
-                    "observedGeneration": 1,
-                    "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
-                    "status": "True" if allowed > 0 else "False",
-                    "type": "DisruptionAllowed",
-                }
-            ],
-            "currentHealthy": current_healthy,
-            "desiredHealthy": desired,
-            "disruptionsAllowed": allowed,
-            "expectedPods": expected_pods,
-            "observedGeneration": 1,
-        },
+    }
+
+
+def pdb_status(counts: Mapping[str, int], now: int) -> JsonDict:
+    """The status the disruption controller writes, from its counts (``expectedPods``,
+    ``currentHealthy``, ``desiredHealthy``, ``disruptionsAllowed``: what
+    :func:`kube_engine.budget_status` works out)."""
+    allowed = counts["disruptionsAllowed"]
+    return {
+        "conditions": [
+            {
+                "lastTransitionTime": timestamp(now - 600),
+                "message": "",
+                "observedGeneration": 1,
+                "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
+                "status": "True" if allowed > 0 else "False",
+                "type": "DisruptionAllowed",
+            }
+        ],
+        **{key: counts[key] for key in sorted(counts)},
+        "observedGeneration": 1,
     }
 
 

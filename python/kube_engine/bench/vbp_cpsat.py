@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from kube_engine.rebalancing.vbp import VbpInstance
+from kube_engine.bench.vbp import VbpInstance
 
 
 @dataclass(frozen=True)

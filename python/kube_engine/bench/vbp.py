@@ -106,16 +106,10 @@ class VbpResult:
 
 
 def find_vbp_dir() -> Path | None:
-    """Where the reference instances are: `$KUBE_ENGINE_VBP_DIR`, else `shared/data/vbp` beside
-    the repository; None when neither has them."""
+    """Where the reference instances are: `$KUBE_ENGINE_VBP_DIR` (a folder with `INDEX.csv`);
+    None when it is unset or has none."""
     env = os.environ.get("KUBE_ENGINE_VBP_DIR")
-    candidates = [Path(env)] if env else []
-    repo = Path(__file__).resolve().parents[3]
-    candidates += [repo.parent / "shared" / "data" / "vbp", repo / "shared" / "data" / "vbp"]
-    for c in candidates:
-        if (c / "INDEX.csv").is_file():
-            return c
-    return None
+    return Path(env) if env and (Path(env) / "INDEX.csv").is_file() else None
 
 
 def read_vbp(path: str | os.PathLike[str]) -> VbpInstance:
@@ -204,7 +198,7 @@ def solve(
         best, _ = vbp_local_search(sizes, capacity, greedy, lower, budget, seed)
         local_search_bins = verify(instance, best)
     if solver == "cpsat" and verify(instance, best) > lower:
-        from kube_engine.rebalancing import vbp_cpsat
+        from kube_engine.bench import vbp_cpsat
 
         threads = os.cpu_count() or 1
         found = vbp_cpsat.improve(
