@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::defaults::{spread_by_default, HOSTNAME};
 use super::PodTopologySpread;
 use crate::intern::Sym;
+use crate::model::selector::InternedSelector;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::place::framework::Cycle;
-use crate::place::pod_index::{placed, InternedSelector, MemoTag, PodIndex, Topology};
+use crate::place::pod_index::{placed, MemoTag, PodIndex, Topology};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 /// Which placed pods a constraint counts.
