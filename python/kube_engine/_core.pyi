@@ -26,8 +26,17 @@ class SnapshotError(KubeEngineError):
 
 class QuantityError(KubeEngineError): ...
 class ClusterError(KubeEngineError): ...
-class ConfigError(KubeEngineError): ...
+
+class ConfigError(KubeEngineError):
+    plugin: str | None
+    path: str | None
+
 class InternalError(KubeEngineError): ...
+
+class InvalidArgumentError(KubeEngineError, ValueError):
+    argument: str
+
+class UnknownNameError(InvalidArgumentError, KeyError): ...
 
 @final
 class Snapshot:

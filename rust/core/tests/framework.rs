@@ -8,6 +8,7 @@ use kube_engine_core::place::framework::{Cycle, Scheduler};
 use kube_engine_core::place::profile::{default_profile, profiles_from_json};
 use kube_engine_core::place::state::ClusterState;
 use kube_engine_core::place::{schedule, Order};
+use kube_engine_core::Error;
 
 #[test]
 fn hand_computed_default_scores() {
@@ -69,7 +70,11 @@ fn bound_pods_cannot_be_rescheduled_through_schedule() {
         pod("p", "1", "1Gi", r#""nodeName":"n","#),
     ]);
     let err = schedule(&s, Some(&[0]), &[default_profile()], Order::Input, 0).unwrap_err();
-    assert!(err.contains("is bound to node n"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidArgument(a) if a.argument == "pods"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("is bound to node n"), "{err}");
 }
 
 #[test]

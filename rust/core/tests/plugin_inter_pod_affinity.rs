@@ -10,7 +10,7 @@ use kube_engine_core::place::plugins::inter_pod_affinity::{
     InterPodAffinity, InterPodAffinityArgs,
 };
 use kube_engine_core::place::profile::profiles_from_json;
-use kube_engine_core::Snapshot;
+use kube_engine_core::{Error, Snapshot};
 
 const AFFINITY: &str = "node(s) didn't match pod affinity rules";
 const ANTI: &str = "node(s) didn't match pod anti-affinity rules";
@@ -377,7 +377,15 @@ fn args_errors_surface_through_the_configuration() {
     )
     .err()
     .unwrap();
-    assert!(e.contains("not in valid range [0, 100]"), "{e}");
+    let Error::Config(config) = &e else {
+        panic!("not a configuration error: {e:?}")
+    };
+    assert_eq!(config.plugin.as_deref(), Some("InterPodAffinity"));
+    assert_eq!(
+        config.path,
+        "profile \"default-scheduler\": pluginConfig InterPodAffinity: hardPodAffinityWeight"
+    );
+    assert!(e.to_string().contains("not in valid range [0, 100]"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

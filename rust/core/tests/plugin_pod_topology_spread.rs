@@ -391,6 +391,7 @@ fn args_errors_surface_through_the_configuration() {
         ))
         .err()
         .unwrap()
+        .to_string()
     };
     assert!(err(r#"{"defaultConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway"}]}"#)
         .contains("when .defaultConstraints are not empty"));

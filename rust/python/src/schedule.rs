@@ -6,10 +6,9 @@ use std::sync::Arc;
 use kube_engine_core::model::gpu::mask_indices;
 use kube_engine_core::place::{self, profile, Order, Placement};
 use kube_engine_core::snapshot::Snapshot;
-use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, ConfigError, KubeEngineError};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 /// Where a batch of pods went: node and GPU devices per placed pod, reasons for the others.
@@ -34,10 +33,10 @@ pub fn schedule(
     threads: usize,
 ) -> PyResult<PyPlacement> {
     let s = snapshot.get();
-    let order = Order::parse(order).map_err(PyValueError::new_err)?;
+    let order = Order::parse(order).or_raise(py)?;
     let profiles = match &config {
         None => vec![profile::default_profile()],
-        Some(json) => profile::profiles_from_json(json).map_err(ConfigError::new_err)?,
+        Some(json) => profile::profiles_from_json(json).or_raise(py)?,
     };
     let ids = match pods {
         None => None,
@@ -46,7 +45,7 @@ pub fn schedule(
                 .map(|k| {
                     s.pods
                         .id(k)
-                        .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {k:?}")))
+                        .ok_or_else(|| unknown_name(py, "pods", format!("unknown pod {k:?}")))
                 })
                 .collect::<PyResult<Vec<_>>>()?,
         ),
@@ -55,7 +54,7 @@ pub fn schedule(
     let result = detached(py, move || {
         place::schedule_on_threads(&snap, ids.as_deref(), &profiles, order, seed, threads)
     })?;
-    let inner = result.map_err(KubeEngineError::new_err)?;
+    let inner = result.or_raise(py)?;
     Ok(PyPlacement { inner, snapshot: s })
 }
 
@@ -164,19 +163,28 @@ impl PyPlacement {
 }
 
 /// Binds the placement's pods in `snapshot` (in memory; nothing touches a cluster).
-pub fn apply_placement(snapshot: &PySnapshot, placement: &PyPlacement) -> PyResult<()> {
+pub fn apply_placement(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    placement: &PyPlacement,
+) -> PyResult<()> {
     let current = snapshot.get();
     if !Arc::ptr_eq(&current, &placement.snapshot) {
-        return Err(KubeEngineError::new_err(
+        return Err(invalid_argument(
+            py,
+            "placement",
             "this placement was computed for another state of the snapshot (it was changed or it is a \
-             different snapshot); schedule again",
+             different snapshot); schedule again"
+                .into(),
         ));
     }
     let mut next = (*current).clone();
     next.current = placement.inner.assignment.clone();
     if !snapshot.replace(&current, next) {
-        return Err(KubeEngineError::new_err(
-            "the snapshot changed while applying; schedule again",
+        return Err(invalid_argument(
+            py,
+            "placement",
+            "the snapshot changed while applying; schedule again".into(),
         ));
     }
     Ok(())

@@ -46,6 +46,7 @@ mod score;
 
 use serde::Deserialize;
 
+use crate::error::ConfigError;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 pub(crate) use common::HardSpread;
 use defaults::{system_default, HOSTNAME, ZONE};
@@ -104,38 +105,43 @@ pub struct PodTopologySpread {
 
 impl PodTopologySpread {
     /// Validates the args as upstream's `ValidatePodTopologySpreadArgs`.
-    pub fn new(args: PodTopologySpreadArgs) -> Result<Self, String> {
+    pub fn new(args: PodTopologySpreadArgs) -> Result<Self, ConfigError> {
         if args.defaulting_type == DefaultingType::System && !args.default_constraints.is_empty() {
-            return Err(
-                "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty (use \"List\")"
-                    .into(),
-            );
+            return Err(ConfigError::at(
+                "defaultingType",
+                "Invalid value: \"System\": when .defaultConstraints are not empty (use \"List\")",
+            ));
         }
         let mut defaults: Vec<TopologySpreadConstraint> = Vec::new();
         for (i, c) in args.default_constraints.into_iter().enumerate() {
             let at = format!("defaultConstraints[{i}]");
             if c.max_skew <= 0 {
-                return Err(format!(
-                    "{at}.maxSkew: Invalid value: {}: not in valid range (0, inf)",
-                    c.max_skew
+                return Err(ConfigError::at(
+                    format!("{at}.maxSkew"),
+                    format!("Invalid value: {}: not in valid range (0, inf)", c.max_skew),
                 ));
             }
             if c.topology_key.is_empty() {
-                return Err(format!(
-                    "{at}.topologyKey: Required value: can not be empty"
+                return Err(ConfigError::at(
+                    format!("{at}.topologyKey"),
+                    "Required value: can not be empty",
                 ));
             }
             if c.label_selector.is_some() {
-                return Err(format!(
-                    "{at}.labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod"
+                return Err(ConfigError::at(
+                    format!("{at}.labelSelector"),
+                    "Forbidden: constraint must not define a selector, as they deduced for each pod",
                 ));
             }
             if defaults.iter().any(|d| {
                 d.topology_key == c.topology_key && d.when_unsatisfiable == c.when_unsatisfiable
             }) {
-                return Err(format!(
-                    "{at}: Duplicate value: {{{}, {:?}}}",
-                    c.topology_key, c.when_unsatisfiable
+                return Err(ConfigError::at(
+                    at,
+                    format!(
+                        "Duplicate value: {{{}, {:?}}}",
+                        c.topology_key, c.when_unsatisfiable
+                    ),
                 ));
             }
             defaults.push(TopologySpreadConstraint {
@@ -172,7 +178,7 @@ mod tests {
 
     fn build(json: &str) -> Result<PodTopologySpread, String> {
         let args: PodTopologySpreadArgs = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        PodTopologySpread::new(args)
+        PodTopologySpread::new(args).map_err(|e| e.to_string())
     }
 
     #[test]
