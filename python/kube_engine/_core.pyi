@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from kube_engine.records import (
+    Diagnosis,
     DrainPlan,
     EffectiveRequest,
     GpuUse,
@@ -72,6 +73,8 @@ class Placement:
     def assignments(self) -> dict[str, str]: ...
     @property
     def unschedulable(self) -> dict[str, str]: ...
+    @property
+    def diagnosis(self) -> dict[str, Diagnosis]: ...
     @property
     def gpu_devices(self) -> dict[str, list[int]]: ...
     @property

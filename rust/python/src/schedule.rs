@@ -19,6 +19,14 @@ pub struct PyPlacement {
     pub snapshot: Arc<Snapshot>,
 }
 
+#[derive(IntoPyObject)]
+pub struct Diagnosis {
+    nodes: usize,
+    reasons: BTreeMap<String, usize>,
+    plugins: BTreeMap<String, &'static str>,
+    pre_filter: Option<String>,
+}
+
 /// Places pending pods (all, or `pods` by `namespace/name`) with the profiles of `config` (a
 /// KubeSchedulerConfiguration as JSON; None: kube-scheduler's default profile).
 #[pyfunction]
@@ -79,6 +87,26 @@ impl PyPlacement {
             .unschedulable
             .iter()
             .map(|(p, e)| (s.pod_key(*p), e.to_string()))
+            .collect()
+    }
+
+    /// `{"namespace/name": diagnosis}` for every pod no node could take: the numbers behind its
+    /// message (nodes, nodes per reason, the plugin behind each reason, a PreFilter rejection).
+    #[getter]
+    fn diagnosis(&self) -> BTreeMap<String, Diagnosis> {
+        let s = &self.snapshot;
+        self.inner
+            .unschedulable
+            .iter()
+            .map(|(p, e)| {
+                let d = Diagnosis {
+                    nodes: e.nodes,
+                    reasons: e.reasons.clone(),
+                    plugins: e.plugins.clone(),
+                    pre_filter: e.pre_filter.clone(),
+                };
+                (s.pod_key(*p), d)
+            })
             .collect()
     }
 

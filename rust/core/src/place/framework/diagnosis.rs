@@ -13,9 +13,16 @@ use crate::snapshot::NodeId;
 /// taint {gpu: true}.`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FitError {
+    /// Nodes in the cluster.
     pub nodes: usize,
+    /// A PreFilter's rejection: no node was filtered then.
     pub pre_filter: Option<String>,
+    /// Each reason, with how many nodes gave it (a node may give several, as `Insufficient cpu`
+    /// and `Insufficient memory`).
     pub reasons: BTreeMap<String, usize>,
+    /// The plugin behind each reason and behind the PreFilter rejection (the first in profile
+    /// order, should two give the same text, as upstream counts them together).
+    pub plugins: BTreeMap<String, &'static str>,
 }
 
 impl std::fmt::Display for FitError {
@@ -57,7 +64,7 @@ impl Scheduler<'_> {
         let last_static = (0..profile.filters.len()).rfind(|&i| statics.filters[i].is_some());
         let first_dynamic =
             (0..profile.filters.len()).find(|&i| statics.filters[i].is_none() && runs(i));
-        let mut counts: IdMap<Reason, usize> = IdMap::default();
+        let mut counts: IdMap<Reason, Count> = IdMap::default();
         let nodes: Vec<NodeId> = match (last_static, first_dynamic) {
             // When the static filters come first, a node one of them rejects gives the same reasons
             // to every pod of the group: count those once, and walk only the other nodes.
@@ -82,17 +89,38 @@ impl Scheduler<'_> {
             _ => (0..n_nodes as NodeId).collect(),
         };
         for (r, k) in count_reasons(profile, cx, &statics.filters, filter_data, &nodes, threads) {
-            *counts.entry(r).or_insert(0) += k;
+            merge(&mut counts, r, k);
+        }
+        let mut reasons = BTreeMap::new();
+        let mut plugins = BTreeMap::new();
+        for (r, k) in counts {
+            let r = r.into_owned();
+            plugins.insert(r.clone(), profile.filters[k.filter].name());
+            reasons.insert(r, k.nodes);
         }
         FitError {
             nodes: n_nodes,
             pre_filter: None,
-            reasons: counts
-                .into_iter()
-                .map(|(r, k)| (r.into_owned(), k))
-                .collect(),
+            reasons,
+            plugins,
         }
     }
+}
+
+/// How many nodes gave a reason, and the first filter (by index in the profile) that gave it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Count {
+    nodes: usize,
+    filter: usize,
+}
+
+fn merge(counts: &mut IdMap<Reason, Count>, r: Reason, k: Count) {
+    let c = counts.entry(r).or_insert(Count {
+        nodes: 0,
+        filter: k.filter,
+    });
+    c.nodes += k.nodes;
+    c.filter = c.filter.min(k.filter);
 }
 
 /// The reasons of each of `nodes`' first failing filter (cached verdicts for static filters),
@@ -104,7 +132,7 @@ fn count_reasons(
     filter_data: &[Option<CycleData>],
     nodes: &[NodeId],
     threads: usize,
-) -> IdMap<Reason, usize> {
+) -> IdMap<Reason, Count> {
     let by_code: Vec<bool> = profile
         .filters
         .iter()
@@ -133,7 +161,7 @@ fn count_reasons(
                         let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
                         f.reasons(cx, data, node, code, &mut buf);
                         for r in buf.drain(..) {
-                            counts.add(r, 1);
+                            counts.add(r, 1, i);
                         }
                     }
                     break;
@@ -144,7 +172,7 @@ fn count_reasons(
             let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
             profile.filters[i].reasons(cx, data, node, code, &mut buf);
             for r in buf.drain(..) {
-                counts.add(r, k);
+                counts.add(r, k, i);
             }
         }
         counts.into_map()
@@ -158,7 +186,7 @@ fn count_reasons(
         .map(count)
         .reduce(IdMap::default, |mut a, b| {
             for (r, k) in b {
-                *a.entry(r).or_insert(0) += k;
+                merge(&mut a, r, k);
             }
             a
         })
@@ -168,34 +196,36 @@ fn count_reasons(
 /// comparing the texts, before hashing one into the map.
 #[derive(Default)]
 struct Tally {
-    recent: Vec<(Reason, usize)>,
-    counts: IdMap<Reason, usize>,
+    recent: Vec<(Reason, Count)>,
+    counts: IdMap<Reason, Count>,
 }
 
 impl Tally {
     const RECENT: usize = 8;
 
-    fn add(&mut self, r: Reason, n: usize) {
+    /// `n` more nodes gave reason `r`, from filter `filter`.
+    fn add(&mut self, r: Reason, n: usize, filter: usize) {
         // Fixed texts are mostly the same `&'static str`: the address settles it first.
         let same =
             |seen: &Reason| (seen.as_ptr() == r.as_ptr() && seen.len() == r.len()) || *seen == r;
         if let Some((_, k)) = self.recent.iter_mut().find(|(seen, _)| same(seen)) {
-            *k += n;
+            k.nodes += n;
+            k.filter = k.filter.min(filter);
             return;
         }
         if self.recent.len() == Self::RECENT {
             self.flush();
         }
-        self.recent.push((r, n));
+        self.recent.push((r, Count { nodes: n, filter }));
     }
 
     fn flush(&mut self) {
         for (r, k) in self.recent.drain(..) {
-            *self.counts.entry(r).or_insert(0) += k;
+            merge(&mut self.counts, r, k);
         }
     }
 
-    fn into_map(mut self) -> IdMap<Reason, usize> {
+    fn into_map(mut self) -> IdMap<Reason, Count> {
         self.flush();
         self.counts
     }
@@ -219,6 +249,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            plugins: BTreeMap::new(),
         };
         assert_eq!(
             e.to_string(),

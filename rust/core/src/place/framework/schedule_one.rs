@@ -127,6 +127,7 @@ impl<'p> Scheduler<'p> {
                 PreFilter::Reject(msg) => {
                     return Err(FitError {
                         nodes: n_nodes,
+                        plugins: BTreeMap::from([(msg.clone(), f.name())]),
                         pre_filter: Some(msg),
                         reasons: BTreeMap::new(),
                     })
@@ -224,6 +225,7 @@ impl<'p> Scheduler<'p> {
                     nodes: n_nodes,
                     pre_filter: None,
                     reasons: BTreeMap::new(),
+                    plugins: BTreeMap::new(),
                 });
             }
             return Err(self.diagnose(cx, &filter_data, group));

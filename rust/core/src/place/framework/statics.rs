@@ -1,6 +1,7 @@
 //! The per-group statics cache: results of the plugins that depend only on the pod's node
 //! constraints, computed once per group of pods that share them.
 
+use super::diagnosis::Count;
 use super::threads::parallel;
 use super::{Cycle, CycleData, FilterPlugin, PreScore, Profile, Reason};
 use crate::snapshot::NodeId;
@@ -14,7 +15,7 @@ pub(super) struct Statics {
     /// Positions (in the scheduler's node order) of the nodes every static filter passes.
     pub(super) passing: Vec<u32>,
     /// FitError reasons counted over the nodes a static filter rejects (made on first use).
-    pub(super) rejected: Option<Vec<(Reason, usize)>>,
+    pub(super) rejected: Option<Vec<(Reason, Count)>>,
 }
 
 impl Statics {
