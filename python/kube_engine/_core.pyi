@@ -6,6 +6,7 @@ from typing import Any, final
 
 from kube_engine.records import (
     BudgetStatus,
+    Diagnosis,
     DrainPlan,
     EffectiveRequest,
     GpuUse,
@@ -27,8 +28,17 @@ class SnapshotError(KubeEngineError):
 
 class QuantityError(KubeEngineError): ...
 class ClusterError(KubeEngineError): ...
-class ConfigError(KubeEngineError): ...
+
+class ConfigError(KubeEngineError):
+    plugin: str | None
+    path: str | None
+
 class InternalError(KubeEngineError): ...
+
+class InvalidArgumentError(KubeEngineError, ValueError):
+    argument: str
+
+class UnknownNameError(InvalidArgumentError, KeyError): ...
 
 @final
 class Snapshot:
@@ -64,6 +74,8 @@ class Placement:
     def assignments(self) -> dict[str, str]: ...
     @property
     def unschedulable(self) -> dict[str, str]: ...
+    @property
+    def diagnosis(self) -> dict[str, Diagnosis]: ...
     @property
     def gpu_devices(self) -> dict[str, list[int]]: ...
     @property

@@ -49,6 +49,19 @@ class LowerBounds(TypedDict):
     infeasible: bool
 
 
+class Diagnosis(TypedDict):
+    """Why a pod is unschedulable, the numbers behind kube-scheduler's message."""
+
+    nodes: int
+    """Nodes in the cluster."""
+    reasons: dict[str, int]
+    """Per reason, the nodes that gave it (a node may give several)."""
+    plugins: dict[str, str]
+    """The plugin behind each reason, and behind ``pre_filter``."""
+    pre_filter: str | None
+    """A PreFilter's rejection, before any node was filtered (``reasons`` is then empty)."""
+
+
 class Violation(TypedDict):
     kind: str
     node: str

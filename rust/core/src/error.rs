@@ -1,6 +1,9 @@
-//! The core's errors. Bad input always says where (a JSON path) and what (the value).
+//! The core's errors: one [`Error`] for everything that can fail, each variant carrying what a
+//! caller needs to act on it. Bad input always says where (a JSON path) and what (the value).
 
 use std::fmt;
+
+use crate::quantity::QuantityError;
 
 /// Input that does not describe a valid cluster: malformed JSON, a wrong kind, a missing or mistyped
 /// field, an invalid quantity, a duplicate, a dangling reference.
@@ -23,38 +26,167 @@ impl InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        join(f, &self.path, &self.message)
     }
 }
 
 impl std::error::Error for InputError {}
 
+/// A scheduler configuration (a `KubeSchedulerConfiguration`, a profile, a plugin's args) that
+/// kube-engine cannot run: an unknown plugin, args upstream's validation rejects, a weight out of
+/// range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The plugin at fault, when one is.
+    pub plugin: Option<String>,
+    /// Where in the configuration, outermost first, in the words kube-scheduler's messages use:
+    /// `profile "default-scheduler": pluginConfig PodTopologySpread: defaultConstraints[0].maxSkew`.
+    /// Empty when the whole configuration is at fault.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConfigError::at("", message)
+    }
+
+    /// An error at `path` (see [`ConfigError::path`]).
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            plugin: None,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, seen from one level up: `outer` goes in front of the path.
+    pub fn within(mut self, outer: impl Into<String>) -> Self {
+        let outer = outer.into();
+        self.path = if self.path.is_empty() {
+            outer
+        } else {
+            format!("{outer}: {}", self.path)
+        };
+        self
+    }
+
+    /// The same error, blamed on `plugin` unless a plugin already is.
+    pub fn of_plugin(mut self, plugin: &str) -> Self {
+        self.plugin.get_or_insert_with(|| plugin.to_string());
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        join(f, &self.path, &self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How an argument is unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgumentErrorKind {
+    /// A value out of range or inconsistent with the others.
+    Invalid,
+    /// A name (of a pod, a node, a resource) the snapshot does not have: a failed look-up, as a
+    /// missing key is.
+    UnknownName,
+    /// A value of the wrong type.
+    WrongType,
+}
+
+/// An argument a caller passed that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgumentError {
+    /// The argument, by the name the caller knows it (`pods`, `target`, `load`).
+    pub argument: String,
+    pub kind: ArgumentErrorKind,
+    /// What is wrong: the whole text (some name the argument, some need not).
+    pub message: String,
+}
+
+impl ArgumentError {
+    /// A value out of range or inconsistent with the others.
+    pub fn invalid(argument: impl Into<String>, message: impl Into<String>) -> Self {
+        ArgumentError::new(argument, ArgumentErrorKind::Invalid, message)
+    }
+
+    /// A name the snapshot does not have.
+    pub fn unknown_name(argument: impl Into<String>, message: impl Into<String>) -> Self {
+        ArgumentError::new(argument, ArgumentErrorKind::UnknownName, message)
+    }
+
+    /// A value of the wrong type.
+    pub fn wrong_type(argument: impl Into<String>, message: impl Into<String>) -> Self {
+        ArgumentError::new(argument, ArgumentErrorKind::WrongType, message)
+    }
+
+    fn new(
+        argument: impl Into<String>,
+        kind: ArgumentErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        ArgumentError {
+            argument: argument.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ArgumentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ArgumentError {}
+
 #[derive(Debug)]
 pub enum Error {
+    /// A snapshot, a pod spec or a list page that is not valid Kubernetes input.
     Input(InputError),
+    /// A string that is not a Kubernetes quantity (given on its own: a quantity inside a
+    /// snapshot is [`Error::Input`], with its path).
+    Quantity(QuantityError),
+    /// A scheduler configuration kube-engine cannot run.
+    Config(ConfigError),
+    /// A caller passed something unusable (an unknown pod or node name, an option out of range).
+    InvalidArgument(ArgumentError),
+    /// A file that cannot be read.
     Io {
         path: String,
         source: std::io::Error,
     },
-    /// A caller passed something unusable (an unknown pod or node name, ...).
-    InvalidArgument(String),
+    /// A consistency check failed: a bug, never an input.
+    Internal(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Input(e) => e.fmt(f),
+            Error::Quantity(e) => e.fmt(f),
+            Error::Config(e) => e.fmt(f),
+            Error::InvalidArgument(e) => e.fmt(f),
             Error::Io { path, source } => write!(f, "{path}: {source}"),
-            Error::InvalidArgument(msg) => f.write_str(msg),
+            Error::Internal(msg) => f.write_str(msg),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
@@ -62,4 +194,51 @@ impl From<InputError> for Error {
     }
 }
 
+impl From<QuantityError> for Error {
+    fn from(e: QuantityError) -> Self {
+        Error::Quantity(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+impl From<ArgumentError> for Error {
+    fn from(e: ArgumentError) -> Self {
+        Error::InvalidArgument(e)
+    }
+}
+
+/// `path: message`, or the message alone without a path.
+fn join(f: &mut fmt::Formatter<'_>, path: &str, message: &str) -> fmt::Result {
+    if path.is_empty() {
+        f.write_str(message)
+    } else {
+        write!(f, "{path}: {message}")
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_read_outermost_first() {
+        let e = ConfigError::at("defaultConstraints[0].maxSkew", "Invalid value: 0")
+            .within("pluginConfig PodTopologySpread")
+            .of_plugin("PodTopologySpread")
+            .within("profile \"default-scheduler\"");
+        assert_eq!(
+            e.to_string(),
+            "profile \"default-scheduler\": pluginConfig PodTopologySpread: \
+             defaultConstraints[0].maxSkew: Invalid value: 0"
+        );
+        assert_eq!(e.plugin.as_deref(), Some("PodTopologySpread"));
+        assert_eq!(ConfigError::new("no profile").to_string(), "no profile");
+    }
+}

@@ -19,6 +19,6 @@ pub mod resources;
 pub mod snapshot;
 pub mod vbp;
 
-pub use error::{Error, InputError};
+pub use error::{ArgumentError, ConfigError, Error, InputError};
 pub use quantity::Quantity;
 pub use snapshot::Snapshot;

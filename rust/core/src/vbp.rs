@@ -8,7 +8,7 @@
 
 pub mod local_search;
 
-use crate::error::Error;
+use crate::error::{ArgumentError, Error};
 use crate::metrics::bounds::martello_toth_l2;
 
 /// Items as rows of `dims` sizes, and the bin capacity per dimension.
@@ -25,26 +25,36 @@ impl Instance {
     pub fn new(sizes: Vec<i64>, capacity: Vec<i64>) -> Result<Self, Error> {
         let dims = capacity.len();
         if dims == 0 {
-            return Err(Error::InvalidArgument("capacity: no dimensions".into()));
+            return Err(ArgumentError::invalid("capacity", "capacity: no dimensions").into());
         }
         if let Some((d, &c)) = capacity.iter().enumerate().find(|(_, &c)| c <= 0) {
-            return Err(Error::InvalidArgument(format!(
-                "capacity[{d}]: {c} is not positive"
-            )));
+            return Err(ArgumentError::invalid(
+                "capacity",
+                format!("capacity[{d}]: {c} is not positive"),
+            )
+            .into());
         }
         if sizes.len() % dims != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "sizes: {} values are not whole rows of {dims} dimensions",
-                sizes.len()
-            )));
+            return Err(ArgumentError::invalid(
+                "sizes",
+                format!(
+                    "sizes: {} values are not whole rows of {dims} dimensions",
+                    sizes.len()
+                ),
+            )
+            .into());
         }
         for (k, &w) in sizes.iter().enumerate() {
             let (i, d) = (k / dims, k % dims);
             if w < 0 || w > capacity[d] {
-                return Err(Error::InvalidArgument(format!(
-                    "item {i} dimension {d}: size {w} is outside 0..={}",
-                    capacity[d]
-                )));
+                return Err(ArgumentError::invalid(
+                    "sizes",
+                    format!(
+                        "item {i} dimension {d}: size {w} is outside 0..={}",
+                        capacity[d]
+                    ),
+                )
+                .into());
             }
         }
         Ok(Instance {
@@ -114,9 +124,11 @@ impl Packing {
         let bins = check(inst, &wide)?;
         let top = bin.iter().max().map_or(0, |&b| b as usize + 1);
         if bins != top {
-            return Err(Error::InvalidArgument(format!(
-                "packing uses {bins} of the bins 0..{top}: number them without gaps"
-            )));
+            return Err(ArgumentError::invalid(
+                "bins",
+                format!("packing uses {bins} of the bins 0..{top}: number them without gaps"),
+            )
+            .into());
         }
         Ok(Packing {
             bin,
@@ -307,16 +319,20 @@ pub fn best_heuristic(inst: &Instance) -> Packing {
 /// number of bins used is the number of distinct bin indices.
 pub fn check(inst: &Instance, bin: &[i64]) -> Result<usize, Error> {
     if bin.len() != inst.len() {
-        return Err(Error::InvalidArgument(format!(
-            "packing has {} bin indices for {} items",
-            bin.len(),
-            inst.len()
-        )));
+        return Err(ArgumentError::invalid(
+            "bins",
+            format!(
+                "packing has {} bin indices for {} items",
+                bin.len(),
+                inst.len()
+            ),
+        )
+        .into());
     }
     if let Some((i, &b)) = bin.iter().enumerate().find(|(_, &b)| b < 0) {
-        return Err(Error::InvalidArgument(format!(
-            "item {i}: bin index {b} is negative"
-        )));
+        return Err(
+            ArgumentError::invalid("bins", format!("item {i}: bin index {b} is negative")).into(),
+        );
     }
     let used = bin.iter().map(|&b| b as usize + 1).max().unwrap_or(0);
     let d = inst.dims;
@@ -329,11 +345,15 @@ pub fn check(inst: &Instance, bin: &[i64]) -> Result<usize, Error> {
     for b in 0..used {
         for k in 0..d {
             if load[b * d + k] > inst.capacity[k] {
-                return Err(Error::InvalidArgument(format!(
-                    "bin {b} dimension {k}: load {} exceeds capacity {}",
-                    load[b * d + k],
-                    inst.capacity[k]
-                )));
+                return Err(ArgumentError::invalid(
+                    "bins",
+                    format!(
+                        "bin {b} dimension {k}: load {} exceeds capacity {}",
+                        load[b * d + k],
+                        inst.capacity[k]
+                    ),
+                )
+                .into());
             }
         }
     }

@@ -372,7 +372,8 @@ fn a_pod_with_two_targets_is_an_error() {
     let s = snap(&[node("n1", 8), node("n2", 8), pod("a", "n1", 1, "a", "rs")]);
     let t = targets(&s, &[("a", "n2"), ("a", "n1")]);
     let e = plan(&s, &t, &default_profile(), &PlanOptions::default()).unwrap_err();
-    assert_eq!(e, "pod default/a has two targets");
+    assert_eq!(e.to_string(), "pod default/a has two targets");
+    assert!(matches!(e, kube_engine_core::Error::InvalidArgument(a) if a.argument == "target"));
 }
 
 #[test]

@@ -4,11 +4,10 @@ use std::collections::HashMap;
 
 use kube_engine_core::metrics::{self, Evaluation};
 use kube_engine_core::snapshot::Snapshot;
-use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::detached;
+use crate::errors::{detached, invalid_argument, unknown_name};
 use crate::snapshot::PySnapshot;
 
 /// Placement quality of a snapshot (or of another placement of its pods).
@@ -30,51 +29,51 @@ pub fn evaluate(
     gpu_devices: Option<HashMap<String, Vec<u32>>>,
 ) -> PyResult<PyEvaluation> {
     let s = snapshot.get();
-    let pod_id = |pod: &str| {
+    let pod_id = |argument: &str, pod: &str| {
         s.pods
             .id(pod)
-            .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {pod:?}")))
+            .ok_or_else(|| unknown_name(py, argument, format!("unknown pod {pod:?}")))
     };
     let mut devices = HashMap::new();
     for (pod, list) in gpu_devices.unwrap_or_default() {
-        let p = pod_id(&pod)?;
+        let p = pod_id("gpu_devices", &pod)?;
         let have = s.pods.gpu[p as usize];
         let mut mask: u64 = 0;
         for d in list {
             if d >= 64 {
-                return Err(PyValueError::new_err(format!(
-                    "gpu_devices[{pod:?}]: device index {d} out of range"
-                )));
+                let message = format!("gpu_devices[{pod:?}]: device index {d} out of range");
+                return Err(invalid_argument(py, "gpu_devices", message));
             }
             mask |= 1 << d;
         }
         if mask.count_ones() != have.count {
-            return Err(PyValueError::new_err(format!(
+            let message = format!(
                 "gpu_devices[{pod:?}]: {} device(s) given, the pod uses {}",
                 mask.count_ones(),
                 have.count
-            )));
+            );
+            return Err(invalid_argument(py, "gpu_devices", message));
         }
         devices.insert(p, mask);
     }
     let mut moves = Vec::new();
     for (pod, node) in placement.unwrap_or_default() {
-        let p = pod_id(&pod)?;
-        let n = match node {
-            None => None,
-            Some(name) => Some(
-                s.nodes
-                    .id(&name)
-                    .ok_or_else(|| PyKeyError::new_err(format!("unknown node {name:?}")))?,
-            ),
-        };
+        let p = pod_id("placement", &pod)?;
+        let n =
+            match node {
+                None => None,
+                Some(name) => Some(s.nodes.id(&name).ok_or_else(|| {
+                    unknown_name(py, "placement", format!("unknown node {name:?}"))
+                })?),
+            };
         moves.push((p, n, devices.remove(&p)));
     }
     if let Some(p) = devices.keys().next() {
-        return Err(PyValueError::new_err(format!(
+        let message = format!(
             "gpu_devices names pod {:?}, which placement does not",
             s.pod_key(*p)
-        )));
+        );
+        return Err(invalid_argument(py, "gpu_devices", message));
     }
     moves.sort_unstable();
     let snap = s.clone();
@@ -194,7 +193,7 @@ impl PyEvaluation {
             .collect()
     }
 
-    fn node_utilisation(&self, resource: &str) -> PyResult<Vec<Option<f64>>> {
+    fn node_utilisation(&self, py: Python<'_>, resource: &str) -> PyResult<Vec<Option<f64>>> {
         let s = &self.snapshot;
         if resource == kube_engine_core::model::gpu::GPU_RESOURCE {
             return Ok((0..s.nodes.len())
@@ -204,10 +203,9 @@ impl PyEvaluation {
                 })
                 .collect());
         }
-        let r = s
-            .resources
-            .get(resource)
-            .ok_or_else(|| PyKeyError::new_err(format!("unknown resource {resource:?}")))?;
+        let r = s.resources.get(resource).ok_or_else(|| {
+            unknown_name(py, "resource", format!("unknown resource {resource:?}"))
+        })?;
         Ok((0..s.nodes.len())
             .map(|n| {
                 let cap = s.nodes.allocatable.get(n, r);

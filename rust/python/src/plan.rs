@@ -8,10 +8,9 @@ use kube_engine_core::place::profile::{default_profile, profiles_from_json};
 use kube_engine_core::plan::{self as core_plan, Limits, PlanOptions, Target};
 use kube_engine_core::rebalance::PinOptions;
 use kube_engine_core::snapshot::{NodeId, PodId, Snapshot};
-use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, ConfigError};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 #[derive(IntoPyObject)]
@@ -156,16 +155,16 @@ pub fn plan(
         ("max_unavailable_per_workload", max_unavailable_per_workload),
     ] {
         if value == Some(0) {
-            return Err(PyValueError::new_err(format!(
-                "{name} must be at least 1 (0 would allow no wave at all), got 0"
-            )));
+            let message =
+                format!("{name} must be at least 1 (0 would allow no wave at all), got 0");
+            return Err(invalid_argument(py, name, message));
         }
     }
     // Two of the profile: one decides where pods fit as the plan is sequenced, the other (which
     // the prediction changes) places the replacements.
     let first = |json: &str| -> PyResult<_> {
         Ok(profiles_from_json(json)
-            .map_err(ConfigError::new_err)?
+            .or_raise(py)?
             .into_iter()
             .next()
             .expect("a configuration has a profile"))
@@ -179,9 +178,8 @@ pub fn plan(
         let mut mask = 0u64;
         for d in list {
             if d >= 64 {
-                return Err(PyValueError::new_err(format!(
-                    "gpu_devices[{pod:?}]: device index {d} out of range"
-                )));
+                let message = format!("gpu_devices[{pod:?}]: device index {d} out of range");
+                return Err(invalid_argument(py, "gpu_devices", message));
             }
             mask |= 1 << d;
         }
@@ -192,9 +190,13 @@ pub fn plan(
         let p = s
             .pods
             .id(pod)
-            .ok_or_else(|| PyKeyError::new_err(format!("target: unknown pod {pod:?}")))?;
+            .ok_or_else(|| unknown_name(py, "target", format!("target: unknown pod {pod:?}")))?;
         let to = s.nodes.id(node).ok_or_else(|| {
-            PyKeyError::new_err(format!("target[{pod:?}]: unknown node {node:?}"))
+            unknown_name(
+                py,
+                "target",
+                format!("target[{pod:?}]: unknown node {node:?}"),
+            )
         })?;
         targets.push(Target {
             pod: p,
@@ -203,9 +205,8 @@ pub fn plan(
         });
     }
     if let Some(pod) = devices.keys().next() {
-        return Err(PyValueError::new_err(format!(
-            "gpu_devices names pod {pod:?}, which target does not"
-        )));
+        let message = format!("gpu_devices names pod {pod:?}, which target does not");
+        return Err(invalid_argument(py, "gpu_devices", message));
     }
     targets.sort_unstable_by_key(|t| t.pod);
     let opts = PlanOptions {
@@ -217,7 +218,7 @@ pub fn plan(
             max_unavailable_per_workload,
         },
         pins: PinOptions {
-            allow_local_storage: crate::rebalance::local_kinds(allow_local_storage)?,
+            allow_local_storage: crate::rebalance::local_kinds(py, allow_local_storage)?,
             allow_bare,
             moved_since,
             ..Default::default()
@@ -231,7 +232,7 @@ pub fn plan(
             raw(&snap, p, &predicted)
         })
     })?
-    .map_err(PyValueError::new_err)
+    .or_raise(py)
 }
 
 /// Per pod covered by at least one PodDisruptionBudget, the budgets (`namespace/name`) covering

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use kube_engine_core::error::{ArgumentError, ConfigError as CoreConfigError, Error};
 use kube_engine_core::model::pod::LocalVolumes;
 use kube_engine_core::place::profile;
 use kube_engine_core::rebalance::{self, PinOptions};
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 
-use crate::errors::{detached, ConfigError};
+use crate::errors::{detached, invalid_argument, to_py, OrRaise};
 use crate::snapshot::PySnapshot;
 
 #[derive(IntoPyObject)]
@@ -60,7 +61,10 @@ pub struct RebalanceProblem {
 /// What may move, with the nodes kept as they are and those that take no pods, by name.
 /// `allow_local_storage` from Python: `True` (every kind), `False` or `None` (none), or the kinds'
 /// names (`["emptyDir"]`).
-pub(crate) fn local_kinds(value: Option<&Bound<'_, PyAny>>) -> PyResult<LocalVolumes> {
+pub(crate) fn local_kinds(
+    py: Python<'_>,
+    value: Option<&Bound<'_, PyAny>>,
+) -> PyResult<LocalVolumes> {
     let Some(value) = value else {
         return Ok(LocalVolumes::NONE);
     };
@@ -72,23 +76,28 @@ pub(crate) fn local_kinds(value: Option<&Bound<'_, PyAny>>) -> PyResult<LocalVol
         });
     }
     let names: Vec<String> = value.extract().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "allow_local_storage must be a bool or a list of volume kinds, got {value}"
-        ))
+        let message =
+            format!("allow_local_storage must be a bool or a list of volume kinds, got {value}");
+        to_py(
+            py,
+            ArgumentError::wrong_type("allow_local_storage", message).into(),
+        )
     })?;
     names.iter().try_fold(LocalVolumes::NONE, |kinds, name| {
         let kind = LocalVolumes::named(name).ok_or_else(|| {
             let known: Vec<&str> = LocalVolumes::NAMES.iter().map(|(n, _)| *n).collect();
-            pyo3::exceptions::PyValueError::new_err(format!(
+            let message = format!(
                 "allow_local_storage: unknown volume kind {name:?} (known: {})",
                 known.join(", ")
-            ))
+            );
+            invalid_argument(py, "allow_local_storage", message)
         })?;
         Ok(kinds.with(kind))
     })
 }
 
 pub(crate) fn pin_options(
+    py: Python<'_>,
     snap: &Snapshot,
     allow_local_storage: LocalVolumes,
     allow_bare: bool,
@@ -100,9 +109,11 @@ pub(crate) fn pin_options(
         let mut out = vec![false; snap.nodes.len()];
         for name in names {
             let n = snap.nodes.id(name).ok_or_else(|| {
-                pyo3::exceptions::PyValueError::new_err(format!(
-                    "{what}: node {name:?} is not in the snapshot"
-                ))
+                invalid_argument(
+                    py,
+                    what,
+                    format!("{what}: node {name:?} is not in the snapshot"),
+                )
             })?;
             out[n as usize] = true;
         }
@@ -139,15 +150,19 @@ pub fn rebalance_problem(
     let profile = match &config {
         None => profile::default_profile(),
         Some(json) => profile::profiles_from_json(json)
-            .map_err(ConfigError::new_err)?
+            .or_raise(py)?
             .into_iter()
             .next()
-            .ok_or_else(|| ConfigError::new_err("the configuration has no profile"))?,
+            .ok_or_else(|| {
+                let e = CoreConfigError::new("the configuration has no profile");
+                to_py(py, Error::Config(e))
+            })?,
     };
     let snap = s.clone();
     let opts = pin_options(
+        py,
         &s,
-        local_kinds(allow_local_storage)?,
+        local_kinds(py, allow_local_storage)?,
         allow_bare,
         &keep_nodes,
         &exclude_nodes,
@@ -274,8 +289,9 @@ pub fn drain_plan(
     let opts = rebalance::DrainOptions {
         max_moves,
         pins: pin_options(
+            py,
             &s,
-            local_kinds(allow_local_storage)?,
+            local_kinds(py, allow_local_storage)?,
             allow_bare,
             &keep_nodes,
             &exclude_nodes,
@@ -283,8 +299,7 @@ pub fn drain_plan(
         )?,
         seed,
     };
-    let plan = detached(py, move || rebalance::drain(&snap, opts))?
-        .map_err(pyo3::exceptions::PyRuntimeError::new_err)?;
+    let plan = detached(py, move || rebalance::drain(&snap, opts))?.or_raise(py)?;
     let node = |n: u32| s.nodes.name[n as usize].clone();
     Ok(DrainPlan {
         moves: plan

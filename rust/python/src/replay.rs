@@ -5,11 +5,10 @@ use std::sync::Arc;
 use kube_engine_core::place::framework::TieBreak;
 use kube_engine_core::place::online::{self, Replay};
 use kube_engine_core::snapshot::Snapshot;
-use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{detached, ConfigError};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 /// Where each arriving pod went and the running GPU totals (see `kube_engine_core::place::online`).
@@ -19,13 +18,12 @@ pub struct PyReplay {
     snapshot: Arc<Snapshot>,
 }
 
-fn check_load(load: f64) -> PyResult<()> {
+fn check_load(py: Python<'_>, load: f64) -> PyResult<()> {
     if load.is_finite() && load > 0.0 {
         Ok(())
     } else {
-        Err(PyValueError::new_err(format!(
-            "load must be positive, got {load}"
-        )))
+        let message = format!("load must be positive, got {load}");
+        Err(invalid_argument(py, "load", message))
     }
 }
 
@@ -39,7 +37,7 @@ pub fn fgd_arrivals(
     load: f64,
     seed: u64,
 ) -> PyResult<Vec<String>> {
-    check_load(load)?;
+    check_load(py, load)?;
     let s = snapshot.get();
     let snap = s.clone();
     let ids = detached(py, move || {
@@ -70,9 +68,8 @@ pub fn replay(
         "random" => TieBreak::Random,
         "fixed" => TieBreak::Rank(online::node_order(s.nodes.len(), seed)),
         other => {
-            return Err(PyValueError::new_err(format!(
-                "ties must be \"random\" or \"fixed\", got {other:?}"
-            )))
+            let message = format!("ties must be \"random\" or \"fixed\", got {other:?}");
+            return Err(invalid_argument(py, "ties", message));
         }
     };
     let ids = arrivals
@@ -80,10 +77,10 @@ pub fn replay(
         .map(|k| {
             s.pods
                 .id(k)
-                .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {k:?}")))
+                .ok_or_else(|| unknown_name(py, "arrivals", format!("unknown pod {k:?}")))
         })
         .collect::<PyResult<Vec<_>>>()?;
-    let profile = online::policy_profile(policy, seed).map_err(ConfigError::new_err)?;
+    let profile = online::policy_profile(policy, seed).or_raise(py)?;
     let snap = s.clone();
     let inner = detached(py, move || {
         online::replay(&snap, &ids, &profile, seed, tie_break)
@@ -101,12 +98,11 @@ pub fn fgd_replay<'py>(
     seeds: Vec<u64>,
     load: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    check_load(load)?;
+    check_load(py, load)?;
     let s = snapshot.get();
     let snap = s.clone();
     let (p, sd) = (policies.clone(), seeds.clone());
-    let runs = detached(py, move || online::fgd_sweep(&snap, &p, &sd, load))?
-        .map_err(ConfigError::new_err)?;
+    let runs = detached(py, move || online::fgd_sweep(&snap, &p, &sd, load))?.or_raise(py)?;
     let keys = policies
         .iter()
         .flat_map(|p| seeds.iter().map(move |&seed| (p.clone(), seed)));

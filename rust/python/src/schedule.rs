@@ -6,10 +6,9 @@ use std::sync::Arc;
 use kube_engine_core::model::gpu::mask_indices;
 use kube_engine_core::place::{self, profile, Order, Placement};
 use kube_engine_core::snapshot::Snapshot;
-use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, ConfigError, KubeEngineError};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 /// Where a batch of pods went: node and GPU devices per placed pod, reasons for the others.
@@ -18,6 +17,14 @@ pub struct PyPlacement {
     pub inner: Placement,
     /// The snapshot version this placement was computed on.
     pub snapshot: Arc<Snapshot>,
+}
+
+#[derive(IntoPyObject)]
+pub struct Diagnosis {
+    nodes: usize,
+    reasons: BTreeMap<String, usize>,
+    plugins: BTreeMap<String, &'static str>,
+    pre_filter: Option<String>,
 }
 
 /// Places pending pods (all, or `pods` by `namespace/name`) with the profiles of `config` (a
@@ -34,10 +41,10 @@ pub fn schedule(
     threads: usize,
 ) -> PyResult<PyPlacement> {
     let s = snapshot.get();
-    let order = Order::parse(order).map_err(PyValueError::new_err)?;
+    let order = Order::parse(order).or_raise(py)?;
     let profiles = match &config {
         None => vec![profile::default_profile()],
-        Some(json) => profile::profiles_from_json(json).map_err(ConfigError::new_err)?,
+        Some(json) => profile::profiles_from_json(json).or_raise(py)?,
     };
     let ids = match pods {
         None => None,
@@ -46,7 +53,7 @@ pub fn schedule(
                 .map(|k| {
                     s.pods
                         .id(k)
-                        .ok_or_else(|| PyKeyError::new_err(format!("unknown pod {k:?}")))
+                        .ok_or_else(|| unknown_name(py, "pods", format!("unknown pod {k:?}")))
                 })
                 .collect::<PyResult<Vec<_>>>()?,
         ),
@@ -55,7 +62,7 @@ pub fn schedule(
     let result = detached(py, move || {
         place::schedule_on_threads(&snap, ids.as_deref(), &profiles, order, seed, threads)
     })?;
-    let inner = result.map_err(KubeEngineError::new_err)?;
+    let inner = result.or_raise(py)?;
     Ok(PyPlacement { inner, snapshot: s })
 }
 
@@ -80,6 +87,26 @@ impl PyPlacement {
             .unschedulable
             .iter()
             .map(|(p, e)| (s.pod_key(*p), e.to_string()))
+            .collect()
+    }
+
+    /// `{"namespace/name": diagnosis}` for every pod no node could take: the numbers behind its
+    /// message (nodes, nodes per reason, the plugin behind each reason, a PreFilter rejection).
+    #[getter]
+    fn diagnosis(&self) -> BTreeMap<String, Diagnosis> {
+        let s = &self.snapshot;
+        self.inner
+            .unschedulable
+            .iter()
+            .map(|(p, e)| {
+                let d = Diagnosis {
+                    nodes: e.nodes,
+                    reasons: e.reasons.clone(),
+                    plugins: e.plugins.clone(),
+                    pre_filter: e.pre_filter.clone(),
+                };
+                (s.pod_key(*p), d)
+            })
             .collect()
     }
 
@@ -164,19 +191,28 @@ impl PyPlacement {
 }
 
 /// Binds the placement's pods in `snapshot` (in memory; nothing touches a cluster).
-pub fn apply_placement(snapshot: &PySnapshot, placement: &PyPlacement) -> PyResult<()> {
+pub fn apply_placement(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    placement: &PyPlacement,
+) -> PyResult<()> {
     let current = snapshot.get();
     if !Arc::ptr_eq(&current, &placement.snapshot) {
-        return Err(KubeEngineError::new_err(
+        return Err(invalid_argument(
+            py,
+            "placement",
             "this placement was computed for another state of the snapshot (it was changed or it is a \
-             different snapshot); schedule again",
+             different snapshot); schedule again"
+                .into(),
         ));
     }
     let mut next = (*current).clone();
     next.current = placement.inner.assignment.clone();
     if !snapshot.replace(&current, next) {
-        return Err(KubeEngineError::new_err(
-            "the snapshot changed while applying; schedule again",
+        return Err(invalid_argument(
+            py,
+            "placement",
+            "the snapshot changed while applying; schedule again".into(),
         ));
     }
     Ok(())

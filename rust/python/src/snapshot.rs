@@ -2,14 +2,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use kube_engine_core::error::{Error, InputError};
+use kube_engine_core::error::Error;
 use kube_engine_core::snapshot::{self, Snapshot};
 use kube_engine_core::Quantity;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::errors::{detached, input_error, to_py, QuantityError};
+use crate::errors::{detached, unknown_name, OrRaise};
 
 /// A cluster snapshot: nodes, pods and PodDisruptionBudgets, parsed once into columns.
 #[pyclass(name = "Snapshot", module = "kube_engine", frozen)]
@@ -51,7 +51,7 @@ fn parse<D: AsRef<[u8]> + Send>(
         let refs: Vec<&[u8]> = docs.iter().map(AsRef::as_ref).collect();
         snapshot::parse_documents_with(&refs, snapshot::ParseOptions { strict })
     })?;
-    result.map(PySnapshot::new).map_err(|e| to_py(py, e))
+    result.map(PySnapshot::new).or_raise(py)
 }
 
 #[pymethods]
@@ -62,15 +62,12 @@ impl PySnapshot {
     #[staticmethod]
     #[pyo3(signature = (path, *, strict = false))]
     fn from_file(py: Python<'_>, path: std::path::PathBuf, strict: bool) -> PyResult<Self> {
-        let data = std::fs::read(&path).map_err(|source| {
-            to_py(
-                py,
-                Error::Io {
-                    path: path.display().to_string(),
-                    source,
-                },
-            )
-        })?;
+        let data = std::fs::read(&path)
+            .map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })
+            .or_raise(py)?;
         parse(py, vec![data], strict)
     }
 
@@ -151,13 +148,12 @@ impl PySnapshot {
 
     /// Effective requests of one pod (`namespace/name`), in scheduler units (cpu in milli-cores,
     /// everything else in whole units), plus its GPU demand.
-    fn pod_request(&self, key: &str) -> PyResult<PodRequest> {
+    fn pod_request(&self, py: Python<'_>, key: &str) -> PyResult<PodRequest> {
         let s = &self.get();
         let p = s
             .pods
             .id(key)
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))?
-            as usize;
+            .ok_or_else(|| unknown_name(py, "key", key.to_string()))? as usize;
         let resources = s
             .resources
             .names()
@@ -178,13 +174,12 @@ impl PySnapshot {
     }
 
     /// Allocatable of one node in scheduler units, plus its GPU devices and model.
-    fn node_allocatable(&self, name: &str) -> PyResult<NodeAllocatable> {
+    fn node_allocatable(&self, py: Python<'_>, name: &str) -> PyResult<NodeAllocatable> {
         let s = &self.get();
         let n = s
             .nodes
             .id(name)
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_string()))?
-            as usize;
+            .ok_or_else(|| unknown_name(py, "name", name.to_string()))? as usize;
         let resources = s
             .resources
             .names()
@@ -201,12 +196,16 @@ impl PySnapshot {
     }
 
     /// Labels of one node.
-    fn node_labels(&self, name: &str) -> PyResult<std::collections::BTreeMap<String, String>> {
+    fn node_labels(
+        &self,
+        py: Python<'_>,
+        name: &str,
+    ) -> PyResult<std::collections::BTreeMap<String, String>> {
         let s = &self.get();
         let n = s
             .nodes
             .id(name)
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_string()))?;
+            .ok_or_else(|| unknown_name(py, "name", name.to_string()))?;
         let labels = s.node_labels(n);
         Ok(labels
             .labels
@@ -229,8 +228,8 @@ impl PySnapshot {
 
     /// Binds the pods of `placement` (computed on this snapshot) here, in memory. Nothing is
     /// written to any cluster.
-    fn apply(&self, placement: &crate::schedule::PyPlacement) -> PyResult<()> {
-        crate::schedule::apply_placement(self, placement)
+    fn apply(&self, py: Python<'_>, placement: &crate::schedule::PyPlacement) -> PyResult<()> {
+        crate::schedule::apply_placement(py, self, placement)
     }
 
     fn __repr__(&self) -> String {
@@ -268,21 +267,21 @@ pub fn merge_lists<'py>(
         let refs: Vec<&[u8]> = pages.iter().map(AsRef::as_ref).collect();
         snapshot::merge_lists(&refs)
     })?
-    .map_err(|e: InputError| input_error(py, e))?;
+    .or_raise(py)?;
     Ok(PyBytes::new(py, &merged))
 }
 
 /// The `metadata.continue` token of a list page, or None on the last page.
 #[pyfunction]
 pub fn list_continue(py: Python<'_>, page: &[u8]) -> PyResult<Option<String>> {
-    snapshot::list_continue(page).map_err(|e| input_error(py, e))
+    snapshot::list_continue(page).or_raise(py)
 }
 
 /// The effective request of a pod spec (JSON bytes of a Pod's `spec`), exactly as the snapshot
 /// computes it: `{"resources": {name: amount}, "gpu_count": k, "gpu_milli": m}`.
 #[pyfunction]
 pub fn effective_request(py: Python<'_>, spec: &[u8]) -> PyResult<EffectiveRequest> {
-    let r = snapshot::spec_effective_request(spec).map_err(|e| input_error(py, e))?;
+    let r = snapshot::spec_effective_request(spec).or_raise(py)?;
     Ok(EffectiveRequest {
         resources: r.resources.into_iter().collect(),
         gpu_count: r.gpu.count,
@@ -300,7 +299,7 @@ pub struct EffectiveRequest {
 /// Parses a Kubernetes quantity; returns (milli_value, value) — what kube-scheduler uses for
 /// cpu and for every other resource.
 #[pyfunction]
-pub fn parse_quantity(text: &str) -> PyResult<(i64, i64)> {
-    let q = Quantity::parse(text).map_err(|e| QuantityError::new_err(e.to_string()))?;
+pub fn parse_quantity(py: Python<'_>, text: &str) -> PyResult<(i64, i64)> {
+    let q = Quantity::parse(text).or_raise(py)?;
     Ok((q.milli_value(), q.value()))
 }

@@ -5,7 +5,7 @@ use kube_engine_core::error::Error;
 use kube_engine_core::vbp::{self, Instance};
 use pyo3::prelude::*;
 
-use crate::errors::{detached, to_py};
+use crate::errors::{detached, invalid_argument, OrRaise};
 
 fn instance(py: Python<'_>, sizes: Vec<Vec<i64>>, capacity: Vec<i64>) -> PyResult<Instance> {
     if let Some((i, row)) = sizes
@@ -13,16 +13,14 @@ fn instance(py: Python<'_>, sizes: Vec<Vec<i64>>, capacity: Vec<i64>) -> PyResul
         .enumerate()
         .find(|(_, row)| row.len() != capacity.len())
     {
-        return Err(to_py(
-            py,
-            Error::InvalidArgument(format!(
-                "item {i}: {} sizes for {} dimensions",
-                row.len(),
-                capacity.len()
-            )),
-        ));
+        let message = format!(
+            "item {i}: {} sizes for {} dimensions",
+            row.len(),
+            capacity.len()
+        );
+        return Err(invalid_argument(py, "sizes", message));
     }
-    Instance::new(sizes.concat(), capacity).map_err(|e| to_py(py, e))
+    Instance::new(sizes.concat(), capacity).or_raise(py)
 }
 
 /// `(L1, L2)`: the covering bound and Martello–Toth L2, each the max over dimensions.
@@ -68,7 +66,7 @@ pub fn vbp_local_search(
             &inst, &start, lower, budget, seed,
         ))
     })?
-    .map_err(|e| to_py(py, e))?;
+    .or_raise(py)?;
     Ok((p.bin, p.bins))
 }
 
@@ -82,5 +80,5 @@ pub fn vbp_check(
     bins: Vec<i64>,
 ) -> PyResult<usize> {
     let inst = instance(py, sizes, capacity)?;
-    detached(py, move || vbp::check(&inst, &bins))?.map_err(|e| to_py(py, e))
+    detached(py, move || vbp::check(&inst, &bins))?.or_raise(py)
 }

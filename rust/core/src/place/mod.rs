@@ -10,6 +10,7 @@ pub(crate) mod pod_index;
 pub mod profile;
 pub mod state;
 
+use crate::error::{ArgumentError, Error};
 use crate::model::gpu::{self, DeviceMask};
 use crate::snapshot::{Assignment, ConstraintClasses, NodeId, PodId, Snapshot};
 use framework::{Cycle, FitError, Profile, Scheduler};
@@ -82,14 +83,16 @@ pub fn schedule_on_threads(
     order: Order,
     seed: u64,
     threads: usize,
-) -> Result<Placement, String> {
+) -> Result<Placement, Error> {
     if threads <= 1 {
         return schedule(snap, pods, profiles, order, seed);
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+        .map_err(|e| {
+            ArgumentError::invalid("threads", format!("cannot start {threads} threads: {e}"))
+        })?;
     pool.install(|| schedule_with(snap, pods, profiles, order, seed, threads))
 }
 
@@ -102,7 +105,7 @@ pub fn schedule(
     profiles: &[Profile],
     order: Order,
     seed: u64,
-) -> Result<Placement, String> {
+) -> Result<Placement, Error> {
     schedule_with(snap, pods, profiles, order, seed, 1)
 }
 
@@ -113,16 +116,17 @@ fn schedule_with(
     order: Order,
     seed: u64,
     threads: usize,
-) -> Result<Placement, String> {
+) -> Result<Placement, Error> {
     let queue: Vec<PodId> = match pods {
         Some(list) => {
             for &p in list {
                 if let Some(n) = snap.current.node[p as usize] {
-                    return Err(format!(
+                    let message = format!(
                         "pod {} is bound to node {}; schedule places pending pods",
                         snap.pod_key(p),
                         snap.nodes.name[n as usize]
-                    ));
+                    );
+                    return Err(ArgumentError::invalid("pods", message).into());
                 }
             }
             list.to_vec()

@@ -31,6 +31,7 @@ use super::framework::{Cycle, Profile, Rng, Scheduler, TieBreak};
 use super::profile::{build_profile, PluginConfig, PluginRef, PluginSet, Plugins, ProfileConfig};
 use super::state::ClusterState;
 use super::{choose_devices, constraint_groups};
+use crate::error::{ArgumentError, ConfigError, Error};
 use crate::model::gpu::DeviceMask;
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
@@ -199,7 +200,7 @@ pub fn fgd_arrivals(snap: &Snapshot, pods: &[PodId], load: f64, seed: u64) -> Ve
 /// The profile the FGD protocol places with: kube-scheduler's default filters, `policy` (any
 /// score plugin) as the only score plugin, every feasible node scored. A policy with its own
 /// draws (Random) gets `seed`.
-pub fn policy_profile(policy: &str, seed: u64) -> Result<Profile, String> {
+pub fn policy_profile(policy: &str, seed: u64) -> Result<Profile, Error> {
     let one = |name: &str| PluginRef {
         name: name.to_string(),
         weight: None,
@@ -225,7 +226,8 @@ pub fn policy_profile(policy: &str, seed: u64) -> Result<Profile, String> {
     };
     let profile = build_profile(&cfg, None)?;
     if profile.scores.is_empty() {
-        return Err(format!("{policy:?} is not a score plugin"));
+        let e = ConfigError::new(format!("{policy:?} is not a score plugin"));
+        return Err(e.of_plugin(policy).into());
     }
     Ok(profile)
 }
@@ -233,9 +235,10 @@ pub fn policy_profile(policy: &str, seed: u64) -> Result<Profile, String> {
 /// The FGD protocol on `snap`: its unbound active pods (in snapshot order) are the pod list,
 /// [`fgd_arrivals`] with `seed`, placed with [`policy_profile`], ties to the first node in the
 /// seed's [`node_order`].
-pub fn fgd_replay(snap: &Snapshot, policy: &str, load: f64, seed: u64) -> Result<Replay, String> {
+pub fn fgd_replay(snap: &Snapshot, policy: &str, load: f64, seed: u64) -> Result<Replay, Error> {
     if !(load.is_finite() && load > 0.0) {
-        return Err(format!("load must be positive, got {load}"));
+        let message = format!("load must be positive, got {load}");
+        return Err(ArgumentError::invalid("load", message).into());
     }
     let profile = policy_profile(policy, seed)?;
     let pods: Vec<PodId> = (0..snap.pods.len() as PodId)
@@ -253,7 +256,7 @@ pub fn fgd_sweep(
     policies: &[String],
     seeds: &[u64],
     load: f64,
-) -> Result<Vec<Replay>, String> {
+) -> Result<Vec<Replay>, Error> {
     for p in policies {
         policy_profile(p, 0)?;
     }
@@ -345,6 +348,7 @@ mod tests {
         assert!(policy_profile("NodeName", 0)
             .err()
             .unwrap()
+            .to_string()
             .contains("not a score plugin"));
         assert!(policy_profile("Nope", 0).is_err());
     }

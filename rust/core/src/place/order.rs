@@ -1,5 +1,6 @@
 //! The order in which a batch of pods is placed.
 
+use crate::error::{ArgumentError, Error};
 use crate::snapshot::{PodId, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,14 +15,17 @@ pub enum Order {
 }
 
 impl Order {
-    pub fn parse(name: &str) -> Result<Order, String> {
+    /// The order called `name` (the `order` argument of a schedule).
+    pub fn parse(name: &str) -> Result<Order, Error> {
         match name {
             "queue" => Ok(Order::Queue),
             "dominant-share" => Ok(Order::DominantShare),
             "input" => Ok(Order::Input),
-            other => Err(format!(
-                "unknown order {other:?} (queue, dominant-share or input)"
-            )),
+            other => Err(ArgumentError::invalid(
+                "order",
+                format!("unknown order {other:?} (queue, dominant-share or input)"),
+            )
+            .into()),
         }
     }
 

@@ -9,125 +9,15 @@
 //! builds it on first use ([`crate::place::state::ClusterState::pod_index`]).
 
 use std::any::Any;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::hash::{IdMap, IdSet};
-use crate::intern::{Interner, Sym};
+use crate::intern::Sym;
 use crate::model::affinity::{Affinity, PodAffinityTerm};
-use crate::model::selector::{LabelSelector, SelectorOperator};
+use crate::model::selector::InternedSelector;
 use crate::place::framework::Cycle;
 use crate::snapshot::{NodeId, PodId, Snapshot};
-
-// ---------------------------------------------------------------------------------------------
-// Selectors over interned labels.
-
-/// The value of `key` in interned labels sorted by key.
-fn label_value(labels: &[(Sym, Sym)], key: Sym) -> Option<Sym> {
-    labels
-        .binary_search_by_key(&key, |&(k, _)| k)
-        .ok()
-        .map(|i| labels[i].1)
-}
-
-/// A label selector over interned labels (`SymLabels`, sorted by key).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct InternedSelector {
-    requirements: Vec<InternedRequirement>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct InternedRequirement {
-    /// `None`: no object has the key, so it is absent everywhere.
-    key: Option<Sym>,
-    operator: SelectorOperator,
-    /// Sorted, without repeats; values never interned are dropped: no label has them.
-    values: Vec<Sym>,
-}
-
-impl Hash for InternedRequirement {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.key.hash(h);
-        h.write_u8(self.operator as u8);
-        self.values.hash(h);
-    }
-}
-
-impl InternedSelector {
-    pub(crate) fn new(selector: &LabelSelector, symbols: &Interner) -> Self {
-        InternedSelector {
-            requirements: selector
-                .requirements
-                .iter()
-                .map(|r| {
-                    let mut values: Vec<Sym> =
-                        r.values.iter().filter_map(|v| symbols.get(v)).collect();
-                    // `In (a, a)` is legal; the candidate lists must not repeat.
-                    values.sort_unstable();
-                    values.dedup();
-                    InternedRequirement {
-                        key: symbols.get(&r.key),
-                        operator: r.operator,
-                        values,
-                    }
-                })
-                .collect(),
-        }
-    }
-
-    /// Merges `matchLabelKeys` (`key In (v)`) and `mismatchLabelKeys` (`key NotIn (v)`) with the
-    /// values `own` (the owning pod's labels) has; keys it lacks are ignored.
-    pub(crate) fn merge_label_keys(
-        &mut self,
-        symbols: &Interner,
-        own: &[(Sym, Sym)],
-        match_keys: &[String],
-        mismatch_keys: &[String],
-    ) {
-        let keyed = [
-            (match_keys, SelectorOperator::In),
-            (mismatch_keys, SelectorOperator::NotIn),
-        ];
-        for (keys, operator) in keyed {
-            for k in keys {
-                let Some(key) = symbols.get(k) else { continue };
-                if let Some(v) = label_value(own, key) {
-                    self.requirements.push(InternedRequirement {
-                        key: Some(key),
-                        operator,
-                        values: vec![v],
-                    });
-                }
-            }
-        }
-    }
-
-    /// No requirements: matches every label set (`labels.Everything()`).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.requirements.is_empty()
-    }
-
-    pub(crate) fn matches(&self, labels: &[(Sym, Sym)]) -> bool {
-        self.requirements.iter().all(|r| {
-            let v = r.key.and_then(|k| label_value(labels, k));
-            match r.operator {
-                SelectorOperator::In => v.is_some_and(|v| r.values.contains(&v)),
-                SelectorOperator::NotIn => v.is_none_or(|v| !r.values.contains(&v)),
-                SelectorOperator::Exists => v.is_some(),
-                SelectorOperator::DoesNotExist => v.is_none(),
-            }
-        })
-    }
-
-    /// The `(key, values)` of each `In` requirement: a matching pod has one of these labels.
-    /// `None` for the key: the requirement (and so the selector) matches nothing.
-    fn in_requirements(&self) -> impl Iterator<Item = (Option<Sym>, &[Sym])> {
-        self.requirements
-            .iter()
-            .filter(|r| r.operator == SelectorOperator::In)
-            .map(|r| (r.key, r.values.as_slice()))
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pod affinity terms.
@@ -853,62 +743,6 @@ pub(crate) fn placed(cx: &Cycle, q: PodId) -> Option<NodeId> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    fn interned(symbols: &mut Interner, pairs: &[(&str, &str)]) -> Vec<(Sym, Sym)> {
-        let mut v: Vec<(Sym, Sym)> = pairs
-            .iter()
-            .map(|(k, val)| (symbols.intern(k), symbols.intern(val)))
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn interned_selector_agrees_with_the_string_selector() {
-        let mut symbols = Interner::default();
-        let sets = [
-            vec![("app", "web"), ("tier", "fe")],
-            vec![("app", "web")],
-            vec![("app", "db"), ("canary", "1")],
-            vec![],
-        ];
-        let interned_sets: Vec<_> = sets.iter().map(|s| interned(&mut symbols, s)).collect();
-        let selectors = [
-            r#"{}"#,
-            r#"{"matchLabels":{"app":"web"}}"#,
-            r#"{"matchExpressions":[{"key":"tier","operator":"In","values":["fe","never-seen"]}]}"#,
-            r#"{"matchExpressions":[{"key":"tier","operator":"NotIn","values":["fe"]}]}"#,
-            r#"{"matchExpressions":[{"key":"canary","operator":"Exists"}]}"#,
-            r#"{"matchExpressions":[{"key":"canary","operator":"DoesNotExist"}]}"#,
-            r#"{"matchExpressions":[{"key":"unknown-key","operator":"NotIn","values":["x"]}]}"#,
-            r#"{"matchExpressions":[{"key":"unknown-key","operator":"Exists"}]}"#,
-        ];
-        for json in selectors {
-            let sel: LabelSelector = serde_json::from_str(json).unwrap();
-            let fast = InternedSelector::new(&sel, &symbols);
-            for (plain, syms) in sets.iter().zip(&interned_sets) {
-                let kv = crate::model::meta::KeyValues::from_pairs(plain);
-                assert_eq!(fast.matches(syms), sel.matches(&kv), "{json} on {plain:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn label_keys_merge_with_the_owners_values() {
-        let mut symbols = Interner::default();
-        let own = interned(&mut symbols, &[("app", "web"), ("version", "v2")]);
-        let same = interned(&mut symbols, &[("app", "web"), ("version", "v2")]);
-        let other = interned(&mut symbols, &[("app", "web"), ("version", "v1")]);
-        let sel: LabelSelector = serde_json::from_str(r#"{"matchLabels":{"app":"web"}}"#).unwrap();
-        let mut s = InternedSelector::new(&sel, &symbols);
-        s.merge_label_keys(&symbols, &own, &["version".into(), "absent".into()], &[]);
-        assert!(s.matches(&same));
-        assert!(!s.matches(&other));
-        let mut s = InternedSelector::new(&sel, &symbols);
-        s.merge_label_keys(&symbols, &own, &[], &["version".into()]);
-        assert!(!s.matches(&same));
-        assert!(s.matches(&other));
-    }
 
     /// A snapshot of `pods`: (namespace/name, labels JSON members, spec members).
     pub(crate) fn snapshot(pods: &[(&str, &str, &str)]) -> Snapshot {

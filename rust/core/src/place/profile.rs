@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::framework::Profile;
 use super::plugins;
+use crate::error::{ConfigError, Error};
 
 /// kube-scheduler's default plugins (v1), in order, with their default score weights (0: no
 /// Score extension).
@@ -128,17 +129,18 @@ fn default_weight(name: &str) -> i64 {
 }
 
 /// Builds a profile; `percentage` is the configuration-wide default.
-pub fn build_profile(cfg: &ProfileConfig, percentage: Option<u32>) -> Result<Profile, String> {
+pub fn build_profile(cfg: &ProfileConfig, percentage: Option<u32>) -> Result<Profile, ConfigError> {
     let name = cfg
         .scheduler_name
         .clone()
         .unwrap_or_else(|| "default-scheduler".into());
-    let ctx = |e: String| format!("profile {name:?}: {e}");
+    let ctx = |e: ConfigError| e.within(format!("profile {name:?}"));
     let mut args: HashMap<&str, &Value> = HashMap::new();
     for pc in &cfg.plugin_config {
         if let Some(a) = &pc.args {
             if args.insert(pc.name.as_str(), a).is_some() {
-                return Err(ctx(format!("pluginConfig lists {:?} twice", pc.name)));
+                let twice = ConfigError::new(format!("pluginConfig lists {:?} twice", pc.name));
+                return Err(ctx(twice.of_plugin(&pc.name)));
             }
         }
     }
@@ -183,9 +185,10 @@ pub fn build_profile(cfg: &ProfileConfig, percentage: Option<u32>) -> Result<Pro
     }
     for (plugin, weight) in &scores {
         if !(1..=100).contains(weight) {
-            return Err(ctx(format!(
+            let e = ConfigError::new(format!(
                 "score weight of {plugin} must be 1..100, got {weight}"
-            )));
+            ));
+            return Err(ctx(e.of_plugin(plugin)));
         }
         if let Some(built) =
             plugins::build(plugin, args.get(plugin.as_str()).copied()).map_err(&ctx)?
@@ -199,14 +202,15 @@ pub fn build_profile(cfg: &ProfileConfig, percentage: Option<u32>) -> Result<Pro
         if !filters.iter().chain(&scores).any(|(n, _)| n == name)
             && plugins::build(name, None).is_err()
         {
-            return Err(ctx(format!("pluginConfig names unknown plugin {name:?}")));
+            let e = ConfigError::new(format!("pluginConfig names unknown plugin {name:?}"));
+            return Err(ctx(e.of_plugin(name)));
         }
     }
     if let Some(p) = profile.percentage_of_nodes_to_score {
         if p > 100 {
-            return Err(ctx(format!(
+            return Err(ctx(ConfigError::new(format!(
                 "percentageOfNodesToScore must be 0..100, got {p}"
-            )));
+            ))));
         }
     }
     Ok(profile)
@@ -217,21 +221,23 @@ pub fn default_profile() -> Profile {
 }
 
 /// Every profile of a configuration (JSON; the Python layer reads YAML into it).
-pub fn profiles_from_json(json: &str) -> Result<Vec<Profile>, String> {
-    let cfg: SchedulerConfig =
-        serde_json::from_str(json).map_err(|e| format!("KubeSchedulerConfiguration: {e}"))?;
+pub fn profiles_from_json(json: &str) -> Result<Vec<Profile>, Error> {
+    let cfg: SchedulerConfig = serde_json::from_str(json)
+        .map_err(|e| ConfigError::at("KubeSchedulerConfiguration", e.to_string()))?;
     if let Some(kind) = cfg.kind.as_deref() {
         if kind != "KubeSchedulerConfiguration" {
-            return Err(format!(
+            return Err(ConfigError::new(format!(
                 "kind must be KubeSchedulerConfiguration, got {kind:?}"
-            ));
+            ))
+            .into());
         }
     }
     if let Some(v) = cfg.api_version.as_deref() {
         if !v.starts_with("kubescheduler.config.k8s.io/") {
-            return Err(format!(
+            return Err(ConfigError::new(format!(
                 "apiVersion must be kubescheduler.config.k8s.io/v1, got {v:?}"
-            ));
+            ))
+            .into());
         }
     }
     if cfg.profiles.is_empty() {
@@ -240,10 +246,10 @@ pub fn profiles_from_json(json: &str) -> Result<Vec<Profile>, String> {
             cfg.percentage_of_nodes_to_score,
         )?]);
     }
-    cfg.profiles
-        .iter()
+    let profiles = cfg.profiles.iter();
+    Ok(profiles
         .map(|p| build_profile(p, cfg.percentage_of_nodes_to_score))
-        .collect()
+        .collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
@@ -308,7 +314,7 @@ mod tests {
 
     #[test]
     fn unknown_plugins_and_args_are_errors() {
-        let err = |j: &str| profiles_from_json(j).err().unwrap();
+        let err = |j: &str| profiles_from_json(j).err().unwrap().to_string();
         assert!(
             err(r#"{"profiles":[{"plugins":{"score":{"enabled":[{"name":"Magic"}]}}}]}"#)
                 .contains("unknown plugin \"Magic\"")

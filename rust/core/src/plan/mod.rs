@@ -20,6 +20,7 @@ use ledger::Ledger;
 pub use ledger::{Cap, Limits};
 use waves::sequence;
 
+use crate::error::{ArgumentError, Error};
 use crate::model::gpu::DeviceMask;
 use crate::place::framework::Profile;
 use crate::rebalance::budgets::budgets;
@@ -174,11 +175,12 @@ pub fn plan(
     targets: &[Target],
     profile: &Profile,
     opts: &PlanOptions,
-) -> Result<Plan, String> {
+) -> Result<Plan, Error> {
     let mut seen = vec![false; snap.pods.len()];
     for t in targets {
         if std::mem::replace(&mut seen[t.pod as usize], true) {
-            return Err(format!("pod {} has two targets", snap.pod_key(t.pod)));
+            let message = format!("pod {} has two targets", snap.pod_key(t.pod));
+            return Err(ArgumentError::invalid("target", message).into());
         }
     }
     let budgets = budgets(snap);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::budgets::budgets;
 use super::pins::{pin, Pin, PinOptions};
+use crate::error::Error;
 use crate::hash::IdMap;
 use crate::metrics;
 use crate::model::gpu::DeviceMask;
@@ -83,7 +84,7 @@ fn rides_along(why: Option<Pin>) -> bool {
 
 /// Empties as many nodes as it can; the plan is checked against the snapshot's rules (no kind
 /// of violation may grow) before it is returned.
-pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, String> {
+pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
     let mut profile: Profile = profiles_from_json(PACKING_PROFILE)?
         .pop()
         .expect("one profile");
@@ -349,7 +350,7 @@ fn watchers(snap: &Snapshot) -> Vec<Vec<PodId>> {
 
 /// No kind of violation may be more frequent after the plan than before: every move passed the
 /// filters, so this catches a bug, never an input.
-fn check(snap: &Snapshot, after: &Assignment) -> Result<(), String> {
+fn check(snap: &Snapshot, after: &Assignment) -> Result<(), Error> {
     let count = |a: &Assignment| {
         let mut by_kind = std::collections::BTreeMap::new();
         for v in metrics::evaluate(snap, a).violations {
@@ -361,10 +362,10 @@ fn check(snap: &Snapshot, after: &Assignment) -> Result<(), String> {
     for (kind, &n) in &after {
         let was = before.get(kind).copied().unwrap_or(0);
         if n > was {
-            return Err(format!(
+            return Err(Error::Internal(format!(
                 "internal error: the plan would add {} {kind} violation(s); not returned",
                 n - was
-            ));
+            )));
         }
     }
     Ok(())

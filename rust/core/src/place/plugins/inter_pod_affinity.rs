@@ -33,6 +33,7 @@
 
 use serde::Deserialize;
 
+use crate::error::ConfigError;
 use crate::intern::Sym;
 use crate::model::affinity::PodAffinity;
 use crate::place::framework::{
@@ -75,11 +76,12 @@ pub struct InterPodAffinity {
 }
 
 impl InterPodAffinity {
-    pub fn new(args: InterPodAffinityArgs) -> Result<Self, String> {
+    pub fn new(args: InterPodAffinityArgs) -> Result<Self, ConfigError> {
         let w = args.hard_pod_affinity_weight;
         if !(0..=100).contains(&w) {
-            return Err(format!(
-                "hardPodAffinityWeight: Invalid value: {w}: not in valid range [0, 100]"
+            return Err(ConfigError::at(
+                "hardPodAffinityWeight",
+                format!("Invalid value: {w}: not in valid range [0, 100]"),
             ));
         }
         Ok(InterPodAffinity {
@@ -505,7 +507,7 @@ mod tests {
         assert!(e.contains("unknown field `hardPodAffinityWeigth`"), "{e}");
         let a: InterPodAffinityArgs =
             serde_json::from_str(r#"{"hardPodAffinityWeight":101}"#).unwrap();
-        let e = InterPodAffinity::new(a).err().unwrap();
+        let e = InterPodAffinity::new(a).err().unwrap().to_string();
         assert!(e.contains("not in valid range [0, 100]"), "{e}");
     }
 }

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::framework::{FilterPlugin, ScorePlugin};
+use crate::error::ConfigError;
 
 /// What a name in a profile turns into.
 pub struct Built {
@@ -39,25 +40,38 @@ pub const NOT_MODELLED: &[&str] = &[
     "AzureDiskLimits",
 ];
 
-fn args<T: DeserializeOwned + Default>(name: &str, args: Option<&Value>) -> Result<T, String> {
+/// Plugin `name`'s args (its defaults when there are none).
+fn args<T: DeserializeOwned + Default>(name: &str, args: Option<&Value>) -> Result<T, ConfigError> {
     match args {
         None => Ok(T::default()),
-        Some(v) => {
-            serde_json::from_value(v.clone()).map_err(|e| format!("pluginConfig {name}: args: {e}"))
-        }
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            ConfigError::at("args", e.to_string())
+                .within(format!("pluginConfig {name}"))
+                .of_plugin(name)
+        }),
     }
 }
 
-fn no_args(name: &str, a: Option<&Value>) -> Result<(), String> {
+/// Checks that plugin `name`, which takes no args, was given none (or only their type meta).
+fn no_args(name: &str, a: Option<&Value>) -> Result<(), ConfigError> {
     match a {
         None => Ok(()),
         Some(Value::Object(m)) if m.keys().all(|k| k == "kind" || k == "apiVersion") => Ok(()),
-        Some(_) => Err(format!("pluginConfig {name}: this plugin takes no args")),
+        Some(_) => Err(ConfigError::at(
+            format!("pluginConfig {name}"),
+            "this plugin takes no args",
+        )
+        .of_plugin(name)),
     }
 }
 
+/// A plugin constructor's complaint about its args, placed under the plugin's `pluginConfig`.
+fn invalid_args(name: &str) -> impl Fn(ConfigError) -> ConfigError + '_ {
+    move |e| e.within(format!("pluginConfig {name}")).of_plugin(name)
+}
+
 /// The plugin called `name`, configured with `args`; `Ok(None)` for a plugin in [`NOT_MODELLED`].
-pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
+pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, ConfigError> {
     if let Some(built) = packing::build(name, a)? {
         return Ok(Some(built));
     }
@@ -92,21 +106,15 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
         "NodeResourcesFit" => {
             let fit_args: node_resources_fit::FitArgs = args(name, a)?;
             both(
-                Box::new(
-                    NodeResourcesFit::new(fit_args.clone())
-                        .map_err(|e| format!("pluginConfig {name}: {e}"))?,
-                ),
-                Box::new(
-                    NodeResourcesFit::new(fit_args)
-                        .map_err(|e| format!("pluginConfig {name}: {e}"))?,
-                ),
+                Box::new(NodeResourcesFit::new(fit_args.clone()).map_err(invalid_args(name))?),
+                Box::new(NodeResourcesFit::new(fit_args).map_err(invalid_args(name))?),
             )
         }
         "PodTopologySpread" => {
             let spread_args: pod_topology_spread::PodTopologySpreadArgs = args(name, a)?;
             let build = || {
                 pod_topology_spread::PodTopologySpread::new(spread_args.clone())
-                    .map_err(|e| format!("pluginConfig {name}: {e}"))
+                    .map_err(invalid_args(name))
             };
             both(Box::new(build()?), Box::new(build()?))
         }
@@ -114,7 +122,7 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
             let ipa_args: inter_pod_affinity::InterPodAffinityArgs = args(name, a)?;
             let build = || {
                 inter_pod_affinity::InterPodAffinity::new(ipa_args.clone())
-                    .map_err(|e| format!("pluginConfig {name}: {e}"))
+                    .map_err(invalid_args(name))
             };
             both(Box::new(build()?), Box::new(build()?))
         }
@@ -129,7 +137,7 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, String> {
             score: Some(Box::new(BalancedAllocation::new(args(name, a)?))),
         },
         _ if NOT_MODELLED.contains(&name) => return Ok(None),
-        _ => return Err(format!("unknown plugin {name:?}")),
+        _ => return Err(ConfigError::new(format!("unknown plugin {name:?}")).of_plugin(name)),
     };
     Ok(Some(built))
 }

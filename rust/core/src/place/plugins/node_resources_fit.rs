@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::error::ConfigError;
 use crate::model::gpu::{self, GPU_RESOURCE};
 use crate::place::framework::{
     Cycle, CycleData, Divider, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
@@ -84,7 +85,7 @@ pub struct NodeResourcesFit {
 }
 
 impl NodeResourcesFit {
-    pub fn new(args: FitArgs) -> Result<Self, String> {
+    pub fn new(args: FitArgs) -> Result<Self, ConfigError> {
         let s = args.scoring_strategy.unwrap_or_default();
         let resources = s.resources.unwrap_or_else(|| {
             vec![
@@ -99,31 +100,33 @@ impl NodeResourcesFit {
             ]
         });
         if let Some(r) = resources.iter().find(|r| !(1..=100).contains(&r.weight)) {
-            return Err(format!(
-                "scoringStrategy.resources: weight of {:?} must be 1..100, got {}",
-                r.name, r.weight
+            return Err(ConfigError::at(
+                "scoringStrategy.resources",
+                format!("weight of {:?} must be 1..100, got {}", r.name, r.weight),
             ));
         }
         let mut shape = Vec::new();
         if s.kind == Strategy::RequestedToCapacityRatio {
             let points = s
                 .requested_to_capacity_ratio
-                .ok_or("scoringStrategy.requestedToCapacityRatio is required for RequestedToCapacityRatio")?
+                .ok_or_else(|| ConfigError::new("scoringStrategy.requestedToCapacityRatio is required for RequestedToCapacityRatio"))?
                 .shape;
             if points.is_empty() {
-                return Err(
-                    "scoringStrategy.requestedToCapacityRatio.shape must not be empty".into(),
-                );
+                return Err(ConfigError::new(
+                    "scoringStrategy.requestedToCapacityRatio.shape must not be empty",
+                ));
             }
             for (i, p) in points.iter().enumerate() {
                 if !(0..=100).contains(&p.utilization) || !(0..=10).contains(&p.score) {
-                    return Err(format!(
-                        "scoringStrategy.requestedToCapacityRatio.shape[{i}]: utilization must be 0..100 and score 0..10"
+                    return Err(ConfigError::at(
+                        format!("scoringStrategy.requestedToCapacityRatio.shape[{i}]"),
+                        "utilization must be 0..100 and score 0..10",
                     ));
                 }
                 if i > 0 && p.utilization <= points[i - 1].utilization {
-                    return Err(format!(
-                        "scoringStrategy.requestedToCapacityRatio.shape[{i}]: utilization values must increase"
+                    return Err(ConfigError::at(
+                        format!("scoringStrategy.requestedToCapacityRatio.shape[{i}]"),
+                        "utilization values must increase",
                     ));
                 }
             }
@@ -133,7 +136,7 @@ impl NodeResourcesFit {
                 .map(|p| (p.utilization, p.score * MAX_NODE_SCORE / 10))
                 .collect();
         } else if s.requested_to_capacity_ratio.is_some() {
-            return Err("scoringStrategy.requestedToCapacityRatio is only allowed with RequestedToCapacityRatio".into());
+            return Err(ConfigError::new("scoringStrategy.requestedToCapacityRatio is only allowed with RequestedToCapacityRatio"));
         }
         Ok(NodeResourcesFit {
             ignored: args.ignored_resources,
@@ -618,6 +621,7 @@ mod tests {
             NodeResourcesFit::new(serde_json::from_str(j).unwrap())
                 .err()
                 .unwrap()
+                .to_string()
         };
         assert!(
             bad(r#"{"scoringStrategy":{"type":"RequestedToCapacityRatio"}}"#)

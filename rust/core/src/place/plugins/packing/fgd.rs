@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::{cpu_left, is_share, pod_cpu};
+use crate::error::ConfigError;
 use crate::metrics::frag::{self, NodeFree, Shape};
 use crate::model::gpu::{self, DeviceMask, GpuDemand};
 use crate::place::framework::{Cycle, CycleData, ScorePlugin, MAX_NODE_SCORE};
@@ -54,12 +55,12 @@ pub struct Fgd {
 }
 
 impl Fgd {
-    pub fn new(args: FgdArgs) -> Result<Self, String> {
+    pub fn new(args: FgdArgs) -> Result<Self, ConfigError> {
         let threshold = args.popularity_threshold.unwrap_or(95.0);
         if !(threshold > 0.0 && threshold <= 100.0) {
-            return Err(format!(
+            return Err(ConfigError::new(format!(
                 "popularityThreshold must be in (0, 100], got {threshold}"
-            ));
+            )));
         }
         Ok(Fgd {
             threshold,

@@ -27,7 +27,8 @@ pub mod random;
 
 use serde_json::Value;
 
-use super::Built;
+use super::{args, invalid_args, no_args, Built};
+use crate::error::ConfigError;
 use crate::model::gpu::{self, DeviceMask, DEVICE_MILLI};
 use crate::place::framework::{Cycle, Rng, ScorePlugin, MAX_NODE_SCORE};
 use crate::resources::CPU;
@@ -50,47 +51,22 @@ pub const POLICIES: &[&str] = &[
 ];
 
 /// The packing plugin called `name`, or `None` when `name` is not one.
-pub fn build(name: &str, args: Option<&Value>) -> Result<Option<Built>, String> {
+pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, ConfigError> {
+    let plain = |plugin: Box<dyn ScorePlugin>| no_args(name, a).map(|_| plugin);
     let score: Box<dyn ScorePlugin> = match name {
-        "BestFit" => no_args(name, args, Box::new(best_fit::BestFit))?,
-        "DotProduct" => no_args(name, args, Box::new(dot_product::DotProduct))?,
-        "FGD" => Box::new(
-            fgd::Fgd::new(parse(name, args)?).map_err(|e| format!("pluginConfig {name}: {e}"))?,
-        ),
-        "FirstFit" => no_args(name, args, Box::new(first_fit::FirstFit))?,
-        "GpuClustering" => no_args(name, args, Box::new(gpu_clustering::GpuClustering))?,
-        "GpuPacking" => no_args(name, args, Box::new(gpu_packing::GpuPacking))?,
-        "Random" => Box::new(random::Random::new(parse(name, args)?)),
+        "BestFit" => plain(Box::new(best_fit::BestFit))?,
+        "DotProduct" => plain(Box::new(dot_product::DotProduct))?,
+        "FGD" => Box::new(fgd::Fgd::new(args(name, a)?).map_err(invalid_args(name))?),
+        "FirstFit" => plain(Box::new(first_fit::FirstFit))?,
+        "GpuClustering" => plain(Box::new(gpu_clustering::GpuClustering))?,
+        "GpuPacking" => plain(Box::new(gpu_packing::GpuPacking))?,
+        "Random" => Box::new(random::Random::new(args(name, a)?)),
         _ => return Ok(None),
     };
     Ok(Some(Built {
         filter: None,
         score: Some(score),
     }))
-}
-
-fn parse<T: serde::de::DeserializeOwned + Default>(
-    name: &str,
-    args: Option<&Value>,
-) -> Result<T, String> {
-    match args {
-        None => Ok(T::default()),
-        Some(v) => {
-            serde_json::from_value(v.clone()).map_err(|e| format!("pluginConfig {name}: args: {e}"))
-        }
-    }
-}
-
-fn no_args(
-    name: &str,
-    args: Option<&Value>,
-    plugin: Box<dyn ScorePlugin>,
-) -> Result<Box<dyn ScorePlugin>, String> {
-    match args {
-        None => Ok(plugin),
-        Some(Value::Object(m)) if m.keys().all(|k| k == "kind" || k == "apiVersion") => Ok(plugin),
-        Some(_) => Err(format!("pluginConfig {name}: this plugin takes no args")),
-    }
 }
 
 /// CPU left on `node` (the simulator's `MilliCpuLeft`).
@@ -304,17 +280,20 @@ mod tests {
         assert!(build("BestFit", Some(&serde_json::json!({"x": 1})))
             .err()
             .unwrap()
+            .to_string()
             .contains("takes no args"));
         let fgd = |a| build("FGD", Some(&a)).map(|b| b.is_some());
         assert_eq!(
             fgd(serde_json::json!({"popularityThreshold": 80})),
             Ok(true)
         );
-        assert!(fgd(serde_json::json!({"popularityThreshold": 0}))
-            .unwrap_err()
-            .contains("(0, 100]"));
+        let e = fgd(serde_json::json!({"popularityThreshold": 0})).unwrap_err();
+        assert!(e.to_string().contains("(0, 100]"), "{e}");
+        assert_eq!(e.plugin.as_deref(), Some("FGD"));
+        assert_eq!(e.path, "pluginConfig FGD");
         assert!(fgd(serde_json::json!({"speed": 1}))
             .unwrap_err()
+            .to_string()
             .contains("unknown field"));
         let random = serde_json::json!({"seed": 3});
         assert!(build("Random", Some(&random)).unwrap().is_some());

@@ -1,8 +1,11 @@
 //! Label selectors (`metav1.LabelSelector`) and the label sets they match.
 
+mod interned;
+
 use serde::Deserialize;
 
 use super::meta::{null_default, KeyValues};
+pub(crate) use interned::InternedSelector;
 
 /// Anything that has labels: a node, a pod, a namespace.
 pub trait LabelSet {

@@ -1,151 +1,14 @@
-//! kube-scheduler semantics of the core plugins on small, hand-checked clusters.
+//! The framework on small, hand-checked clusters: the default profile's scores, queue order,
+//! tie-breaking, the node walk, threads, and the results a scheduler keeps between cycles.
 
 mod common;
-use common::{placed_on, reason, run};
+use common::resources::{node, pod};
+use common::{placed_on, reason, snap};
 use kube_engine_core::place::framework::{Cycle, Scheduler};
 use kube_engine_core::place::profile::{default_profile, profiles_from_json};
 use kube_engine_core::place::state::ClusterState;
 use kube_engine_core::place::{schedule, Order};
-use kube_engine_core::snapshot::parse_documents;
-use kube_engine_core::Snapshot;
-
-fn node(name: &str, cpu: &str, mem: &str, extra: &str) -> String {
-    format!(
-        r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{"kubernetes.io/hostname":"{name}"}}}},
-            "spec":{{{extra}}},"status":{{"allocatable":{{"cpu":"{cpu}","memory":"{mem}","pods":"110"}}}}}}"#
-    )
-}
-
-fn pod(name: &str, cpu: &str, mem: &str, spec_extra: &str) -> String {
-    format!(
-        r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"default"}},
-            "spec":{{{spec_extra}"containers":[{{"name":"c","resources":{{"requests":{{"cpu":"{cpu}","memory":"{mem}"}}}}}}]}}}}"#
-    )
-}
-
-fn snap(items: &[String]) -> Snapshot {
-    let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
-    parse_documents(&[doc.as_bytes()]).unwrap()
-}
-
-#[test]
-fn taints_and_tolerations_docs_example() {
-    let taint = r#""taints":[{"key":"key1","value":"value1","effect":"NoSchedule"}]"#;
-    let tolerates = r#""tolerations":[{"key":"key1","operator":"Equal","value":"value1","effect":"NoSchedule"}],"#;
-    let exists = r#""tolerations":[{"key":"key1","operator":"Exists","effect":"NoSchedule"}],"#;
-    let s = snap(&[
-        node("n1", "4", "8Gi", taint),
-        pod("plain", "1", "1Gi", ""),
-        pod("equal", "1", "1Gi", tolerates),
-        pod("exists", "1", "1Gi", exists),
-    ]);
-    let pl = run(&s);
-    assert_eq!(
-        reason(&s, &pl, "default/plain"),
-        "0/1 nodes are available: 1 node(s) had untolerated taint {key1: value1}."
-    );
-    assert_eq!(placed_on(&s, &pl, "default/equal").as_deref(), Some("n1"));
-    assert_eq!(placed_on(&s, &pl, "default/exists").as_deref(), Some("n1"));
-}
-
-#[test]
-fn prefer_no_schedule_steers_away() {
-    let soft = r#""taints":[{"key":"spot","value":"true","effect":"PreferNoSchedule"}]"#;
-    // Identical nodes but for the soft taint; the untainted one wins (TaintToleration weight 3).
-    let s = snap(&[
-        node("a-spot", "4", "8Gi", soft),
-        node("b", "4", "8Gi", ""),
-        pod("p", "1", "1Gi", ""),
-    ]);
-    assert_eq!(placed_on(&s, &run(&s), "default/p").as_deref(), Some("b"));
-}
-
-#[test]
-fn resource_reasons_and_cordoned_nodes() {
-    let s = snap(&[
-        node("small-cpu", "1", "64Gi", ""),
-        node("small-mem", "64", "1Gi", ""),
-        node("cordoned", "64", "64Gi", r#""unschedulable":true"#),
-        pod("big", "2", "2Gi", ""),
-    ]);
-    assert_eq!(
-        reason(&s, &run(&s), "default/big"),
-        "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 node(s) were unschedulable."
-    );
-}
-
-#[test]
-fn init_containers_count_in_the_fit() {
-    // The app needs 1 cpu but its init container 3: a 2-cpu node cannot take it.
-    let init = r#""initContainers":[{"name":"i","resources":{"requests":{"cpu":"3"}}}],"#;
-    let s = snap(&[node("n", "2", "8Gi", ""), pod("p", "1", "1Gi", init)]);
-    assert_eq!(
-        reason(&s, &run(&s), "default/p"),
-        "0/1 nodes are available: 1 Insufficient cpu."
-    );
-}
-
-#[test]
-fn node_affinity_operators_choose_the_node() {
-    let labelled = |name: &str, labels: &str| {
-        format!(
-            r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{{labels}}}}},
-                "status":{{"allocatable":{{"cpu":"8","memory":"8Gi","pods":"110"}}}}}}"#
-        )
-    };
-    let affinity = |expr: &str| {
-        format!(
-            r#""affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":
-                {{"nodeSelectorTerms":[{{"matchExpressions":[{expr}]}}]}}}}}},"#
-        )
-    };
-    let nodes = [
-        labelled("gpu-16", r#""cores":"16","gpu":"a100""#),
-        labelled("plain-4", r#""cores":"4""#),
-    ];
-    let cases = [
-        (
-            r#"{"key":"gpu","operator":"In","values":["a100"]}"#,
-            "gpu-16",
-        ),
-        (
-            r#"{"key":"gpu","operator":"NotIn","values":["a100"]}"#,
-            "plain-4",
-        ),
-        (r#"{"key":"gpu","operator":"Exists"}"#, "gpu-16"),
-        (r#"{"key":"gpu","operator":"DoesNotExist"}"#, "plain-4"),
-        (
-            r#"{"key":"cores","operator":"Gt","values":["8"]}"#,
-            "gpu-16",
-        ),
-        (
-            r#"{"key":"cores","operator":"Lt","values":["8"]}"#,
-            "plain-4",
-        ),
-    ];
-    for (expr, want) in cases {
-        let mut items = nodes.to_vec();
-        items.push(pod("p", "1", "1Gi", &affinity(expr)));
-        let s = snap(&items);
-        assert_eq!(
-            placed_on(&s, &run(&s), "default/p").as_deref(),
-            Some(want),
-            "{expr}"
-        );
-    }
-    let mut items = nodes.to_vec();
-    items.push(pod(
-        "p",
-        "1",
-        "1Gi",
-        &affinity(r#"{"key":"cores","operator":"Gt","values":["64"]}"#),
-    ));
-    let s = snap(&items);
-    assert_eq!(
-        reason(&s, &run(&s), "default/p"),
-        "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
-    );
-}
+use kube_engine_core::Error;
 
 #[test]
 fn hand_computed_default_scores() {
@@ -166,23 +29,6 @@ fn hand_computed_default_scores() {
     let totals = Scheduler::new(&profile, 0).score(&cx, &[0, 1]);
     // Equal plugins contribute the same to both: TaintToleration 3*100, NodeAffinity skipped.
     assert_eq!(totals, vec![300 + 31 + 81, 300 + 81 + 93]);
-}
-
-#[test]
-fn most_allocated_packs_and_weights_apply() {
-    let cfg = r#"{"profiles":[{"plugins":{"score":{"disabled":[{"name":"*"}],
-                    "enabled":[{"name":"NodeResourcesFit","weight":1}]}},
-                  "pluginConfig":[{"name":"NodeResourcesFit","args":{"scoringStrategy":{"type":"MostAllocated",
-                    "resources":[{"name":"cpu","weight":3},{"name":"memory","weight":1}]}}}]}]}"#;
-    let profiles = profiles_from_json(cfg).unwrap();
-    let s = snap(&[
-        node("a", "4", "8Gi", ""),
-        node("b", "4", "8Gi", ""),
-        pod("used", "2", "1Gi", "").replace(r#""spec":{"#, r#""spec":{"nodeName":"b","#),
-        pod("p", "1", "1Gi", ""),
-    ]);
-    let pl = schedule(&s, None, &profiles, Order::Input, 0).unwrap();
-    assert_eq!(placed_on(&s, &pl, "default/p").as_deref(), Some("b"));
 }
 
 #[test]
@@ -218,44 +64,17 @@ fn ties_are_broken_by_the_seed_deterministically() {
 }
 
 #[test]
-fn gpu_fit_and_devices() {
-    let g = r#"{"kind":"Node","metadata":{"name":"g"},"status":{"allocatable":{"cpu":"8","memory":"8Gi","pods":"110","nvidia.com/gpu":"2"}}}"#;
-    let share = |name: &str, m: &str| {
-        format!(
-            r#"{{"kind":"Pod","metadata":{{"name":"{name}","namespace":"default"}},
-                "spec":{{"containers":[{{"name":"c","resources":{{"requests":{{"kube-engine.io/gpu-milli":"{m}"}}}}}}]}}}}"#
-        )
-    };
-    let s = snap(&[
-        g.to_string(),
-        share("a", "600"),
-        share("b", "600"),
-        share("c", "300"),
-        share("d", "600"),
-    ]);
-    let pl = run(&s);
-    let dev = |name: &str| {
-        let p = s.pods.id(name).unwrap();
-        pl.placed.iter().find(|x| x.0 == p).map(|x| x.2)
-    };
-    // Best fit: a on device 0, b on device 1, c joins the fuller one that fits (either 400 left).
-    assert_eq!(dev("default/a"), Some(0b01));
-    assert_eq!(dev("default/b"), Some(0b10));
-    assert!(dev("default/c").is_some());
-    assert_eq!(
-        reason(&s, &pl, "default/d"),
-        "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
-    );
-}
-
-#[test]
 fn bound_pods_cannot_be_rescheduled_through_schedule() {
     let s = snap(&[
         node("n", "4", "8Gi", ""),
         pod("p", "1", "1Gi", r#""nodeName":"n","#),
     ]);
     let err = schedule(&s, Some(&[0]), &[default_profile()], Order::Input, 0).unwrap_err();
-    assert!(err.contains("is bound to node n"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidArgument(a) if a.argument == "pods"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("is bound to node n"), "{err}");
 }
 
 #[test]
@@ -391,91 +210,6 @@ fn kept_node_local_results_match_fresh_cycles() {
     }
 }
 
-/// The resource scores' straight passes over many nodes (cpu and memory read from the nodes'
-/// rooms, arithmetic without overflow checks) give each node what the general per-node score
-/// gives it, including nodes too big for the unchecked arithmetic, empty ones and full ones.
-#[test]
-fn batch_resource_scores_agree_with_per_node_scores() {
-    let sizes = [
-        ("4", "8Gi"),
-        ("3500m", "200Pi"), // memory × 100 past i64::MAX: the checked path
-        ("0", "8Gi"),       // no cpu: the general path
-        ("64", "512Gi"),
-        ("2", "1Gi"),
-        ("9000000", "7Ei"),
-    ];
-    let mut items: Vec<String> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, (cpu, mem))| node(&format!("n{i}"), cpu, mem, ""))
-        .collect();
-    // n5's memory in use plus 2Ei asked for is past i64::MAX.
-    for (i, (on, cpu, mem)) in [
-        ("n0", "1", "6Gi"),
-        ("n1", "3", "150Pi"),
-        ("n2", "10", "100Gi"),
-        ("n3", "2", "1Gi"),
-        ("n5", "1", "7Ei"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let spec = format!(r#""nodeName":"{on}","#);
-        items.push(pod(&format!("used{i}"), cpu, mem, &spec));
-    }
-    let demands = [
-        ("1", "1Gi"),
-        ("100m", "3Pi"),
-        ("0", "0"),
-        ("5", "2Ei"),
-        ("250m", "1"),
-    ];
-    for (i, (cpu, mem)) in demands.iter().enumerate() {
-        items.push(pod(&format!("p{i}"), cpu, mem, ""));
-    }
-    let s = snap(&items);
-    let state = ClusterState::new(&s, &s.current);
-    let nodes: Vec<u32> = (0..s.nodes.len() as u32).collect();
-    // Each strategy with weights that average by a shift (1 + 1) and by a division (3 + 2).
-    let strategy = |kind: &str, weights: [u32; 2]| {
-        let json = format!(
-            r#"{{"profiles":[{{"pluginConfig":[{{"name":"NodeResourcesFit","args":{{"scoringStrategy":
-            {{"type":"{kind}","resources":[{{"name":"cpu","weight":{}}},{{"name":"memory","weight":{}}}]}}}}}}]}}]}}"#,
-            weights[0], weights[1]
-        );
-        profiles_from_json(&json).unwrap().pop().unwrap()
-    };
-    let profiles = [
-        default_profile(),
-        strategy("LeastAllocated", [3, 2]),
-        strategy("MostAllocated", [1, 1]),
-        strategy("MostAllocated", [3, 2]),
-    ];
-    let mut checked = 0;
-    for profile in profiles {
-        for (i, _) in demands.iter().enumerate() {
-            let p = s.pods.id(&format!("default/p{i}")).unwrap();
-            let cx = Cycle::new(&state, p);
-            for (plugin, _) in &profile.scores {
-                if !plugin.name().starts_with("NodeResources") {
-                    continue;
-                }
-                let kube_engine_core::place::framework::PreScore::Run(data) =
-                    plugin.pre_score(&cx, &nodes)
-                else {
-                    continue;
-                };
-                let mut batch = vec![0; nodes.len()];
-                plugin.score_all(&cx, &data, &nodes, &mut batch);
-                let one: Vec<i64> = nodes.iter().map(|&n| plugin.score(&cx, &data, n)).collect();
-                assert_eq!(batch, one, "{} for p{i}", plugin.name());
-                checked += 1;
-            }
-        }
-    }
-    assert!(checked >= 36, "{checked}");
-}
-
 #[test]
 fn weighted_scores_agree_with_score_then_normalize() {
     use kube_engine_core::place::framework::{add_weighted_scores, PreScore};
@@ -560,4 +294,20 @@ fn weighted_scores_agree_with_score_then_normalize() {
     }
     // Spread and InterPodAffinity tell the nodes apart (more than ignored and the rest).
     assert!(varied >= 4, "{varied}");
+}
+
+#[test]
+fn default_profile_lists_both_plugins() {
+    let p = default_profile();
+    let filters: Vec<&str> = p.filters.iter().map(|f| f.name()).collect();
+    let scores: Vec<(&str, i64)> = p.scores.iter().map(|(s, w)| (s.name(), *w)).collect();
+    assert!(filters.ends_with(&[
+        "NodeResourcesFit",
+        "VolumeBinding",
+        "VolumeZone",
+        "PodTopologySpread",
+        "InterPodAffinity"
+    ]));
+    assert!(scores.contains(&("PodTopologySpread", 2)));
+    assert!(scores.contains(&("InterPodAffinity", 2)));
 }
