@@ -5,7 +5,7 @@ The cluster is openb's 1213 GPU nodes (6212 GPUs); a pod list becomes a stream o
 shuffled, topped up by draws with replacement to 1.3 × the cluster's GPUs, placed one at a time
 and never deleted — and the KPI is the GPU allocation ratio as the arrived load grows from 0 to
 130 %. The protocol, the packing policies and the curve all live in the Rust core
-(``kube_engine_core::place::online``); this module builds the cluster, runs policies × seeds, and
+(``kube_engine_core::bench::replay``); this module builds the cluster, runs policies × seeds, and
 reads the published results to compare with.
 
 >>> snap = openb_gpu_snapshot("default")            # doctest: +SKIP

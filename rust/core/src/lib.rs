@@ -6,18 +6,18 @@
 // Columns are parallel vectors indexed by node or pod id; index loops read clearer than zips.
 #![allow(clippy::needless_range_loop)]
 
+pub mod bench;
 pub mod error;
 pub(crate) mod hash;
 pub mod intern;
 pub mod metrics;
 pub mod model;
-pub mod place;
 pub mod plan;
 pub mod quantity;
 pub mod rebalance;
 pub mod resources;
+pub mod schedule;
 pub mod snapshot;
-pub mod vbp;
 
 pub use error::{ArgumentError, ConfigError, Error, InputError};
 pub use quantity::Quantity;

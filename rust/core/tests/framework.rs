@@ -4,10 +4,10 @@
 mod common;
 use common::resources::{node, pod};
 use common::{placed_on, reason, snap};
-use kube_engine_core::place::framework::{Cycle, Scheduler};
-use kube_engine_core::place::profile::{default_profile, profiles_from_json};
-use kube_engine_core::place::state::ClusterState;
-use kube_engine_core::place::{schedule, Order};
+use kube_engine_core::schedule::framework::{Cycle, Scheduler};
+use kube_engine_core::schedule::profile::{default_profile, profiles_from_json};
+use kube_engine_core::schedule::state::ClusterState;
+use kube_engine_core::schedule::{schedule, Order};
 use kube_engine_core::Error;
 
 #[test]
@@ -94,7 +94,7 @@ fn nodes_are_walked_zone_by_zone_like_the_node_tree() {
         zoned("b2", "b"),
         node("plain", "4", "8Gi", ""),
     ]);
-    let order: Vec<&str> = kube_engine_core::place::state::node_tree_order(&s)
+    let order: Vec<&str> = kube_engine_core::schedule::state::node_tree_order(&s)
         .iter()
         .map(|&n| s.nodes.name[n as usize].as_str())
         .collect();
@@ -124,7 +124,7 @@ fn threads_do_not_change_the_placement() {
     }));
     let s = snap(&items);
     let profile = default_profile();
-    let one = kube_engine_core::place::schedule_on_threads(
+    let one = kube_engine_core::schedule::schedule_on_threads(
         &s,
         None,
         std::slice::from_ref(&profile),
@@ -134,7 +134,7 @@ fn threads_do_not_change_the_placement() {
     )
     .unwrap();
     let two =
-        kube_engine_core::place::schedule_on_threads(&s, None, &[profile], Order::Queue, 5, 2)
+        kube_engine_core::schedule::schedule_on_threads(&s, None, &[profile], Order::Queue, 5, 2)
             .unwrap();
     assert_eq!(one.placed, two.placed);
     assert_eq!(one.unschedulable.len(), two.unschedulable.len());
@@ -212,7 +212,7 @@ fn kept_node_local_results_match_fresh_cycles() {
 
 #[test]
 fn weighted_scores_agree_with_score_then_normalize() {
-    use kube_engine_core::place::framework::{add_weighted_scores, PreScore};
+    use kube_engine_core::schedule::framework::{add_weighted_scores, PreScore};
     // Zones z0, z1 and none; n8 has no hostname label either.
     let zone = |name: &str, zone: &str, host: bool| {
         let mut labels = Vec::new();

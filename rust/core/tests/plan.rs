@@ -1,8 +1,8 @@
 //! Plans: waves that keep room for every pod, budgets and caps, cycles, cordons, and what is kept.
 
-use kube_engine_core::place::profile::default_profile;
 use kube_engine_core::plan::{plan, predict, Cap, Limits, Plan, PlanOptions, Step, Target, Why};
 use kube_engine_core::rebalance::Pin;
+use kube_engine_core::schedule::profile::default_profile;
 use kube_engine_core::snapshot::{parse_documents, NodeId, PodId};
 use kube_engine_core::Snapshot;
 

@@ -4,8 +4,8 @@
 mod common;
 use common::resources::{node, pod};
 use common::{placed_on, run_with, scores, snap};
-use kube_engine_core::place::plugins::balanced_allocation::BalancedAllocation;
-use kube_engine_core::place::profile::profiles_from_json;
+use kube_engine_core::schedule::plugins::balanced_allocation::BalancedAllocation;
+use kube_engine_core::schedule::profile::profiles_from_json;
 
 #[test]
 fn balanced_scores_hand_computed() {

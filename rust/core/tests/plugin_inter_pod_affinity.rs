@@ -6,10 +6,10 @@ mod common;
 use common::reference::{self, random_cluster};
 use common::topology::{affinity, node, pod, term, weighted, HOST, ZONE};
 use common::{placed_on, reason, run, scores, snap, verdicts, OK};
-use kube_engine_core::place::plugins::inter_pod_affinity::{
+use kube_engine_core::schedule::plugins::inter_pod_affinity::{
     InterPodAffinity, InterPodAffinityArgs,
 };
-use kube_engine_core::place::profile::profiles_from_json;
+use kube_engine_core::schedule::profile::profiles_from_json;
 use kube_engine_core::{Error, Snapshot};
 
 const AFFINITY: &str = "node(s) didn't match pod affinity rules";

@@ -4,7 +4,7 @@
 mod common;
 use common::resources::node;
 use common::{placed_on, reason, run, snap, verdicts, OK};
-use kube_engine_core::place::plugins::node_ports::NodePorts;
+use kube_engine_core::schedule::plugins::node_ports::NodePorts;
 
 const TAKEN: &str = "node(s) didn't have free ports for the requested pod ports";
 

@@ -4,10 +4,10 @@
 mod common;
 use common::resources::{node, pod};
 use common::{placed_on, reason, run, snap};
-use kube_engine_core::place::framework::Cycle;
-use kube_engine_core::place::profile::{default_profile, profiles_from_json};
-use kube_engine_core::place::state::ClusterState;
-use kube_engine_core::place::{schedule, Order};
+use kube_engine_core::schedule::framework::Cycle;
+use kube_engine_core::schedule::profile::{default_profile, profiles_from_json};
+use kube_engine_core::schedule::state::ClusterState;
+use kube_engine_core::schedule::{schedule, Order};
 
 #[test]
 fn resource_reasons_and_cordoned_nodes() {
@@ -151,7 +151,7 @@ fn batch_resource_scores_agree_with_per_node_scores() {
                 if !plugin.name().starts_with("NodeResources") {
                     continue;
                 }
-                let kube_engine_core::place::framework::PreScore::Run(data) =
+                let kube_engine_core::schedule::framework::PreScore::Run(data) =
                     plugin.pre_score(&cx, &nodes)
                 else {
                     continue;

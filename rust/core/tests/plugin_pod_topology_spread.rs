@@ -6,9 +6,9 @@ mod common;
 use common::reference::{self, random_cluster};
 use common::topology::{constraint, node, node_with, owner, pod, pod_meta, spread, HOST, ZONE};
 use common::{placed_on, reason, run, run_with, scores, snap, verdicts, OK};
-use kube_engine_core::place::plugins::pod_topology_spread::PodTopologySpread;
-use kube_engine_core::place::profile::profiles_from_json;
-use kube_engine_core::place::{schedule, Order};
+use kube_engine_core::schedule::plugins::pod_topology_spread::PodTopologySpread;
+use kube_engine_core::schedule::profile::profiles_from_json;
+use kube_engine_core::schedule::{schedule, Order};
 use kube_engine_core::Snapshot;
 
 const SPREAD: &str = "node(s) didn't match pod topology spread constraints";

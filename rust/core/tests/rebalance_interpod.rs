@@ -1,8 +1,8 @@
 //! The inter-pod rules a rebalance problem exports: who carries each, whom it counts, the
 //! pinned pods per domain, and the domains (eligibility included).
 
-use kube_engine_core::place::profile::default_profile;
 use kube_engine_core::rebalance::{problem, PinOptions, Problem, Rule, RuleKind};
+use kube_engine_core::schedule::profile::default_profile;
 use kube_engine_core::snapshot::parse_documents;
 use kube_engine_core::Snapshot;
 

@@ -1,8 +1,8 @@
 //! The rebalance problem: which pods are pinned and why, classes, candidates, budgets.
 
 use kube_engine_core::model::pod::LocalVolumes;
-use kube_engine_core::place::profile::default_profile;
 use kube_engine_core::rebalance::{problem, Pin, PinOptions, Problem};
+use kube_engine_core::schedule::profile::default_profile;
 use kube_engine_core::snapshot::{parse_documents, OptOut};
 use kube_engine_core::Snapshot;
 

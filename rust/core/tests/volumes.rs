@@ -1,10 +1,10 @@
 //! Volumes: a pod goes only where its PersistentVolumes can be reached (VolumeBinding,
 //! VolumeZone), in schedules and plans alike; without volume objects, pods with claims stay.
 
-use kube_engine_core::place::profile::default_profile;
-use kube_engine_core::place::{schedule, Order};
 use kube_engine_core::plan::{plan, PlanOptions, Target, Why};
 use kube_engine_core::rebalance::Pin;
+use kube_engine_core::schedule::profile::default_profile;
+use kube_engine_core::schedule::{schedule, Order};
 use kube_engine_core::snapshot::parse_documents;
 use kube_engine_core::Snapshot;
 

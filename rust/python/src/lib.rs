@@ -1,14 +1,13 @@
 //! Python bindings: convert, release the GIL, delegate to `kube_engine_core`. No scheduling logic
 //! lives here.
 
+mod bench;
 mod errors;
 mod evaluate;
 mod plan;
 mod rebalance;
-mod replay;
 mod schedule;
 mod snapshot;
-mod vbp;
 
 use pyo3::prelude::*;
 
@@ -29,17 +28,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::covering_budgets, m)?)?;
     m.add_function(wrap_pyfunction!(plan::budget_status, m)?)?;
-    m.add_class::<replay::PyReplay>()?;
-    m.add_function(wrap_pyfunction!(replay::fgd_arrivals, m)?)?;
-    m.add_function(wrap_pyfunction!(replay::replay, m)?)?;
-    m.add_function(wrap_pyfunction!(replay::fgd_replay, m)?)?;
+    m.add_class::<bench::replay::PyReplay>()?;
+    m.add_function(wrap_pyfunction!(bench::replay::fgd_arrivals, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::replay::replay, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::replay::fgd_replay, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::merge_lists, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::effective_request, m)?)?;
-    m.add_function(wrap_pyfunction!(vbp::vbp_lower_bounds, m)?)?;
-    m.add_function(wrap_pyfunction!(vbp::vbp_heuristic, m)?)?;
-    m.add_function(wrap_pyfunction!(vbp::vbp_local_search, m)?)?;
-    m.add_function(wrap_pyfunction!(vbp::vbp_check, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::vbp::vbp_lower_bounds, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::vbp::vbp_heuristic, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::vbp::vbp_local_search, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::vbp::vbp_check, m)?)?;
     Ok(())
 }

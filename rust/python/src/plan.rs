@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use kube_engine_core::model::gpu::mask_indices;
-use kube_engine_core::place::profile::{default_profile, profiles_from_json};
 use kube_engine_core::plan::{self as core_plan, Limits, PlanOptions, Target};
 use kube_engine_core::rebalance::PinOptions;
+use kube_engine_core::schedule::profile::{default_profile, profiles_from_json};
 use kube_engine_core::snapshot::{NodeId, PodId, Snapshot};
 use pyo3::prelude::*;
 

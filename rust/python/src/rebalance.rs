@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use kube_engine_core::error::{ArgumentError, ConfigError as CoreConfigError, Error};
 use kube_engine_core::model::pod::LocalVolumes;
-use kube_engine_core::place::profile;
 use kube_engine_core::rebalance::{self, PinOptions};
+use kube_engine_core::schedule::profile;
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube_engine_core::model::gpu::mask_indices;
-use kube_engine_core::place::{self, profile, Order, Placement};
+use kube_engine_core::schedule::{self as core_schedule, profile, Order, Placement};
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 
@@ -60,7 +60,7 @@ pub fn schedule(
     };
     let snap = s.clone();
     let result = detached(py, move || {
-        place::schedule_on_threads(&snap, ids.as_deref(), &profiles, order, seed, threads)
+        core_schedule::schedule_on_threads(&snap, ids.as_deref(), &profiles, order, seed, threads)
     })?;
     let inner = result.or_raise(py)?;
     Ok(PyPlacement { inner, snapshot: s })

@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 
 use crate::hash::IdMap;
-use crate::place::framework::{Cycle, CycleData, FilterPlugin, PreFilter, Profile, Reason};
-use crate::place::state::ClusterState;
+use crate::schedule::framework::{Cycle, CycleData, FilterPlugin, PreFilter, Profile, Reason};
+use crate::schedule::state::ClusterState;
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 pub(super) struct Gate<'p> {

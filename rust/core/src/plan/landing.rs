@@ -6,9 +6,9 @@
 
 use super::{Plan, Step};
 use crate::model::gpu::DeviceMask;
-use crate::place::framework::{Cycle, CycleData, FilterPlugin, Profile, Reason, Scheduler};
-use crate::place::state::ClusterState;
-use crate::place::{choose_devices, constraint_groups};
+use crate::schedule::framework::{Cycle, CycleData, FilterPlugin, Profile, Reason, Scheduler};
+use crate::schedule::state::ClusterState;
+use crate::schedule::{choose_devices, constraint_groups};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 /// The nodes a plan cordons take no replacement.

@@ -22,9 +22,9 @@ use waves::sequence;
 
 use crate::error::{ArgumentError, Error};
 use crate::model::gpu::DeviceMask;
-use crate::place::framework::Profile;
 use crate::rebalance::budgets::budgets;
 use crate::rebalance::pins::{pin, Pin, PinOptions};
+use crate::schedule::framework::Profile;
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 /// A pod's place in the target: `to`, with these GPU devices if it has a say (else best fit).

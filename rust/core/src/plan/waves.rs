@@ -4,8 +4,8 @@ use super::gate::Gate;
 use super::ledger::{Ledger, Verdict};
 use super::{Kept, Pending, Step, Why};
 use crate::model::gpu::{self, DeviceMask};
-use crate::place::state::ClusterState;
 use crate::rebalance::problem::interacts;
+use crate::schedule::state::ClusterState;
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 /// An evicted pod that still holds its room on its node (and its GPU devices there) until the end

@@ -15,10 +15,10 @@ use crate::metrics;
 use crate::model::gpu::DeviceMask;
 use crate::model::selector::LabelSelector;
 use crate::model::spread::WhenUnsatisfiable;
-use crate::place::framework::{Cycle, CycleData, FilterPlugin, Profile, Reason, Scheduler};
-use crate::place::profile::profiles_from_json;
-use crate::place::state::ClusterState;
-use crate::place::{choose_devices, constraint_groups};
+use crate::schedule::framework::{Cycle, CycleData, FilterPlugin, Profile, Reason, Scheduler};
+use crate::schedule::profile::profiles_from_json;
+use crate::schedule::state::ClusterState;
+use crate::schedule::{choose_devices, constraint_groups};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Where the moved pods go: the default profile's filters (NodeName aside — a moved pod is a new

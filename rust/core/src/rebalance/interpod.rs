@@ -24,10 +24,10 @@ use super::pins::Pin;
 use super::problem::Class;
 use crate::hash::IdMap;
 use crate::model::pod::{HostPort, Protocol};
-use crate::place::framework::Cycle;
-use crate::place::plugins::pod_topology_spread::{HardSpread, PodTopologySpread};
-use crate::place::pod_index::{AffinityTerm, PodIndex};
-use crate::place::state::ClusterState;
+use crate::schedule::framework::Cycle;
+use crate::schedule::plugins::pod_topology_spread::{HardSpread, PodTopologySpread};
+use crate::schedule::pod_index::{AffinityTerm, PodIndex};
+use crate::schedule::state::ClusterState;
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 /// What a rule asks (see the module's documentation).

@@ -14,9 +14,9 @@ use crate::model::meta::Labels;
 use crate::model::pod::HostPort;
 use crate::model::spread::{TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::model::taints::Toleration;
-use crate::place::framework::{Cycle, PreFilter, Profile};
-use crate::place::state::ClusterState;
 use crate::resources::ResourceMatrix;
+use crate::schedule::framework::{Cycle, PreFilter, Profile};
+use crate::schedule::state::ClusterState;
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Movable pods that are interchangeable: same namespace, controller, labels, requests and

@@ -138,7 +138,7 @@ mod tests {
             .zip(specs)
             .map(|(name, spec)| (name.as_str(), "", *spec))
             .collect();
-        crate::place::pod_index::tests::snapshot(&pods)
+        crate::schedule::pod_index::tests::snapshot(&pods)
     }
 
     #[test]
@@ -172,15 +172,15 @@ mod tests {
         specs.extend((0..20).map(|i| zone(&format!("z{i}"))));
         let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
         let s = snapshot(&specs);
-        let profiles = [crate::place::profile::default_profile()];
+        let profiles = [crate::schedule::profile::default_profile()];
         let batch = [4, 3, 1, 0, 2];
-        let small = crate::place::constraint_groups(&s, &batch, &profiles);
+        let small = crate::schedule::constraint_groups(&s, &batch, &profiles);
         // Too small a batch to compute the classes for.
         assert!(s.constraint_classes_if_computed().is_none());
         assert_eq!(small, [0, 1, 2, 1, 0]);
         s.constraint_classes();
         assert_eq!(
-            crate::place::constraint_groups(&s, &batch, &profiles),
+            crate::schedule::constraint_groups(&s, &batch, &profiles),
             small
         );
     }

@@ -1,7 +1,6 @@
 //! A cluster snapshot: nodes, pods and PodDisruptionBudgets parsed once from Kubernetes JSON and
 //! stored as columns (one vector per field, indexed by node or pod number).
 
-mod arrivals;
 mod classes;
 mod devices;
 mod ingest;

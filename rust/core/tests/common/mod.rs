@@ -8,12 +8,12 @@ pub mod reference;
 pub mod resources;
 pub mod topology;
 
-use kube_engine_core::place::framework::{
+use kube_engine_core::schedule::framework::{
     Cycle, FilterPlugin, PreFilter, PreScore, Profile, ScorePlugin,
 };
-use kube_engine_core::place::profile::default_profile;
-use kube_engine_core::place::state::ClusterState;
-use kube_engine_core::place::{schedule, Order, Placement};
+use kube_engine_core::schedule::profile::default_profile;
+use kube_engine_core::schedule::state::ClusterState;
+use kube_engine_core::schedule::{schedule, Order, Placement};
 use kube_engine_core::snapshot::parse_documents;
 use kube_engine_core::Snapshot;
 

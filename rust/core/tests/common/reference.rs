@@ -370,7 +370,7 @@ pub fn random_cluster(seed: u64) -> Snapshot {
 }
 
 pub fn random_cluster_items(seed: u64) -> Vec<String> {
-    use kube_engine_core::place::framework::Rng;
+    use kube_engine_core::schedule::framework::Rng;
     let mut rng = Rng::new(seed);
     let mut pick = |n: u64| rng.below(n) as usize;
     let n_nodes = 3 + pick(6);
