@@ -43,13 +43,21 @@ test: build
 	cargo test
 	$(BIN)/python -m pytest -q
 
-# Timed benchmarks (not part of `make test`). Results with --results go to benches/results/ and
-# docs/performance.md is regenerated from them; the others' numbers are in the README.
+# Timed benchmarks (not part of `make test`): each writes its current table to
+# benches/results/<benchmark>.json, then docs/performance.md is regenerated from those files.
+# The sizes keep the whole run within about 25 minutes on 2 cores.
+RESULTS := benches/results
 bench: build
-	$(BIN)/python benches/bench_ingest.py
-	$(BIN)/python benches/bench_fgd.py
-	$(BIN)/python benches/bench_schedule.py
-	RAYON_NUM_THREADS=1 $(BIN)/python benches/bench_plan.py --results benches/results/plan.json
+	$(BIN)/python benches/bench_ingest.py --nodes 5000 --pods 100000 --seed 1 \
+		--results $(RESULTS)/ingest.json
+	$(BIN)/python benches/bench_schedule.py --nodes 5000 --pods 126000 --seed 1 --repeat 3 \
+		--results $(RESULTS)/schedule.json
+	RAYON_NUM_THREADS=1 $(BIN)/python benches/bench_plan.py --nodes 5000 --pods 100000 \
+		--moves 5000 --seed 1 --repeat 3 --results $(RESULTS)/plan.json
+	$(BIN)/python benches/bench_fgd.py --pods default --seeds 42-51 --results $(RESULTS)/fgd.json
+	$(BIN)/python benches/bench_rebalance.py --nodes 5000 --pods 40000 --seed 1 --time-limit 10 \
+		--results $(RESULTS)/rebalance.json
+	$(BIN)/python benches/bench_vbp.py --time-limit 5 --results $(RESULTS)/vbp.json
 	$(BIN)/python benches/report.py
 
 clean:

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 import kube_engine as ke
 from kube_engine import _core
@@ -71,15 +70,6 @@ def best(fn: Any, repeat: int) -> tuple[Any, float]:
         out = fn()
         times.append(time.perf_counter() - start)
     return out, min(times)
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,19 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     result = {
-        "benchmark": "plan",
-        "title": "Planning: a target placement into waves of actions",
-        "command": (
-            f"python benches/bench_plan.py --nodes {args.nodes} --pods {args.pods} "
-            f"--moves {args.moves} --seed {args.seed} --repeat {args.repeat}"
-        ),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
-        "machine": {
-            "cpu": _cpu(),
-            "cores": _cores(),
-            "python": platform.python_version(),
-        },
+        **results_file.envelope("plan", __file__, argv),
         "cluster": {
             "nodes": snapshot.num_nodes,
             "pods": snapshot.num_pods,
@@ -149,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rows": rows,
     }
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(result, indent=2) + "\n")
+    results_file.write(args.results, result)
     if args.output == "json":
         print(json.dumps(result, indent=2))
         return 0
@@ -193,22 +169,6 @@ def _count(kinds: Any) -> dict[str, int]:
     for k in kinds:
         out[k] = out.get(k, 0) + 1
     return dict(sorted(out.items()))
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":

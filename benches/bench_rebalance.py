@@ -2,6 +2,7 @@
 
     python benches/bench_rebalance.py [--nodes 5000 --pods 40000 --seed 1] [--time-limit 60]
         [--objectives pack,balance,defrag] [--plot nodes_freed.png] [-o json]
+        [--results benches/results/rebalance.json]
 
 Two clusters, each from its current placement: the openb example (bare pods allowed to
 move: the trace has no controllers) and a seeded synthetic cluster
@@ -23,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 import kube_engine
 from kube_engine._core import rebalance_problem
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT seconds per plan")
     ap.add_argument("--objectives", default="pack,balance,defrag", help="comma-separated")
     ap.add_argument("--plot", type=Path, help="write a PNG of nodes freed against moves here")
+    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
     ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
     args = ap.parse_args(argv)
     example = kube_engine.Snapshot.from_file(EXAMPLE)
@@ -135,8 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot and "pack" in objectives:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
+    result = {
+        **results_file.envelope("rebalance", __file__, argv, packages=("ortools",)),
+        "time_limit": args.time_limit,
+        "rows": rows,
+    }
+    results_file.write(args.results, result)
     if args.output == "json":
-        print(json.dumps({"python": platform.python_version(), "rows": rows}, indent=2))
+        print(json.dumps(result, indent=2))
         return 0
     head = ("cluster", "objective", "budget", "solver", "moves", "before", "after", "bound")
     head += ("by", "gap", "pack LB", "seconds")

@@ -1,6 +1,7 @@
 """Batch scheduling throughput: kube-engine against the Python reference scheduler.
 
     python benches/bench_schedule.py --nodes 5000 --pods 126000 --seed 1 [-o json]
+        [--results benches/results/schedule.json]
 
 One seeded synthetic cluster (`kube_engine.bench.synthetic.generate_cluster`, every workload
 pod left Pending, DaemonSet pods bound) is scheduled as one batch in queue order by:
@@ -25,11 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 import kube_engine
 from kube_engine.bench.synthetic import generate_cluster_json
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
     ap.add_argument("--reference-pods", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each contender (best)")
+    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
     ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
     args = ap.parse_args(argv)
 
@@ -148,15 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     engine_rate = rows[1]["pods_per_s"]
     result = {
-        "nodes": snapshot.num_nodes,
-        "pending": pending,
-        "seed": args.seed,
-        "python": platform.python_version(),
+        **results_file.envelope("schedule", __file__, argv),
+        "cluster": {
+            "nodes": snapshot.num_nodes,
+            "pods": snapshot.num_pods,
+            "pending": pending,
+            "seed": args.seed,
+        },
         "rows": rows,
         "reference_agrees_on_first_pods": agree,
         "engine_vs_reference": engine_rate / rows[4]["pods_per_s"],
         "engine_on_reference_pods_seconds": engine_seconds,
     }
+    results_file.write(args.results, result)
     if args.output == "json":
         print(json.dumps(result, indent=2))
         return 0
