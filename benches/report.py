@@ -116,7 +116,9 @@ def _ingest_note(r: Result) -> str:
         "tolerations and spread constraints of replicas are stored once, which is most of the "
         "memory difference. "
         + (f"The client is `kubernetes` {client}. " if client else "")
-        + "The machines are shared and noisy: the ratio moves with the load of the moment. "
+        + "The cluster's size is `make bench`'s, kept small enough for the whole run's time "
+        "budget (the client's time grows with the pods); `--nodes` and `--pods` set another. "
+        "The machines are shared and noisy: the ratio moves with the load of the moment. "
         "`pytest` runs the benchmark once on a small cluster as a test (agreement only; "
         "timings are never asserted)."
     )
