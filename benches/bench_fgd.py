@@ -20,7 +20,6 @@ all cores). The plot (`--plot`) needs matplotlib.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -154,12 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--load", type=float, default=fgd.LOAD)
     ap.add_argument("--plot", type=Path, help="write a PNG of the curves here (matplotlib)")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
     report = sweep(args, argv)
-    results_file.write(args.results, report)
-    print(json.dumps(report, indent=2) if args.output == "json" else render(report))
+    results_file.emit(report, args, render)
     if args.plot:
         try:
             plot(report, args.plot)

@@ -276,8 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pending-fraction", type=float, default=0.02)
     ap.add_argument("--data", type=Path, help="use this List file instead of generating one")
-    ap.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
     ap.add_argument("--repeat", type=int, default=5, help="runs of the fast contender (best of)")
     ap.add_argument("--client-repeat", type=int, default=1, help="runs of the official client")
     ap.add_argument(
@@ -287,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders", default=",".join(CONTENDERS), help="comma-separated subset to run"
     )
     ap.add_argument("--workdir", type=Path, help="keep the input files here")
+    results_file.add_options(ap)
     ap.add_argument("--worker", choices=tuple(CONTENDERS), help=argparse.SUPPRESS)
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -354,11 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         keys = ("nodes", "pods", "pdbs", "bound", "assignments")
         report["agree"] = all(ke[k] == kc[k] for k in keys)
-    results_file.write(args.results, report)
-    if args.output == "json":
-        print(json.dumps(report, indent=2))
-    else:
-        print(render_table(report))
+    results_file.emit(report, args, render_table)
     return 0 if report.get("agree", True) else 1
 
 

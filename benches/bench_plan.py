@@ -23,7 +23,6 @@ moves on one core.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
@@ -80,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
 
     if args.data and args.data.exists():
@@ -127,41 +125,23 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rows": rows,
     }
-    results_file.write(args.results, result)
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
-        return 0
-    c = result["cluster"]
-    print(f"{c['nodes']:,} nodes, {c['pods']:,} pods, {c['pdbs']:,} PDBs (seed {c['seed']})")
-    fmt = "{:<6} {:>6} {:>9} {:>10} {:>6} {:>10} {:>8} {:>8} {:>6}"
-    print(
-        fmt.format(
-            "target",
-            "moves",
-            "plan (s)",
-            "evaluate",
-            "waves",
-            "evictions",
-            "cordons",
-            "detours",
-            "kept",
-        )
-    )
-    for r in rows:
-        print(
-            fmt.format(
-                r["target"],
-                r["moves"],
-                f"{r['plan_seconds']:.3f}",
-                f"{r['evaluate_seconds']:.3f}",
-                r["waves"],
-                r["evictions"],
-                r["cordons"],
-                r["detours"],
-                r["kept"],
-            )
-        )
+    results_file.emit(result, args, render)
     return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    c = result["cluster"]
+    fmt = "{:<6} {:>6} {:>9} {:>10} {:>6} {:>10} {:>8} {:>8} {:>6}"
+    head = ("target", "moves", "plan (s)", "evaluate", "waves", "evictions", "cordons")
+    lines = [
+        f"{c['nodes']:,} nodes, {c['pods']:,} pods, {c['pdbs']:,} PDBs (seed {c['seed']})",
+        fmt.format(*head, "detours", "kept"),
+    ]
+    for r in result["rows"]:
+        seconds = (f"{r['plan_seconds']:.3f}", f"{r['evaluate_seconds']:.3f}")
+        counts = (r[k] for k in ("waves", "evictions", "cordons", "detours", "kept"))
+        lines.append(fmt.format(r["target"], r["moves"], *seconds, *counts))
+    return "\n".join(lines)
 
 
 def _count(kinds: Any) -> dict[str, int]:

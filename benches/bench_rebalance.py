@@ -23,7 +23,6 @@ moved (matplotlib). Seconds: wall time of planning only.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -124,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT seconds per plan")
     ap.add_argument("--objectives", default="pack,balance,defrag", help="comma-separated")
     ap.add_argument("--plot", type=Path, help="write a PNG of nodes freed against moves here")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
     example = kube_engine.Snapshot.from_file(EXAMPLE)
     objectives = args.objectives.split(",")
@@ -143,19 +141,20 @@ def main(argv: list[str] | None = None) -> int:
         "time_limit": args.time_limit,
         "rows": rows,
     }
-    results_file.write(args.results, result)
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
-        return 0
+    results_file.emit(result, args, render)
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
     head = ("cluster", "objective", "budget", "solver", "moves", "before", "after", "bound")
     head += ("by", "gap", "pack LB", "seconds")
     line = "{:<32} {:>9} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>5} {:>6} {:>7} {:>7}"
-    print(line.format(*head))
-    for r in rows:
+    lines = [line.format(*head)]
+    for r in result["rows"]:
         budget = "none" if r["budget_share"] is None else f"{r['budget_share']:.0%}"
         shown = [_term(r["objective"], r[k]) for k in ("before", "after", "bound")]
         strong = f"{r['lower_bound']:,}" if r["objective"] == "pack" else ""
-        print(
+        lines.append(
             line.format(
                 r["cluster"],
                 r["objective"],
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['seconds']:.1f}",
             )
         )
-    return 0
+    return "\n".join(lines)
 
 
 def _term(objective: str, value: float) -> str:

@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
     ap.add_argument("--reference-pods", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each contender (best)")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
 
     if args.data and args.data.exists():
@@ -163,22 +162,27 @@ def main(argv: list[str] | None = None) -> int:
         "engine_vs_reference": engine_rate / rows[4]["pods_per_s"],
         "engine_on_reference_pods_seconds": engine_seconds,
     }
-    results_file.write(args.results, result)
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"batch scheduling: {snapshot.num_nodes} nodes, {pending} pending (seed {args.seed})")
-    print(f"{'contender':<34}{'pods':>9}{'placed':>9}{'seconds':>10}{'pods/s':>12}")
+    results_file.emit(result, args, render)
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    c, rows = result["cluster"], result["rows"]
+    lines = [
+        f"batch scheduling: {c['nodes']} nodes, {c['pending']} pending (seed {c['seed']})",
+        f"{'contender':<34}{'pods':>9}{'placed':>9}{'seconds':>10}{'pods/s':>12}",
+    ]
     for r in rows:
-        print(
+        lines.append(
             f"{r['contender']:<34}{r['pods']:>9}{r['placed']:>9}"
             f"{r['seconds']:>10.3f}{r['pods_per_s']:>12,.0f}"
         )
-    print(
+    lines.append(
         f"resource-only: kube-engine is {result['engine_vs_reference']:,.0f}x the Python reference;"
-        f" decisions on the first {len(first)} pods agree: {agree}"
+        f" decisions on the first {rows[-1]['pods']} pods agree: "
+        f"{result['reference_agrees_on_first_pods']}"
     )
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

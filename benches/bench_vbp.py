@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import sys
 import time
@@ -153,12 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="CP-SAT workers (default: all cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true", help="a line per instance on stderr")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
-    report = sweep(args, argv)
-    results_file.write(args.results, report)
-    print(json.dumps(report, indent=2) if args.output == "json" else render(report))
+    results_file.emit(sweep(args, argv), args, render)
     return 0
 
 

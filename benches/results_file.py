@@ -8,13 +8,14 @@ docs/performance.md from these files.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -91,6 +92,20 @@ def envelope(
         "commit": commit(),
         "machine": machine(packages),
     }
+
+
+def add_options(ap: argparse.ArgumentParser) -> None:
+    """The output options every bench script takes: `--results PATH` and `-o table|json`."""
+    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
+    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+
+def emit(
+    result: dict[str, Any], args: argparse.Namespace, render: Callable[[dict[str, Any]], str]
+) -> None:
+    """Writes the results file when asked, and prints the result: as JSON, or the script's table."""
+    write(args.results, result)
+    print(json.dumps(result, indent=2) if args.output == "json" else render(result))
 
 
 def write(path: Path | None, result: dict[str, Any]) -> None:
