@@ -367,12 +367,14 @@ def _vbp_table(r: Result) -> list[str]:
     t = r["total"]
     cpsat = [i["cpsat"] for i in r["instances"]]
     optimal = sum(c["optimal"] for c in cpsat)
-    missed, open_ = Counter[str](), Counter[str]()
+    missed, open_, closed = Counter[str](), Counter[str](), Counter[str]()
     for i in r["instances"]:
+        group = i["instance"].rsplit("_", 1)[0]
         if not i["cpsat"]["optimal"]:
-            group = i["instance"].rsplit("_", 1)[0]
             missed[group] += 1
             open_[group] += not i["optimum_known"]
+        elif not i["optimum_known"]:
+            closed[group] += 1
     lines = [
         *table([*head, "cpsat % above", "cpsat optimal", "cpsat total s"], rows),
         "",
@@ -382,12 +384,24 @@ def _vbp_table(r: Result) -> list[str]:
         f"{max(c['seconds'] for c in cpsat):.2f} s, everything included.**",
     ]
     if missed:
-        groups = sorted(missed, key=lambda g: tuple(int(x) for x in g.split("_")[1:]))
         each = [
-            f"{g} ({missed[g]}" + (f", {open_[g]} open" if open_[g] else "") + ")" for g in groups
+            f"{g} ({n}" + (f", {open_[g]} open" if open_[g] else "") + ")"
+            for g, n in _groups(missed)
         ]
         lines += ["", f"cpsat above the reference: {', '.join(each)}."]
+    if closed:
+        each = [f"{g} ({n})" for g, n in _groups(closed)]
+        lines += [
+            "",
+            "Open instances packed in as many bins as their lower bound, which proves their "
+            f"optimum: {', '.join(each)}.",
+        ]
     return lines
+
+
+def _groups(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Counts by instance group (`CL_<class>_<n>`), in the order of class, then size."""
+    return sorted(counts.items(), key=lambda g: tuple(int(x) for x in g[0].split("_")[1:]))
 
 
 def _vbp_note(r: Result) -> str:
