@@ -2,6 +2,7 @@
 """GPU packing on openb, the FGD paper's protocol: our policies against the published results.
 
     python benches/bench_fgd.py [--pods default] [--seeds 42-51] [--plot fgd.png] [-o json]
+        [--results benches/results/fgd.json]
 
 The cluster is openb's 1213 GPU nodes (6212 GPUs). For each seed the pod list is shuffled, topped up
 by draws with replacement to 1.3 × the cluster's GPUs, and placed one pod at a time, never deleted,
@@ -19,19 +20,19 @@ all cores). The plot (`--plot`) needs matplotlib.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import results_file
+
 from kube_engine.bench import fgd
 
 
-def sweep(args: argparse.Namespace) -> dict[str, Any]:
+def sweep(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     policies: list[str] = args.policies
     seeds = fgd.parse_seeds(args.seeds)
     t0 = time.perf_counter()
@@ -63,17 +64,14 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
             "paper_curve": fgd.mean_curve(paper[policy].values()) if policy in paper else None,
         }
     return {
+        **results_file.envelope("fgd", __file__, argv),
         "pods": args.pods,
         "seeds": seeds,
         "load": args.load,
         "nodes": snapshot.num_nodes,
         "gpus": gpus,
         "pod_list": snapshot.num_pods,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "threads": int(os.environ.get("RAYON_NUM_THREADS") or os.cpu_count() or 1),
-            "python": platform.python_version(),
-        },
+        "threads": int(os.environ.get("RAYON_NUM_THREADS") or results_file.cores()),
         "timing_s": {
             "cluster": round(t1 - t0, 2),
             "sweep": round(t2 - t1, 2),
@@ -102,10 +100,9 @@ def render(report: dict[str, Any]) -> str:
             f"{name:<14} {r['mean_130']:>6.2f} {r['sd_130']:>5.2f} {paper:>6} {delta:>6} "
             f"{r['idle_gpus_130']:>9} {idle:>6}  {ok}"
         )
-    m = report["machine"]
     lines.append(
         f"time: cluster {t['cluster']:.1f} s, sweep of {t['runs']} runs {t['sweep']:.1f} s "
-        f"({m['threads']} threads on {m['cpus']} cores)"
+        f"({report['threads']} threads on {report['machine']['cores']} cores)"
     )
     return "\n".join(lines)
 
@@ -156,14 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--load", type=float, default=fgd.LOAD)
     ap.add_argument("--plot", type=Path, help="write a PNG of the curves here (matplotlib)")
-    ap.add_argument("--save", type=Path, help="also write the JSON report here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
-    report = sweep(args)
-    text = json.dumps(report, indent=2)
-    if args.save:
-        args.save.write_text(text + "\n")
-    print(text if args.output == "json" else render(report))
+    report = sweep(args, argv)
+    results_file.emit(report, args, render)
     if args.plot:
         try:
             plot(report, args.plot)

@@ -2,6 +2,7 @@
 """Ingestion benchmark: kube-engine's Rust snapshot parser against the official Python client.
 
     python benches/bench_ingest.py --nodes 5000 --pods 100000 --seed 1 [-o json]
+        [--results benches/results/ingest.json]
 
 One run generates one synthetic cluster (`kube_engine.bench.synthetic.generate_cluster`) as a `List`
 file and, outside any timing, splits its items into the NodeList, PodList and
@@ -27,8 +28,6 @@ import argparse
 import gc
 import hashlib
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -38,6 +37,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 CONTENDERS: dict[str, str] = {
     "kube-engine": "kube_engine.Snapshot.from_bytes",
@@ -236,7 +237,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"{counts['V1PodList']['items']} pods, {counts['V1PodDisruptionBudgetList']['items']} "
         f"PDBs (seed {p['seed']}, pending_fraction {p['pending_fraction']})",
         f"input: {_mb(inp['list_bytes'])} MiB JSON List ({inp['source']}, "
-        f"{inp['generate_seconds']:.1f} s); {report['machine']['cpus']} CPUs, "
+        f"{inp['generate_seconds']:.1f} s); {report['machine']['cores']} cores, "
         f"Python {report['machine']['python']}",
         "",
         f"{'contender':<46} {'runs':>4} {'wall s (best)':>14} {'peak RSS Δ MiB':>15}",
@@ -275,8 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pending-fraction", type=float, default=0.02)
     ap.add_argument("--data", type=Path, help="use this List file instead of generating one")
-    ap.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    ap.add_argument("--save", type=Path, help="also write the JSON report to this file")
     ap.add_argument("--repeat", type=int, default=5, help="runs of the fast contender (best of)")
     ap.add_argument("--client-repeat", type=int, default=1, help="runs of the official client")
     ap.add_argument(
@@ -286,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders", default=",".join(CONTENDERS), help="comma-separated subset to run"
     )
     ap.add_argument("--workdir", type=Path, help="keep the input files here")
+    results_file.add_options(ap)
     ap.add_argument("--worker", choices=tuple(CONTENDERS), help=argparse.SUPPRESS)
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     report: dict[str, Any] = {
-        "benchmark": "ingest",
+        **results_file.envelope("ingest", __file__, argv, packages=("kubernetes",)),
         "params": {
             "nodes": args.nodes,
             "pods": args.pods,
@@ -337,12 +337,6 @@ def main(argv: list[str] | None = None) -> int:
             "pending_fraction": args.pending_fraction,
             "repeat": args.repeat,
             "client_repeat": args.client_repeat,
-        },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "rayon_threads": os.environ.get("RAYON_NUM_THREADS"),
         },
         "input": info,
         "results": results,
@@ -359,12 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         keys = ("nodes", "pods", "pdbs", "bound", "assignments")
         report["agree"] = all(ke[k] == kc[k] for k in keys)
-    if args.save:
-        args.save.write_text(json.dumps(report, indent=2) + "\n")
-    if args.output == "json":
-        print(json.dumps(report, indent=2))
-    else:
-        print(render_table(report))
+    results_file.emit(report, args, render_table)
     return 0 if report.get("agree", True) else 1
 
 

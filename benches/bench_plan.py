@@ -23,15 +23,13 @@ moves on one core.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 import kube_engine as ke
 from kube_engine import _core
@@ -73,15 +71,6 @@ def best(fn: Any, repeat: int) -> tuple[Any, float]:
     return out, min(times)
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--nodes", type=int, default=5000)
@@ -90,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
-    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
 
     if args.data and args.data.exists():
@@ -128,19 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     result = {
-        "benchmark": "plan",
-        "title": "Planning: a target placement into waves of actions",
-        "command": (
-            f"python benches/bench_plan.py --nodes {args.nodes} --pods {args.pods} "
-            f"--moves {args.moves} --seed {args.seed} --repeat {args.repeat}"
-        ),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
-        "machine": {
-            "cpu": _cpu(),
-            "cores": _cores(),
-            "python": platform.python_version(),
-        },
+        **results_file.envelope("plan", __file__, argv),
         "cluster": {
             "nodes": snapshot.num_nodes,
             "pods": snapshot.num_pods,
@@ -149,43 +125,23 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rows": rows,
     }
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(result, indent=2) + "\n")
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
-        return 0
-    c = result["cluster"]
-    print(f"{c['nodes']:,} nodes, {c['pods']:,} pods, {c['pdbs']:,} PDBs (seed {c['seed']})")
-    fmt = "{:<6} {:>6} {:>9} {:>10} {:>6} {:>10} {:>8} {:>8} {:>6}"
-    print(
-        fmt.format(
-            "target",
-            "moves",
-            "plan (s)",
-            "evaluate",
-            "waves",
-            "evictions",
-            "cordons",
-            "detours",
-            "kept",
-        )
-    )
-    for r in rows:
-        print(
-            fmt.format(
-                r["target"],
-                r["moves"],
-                f"{r['plan_seconds']:.3f}",
-                f"{r['evaluate_seconds']:.3f}",
-                r["waves"],
-                r["evictions"],
-                r["cordons"],
-                r["detours"],
-                r["kept"],
-            )
-        )
+    results_file.emit(result, args, render)
     return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    c = result["cluster"]
+    fmt = "{:<6} {:>6} {:>9} {:>10} {:>6} {:>10} {:>8} {:>8} {:>6}"
+    head = ("target", "moves", "plan (s)", "evaluate", "waves", "evictions", "cordons")
+    lines = [
+        f"{c['nodes']:,} nodes, {c['pods']:,} pods, {c['pdbs']:,} PDBs (seed {c['seed']})",
+        fmt.format(*head, "detours", "kept"),
+    ]
+    for r in result["rows"]:
+        seconds = (f"{r['plan_seconds']:.3f}", f"{r['evaluate_seconds']:.3f}")
+        counts = (r[k] for k in ("waves", "evictions", "cordons", "detours", "kept"))
+        lines.append(fmt.format(r["target"], r["moves"], *seconds, *counts))
+    return "\n".join(lines)
 
 
 def _count(kinds: Any) -> dict[str, int]:
@@ -193,22 +149,6 @@ def _count(kinds: Any) -> dict[str, int]:
     for k in kinds:
         out[k] = out.get(k, 0) + 1
     return dict(sorted(out.items()))
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benches/bench_rebalance.py [--nodes 5000 --pods 40000 --seed 1] [--time-limit 60]
         [--objectives pack,balance,defrag] [--plot nodes_freed.png] [-o json]
+        [--results benches/results/rebalance.json]
 
 Two clusters, each from its current placement: the openb example (bare pods allowed to
 move: the trace has no controllers) and a seeded synthetic cluster
@@ -22,12 +23,12 @@ moved (matplotlib). Seconds: wall time of planning only.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 import kube_engine
 from kube_engine._core import rebalance_problem
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT seconds per plan")
     ap.add_argument("--objectives", default="pack,balance,defrag", help="comma-separated")
     ap.add_argument("--plot", type=Path, help="write a PNG of nodes freed against moves here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
     example = kube_engine.Snapshot.from_file(EXAMPLE)
     objectives = args.objectives.split(",")
@@ -135,18 +136,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot and "pack" in objectives:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
-    if args.output == "json":
-        print(json.dumps({"python": platform.python_version(), "rows": rows}, indent=2))
-        return 0
+    result = {
+        **results_file.envelope("rebalance", __file__, argv, packages=("ortools",)),
+        "time_limit": args.time_limit,
+        "rows": rows,
+    }
+    results_file.emit(result, args, render)
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
     head = ("cluster", "objective", "budget", "solver", "moves", "before", "after", "bound")
     head += ("by", "gap", "pack LB", "seconds")
     line = "{:<32} {:>9} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>5} {:>6} {:>7} {:>7}"
-    print(line.format(*head))
-    for r in rows:
+    lines = [line.format(*head)]
+    for r in result["rows"]:
         budget = "none" if r["budget_share"] is None else f"{r['budget_share']:.0%}"
         shown = [_term(r["objective"], r[k]) for k in ("before", "after", "bound")]
         strong = f"{r['lower_bound']:,}" if r["objective"] == "pack" else ""
-        print(
+        lines.append(
             line.format(
                 r["cluster"],
                 r["objective"],
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['seconds']:.1f}",
             )
         )
-    return 0
+    return "\n".join(lines)
 
 
 def _term(objective: str, value: float) -> str:

@@ -1,6 +1,7 @@
 """Batch scheduling throughput: kube-engine against the Python reference scheduler.
 
     python benches/bench_schedule.py --nodes 5000 --pods 126000 --seed 1 [-o json]
+        [--results benches/results/schedule.json]
 
 One seeded synthetic cluster (`kube_engine.bench.synthetic.generate_cluster`, every workload
 pod left Pending, DaemonSet pods bound) is scheduled as one batch in queue order by:
@@ -25,11 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 import kube_engine
 from kube_engine.bench.synthetic import generate_cluster_json
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
     ap.add_argument("--reference-pods", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each contender (best)")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
 
     if args.data and args.data.exists():
@@ -148,30 +150,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     engine_rate = rows[1]["pods_per_s"]
     result = {
-        "nodes": snapshot.num_nodes,
-        "pending": pending,
-        "seed": args.seed,
-        "python": platform.python_version(),
+        **results_file.envelope("schedule", __file__, argv),
+        "cluster": {
+            "nodes": snapshot.num_nodes,
+            "pods": snapshot.num_pods,
+            "pending": pending,
+            "seed": args.seed,
+        },
         "rows": rows,
         "reference_agrees_on_first_pods": agree,
         "engine_vs_reference": engine_rate / rows[4]["pods_per_s"],
         "engine_on_reference_pods_seconds": engine_seconds,
     }
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"batch scheduling: {snapshot.num_nodes} nodes, {pending} pending (seed {args.seed})")
-    print(f"{'contender':<34}{'pods':>9}{'placed':>9}{'seconds':>10}{'pods/s':>12}")
+    results_file.emit(result, args, render)
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    c, rows = result["cluster"], result["rows"]
+    lines = [
+        f"batch scheduling: {c['nodes']} nodes, {c['pending']} pending (seed {c['seed']})",
+        f"{'contender':<34}{'pods':>9}{'placed':>9}{'seconds':>10}{'pods/s':>12}",
+    ]
     for r in rows:
-        print(
+        lines.append(
             f"{r['contender']:<34}{r['pods']:>9}{r['placed']:>9}"
             f"{r['seconds']:>10.3f}{r['pods_per_s']:>12,.0f}"
         )
-    print(
+    lines.append(
         f"resource-only: kube-engine is {result['engine_vs_reference']:,.0f}x the Python reference;"
-        f" decisions on the first {len(first)} pods agree: {agree}"
+        f" decisions on the first {rows[-1]['pods']} pods agree: "
+        f"{result['reference_agrees_on_first_pods']}"
     )
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

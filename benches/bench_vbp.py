@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Vector bin packing on the Caprara–Toth instances: bins against the optimum, per class.
 
-    python benches/bench_vbp.py [--time-limit 5] [--class 1,4] [--limit 3] [--save r.json] [-o json]
+    python benches/bench_vbp.py [--time-limit 5] [--class 1,4] [--limit 3] [-o json]
+        [--results benches/results/vbp.json]
 
 The 400 two-dimensional instances (`shared/data/vbp/ct01`, 10 classes × n = 25, 50, 100, 200 ×
 10) are packed twice: by the best greedy heuristic from the Rust core, and by the `cpsat` solver
@@ -16,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import platform
 import statistics
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+import results_file
 
 from kube_engine.bench.vbp import SOLVERS, find_vbp_dir, read_vbp, solve
 
@@ -70,7 +69,7 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def sweep(args: argparse.Namespace) -> dict[str, Any]:
+def sweep(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     base = args.data or find_vbp_dir()
     if base is None:
         raise SystemExit("vbp data not found: pass --data or set KUBE_ENGINE_VBP_DIR")
@@ -108,14 +107,10 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
             )
     classes = sorted({r["cls"] for r in results})
     return {
+        **results_file.envelope("vbp", __file__, argv, packages=("ortools",)),
         "time_limit": args.time_limit,
         "workers": args.workers,
         "seed": args.seed,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "ortools": version("ortools"),
-        },
         "seconds": round(time.perf_counter() - t0, 1),
         "classes": {str(c): _summary([r for r in results if r["cls"] == c]) for c in classes},
         "total": _summary(results),
@@ -126,7 +121,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
 def render(report: dict[str, Any]) -> str:
     lines = [
         f"Caprara–Toth 2-D vector packing, CP-SAT {report['time_limit']:g} s per instance "
-        f"(ortools {report['machine']['ortools']}, {report['machine']['cpus']} cores)",
+        f"(ortools {report['machine']['ortools']}, {report['machine']['cores']} cores)",
         f"{'class':>5} {'inst':>4} {'open':>4} | {'heuristic':^19} | {'cpsat':^19} | cpsat time",
         f"{'':>5} {'':>4} {'':>4} | {'% above':>9} {'optimal':>9} | {'% above':>9} "
         f"{'optimal':>9} | {'total s':>10}",
@@ -157,14 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="CP-SAT workers (default: all cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true", help="a line per instance on stderr")
-    ap.add_argument("--save", type=Path, help="also write the JSON report here")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    results_file.add_options(ap)
     args = ap.parse_args(argv)
-    report = sweep(args)
-    text = json.dumps(report, indent=2)
-    if args.save:
-        args.save.write_text(text + "\n")
-    print(text if args.output == "json" else render(report))
+    results_file.emit(sweep(args, argv), args, render)
     return 0
 
 

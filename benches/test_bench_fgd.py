@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import report
+import results_file
 
 from kube_engine.bench.openb import find_openb_dir
 
@@ -49,13 +51,15 @@ def test_bench_script_small_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
         sorted(random.Random(3).sample(range(8152), 150)),
     )
     out = tmp_path / "report.json"
-    argv = ["--pods", str(pods), "--nodes", str(nodes), "--seeds", "1-2", "--save", str(out)]
+    argv = ["--pods", str(pods), "--nodes", str(nodes), "--seeds", "1-2", "--results", str(out)]
     assert _script().main([*argv, "--policies", "FGD,DotProd", "-o", "json"]) == 0
-    report = json.loads(out.read_text())
-    assert report == json.loads(capsys.readouterr().out)
-    assert report["seeds"] == [1, 2] and report["timing_s"]["runs"] == 4
+    result = results_file.read(out)
+    assert result == json.loads(capsys.readouterr().out) and result["benchmark"] == "fgd"
+    assert result["seeds"] == [1, 2] and result["timing_s"]["runs"] == 4
+    page = report.render([result])
+    assert "## GPU packing" in page and "| FGD | `FGD` |" in page
     for name in ("FGD", "DotProd"):
-        row = report["policies"][name]
+        row = result["policies"][name]
         assert 0 < row["mean_130"] <= 100 and row["paper_mean_130"] is None
         assert list(row["curve"]) == [str(p) for p in range(131)]
     assert _script().main([*argv, "--policies", "BestFit"]) == 0

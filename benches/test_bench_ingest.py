@@ -6,10 +6,17 @@ contenders read the same objects; `python benches/bench_ingest.py` is the timed,
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
+import report
+import results_file
 from kubernetes import client
 
 import kube_engine
@@ -108,13 +115,8 @@ def test_ingest_kubernetes_client(benchmark: Any, cluster: Cluster) -> None:
     assert mine.assignments == cluster.assignments
 
 
-def test_bench_script_small_run(tmp_path: Any) -> None:
-    """The benchmark script end to end, tiny, with its JSON report."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def test_bench_script_small_run(tmp_path: Path) -> None:
+    """The benchmark script end to end, tiny, with its results file."""
     script = Path(__file__).with_name("bench_ingest.py")
     out = tmp_path / "report.json"
     proc = subprocess.run(
@@ -131,7 +133,7 @@ def test_bench_script_small_run(tmp_path: Any) -> None:
             "2",
             "-o",
             "json",
-            "--save",
+            "--results",
             str(out),
         ],
         capture_output=True,
@@ -140,9 +142,12 @@ def test_bench_script_small_run(tmp_path: Any) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(out.read_text())
-    assert report == json.loads(proc.stdout)
-    assert report["agree"] is True
-    ke, kc = report["results"]["kube-engine"], report["results"]["kubernetes-client"]
+    result = results_file.read(out)
+    assert result == json.loads(proc.stdout) and result["benchmark"] == "ingest"
+    assert result["machine"]["kubernetes"] == kubernetes.__version__
+    assert result["agree"] is True
+    ke, kc = result["results"]["kube-engine"], result["results"]["kubernetes-client"]
     assert ke["pods"] == kc["pods"] == 300 and ke["runs"] == 2 and kc["runs"] == 1
     assert ke["peak_delta_bytes"] >= 0 and kc["peak_delta_bytes"] > 0
+    page = report.render([result])
+    assert "## Ingestion" in page and "faster than the official client" in page

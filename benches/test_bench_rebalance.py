@@ -4,15 +4,22 @@ import json
 from pathlib import Path
 
 import pytest
+import report
+import results_file
 from bench_rebalance import main
 
 
 def test_bench_rebalance_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    png = tmp_path / "freed.png"
+    png, results = tmp_path / "freed.png", tmp_path / "rebalance.json"
     args = ["--nodes", "40", "--pods", "400", "--time-limit", "1", "--plot", str(png)]
-    assert main([*args, "-o", "json"]) == 0
+    assert main([*args, "--results", str(results), "-o", "json"]) == 0
     assert png.stat().st_size > 0
-    rows = json.loads(capsys.readouterr().out)["rows"]
+    out = json.loads(capsys.readouterr().out)
+    assert results_file.read(results) == out and out["benchmark"] == "rebalance"
+    assert "ortools" in out["machine"]
+    page = report.render([out])
+    assert "## Rebalancing" in page and "of their bound" in page
+    rows = out["rows"]
     # Per cluster: pack with 4 budgets, balance and defrag with 3; each by 2 solvers.
     assert len(rows) == 2 * (4 + 3 + 3) * 2
     for r in rows:

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import report
+import results_file
 
 from kube_engine.bench.vbp import find_vbp_dir
 
@@ -26,12 +28,15 @@ def _script() -> ModuleType:
 @pytest.mark.skipif(find_vbp_dir() is None, reason="shared/data/vbp not found")
 def test_bench_script_small_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
-    argv = ["--class", "1,10", "--limit", "1", "--time-limit", "1", "--save", str(out)]
+    argv = ["--class", "1,10", "--limit", "1", "--time-limit", "1", "--results", str(out)]
     assert _script().main([*argv, "-o", "json"]) == 0
-    report = json.loads(out.read_text())
-    assert report == json.loads(capsys.readouterr().out)
-    assert [r["instance"] for r in report["instances"]] == ["CL_1_25_1.vbp", "CL_10_24_1.vbp"]
-    total = report["total"]
+    result = results_file.read(out)
+    assert result == json.loads(capsys.readouterr().out) and result["benchmark"] == "vbp"
+    assert "ortools" in result["machine"]
+    assert [r["instance"] for r in result["instances"]] == ["CL_1_25_1.vbp", "CL_10_24_1.vbp"]
+    page = report.render([result])
+    assert "## Vector bin packing" in page and "| all | 2 | 0 |" in page
+    total = result["total"]
     assert total["instances"] == 2 and total["open"] == 0
     assert total["heuristic"]["mean_pct_above"] >= total["cpsat"]["mean_pct_above"] >= 0
     assert 0 <= total["cpsat"]["optimal_share"] <= 1
