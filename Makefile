@@ -13,7 +13,7 @@ export KUBE_ENGINE_OPENB_DIR ?= $(DATA)/openb
 export KUBE_ENGINE_VBP_DIR ?= $(DATA)/vbp
 export KUBE_ENGINE_FGD_EXPECTED_DIR ?= $(DATA)/fgd_expected
 
-.PHONY: demo test build lint bench clean
+.PHONY: demo test test-fast build lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: build
 test: build
 	cargo test
 	$(BIN)/python -m pytest -q
+
+# The inner loop: the core's tests and every pytest suite not marked slow.
+test-fast: build
+	cargo test -q
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Timed benchmarks (not part of `make test`): each writes its current table to
 # benches/results/<benchmark>.json, then docs/performance.md is regenerated from those files.

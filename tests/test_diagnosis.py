@@ -9,8 +9,8 @@ import pytest
 
 import kube_engine as ke
 from conftest import as_list, node, pod
+from kube_engine.bench.synthetic import generate_cluster_json
 from kube_engine.records import Diagnosis
-from kube_engine.workloads.synthetic import generate_cluster_json
 
 
 def message_of(d: Diagnosis) -> str:

@@ -267,7 +267,7 @@ def test_pack_moves_pods_with_inter_pod_rules_on_a_synthetic_cluster(synthetic: 
     assert len(carrying) > 20
     before = evaluate(synthetic).violation_counts()
     r = rebalance(synthetic, allow_local_storage=True, **FAST)
-    assert r.status == "FEASIBLE"
+    assert r.status in ("FEASIBLE", "OPTIMAL")
     assert r.nodes_freed and {m.pod for m in r.moves} & carrying
     assert evaluate(synthetic, r.placement, r.gpu_devices).violation_counts() == before
     # The search alone, from the placement as it is, moves them too and keeps every rule.
