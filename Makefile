@@ -43,6 +43,7 @@ bench: build
 	$(BIN)/python benches/bench_fgd.py
 	$(BIN)/python benches/bench_schedule.py
 	RAYON_NUM_THREADS=1 $(BIN)/python benches/bench_plan.py --results benches/results/plan.json
+	$(BIN)/python benches/bench_greedy.py --results benches/results/greedy.json
 	$(BIN)/python benches/report.py
 
 clean:

@@ -1,0 +1,202 @@
+"""Speed of the rebalancer's greedy starts for balance and defrag on a large cluster.
+
+    python benches/bench_greedy.py --nodes 5000 --pods 100000 --seed 1 \
+        [--repeat 3] [--data PATH] [--results benches/results/greedy.json] [--python]
+
+One seeded synthetic cluster (`kube_engine.workloads.generate_cluster`; pods with local storage
+may move, as in `bench_rebalance.py`). Its rebalance space (`rebalance_space`: pins, classes of
+interchangeable pods, their candidate nodes, disruption budgets) is computed once and timed on its
+own; then each start (`greedy_start`, the objective that term alone), without a move budget and
+with one of 10 % of the movable pods, is timed as `kube_engine.rebalance` runs it: wall clock, the
+best of `--repeat` runs. `--python` also times the Python implementation the starts replaced on
+the same problem, and checks that both find the same moves and value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import kube_engine as ke
+from kube_engine._core import RebalanceSpace, evaluate, greedy_start, rebalance_space
+from kube_engine.rebalancing.objective import Allocatable, Scorer, terms_of
+from kube_engine.records import GreedyStart
+from kube_engine.workloads.synthetic import generate_cluster_json
+
+Term = Literal["balance", "defrag"]
+STARTS: tuple[Term, ...] = ("balance", "defrag")
+
+
+def run(
+    space: RebalanceSpace,
+    term: Term,
+    scorer: Scorer,
+    allocatable: Allocatable,
+    max_moves: int | None,
+) -> GreedyStart:
+    return greedy_start(
+        space,
+        term,
+        weights=scorer.weights,
+        scale=scorer.scale,
+        move_cost=scorer.move_cost,
+        allocatable=allocatable.total,
+        balanced=allocatable.balanced,
+        max_moves=max_moves,
+    )
+
+
+def python_start(
+    snapshot: ke.Snapshot,
+    space: RebalanceSpace,
+    term: str,
+    scorer: Scorer,
+    allocatable: Allocatable,
+    max_moves: int | None,
+) -> tuple[list[tuple[str, str, str, tuple[int, ...]]], float]:
+    """The Python implementation on the same problem: its moves, and its seconds."""
+    from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
+    from kube_engine.rebalancing.lns import Search
+
+    problem = space.problem()
+    start = time.perf_counter()
+    s = Search(snapshot, problem, [], scorer, None, allocatable, model_rules=False)
+    (greedy_balance if term == "balance" else greedy_defrag)(s, max_moves)
+    return [tuple(m) for m in s.moves()], time.perf_counter() - start
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=5000)
+    ap.add_argument("--pods", type=int, default=100000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
+    ap.add_argument("--results", type=Path, help="write the machine-readable results here")
+    ap.add_argument("--python", action="store_true", help="time the Python implementation too")
+    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    args = ap.parse_args(argv)
+
+    if args.data and args.data.exists():
+        data = args.data.read_bytes()
+    else:
+        data = generate_cluster_json(args.nodes, args.pods, args.seed)
+        if args.data:
+            args.data.write_bytes(data)
+    snapshot = ke.Snapshot.from_bytes(data)
+    del data
+    begin = time.perf_counter()
+    space = rebalance_space(snapshot, allow_local_storage=True)
+    space_seconds = time.perf_counter() - begin
+    movable = sum(len(c["pods"]) for c in space.problem()["classes"])
+    before = evaluate(snapshot)
+    allocatable = Allocatable.of(snapshot, before)
+    rows = []
+    for term in STARTS:
+        scorer = Scorer.of({term: 1.0}, 0.0, terms_of(before, snapshot, None))
+        for max_moves in (None, movable // 10):
+            seconds, found = float("inf"), None
+            for _ in range(args.repeat):
+                begin = time.perf_counter()
+                found = run(space, term, scorer, allocatable, max_moves)
+                seconds = min(seconds, time.perf_counter() - begin)
+            assert found is not None
+            row: dict[str, Any] = {
+                "start": term,
+                "max_moves": max_moves,
+                "moves": len(found["moves"]),
+                "value": found["value"],
+                "complete": found["complete"],
+                "seconds": round(seconds, 4),
+            }
+            if args.python:
+                moves, python_seconds = python_start(
+                    snapshot, space, term, scorer, allocatable, max_moves
+                )
+                ours = [
+                    (m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in found["moves"]
+                ]
+                row["python_seconds"] = round(python_seconds, 2)
+                row["identical"] = moves == ours
+            rows.append(row)
+    result = {
+        "benchmark": "greedy",
+        "title": "Rebalancing: the greedy starts for balance and defrag",
+        "command": (
+            f"python benches/bench_greedy.py --nodes {args.nodes} --pods {args.pods} "
+            f"--seed {args.seed} --repeat {args.repeat}" + (" --python" if args.python else "")
+        ),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "machine": {
+            "cpu": _cpu(),
+            "cores": _cores(),
+            "python": platform.python_version(),
+        },
+        "cluster": {
+            "nodes": snapshot.num_nodes,
+            "pods": snapshot.num_pods,
+            "movable pods": movable,
+            "seed": args.seed,
+        },
+        "space_seconds": round(space_seconds, 3),
+        "rows": rows,
+    }
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(result, indent=2) + "\n")
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    c = result["cluster"]
+    print(
+        f"{c['nodes']:,} nodes, {c['pods']:,} pods, {c['movable pods']:,} movable "
+        f"(seed {c['seed']}); rebalance space {space_seconds:.2f} s"
+    )
+    print(f"{'start':<8} {'max moves':>9} {'moves':>7} {'value':>10} {'seconds':>8}", end="")
+    print(f" {'python (s)':>10} {'identical':>9}" if args.python else "")
+    for r in rows:
+        budget = "none" if r["max_moves"] is None else f"{r['max_moves']:,}"
+        print(
+            f"{r['start']:<8} {budget:>9} {r['moves']:>7,} {r['value']:>10.4g} "
+            f"{r['seconds']:>8.3f}",
+            end="",
+        )
+        print(f" {r['python_seconds']:>10.2f} {r['identical']!s:>9}" if args.python else "")
+    return 0
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
