@@ -1,15 +1,14 @@
 """Speed of the rebalancer's greedy starts for balance and defrag on a large cluster.
 
     python benches/bench_greedy.py --nodes 5000 --pods 100000 --seed 1 \
-        [--repeat 3] [--data PATH] [--results benches/results/greedy.json] [--python]
+        [--repeat 3] [--data PATH] [--results benches/results/greedy.json]
 
 One seeded synthetic cluster (`kube_engine.workloads.generate_cluster`; pods with local storage
 may move, as in `bench_rebalance.py`). Its rebalance space (`rebalance_space`: pins, classes of
 interchangeable pods, their candidate nodes, disruption budgets) is computed once and timed on its
 own; then each start (`greedy_start`, the objective that term alone), without a move budget and
 with one of 10 % of the movable pods, is timed as `kube_engine.rebalance` runs it: wall clock, the
-best of `--repeat` runs. `--python` also times the Python implementation the starts replaced on
-the same problem, and checks that both find the same moves and value.
+best of `--repeat` runs.
 """
 
 from __future__ import annotations
@@ -53,25 +52,6 @@ def run(
     )
 
 
-def python_start(
-    snapshot: ke.Snapshot,
-    space: RebalanceSpace,
-    term: str,
-    scorer: Scorer,
-    allocatable: Allocatable,
-    max_moves: int | None,
-) -> tuple[list[tuple[str, str, str, tuple[int, ...]]], float]:
-    """The Python implementation on the same problem: its moves, and its seconds."""
-    from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
-    from kube_engine.rebalancing.lns import Search
-
-    problem = space.problem()
-    start = time.perf_counter()
-    s = Search(snapshot, problem, [], scorer, None, allocatable, model_rules=False)
-    (greedy_balance if term == "balance" else greedy_defrag)(s, max_moves)
-    return [tuple(m) for m in s.moves()], time.perf_counter() - start
-
-
 def commit() -> str:
     try:
         return subprocess.run(
@@ -89,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, help="reuse (or write) the generated cluster here")
     ap.add_argument("--results", type=Path, help="write the machine-readable results here")
-    ap.add_argument("--python", action="store_true", help="time the Python implementation too")
     ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
     args = ap.parse_args(argv)
 
@@ -125,22 +104,13 @@ def main(argv: list[str] | None = None) -> int:
                 "complete": found["complete"],
                 "seconds": round(seconds, 4),
             }
-            if args.python:
-                moves, python_seconds = python_start(
-                    snapshot, space, term, scorer, allocatable, max_moves
-                )
-                ours = [
-                    (m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in found["moves"]
-                ]
-                row["python_seconds"] = round(python_seconds, 2)
-                row["identical"] = moves == ours
             rows.append(row)
     result = {
         "benchmark": "greedy",
         "title": "Rebalancing: the greedy starts for balance and defrag",
         "command": (
             f"python benches/bench_greedy.py --nodes {args.nodes} --pods {args.pods} "
-            f"--seed {args.seed} --repeat {args.repeat}" + (" --python" if args.python else "")
+            f"--seed {args.seed} --repeat {args.repeat}"
         ),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit(),
@@ -169,16 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{c['nodes']:,} nodes, {c['pods']:,} pods, {c['movable pods']:,} movable "
         f"(seed {c['seed']}); rebalance space {space_seconds:.2f} s"
     )
-    print(f"{'start':<8} {'max moves':>9} {'moves':>7} {'value':>10} {'seconds':>8}", end="")
-    print(f" {'python (s)':>10} {'identical':>9}" if args.python else "")
+    print(f"{'start':<8} {'max moves':>9} {'moves':>7} {'value':>10} {'seconds':>8}")
     for r in rows:
         budget = "none" if r["max_moves"] is None else f"{r['max_moves']:,}"
         print(
-            f"{r['start']:<8} {budget:>9} {r['moves']:>7,} {r['value']:>10.4g} "
-            f"{r['seconds']:>8.3f}",
-            end="",
+            f"{r['start']:<8} {budget:>9} {r['moves']:>7,} {r['value']:>10.4g} {r['seconds']:>8.3f}"
         )
-        print(f" {r['python_seconds']:>10.2f} {r['identical']!s:>9}" if args.python else "")
     return 0
 
 
