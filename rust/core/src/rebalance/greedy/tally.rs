@@ -12,13 +12,16 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::{Objective, Term};
+use crate::hash::IdMap;
 use crate::model::gpu::{mask_indices, DeviceMask, DEVICE_MILLI};
 use crate::rebalance::drain::Move;
-use crate::rebalance::{Pin, Problem};
-use crate::resources::{CPU, MEMORY, PODS};
+use crate::rebalance::{Class, Pin, Problem};
+use crate::resources::{ResourceId, CPU, MEMORY, PODS};
 use crate::snapshot::{NodeId, PodId, Snapshot};
 
 const FULL_GPU: i64 = DEVICE_MILLI as i64;
+/// The resources balance measures, in the order it averages them (index 0 and 1 below).
+const BALANCED: [ResourceId; 2] = [CPU, MEMORY];
 
 /// A float ordered as Python orders floats (IEEE comparison, so -0.0 equals 0.0); NaN, which
 /// no utilisation is, sorts by `total_cmp` so that the order stays total.
@@ -81,6 +84,35 @@ impl NodeSet {
     fn contains(&self, n: NodeId) -> bool {
         self.0[n as usize / 64] >> (n % 64) & 1 == 1
     }
+}
+
+/// The nodes pinned pods keep in use (DaemonSet and static pods ride along with their node).
+fn pinned_in_use(snap: &Snapshot, problem: &Problem) -> Vec<bool> {
+    let mut kept = vec![false; snap.nodes.len()];
+    for &(p, why) in &problem.pinned {
+        if !matches!(why, Pin::DaemonSet | Pin::Mirror) {
+            if let Some(n) = snap.current.node[p as usize] {
+                kept[n as usize] = true;
+            }
+        }
+    }
+    kept
+}
+
+/// Per class, its set of candidate nodes as an index into the distinct sets.
+fn candidate_sets(classes: &[Class]) -> (Vec<usize>, Vec<Vec<NodeId>>) {
+    let mut index: IdMap<&[NodeId], usize> = IdMap::default();
+    let mut sets = Vec::new();
+    let of_class = classes
+        .iter()
+        .map(|c| {
+            *index.entry(&c.candidates).or_insert_with(|| {
+                sets.push(c.candidates.clone());
+                sets.len() - 1
+            })
+        })
+        .collect();
+    (of_class, sets)
 }
 
 pub(super) struct Tally {
@@ -160,7 +192,7 @@ impl Tally {
                     .iter()
                     .map(|&r| if r == PODS { row[r].max(1) } else { row[r] }),
             );
-            balanced_demand.push([row[CPU], row[MEMORY]]);
+            balanced_demand.push(BALANCED.map(|r| row[r]));
             let gpu = snap.pods.gpu[classes[c].pods[0] as usize];
             milli.push(i64::from(gpu.milli));
             count.push(gpu.count);
@@ -178,18 +210,11 @@ impl Tally {
         }
         gpu_at.push(gpu.len());
 
-        let mut kept_in_use = vec![false; n_nodes];
-        for &(p, why) in &problem.pinned {
-            if !matches!(why, Pin::DaemonSet | Pin::Mirror) {
-                if let Some(n) = snap.current.node[p as usize] {
-                    kept_in_use[n as usize] = true;
-                }
-            }
-        }
+        let mut kept_in_use = pinned_in_use(snap, problem);
         // What pinned pods take of the balanced resources.
-        let mut load: [Vec<i64>; 2] = [CPU, MEMORY].map(|r| {
+        let mut load: [Vec<i64>; 2] = [0, 1].map(|i| {
             (0..n_nodes)
-                .map(|n| objective.allocatable[r][n] - problem.free.get(n, r))
+                .map(|n| objective.allocatable[i][n] - problem.free.get(n, BALANCED[i]))
                 .collect()
         });
         let mut covered: Vec<Vec<usize>> = vec![Vec::new(); snap.pods.len()];
@@ -242,17 +267,7 @@ impl Tally {
             }
         }
 
-        let mut set_index: std::collections::HashMap<&[NodeId], usize> = Default::default();
-        let mut sets: Vec<Vec<NodeId>> = Vec::new();
-        let set_of_class = classes
-            .iter()
-            .map(|c| {
-                *set_index.entry(&c.candidates).or_insert_with(|| {
-                    sets.push(c.candidates.clone());
-                    sets.len() - 1
-                })
-            })
-            .collect();
+        let (set_of_class, sets) = candidate_sets(classes);
         let members = sets.iter().map(|s| NodeSet::of(s, n_nodes)).collect();
 
         let prices = objective
