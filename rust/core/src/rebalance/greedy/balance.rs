@@ -4,7 +4,8 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use super::tally::{Key, Tally};
+use super::floats::Key;
+use super::tally::Tally;
 use super::{Limits, Objective, Start};
 use crate::rebalance::Problem;
 use crate::snapshot::{NodeId, Snapshot};
@@ -36,13 +37,14 @@ pub fn balance(
     }
     // Per set of candidate nodes the movable classes share: its counted nodes (where pods may
     // go), by hotness; and the nodes with movable pods not yet set aside (where pods come from).
-    let mut used = vec![false; t.sets.len()];
+    let sets = &t.classes.sets;
+    let mut used = vec![false; sets.len()];
     for p in &t.pods {
-        used[t.set_of_class[p.cls]] = true;
+        used[t.classes.set_of_class[p.cls]] = true;
     }
-    let mut groups: Vec<ByHeat> = vec![ByHeat::new(); t.sets.len()];
+    let mut groups: Vec<ByHeat> = vec![ByHeat::new(); sets.len()];
     let mut in_groups: Vec<Vec<usize>> = vec![Vec::new(); nodes];
-    for (g, set) in t.sets.iter().enumerate().filter(|&(g, _)| used[g]) {
+    for (g, set) in sets.iter().enumerate().filter(|&(g, _)| used[g]) {
         for &n in set {
             let heat = t.hotness(n);
             if heat >= 0.0 {
@@ -72,7 +74,7 @@ pub fn balance(
                 continue;
             }
             // The coolest node that takes the pod; if that does not help, a warmer one will not.
-            let cool = &groups[t.set_of_class[t.pods[i].cls]];
+            let cool = &groups[t.classes.set_of_class[t.pods[i].cls]];
             let Some(to) = cool
                 .iter()
                 .map(|&(_, m)| m)

@@ -4,12 +4,10 @@
 use std::collections::BTreeSet;
 
 use super::tally::Tally;
-use super::{Limits, Objective, Start};
-use crate::model::gpu::{mask_indices, DeviceMask, DEVICE_MILLI};
+use super::{Limits, Objective, Start, FULL_GPU};
+use crate::model::gpu::{mask_indices, DeviceMask};
 use crate::rebalance::Problem;
 use crate::snapshot::{NodeId, Snapshot};
-
-const FULL_GPU: i64 = DEVICE_MILLI as i64;
 
 /// A device: its node and its index there.
 type Device = (NodeId, u32);
@@ -120,7 +118,7 @@ pub fn defrag(snap: &Snapshot, problem: &Problem, objective: &Objective, limits:
         devices.refresh(&t, (n, d));
         let pods = devices.holders[k].clone();
         // Only single-device shares are repacked device by device.
-        if pods.iter().any(|&i| t.count[t.pods[i].cls] != 1) {
+        if pods.iter().any(|&i| t.classes.count[t.pods[i].cls] != 1) {
             continue;
         }
         // The other devices, fullest first, as they were before these moves (`partly` is
@@ -131,7 +129,7 @@ pub fn defrag(snap: &Snapshot, problem: &Problem, objective: &Objective, limits:
                 break;
             }
             let p = t.pods[i];
-            let milli = t.milli[p.cls];
+            let milli = t.classes.milli[p.cls];
             // A pod that stays on its node keeps its devices: only another node is a move.
             let spot = devices.partly.iter().rev().find(|&&(_, m, e)| {
                 m != p.node && m != p.origin && t.gpu_free(m, e) >= milli && t.may_take(i, m)

@@ -18,7 +18,9 @@
 //! [`Class::interacts`]: super::Class::interacts
 
 mod balance;
+mod classes;
 mod defrag;
+mod floats;
 mod tally;
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,12 @@ pub use balance::balance;
 pub use defrag::defrag;
 
 use super::drain::Move;
+use crate::model::gpu::DEVICE_MILLI;
+use crate::resources::{ResourceId, CPU, MEMORY};
+
+const FULL_GPU: i64 = DEVICE_MILLI as i64;
+/// The resources balance measures, in the order it averages them (index 0 and 1 here).
+const BALANCED: [ResourceId; 2] = [CPU, MEMORY];
 
 /// A term of the rebalance objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,54 +8,15 @@
 //! of the utilisations are updated by differences (and so drift as Python's drift), and the
 //! square of the mean is the C library's `pow`.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::{Objective, Term};
-use crate::hash::IdMap;
-use crate::model::gpu::{mask_indices, DeviceMask, DEVICE_MILLI};
+use super::classes::Classes;
+use super::floats::{py_square, Key};
+use super::{Objective, Term, BALANCED, FULL_GPU};
+use crate::model::gpu::{mask_indices, DeviceMask};
 use crate::rebalance::drain::Move;
-use crate::rebalance::{Class, Pin, Problem};
-use crate::resources::{ResourceId, CPU, MEMORY, PODS};
+use crate::rebalance::{Pin, Problem};
 use crate::snapshot::{NodeId, PodId, Snapshot};
-
-const FULL_GPU: i64 = DEVICE_MILLI as i64;
-/// The resources balance measures, in the order it averages them (index 0 and 1 below).
-const BALANCED: [ResourceId; 2] = [CPU, MEMORY];
-
-/// A float ordered as Python orders floats (IEEE comparison, so -0.0 equals 0.0); NaN, which
-/// no utilisation is, sorts by `total_cmp` so that the order stays total.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Key(pub f64);
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .partial_cmp(&other.0)
-            .unwrap_or_else(|| self.0.total_cmp(&other.0))
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Key {}
-
-/// `x ** 2` as Python computes it: the C library's `pow`, which for about one value in a
-/// thousand rounds differently from `x * x`. The exponent is hidden from the optimiser, which
-/// would otherwise turn the call into that product.
-fn py_square(x: f64) -> f64 {
-    x.powf(std::hint::black_box(2.0))
-}
 
 /// A movable pod: where it started (with its GPU devices there) and where it is.
 #[derive(Clone, Copy, Debug)]
@@ -66,24 +27,6 @@ pub(super) struct Pod {
     pub at_origin: DeviceMask,
     pub node: NodeId,
     pub devices: DeviceMask,
-}
-
-/// Nodes as a bit set.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct NodeSet(Vec<u64>);
-
-impl NodeSet {
-    fn of(nodes: &[NodeId], n_nodes: usize) -> Self {
-        let mut bits = vec![0u64; n_nodes.div_ceil(64)];
-        for &n in nodes {
-            bits[n as usize / 64] |= 1 << (n % 64);
-        }
-        NodeSet(bits)
-    }
-
-    fn contains(&self, n: NodeId) -> bool {
-        self.0[n as usize / 64] >> (n % 64) & 1 == 1
-    }
 }
 
 /// The nodes pinned pods keep in use (DaemonSet and static pods ride along with their node).
@@ -99,22 +42,6 @@ fn pinned_in_use(snap: &Snapshot, problem: &Problem) -> Vec<bool> {
     kept
 }
 
-/// Per class, its set of candidate nodes as an index into the distinct sets.
-fn candidate_sets(classes: &[Class]) -> (Vec<usize>, Vec<Vec<NodeId>>) {
-    let mut index: IdMap<&[NodeId], usize> = IdMap::default();
-    let mut sets = Vec::new();
-    let of_class = classes
-        .iter()
-        .map(|c| {
-            *index.entry(&c.candidates).or_insert_with(|| {
-                sets.push(c.candidates.clone());
-                sets.len() - 1
-            })
-        })
-        .collect();
-    (of_class, sets)
-}
-
 pub(super) struct Tally {
     /// The movable pods, in class order (the pods of classes that interact stay and are folded
     /// into what their nodes have left).
@@ -127,21 +54,9 @@ pub(super) struct Tally {
     max_moves: Option<usize>,
     moves: usize,
 
-    /// Per class: its distinct set of candidate nodes (an index into `sets`).
-    pub set_of_class: Vec<usize>,
-    /// The distinct candidate sets, ascending.
-    pub sets: Vec<Vec<NodeId>>,
-    members: Vec<NodeSet>,
-    /// Per class and resource a pod must fit in (`width` of them: those some class requests, and
-    /// the pod count): its request.
-    width: usize,
-    demand: Vec<i64>,
-    /// Per class: its cpu and memory requests.
-    balanced_demand: Vec<[i64; 2]>,
-    pub milli: Vec<i64>,
-    pub count: Vec<u32>,
+    pub classes: Classes,
 
-    /// Per node and resource: what is left.
+    /// Per node and resource of `classes.resources`: what is left.
     free: Vec<i64>,
     /// Per GPU device (`gpu_at[n] + d`): milli left.
     gpu: Vec<i64>,
@@ -173,34 +88,11 @@ impl Tally {
         max_moves: Option<usize>,
     ) -> Self {
         let n_nodes = snap.nodes.len();
-        let classes = &problem.classes;
-        let row = |c: usize| snap.pods.requests.row(classes[c].pods[0] as usize);
-        // The resources a pod must fit in: those some class requests, and the pod count. A
-        // request of 0 is checked too: nothing fits where pinned pods over-commit.
-        let columns: Vec<usize> = (0..snap.resources.len())
-            .filter(|&r| r == PODS || (0..classes.len()).any(|c| row(c)[r] != 0))
-            .collect();
-        let width = columns.len();
-        let mut demand = Vec::with_capacity(classes.len() * width);
-        let mut balanced_demand = Vec::with_capacity(classes.len());
-        let mut milli = Vec::with_capacity(classes.len());
-        let mut count = Vec::with_capacity(classes.len());
-        for c in 0..classes.len() {
-            let row = row(c);
-            demand.extend(
-                columns
-                    .iter()
-                    .map(|&r| if r == PODS { row[r].max(1) } else { row[r] }),
-            );
-            balanced_demand.push(BALANCED.map(|r| row[r]));
-            let gpu = snap.pods.gpu[classes[c].pods[0] as usize];
-            milli.push(i64::from(gpu.milli));
-            count.push(gpu.count);
-        }
-
+        let classes = Classes::new(snap, problem);
+        let width = classes.resources.len();
         let mut free = Vec::with_capacity(n_nodes * width);
         for n in 0..n_nodes {
-            free.extend(columns.iter().map(|&r| problem.free.get(n, r)));
+            free.extend(classes.resources.iter().map(|&r| problem.free.get(n, r)));
         }
         let mut gpu_at = Vec::with_capacity(n_nodes + 1);
         let mut gpu = Vec::new();
@@ -227,26 +119,26 @@ impl Tally {
         let mut pods = Vec::new();
         let (mut budget_at, mut budgets) = (vec![0], Vec::new());
         let mut pods_on = vec![0u32; n_nodes];
-        for (c, class) in classes.iter().enumerate() {
+        for (c, class) in problem.classes.iter().enumerate() {
             for &p in &class.pods {
                 let origin = snap.current.node[p as usize].expect("classes hold bound pods");
                 let n = origin as usize;
-                let at_origin = if count[c] > 0 {
+                let at_origin = if classes.count[c] > 0 {
                     snap.current.gpu_devices[p as usize]
                 } else {
                     0
                 };
                 for (f, d) in free[n * width..(n + 1) * width]
                     .iter_mut()
-                    .zip(&demand[c * width..(c + 1) * width])
+                    .zip(classes.demand(c))
                 {
                     *f -= d;
                 }
                 for d in mask_indices(at_origin) {
-                    gpu[gpu_at[n] + d as usize] -= milli[c];
+                    gpu[gpu_at[n] + d as usize] -= classes.milli[c];
                 }
                 for r in 0..2 {
-                    load[r][n] += balanced_demand[c][r];
+                    load[r][n] += classes.balanced[c][r];
                 }
                 if class.interacts {
                     // It stays: its node stays in use.
@@ -266,9 +158,6 @@ impl Tally {
                 budget_at.push(budgets.len());
             }
         }
-
-        let (set_of_class, sets) = candidate_sets(classes);
-        let members = sets.iter().map(|s| NodeSet::of(s, n_nodes)).collect();
 
         let prices = objective
             .prices
@@ -321,14 +210,7 @@ impl Tally {
             spent: vec![0; problem.budgets.len()],
             max_moves,
             moves: 0,
-            set_of_class,
-            sets,
-            members,
-            width,
-            demand,
-            balanced_demand,
-            milli,
-            count,
+            classes,
             free,
             gpu,
             gpu_at,
@@ -400,7 +282,7 @@ impl Tally {
         for &r in &self.dims {
             let a = self.alloc[r][p.node as usize];
             size += if a > 0 {
-                self.balanced_demand[p.cls][r] as f64 / a as f64
+                self.classes.balanced[p.cls][r] as f64 / a as f64
             } else {
                 0.0
             };
@@ -429,16 +311,16 @@ impl Tally {
     /// Pod `i` may go to `n` (it is a candidate of the pod's class, or the pod's own node).
     pub fn candidate(&self, i: usize, n: NodeId) -> bool {
         let p = &self.pods[i];
-        n == p.origin || self.members[self.set_of_class[p.cls]].contains(n)
+        n == p.origin || self.classes.candidate(p.cls, n)
     }
 
     /// Pod `i`'s requests fit in what `n` has left.
     pub fn fits(&self, i: usize, n: NodeId) -> bool {
-        let c = self.pods[i].cls;
+        let w = self.classes.resources.len();
         let n = n as usize;
-        self.free[n * self.width..(n + 1) * self.width]
+        self.free[n * w..(n + 1) * w]
             .iter()
-            .zip(&self.demand[c * self.width..(c + 1) * self.width])
+            .zip(self.classes.demand(self.pods[i].cls))
             .all(|(f, d)| f >= d)
     }
 
@@ -468,7 +350,10 @@ impl Tally {
     /// milli left, then lowest index). `None`: they do not fit.
     pub fn devices_for(&self, i: usize, n: NodeId) -> Option<DeviceMask> {
         let p = &self.pods[i];
-        let (count, milli) = (self.count[p.cls] as usize, self.milli[p.cls]);
+        let (count, milli) = (
+            self.classes.count[p.cls] as usize,
+            self.classes.milli[p.cls],
+        );
         if count == 0 {
             return Some(0);
         }
@@ -500,8 +385,9 @@ impl Tally {
             origin,
             ..
         } = self.pods[i];
+        let milli = self.classes.milli[cls];
         for d in mask_indices(had) {
-            self.device(was, d, self.milli[cls]);
+            self.device(was, d, milli);
         }
         self.node(cls, was, -1);
         let was_moved = was != origin;
@@ -509,7 +395,7 @@ impl Tally {
         self.pods[i].devices = devices;
         self.node(cls, n, 1);
         for d in mask_indices(devices) {
-            self.device(n, d, -self.milli[cls]);
+            self.device(n, d, -milli);
         }
         let moved = n != origin;
         if was_moved != moved {
@@ -537,10 +423,10 @@ impl Tally {
 
     fn node(&mut self, cls: usize, n: NodeId, sign: i64) {
         let n = n as usize;
-        let w = self.width;
+        let w = self.classes.resources.len();
         for (f, d) in self.free[n * w..(n + 1) * w]
             .iter_mut()
-            .zip(&self.demand[cls * w..(cls + 1) * w])
+            .zip(self.classes.demand(cls))
         {
             *f -= sign * d;
         }
@@ -552,7 +438,7 @@ impl Tally {
         self.pack += self.prices[n] * (i64::from(now) - i64::from(in_use)) as f64;
         for &r in &self.dims {
             let a = self.alloc[r][n];
-            self.load[r][n] += sign * self.balanced_demand[cls][r];
+            self.load[r][n] += sign * self.classes.balanced[cls][r];
             if a <= 0 {
                 continue;
             }
