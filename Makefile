@@ -64,6 +64,8 @@ bench: build
 	$(BIN)/python benches/bench_fgd.py --pods default --seeds 42-51 --results $(RESULTS)/fgd.json
 	$(BIN)/python benches/bench_rebalance.py --nodes 1000 --pods 8000 --seed 1 --time-limit 5 \
 		--results $(RESULTS)/rebalance.json
+	$(BIN)/python benches/bench_greedy.py --nodes 5000 --pods 100000 --seed 1 --repeat 3 \
+		--results $(RESULTS)/greedy.json
 	$(BIN)/python benches/bench_vbp.py --time-limit 5 --results $(RESULTS)/vbp.json
 	$(BIN)/python benches/report.py
 

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Sequence
-from typing import Any, final
+from typing import Any, Literal, final
 
 from kube_engine.records import (
     BudgetStatus,
@@ -10,6 +10,7 @@ from kube_engine.records import (
     DrainPlan,
     EffectiveRequest,
     GpuUse,
+    GreedyStart,
     LowerBounds,
     NodeAllocatable,
     PodRequest,
@@ -124,6 +125,20 @@ def schedule(
     seed: int = 0,
     threads: int = 1,
 ) -> Placement: ...
+
+@final
+class RebalanceSpace:
+    def problem(self) -> RebalanceProblem: ...
+
+def rebalance_space(
+    snapshot: Snapshot,
+    config: str | None = None,
+    allow_local_storage: bool | Sequence[str] | None = None,
+    allow_bare: bool = False,
+    keep_nodes: list[str] = ...,
+    exclude_nodes: list[str] = ...,
+    moved_since: int | None = None,
+) -> RebalanceSpace: ...
 def rebalance_problem(
     snapshot: Snapshot,
     config: str | None = None,
@@ -133,6 +148,19 @@ def rebalance_problem(
     exclude_nodes: list[str] = ...,
     moved_since: int | None = None,
 ) -> RebalanceProblem: ...
+def greedy_start(
+    space: RebalanceSpace,
+    term: Literal["balance", "defrag"],
+    *,
+    weights: dict[str, float],
+    scale: dict[str, float],
+    allocatable: dict[str, list[int]],
+    balanced: dict[str, list[int]],
+    move_cost: float = 0.0,
+    prices: Sequence[float] | None = None,
+    max_moves: int | None = None,
+    time_limit: float | None = None,
+) -> GreedyStart: ...
 def plan(
     snapshot: Snapshot,
     target: dict[str, str],

@@ -140,3 +140,12 @@ PodMove = TypedDict("PodMove", {"pod": str, "from": str, "to": str, "gpu_devices
 class DrainPlan(TypedDict):
     moves: list[PodMove]
     freed: list[str]
+
+
+class GreedyStart(TypedDict):
+    """A greedy start's plan: its moves, the objective value it measured, and whether it ran to
+    the end (False: its time limit stopped it, with the best placement so far)."""
+
+    moves: list[PodMove]
+    value: float
+    complete: bool

@@ -24,8 +24,7 @@ carry a rule, which it counts, and the pinned pods of both per domain); the mode
 up per domain (:class:`_Rules`). Pods outside the neighbourhood are constants there. A rule the
 current placement breaks already in a domain is held to no worse than now there. As the parts of
 a round are solved side by side and a zone may span two of them, an answer is also taken only if
-no rule then breaks for more of its carriers than before. Searches made with
-``model_rules=False`` (the greedy starts) keep the pods that carry such rules where they are.
+no rule then breaks for more of its carriers than before.
 """
 
 from __future__ import annotations
@@ -86,7 +85,6 @@ class Search:
         scorer: Scorer,
         prices: Sequence[float] | None,
         allocatable: Allocatable,
-        model_rules: bool = True,
     ) -> None:
         self.problem = problem
         self.scorer = scorer
@@ -102,12 +100,11 @@ class Search:
                 budget_of[p].append(b)
         classes = problem["classes"]
         self.resources = sorted({r for c in classes for r in c["request"]} | {"pods"})
-        # What is left for the searched pods: allocatable less pinned and fixed pods.
+        # What is left for the searched pods: allocatable less pinned pods.
         self.free = {r: list(problem["free"].get(r, [0] * len(nodes))) for r in self.resources}
         self.gpu_free = [list(d) for d in problem["gpu_free"]]
         self.demand: list[dict[str, int]] = []
         self.pods: list[Pod] = []
-        self.fixed: list[Pod] = []
         for ci, c in enumerate(classes):
             request = {r: c["request"].get(r, 0) for r in self.resources}
             request["pods"] = max(request["pods"], 1)
@@ -116,26 +113,15 @@ class Search:
                 origin = index[n]
                 devs = tuple(snapshot.pod_request(p)["gpu_devices"]) if c["gpu_count"] else ()
                 node, now = moved.get(p, (origin, devs))
-                pod = Pod(p, ci, origin, devs, node, now, budget_of.get(p, []))
-                if model_rules or not c["interacts"]:
-                    self.pods.append(pod)
-                    continue
-                for r in self.resources:
-                    self.free[r][node] -= request[r]
-                for d in now:
-                    self.gpu_free[node][d] -= c["gpu_milli"]
-                self.kept_in_use.add(node)
-                self.fixed.append(pod)
+                self.pods.append(Pod(p, ci, origin, devs, node, now, budget_of.get(p, [])))
         self.candidates = [set(c["candidates"]) for c in classes]
-        self.rules = _Rules(problem, self.pods) if model_rules else None
+        self.rules = _Rules(problem, self.pods)
         self.allowed = [b["allowed"] for b in problem["budgets"]]
         self.alloc = allocatable.balanced
         self.base: dict[str, list[int]] = {}
         for r in BALANCED:
             free = problem["free"].get(r, [0] * len(nodes))
             self.base[r] = [a - f for a, f in zip(allocatable.total[r], free, strict=True)]
-            for held in self.fixed:
-                self.base[r][held.node] += self.demand[held.cls].get(r, 0)
 
     # --- measuring a placement -------------------------------------------------------------
 
@@ -162,7 +148,7 @@ class Search:
         )
 
     def moves_made(self) -> int:
-        return sum(p.node != p.origin for p in self.pods + self.fixed)
+        return sum(p.node != p.origin for p in self.pods)
 
     def value(self) -> float:
         return self.scorer.value(self.terms(), self.moves_made())
@@ -171,7 +157,7 @@ class Search:
         nodes = self.problem["nodes"]
         return [
             (p.name, nodes[p.origin], nodes[p.node], p.devices)
-            for p in self.pods + self.fixed
+            for p in self.pods
             if p.node != p.origin
         ]
 
@@ -269,9 +255,8 @@ class Search:
         def share(slack: int, j: int) -> int:
             return max(slack, 0) // k + (j < max(slack, 0) % k)
 
-        everyone = self.pods + self.fixed
         spent = [0] * len(self.allowed)
-        for p in everyone:
+        for p in self.pods:
             if p.node != p.origin:
                 for b in p.budgets:
                     spent[b] += 1
@@ -342,8 +327,7 @@ class Search:
                     m.add_hint(y, n == p.node and d in p.devices)
         for (n, d), terms in per_device.items():
             m.add(sum(milli * v for milli, v in terms) <= self.gpu_free[n][d])
-        if self.rules is not None:
-            self.rules.model(m, chosen, inside, x)
+        self.rules.model(m, chosen, inside, x)
         moved: list[cp_model.LinearExprT] = [
             1 - x[i, p.origin] if (i, p.origin) in x else 1 for i, p in enumerate(inside)
         ]
@@ -472,13 +456,13 @@ class Search:
         inside = [p for p in self.pods if p.node in chosen]
         before = [(p.node, p.devices) for p in inside]
         was = (self.value(), self.moves_made())
-        rules = self.rules.of_pods(inside) if self.rules is not None else []
-        broken = self.rules.broken(rules) if self.rules is not None else 0
+        rules = self.rules.of_pods(inside)
+        broken = self.rules.broken(rules)
         for p, (n, devs) in zip(inside, answer, strict=True):
             p.node, p.devices = n, devs
         now = (self.value(), self.moves_made())
         better = now[0] < was[0] - 1e-12 or (now[0] <= was[0] + 1e-12 and now[1] < was[1])
-        if better and (self.rules is None or self.rules.broken(rules) <= broken):
+        if better and self.rules.broken(rules) <= broken:
             return True
         for p, (n, devs) in zip(inside, before, strict=True):
             p.node, p.devices = n, devs

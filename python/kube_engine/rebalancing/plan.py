@@ -5,7 +5,9 @@ lowest node cost when nodes carry prices), ``balance`` (lowest peak and spread o
 ``defrag`` (fewest GPUs not wholly free), or a weighted combination; each move may carry a cost.
 The Rust packing heuristic starts ``pack``: it empties the cheapest nodes first, placing each of
 their pods with the scheduler's own filters (GPU devices included) on nodes that stay, within the
-move budget and the PodDisruptionBudgets. CP-SAT then improves the start neighbourhood by
+move budget and the PodDisruptionBudgets. Greedy starts in Rust (``rebalance::greedy`` of the
+core) move pods off the hottest nodes for ``balance`` and off the least used GPU devices for
+``defrag``, within the same budgets. CP-SAT then improves the best start neighbourhood by
 neighbourhood (:mod:`kube_engine.rebalancing.lns`). The result is checked against every rule
 before it is returned, and carries a proven lower bound (:mod:`kube_engine.rebalancing.bounds`;
 with CP-SAT also ``pack_bound`` and ``defrag_bound``) and the gap to it.
@@ -18,7 +20,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kube_engine._core import (
     Evaluation,
@@ -26,7 +28,8 @@ from kube_engine._core import (
     Snapshot,
     drain_plan,
     evaluate,
-    rebalance_problem,
+    greedy_start,
+    rebalance_space,
 )
 from kube_engine.rebalancing.bounds import bounds, kept_in_use
 from kube_engine.rebalancing.objective import (
@@ -39,9 +42,6 @@ from kube_engine.rebalancing.objective import (
     terms_of,
 )
 from kube_engine.records import RebalanceProblem
-
-if TYPE_CHECKING:
-    from kube_engine.rebalancing.lns import Search
 
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = TERMS
@@ -249,12 +249,13 @@ def rebalance(
     ``"pack=1,balance=0.5"`` (or a mapping); ``move_cost`` is added per move, in the objective's
     units. ``prices`` (node name to price) or ``price_label`` (a node label holding the price) make
     ``pack`` minimise the price of the nodes in use. ``solver="heuristic"`` returns the best plan
-    of the heuristics for the weighted terms (:mod:`kube_engine.rebalancing.greedy`, the Rust
-    packing heuristic); ``"cpsat"`` improves it for ``time_limit`` seconds, with ``workers``
-    CP-SAT workers (default: the machine's cores). It works in CP-SAT's deterministic time,
-    ``time_limit`` units of it, and stops at ``time_limit`` seconds of the clock, so on a slow or
-    busy machine the plan depends on its speed; with ``deterministic`` the clock is not read
-    (the plan may take longer) and one worker and a seed give the same plan on any machine.
+    of the heuristics for the weighted terms (the Rust packing heuristic and greedy starts; the
+    greedy starts stop when ``time_limit`` runs out, with their best so far); ``"cpsat"`` improves
+    it for what is left of ``time_limit`` seconds, with ``workers`` CP-SAT workers (default: the
+    machine's cores). It works in CP-SAT's deterministic time, ``time_limit`` units of it, and
+    stops at ``time_limit`` seconds of the clock, so on a slow or busy machine the plan depends on
+    its speed; with ``deterministic`` the clock is not read (the greedy starts run to their end,
+    the plan may take longer) and one worker and a seed give the same plan on any machine.
 
     Pods that must stay (DaemonSet, static, system-critical, annotated not to be evicted, with
     local storage unless ``allow_local_storage``, without a controller unless ``allow_bare``, on a
@@ -266,7 +267,6 @@ def rebalance(
     # OR-Tools (and the search built on it) loads on first use, not with the package: a second
     # and more of import time that inspecting or planning never needs.
     from kube_engine.rebalancing.defrag_bound import defrag_bound
-    from kube_engine.rebalancing.greedy import greedy_balance, greedy_defrag
     from kube_engine.rebalancing.lns import Search, improve
     from kube_engine.rebalancing.pack_bound import pack_bound
 
@@ -285,7 +285,7 @@ def rebalance(
     started = time.perf_counter()
     keep, exclude = list(keep_nodes), list(exclude_nodes)
     moved_since = moved_since_for(cooldown)
-    problem = rebalance_problem(
+    space = rebalance_space(
         snapshot,
         allow_local_storage=allow_local_storage
         if isinstance(allow_local_storage, bool)
@@ -295,14 +295,11 @@ def rebalance(
         exclude_nodes=exclude,
         moved_since=moved_since,
     )
+    problem = space.problem()
     before = evaluate(snapshot)
     terms_before = terms_of(before, snapshot, price)
     scorer = Scorer.of(weights, move_cost, terms_before)
     allocatable = Allocatable.of(snapshot, before)
-
-    def search(start: list[Move], model_rules: bool) -> Search:
-        begin = [(m.pod, m.from_node, m.to_node, m.gpu_devices) for m in start]
-        return Search(snapshot, problem, begin, scorer, price, allocatable, model_rules)
 
     # The start: the best of the heuristics for the weighted terms, or the placement as it is.
     starts: list[tuple[list[Move], list[str]]] = [([], [])]
@@ -323,12 +320,27 @@ def rebalance(
             Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]
         ]
         starts.append((drained, plan["freed"]))
-    for term, greedy in (("balance", greedy_balance), ("defrag", greedy_defrag)):
+    for term in ("balance", "defrag"):
         if term in weights:
-            # The greedy moves check no inter-pod rule: pods that carry one stay.
-            s = search([], model_rules=False)
-            greedy(s, max_moves)
-            starts.append(([Move(*m) for m in s.moves()], []))
+            # The greedy moves check no inter-pod rule: pods that carry one stay. Their time
+            # counts against the limit, unless the plan must not depend on the clock.
+            left = time_limit - (time.perf_counter() - started)
+            greedy = greedy_start(
+                space,
+                term,
+                weights=scorer.weights,
+                scale=scorer.scale,
+                move_cost=scorer.move_cost,
+                allocatable=allocatable.total,
+                balanced=allocatable.balanced,
+                prices=price,
+                max_moves=max_moves,
+                time_limit=None if deterministic else max(left, 0.0),
+            )
+            found = [
+                Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in greedy["moves"]
+            ]
+            starts.append((found, []))
     best: tuple[float, int] | None = None
     moves, after, freed_order = [], before, []
     for start, freed in starts:
@@ -371,7 +383,8 @@ def rebalance(
             proven["defrag"] = defrag_bound(
                 problem, devices, max_moves, share, cores, seed, deterministic
             )
-        s = search(moves, model_rules=True)
+        begin = [(m.pod, m.from_node, m.to_node, m.gpu_devices) for m in moves]
+        s = Search(snapshot, problem, begin, scorer, price, allocatable)
         left = time_limit - (time.perf_counter() - started)
         # One round per second of the budget the bounds left, whatever the heuristics took.
         rounds = int(time_limit * (1 - BOUND_SHARE) if bounded else time_limit)

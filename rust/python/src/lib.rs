@@ -23,7 +23,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_class::<schedule::PyPlacement>()?;
     m.add_function(wrap_pyfunction!(schedule::schedule, m)?)?;
+    m.add_class::<rebalance::PyRebalanceSpace>()?;
+    m.add_function(wrap_pyfunction!(rebalance::rebalance_space, m)?)?;
     m.add_function(wrap_pyfunction!(rebalance::rebalance_problem, m)?)?;
+    m.add_function(wrap_pyfunction!(rebalance::greedy_start, m)?)?;
     m.add_function(wrap_pyfunction!(rebalance::drain_plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(plan::covering_budgets, m)?)?;

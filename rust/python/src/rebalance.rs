@@ -1,14 +1,19 @@
-//! `rebalance_problem()`: what a rebalance of the snapshot decides over, as plain data for the
-//! Python model builder.
+//! `rebalance_space()`: what a rebalance of the snapshot decides over, held by the core, and as
+//! plain data for the Python model builder (`rebalance_problem()`); the heuristics that start the
+//! search (`drain_plan()`, `greedy_start()`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kube_engine_core::error::{ArgumentError, ConfigError as CoreConfigError, Error};
 use kube_engine_core::model::pod::LocalVolumes;
-use kube_engine_core::rebalance::{self, PinOptions};
+use kube_engine_core::rebalance::greedy::{self, Limits, Objective, Term};
+use kube_engine_core::rebalance::{self, PinOptions, Problem};
 use kube_engine_core::schedule::profile;
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::errors::{detached, invalid_argument, to_py, OrRaise};
 use crate::snapshot::PySnapshot;
@@ -128,6 +133,14 @@ pub(crate) fn pin_options(
     })
 }
 
+/// The rebalance problem of a snapshot, computed once and kept in Rust: the greedy starts work
+/// on it where it is, and `problem()` gives it to Python as data.
+#[pyclass(name = "RebalanceSpace", module = "kube_engine", frozen)]
+pub struct PyRebalanceSpace {
+    snap: Arc<Snapshot>,
+    problem: Problem,
+}
+
 /// `config`: a KubeSchedulerConfiguration as JSON, whose first profile's filters decide where
 /// pods may go (default: the default profile).
 #[pyfunction]
@@ -136,7 +149,7 @@ pub(crate) fn pin_options(
     exclude_nodes=vec![], moved_since=None,
 ))]
 #[allow(clippy::too_many_arguments)]
-pub fn rebalance_problem(
+pub fn rebalance_space(
     py: Python<'_>,
     snapshot: &PySnapshot,
     config: Option<String>,
@@ -145,7 +158,7 @@ pub fn rebalance_problem(
     keep_nodes: Vec<String>,
     exclude_nodes: Vec<String>,
     moved_since: Option<i64>,
-) -> PyResult<RebalanceProblem> {
+) -> PyResult<PyRebalanceSpace> {
     let s = snapshot.get();
     let profile = match &config {
         None => profile::default_profile(),
@@ -168,88 +181,132 @@ pub fn rebalance_problem(
         &exclude_nodes,
         moved_since,
     )?;
-    let pr = detached(py, move || rebalance::problem(&snap, &profile, &opts))?;
-    let key = |p: u32| s.pod_key(p);
-    let node = |p: u32| {
-        let n = s.current.node[p as usize].expect("classes hold bound pods");
-        s.nodes.name[n as usize].clone()
-    };
-    let names = s.resources.names();
-    let classes = pr
-        .classes
-        .iter()
-        .map(|c| {
-            let first = c.pods[0] as usize;
-            let gpu = s.pods.gpu[first];
-            PodClass {
-                pods: c.pods.iter().map(|&p| key(p)).collect(),
-                nodes: c.pods.iter().map(|&p| node(p)).collect(),
-                controller: s.pods.owner[first]
-                    .as_ref()
-                    .map(|o| format!("{}/{}", s.symbols.resolve(o.kind), o.name)),
-                request: names
-                    .iter()
-                    .zip(s.pods.requests.row(first))
-                    .filter(|(_, &v)| v != 0)
-                    .map(|(n, &v)| (n.clone(), v))
-                    .collect(),
-                gpu_count: gpu.count,
-                gpu_milli: gpu.milli,
-                candidates: c.candidates.clone(),
-                interacts: c.interacts,
-            }
-        })
-        .collect();
-    let budgets = pr
-        .budgets
-        .iter()
-        .map(|b| {
-            let pdb = &s.pdbs[b.pdb];
-            let ns = pdb.metadata.namespace.as_deref().unwrap_or("default");
-            Budget {
-                name: format!("{ns}/{}", pdb.metadata.name),
-                allowed: b.allowed,
-                pods: b.pods.iter().map(|&p| key(p)).collect(),
-            }
-        })
-        .collect();
-    Ok(RebalanceProblem {
-        nodes: s.nodes.name.clone(),
-        free: names
+    let problem = detached(py, move || rebalance::problem(&snap, &profile, &opts))?;
+    Ok(PyRebalanceSpace { snap: s, problem })
+}
+
+/// `rebalance_space(...).problem()`.
+#[pyfunction]
+#[pyo3(signature = (
+    snapshot, config=None, allow_local_storage=None, allow_bare=false, keep_nodes=vec![],
+    exclude_nodes=vec![], moved_since=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn rebalance_problem(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    config: Option<String>,
+    allow_local_storage: Option<&Bound<'_, PyAny>>,
+    allow_bare: bool,
+    keep_nodes: Vec<String>,
+    exclude_nodes: Vec<String>,
+    moved_since: Option<i64>,
+) -> PyResult<RebalanceProblem> {
+    let space = rebalance_space(
+        py,
+        snapshot,
+        config,
+        allow_local_storage,
+        allow_bare,
+        keep_nodes,
+        exclude_nodes,
+        moved_since,
+    )?;
+    Ok(space.problem())
+}
+
+#[pymethods]
+impl PyRebalanceSpace {
+    /// The problem as plain data (`kube_engine.records.RebalanceProblem`).
+    fn problem(&self) -> RebalanceProblem {
+        let (s, pr) = (&self.snap, &self.problem);
+        let key = |p: u32| s.pod_key(p);
+        let node = |p: u32| {
+            let n = s.current.node[p as usize].expect("classes hold bound pods");
+            s.nodes.name[n as usize].clone()
+        };
+        let names = s.resources.names();
+        let classes = pr
+            .classes
             .iter()
-            .enumerate()
-            .map(|(r, n)| {
-                let column = (0..s.nodes.len()).map(|i| pr.free.get(i, r)).collect();
-                (n.clone(), column)
+            .map(|c| {
+                let first = c.pods[0] as usize;
+                let gpu = s.pods.gpu[first];
+                PodClass {
+                    pods: c.pods.iter().map(|&p| key(p)).collect(),
+                    nodes: c.pods.iter().map(|&p| node(p)).collect(),
+                    controller: s.pods.owner[first]
+                        .as_ref()
+                        .map(|o| format!("{}/{}", s.symbols.resolve(o.kind), o.name)),
+                    request: names
+                        .iter()
+                        .zip(s.pods.requests.row(first))
+                        .filter(|(_, &v)| v != 0)
+                        .map(|(n, &v)| (n.clone(), v))
+                        .collect(),
+                    gpu_count: gpu.count,
+                    gpu_milli: gpu.milli,
+                    candidates: c.candidates.clone(),
+                    interacts: c.interacts,
+                }
             })
-            .collect(),
-        gpu_free: pr.gpu_free,
-        pinned: pr
-            .pinned
+            .collect();
+        let budgets = pr
+            .budgets
             .iter()
-            .map(|&(p, why)| (key(p), why.as_str().to_string()))
-            .collect(),
-        classes,
-        budgets,
-        domains: pr.inter_pod.domains.into_iter().map(|d| d.domain).collect(),
-        rules: pr
-            .inter_pod
-            .rules
-            .into_iter()
-            .map(|r| InterPodRule {
-                kind: r.kind.as_str(),
-                domains: r.domains,
-                owners: r.owners,
-                fixed_owners: r.fixed_owners,
-                counted: r.counted,
-                fixed_counted: r.fixed_counted,
-                counts_itself: r.counts_itself,
-                max_skew: r.max_skew,
-                min_domains: r.min_domains,
-                name: r.name,
+            .map(|b| {
+                let pdb = &s.pdbs[b.pdb];
+                let ns = pdb.metadata.namespace.as_deref().unwrap_or("default");
+                Budget {
+                    name: format!("{ns}/{}", pdb.metadata.name),
+                    allowed: b.allowed,
+                    pods: b.pods.iter().map(|&p| key(p)).collect(),
+                }
             })
-            .collect(),
-    })
+            .collect();
+        RebalanceProblem {
+            nodes: s.nodes.name.clone(),
+            free: names
+                .iter()
+                .enumerate()
+                .map(|(r, n)| {
+                    let column = (0..s.nodes.len()).map(|i| pr.free.get(i, r)).collect();
+                    (n.clone(), column)
+                })
+                .collect(),
+            gpu_free: pr.gpu_free.clone(),
+            pinned: pr
+                .pinned
+                .iter()
+                .map(|&(p, why)| (key(p), why.as_str().to_string()))
+                .collect(),
+            classes,
+            budgets,
+            domains: pr
+                .inter_pod
+                .domains
+                .iter()
+                .map(|d| d.domain.clone())
+                .collect(),
+            rules: pr
+                .inter_pod
+                .rules
+                .iter()
+                .map(|r| InterPodRule {
+                    kind: r.kind.as_str(),
+                    domains: r.domains,
+                    owners: r.owners.clone(),
+                    fixed_owners: r.fixed_owners.clone(),
+                    counted: r.counted.clone(),
+                    fixed_counted: r.fixed_counted.clone(),
+                    counts_itself: r.counts_itself,
+                    max_skew: r.max_skew,
+                    min_domains: r.min_domains,
+                    name: r.name.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(IntoPyObject)]
@@ -300,18 +357,140 @@ pub fn drain_plan(
         seed,
     };
     let plan = detached(py, move || rebalance::drain(&snap, opts))?.or_raise(py)?;
-    let node = |n: u32| s.nodes.name[n as usize].clone();
     Ok(DrainPlan {
-        moves: plan
-            .moves
+        moves: plan.moves.iter().map(|m| pod_move(&s, m)).collect(),
+        freed: plan
+            .freed
             .iter()
-            .map(|m| PodMove {
-                pod: s.pod_key(m.pod),
-                from: node(m.from),
-                to: node(m.to),
-                gpu_devices: kube_engine_core::model::gpu::mask_indices(m.devices).collect(),
-            })
+            .map(|&n| s.nodes.name[n as usize].clone())
             .collect(),
-        freed: plan.freed.iter().map(|&n| node(n)).collect(),
     })
+}
+
+#[derive(IntoPyObject)]
+pub struct GreedyStart {
+    moves: Vec<PodMove>,
+    value: f64,
+    complete: bool,
+}
+
+/// `mapping`'s balanced resources (cpu, memory), a value per node each.
+fn per_node<T>(
+    py: Python<'_>,
+    mut mapping: HashMap<String, Vec<T>>,
+    what: &str,
+    nodes: usize,
+) -> PyResult<[Vec<T>; 2]> {
+    let mut column = |r: &str| -> PyResult<Vec<T>> {
+        match mapping.remove(r) {
+            Some(v) if v.len() == nodes => Ok(v),
+            _ => Err(invalid_argument(
+                py,
+                what,
+                format!("{what}[{r:?}] must give a value per node ({nodes})"),
+            )),
+        }
+    };
+    Ok([column("cpu")?, column("memory")?])
+}
+
+/// The greedy start for `term` (`"balance"` or `"defrag"`, see
+/// `kube_engine_core::rebalance::greedy`) from the current placement. The objective: `weights`
+/// (its terms in order), each term divided by `scale[term]`, plus `move_cost` per move;
+/// `allocatable` and `balanced` per node for cpu and memory (`Allocatable`); `prices` per node
+/// (None: every node counts 1). It stops after `time_limit` seconds with the best placement so
+/// far (`complete` is then false).
+#[pyfunction]
+#[pyo3(signature = (
+    space, term, *, weights, scale, allocatable, balanced, move_cost=0.0, prices=None,
+    max_moves=None, time_limit=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn greedy_start(
+    py: Python<'_>,
+    space: &PyRebalanceSpace,
+    term: &str,
+    weights: &Bound<'_, PyDict>,
+    scale: HashMap<String, f64>,
+    allocatable: HashMap<String, Vec<i64>>,
+    balanced: HashMap<String, Vec<i64>>,
+    move_cost: f64,
+    prices: Option<Vec<f64>>,
+    max_moves: Option<usize>,
+    time_limit: Option<f64>,
+) -> PyResult<GreedyStart> {
+    let deadline = match time_limit {
+        Some(t) if t.is_nan() || t < 0.0 => {
+            return Err(invalid_argument(
+                py,
+                "time_limit",
+                format!("time_limit must be >= 0, got {t}"),
+            ))
+        }
+        // Too far away to reach: no deadline.
+        Some(t) => Duration::try_from_secs_f64(t)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d)),
+        None => None,
+    };
+    let start = match term {
+        "balance" => greedy::balance,
+        "defrag" => greedy::defrag,
+        _ => {
+            return Err(invalid_argument(
+                py,
+                "term",
+                format!("term must be \"balance\" or \"defrag\", got {term:?}"),
+            ))
+        }
+    };
+    let nodes = space.snap.nodes.len();
+    let mut terms = Vec::new();
+    for (name, weight) in weights.iter() {
+        let name: String = name.extract()?;
+        let term = Term::named(&name).ok_or_else(|| {
+            invalid_argument(py, "weights", format!("weights: unknown term {name:?}"))
+        })?;
+        let scale = *scale.get(&name).ok_or_else(|| {
+            invalid_argument(py, "scale", format!("scale: no value for {name:?}"))
+        })?;
+        terms.push((term, weight.extract::<f64>()?, scale));
+    }
+    if prices.as_ref().is_some_and(|p| p.len() != nodes) {
+        return Err(invalid_argument(
+            py,
+            "prices",
+            format!("prices must give a price per node ({nodes})"),
+        ));
+    }
+    let objective = Objective {
+        terms,
+        move_cost,
+        prices,
+        allocatable: per_node(py, allocatable, "allocatable", nodes)?,
+        balanced: per_node(py, balanced, "balanced", nodes)?,
+    };
+    let limits = Limits {
+        max_moves,
+        deadline,
+    };
+    let found = detached(py, || {
+        start(&space.snap, &space.problem, &objective, &limits)
+    })?;
+    let s = &space.snap;
+    Ok(GreedyStart {
+        moves: found.moves.iter().map(|m| pod_move(s, m)).collect(),
+        value: found.value,
+        complete: found.complete,
+    })
+}
+
+fn pod_move(s: &Snapshot, m: &rebalance::Move) -> PodMove {
+    let node = |n: u32| s.nodes.name[n as usize].clone();
+    PodMove {
+        pod: s.pod_key(m.pod),
+        from: node(m.from),
+        to: node(m.to),
+        gpu_devices: kube_engine_core::model::gpu::mask_indices(m.devices).collect(),
+    }
 }
