@@ -16,6 +16,9 @@ import results_file
 
 from kube_engine.bench.openb import find_openb_dir
 
+# A benchmark run end to end (small, but whole): `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 OPENB = find_openb_dir()
 
 

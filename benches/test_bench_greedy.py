@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 from bench_greedy import main
 
+# A benchmark run end to end (small, but whole): `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 
 def test_bench_greedy_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     results = tmp_path / "greedy.json"

@@ -23,6 +23,9 @@ import kube_engine
 from kube_engine.bench.objects import client_deserialize, dumps, split_list
 from kube_engine.bench.synthetic import generate_cluster
 
+# A benchmark run end to end (small, but whole): `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 NODES, PODS, SEED = 50, 1000, 5
 
 

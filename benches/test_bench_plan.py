@@ -8,6 +8,9 @@ import report
 import results_file
 from bench_plan import main
 
+# A benchmark run end to end (small, but whole): `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 
 def test_bench_plan_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     results = tmp_path / "plan.json"

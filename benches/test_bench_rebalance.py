@@ -8,6 +8,9 @@ import report
 import results_file
 from bench_rebalance import main
 
+# A benchmark run end to end (small, but whole): `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 
 def test_bench_rebalance_small(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     png, results = tmp_path / "freed.png", tmp_path / "rebalance.json"

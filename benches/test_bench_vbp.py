@@ -14,6 +14,9 @@ import results_file
 
 from kube_engine.bench.vbp import find_vbp_dir
 
+# A benchmark run end to end (small, but whole): `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 
 def _script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(

@@ -442,6 +442,7 @@ def apply_command(plan_file: Path, kubeconfig: Path, journal: Path) -> list[str]
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_killed_run_is_finished_by_running_it_again(
     emu: KubeEmulator, tmp_path: Path, point: str

@@ -154,6 +154,7 @@ def synthetic() -> Snapshot:
     return Snapshot.from_bytes(generate_cluster_json(60, 480, 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["balance", "defrag", "pack=1,balance=1"])
 def test_each_objective_keeps_every_rule_and_budget(synthetic: Snapshot, objective: str) -> None:
     from kube_engine._core import rebalance_problem

@@ -3,6 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+
+# mypy's stubtest takes a quarter of a minute: `make test` runs it, not test-fast.
+pytestmark = pytest.mark.slow
+
 
 def test_stubs_match_the_compiled_module() -> None:
     result = subprocess.run(

@@ -147,6 +147,7 @@ def test_official_client_deserializes(shape: tuple[int, int, int, float]) -> Non
         assert any(n.spec.unschedulable for n in nodes.items)
 
 
+@pytest.mark.slow
 def test_official_client_deserializes_openb_and_example() -> None:
     lst = json.loads(gzip.decompress(EXAMPLE.read_bytes()))
     api = client.ApiClient()
@@ -435,6 +436,7 @@ def read_csv(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @needs_openb
 def test_openb_counts_match_csv() -> None:
     lst = openb()
@@ -482,6 +484,7 @@ def test_openb_counts_match_csv() -> None:
     assert check_placement(lst) > 5000
 
 
+@pytest.mark.slow
 @needs_openb
 def test_openb_gpu_spec_becomes_node_affinity() -> None:
     lst = openb("openb_pod_list_gpuspec33.csv")
@@ -512,6 +515,7 @@ def test_openb_gpu_spec_becomes_node_affinity() -> None:
     check_placement(lst)
 
 
+@pytest.mark.slow
 @needs_openb
 def test_openb_is_seeded() -> None:
     # Same seed, same bytes: test_the_example_is_current compares with another process's run.
@@ -522,6 +526,7 @@ def test_openb_is_seeded() -> None:
     ]
 
 
+@pytest.mark.slow
 @needs_openb
 def test_openb_lists_without_phase_are_pending() -> None:
     lst = openb("openb_pod_list_multigpu50.csv")
@@ -548,6 +553,7 @@ def test_the_example_loads() -> None:
     assert snap.gpu_devices_inferred() == []
 
 
+@pytest.mark.slow
 @needs_openb
 def test_the_example_is_current() -> None:
     """The shipped file is what `examples/openb/build_example.py` writes today."""
