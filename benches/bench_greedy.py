@@ -22,9 +22,10 @@ from typing import Any, Literal
 import results_file
 
 import kube_engine as ke
-from kube_engine._core import RebalanceSpace, evaluate, greedy_start, rebalance_space
+from kube_engine._core import RebalanceSpace, evaluate, rebalance_space
 from kube_engine.bench.synthetic import generate_cluster_json
 from kube_engine.rebalancing.objective import Allocatable, Scorer, terms_of
+from kube_engine.rebalancing.plan import greedy_start_for
 from kube_engine.records import GreedyStart
 
 Term = Literal["balance", "defrag"]
@@ -38,16 +39,7 @@ def run(
     allocatable: Allocatable,
     max_moves: int | None,
 ) -> GreedyStart:
-    return greedy_start(
-        space,
-        term,
-        weights=scorer.weights,
-        scale=scorer.scale,
-        move_cost=scorer.move_cost,
-        allocatable=allocatable.total,
-        balanced=allocatable.balanced,
-        max_moves=max_moves,
-    )
+    return greedy_start_for(space, term, scorer, allocatable, max_moves=max_moves)
 
 
 def main(argv: list[str] | None = None) -> int:

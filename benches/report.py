@@ -328,7 +328,7 @@ def _rebalance_what(r: Result) -> str:
     shares = sorted({row["budget_share"] for row in r["rows"]} - {None})
     budgets = ", ".join(f"{s * 100:g}" for s in shares)
     return (
-        "Each objective from the current placement, on the bundled openb example "
+        "Each objective from the current placement, on the openb example cluster "
         "(its pods are bare, so `allow_bare`) and on a seeded synthetic cluster (its emptyDir "
         "pods allowed to move, as cluster-autoscaler's scale-down does by default), for move "
         f"budgets of {budgets} % of the movable pods (and none, for pack): the heuristics "

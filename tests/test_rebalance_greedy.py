@@ -33,6 +33,7 @@ from kube_engine.rebalancing.objective import (
     parse_objective,
     terms_of,
 )
+from kube_engine.rebalancing.plan import greedy_start_for
 from kube_engine.records import GreedyStart
 
 Cluster = tuple[Snapshot, RebalanceSpace, Evaluation, Allocatable]
@@ -88,17 +89,7 @@ def start(
     table = {n: 1.0 + (i % 7) / 4 for i, n in enumerate(snap.node_names())} if priced else None
     prices = node_prices(snap, table)
     scorer = Scorer.of(parse_objective(objective), move_cost, terms_of(before, snap, prices))
-    return greedy_start(
-        space,
-        term,
-        weights=scorer.weights,
-        scale=scorer.scale,
-        move_cost=scorer.move_cost,
-        allocatable=allocatable.total,
-        balanced=allocatable.balanced,
-        prices=prices,
-        **limits,
-    )
+    return greedy_start_for(space, term, scorer, allocatable, prices=prices, **limits)
 
 
 def digest(found: GreedyStart) -> str:

@@ -20,11 +20,12 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from kube_engine._core import (
     Evaluation,
     InternalError,
+    RebalanceSpace,
     Snapshot,
     drain_plan,
     evaluate,
@@ -41,7 +42,7 @@ from kube_engine.rebalancing.objective import (
     parse_objective,
     terms_of,
 )
-from kube_engine.records import RebalanceProblem
+from kube_engine.records import GreedyStart, RebalanceProblem
 
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = TERMS
@@ -224,6 +225,31 @@ def moved_since_for(cooldown: float) -> int | None:
     return int(time.time() - cooldown)
 
 
+def greedy_start_for(
+    space: RebalanceSpace,
+    term: Literal["balance", "defrag"],
+    scorer: Scorer,
+    allocatable: Allocatable,
+    *,
+    prices: Sequence[float] | None = None,
+    max_moves: int | None = None,
+    time_limit: float | None = None,
+) -> GreedyStart:
+    """The core's greedy start for ``term``, measured by ``scorer``'s objective."""
+    return greedy_start(
+        space,
+        term,
+        weights=scorer.weights,
+        scale=scorer.scale,
+        move_cost=scorer.move_cost,
+        allocatable=allocatable.total,
+        balanced=allocatable.balanced,
+        prices=prices,
+        max_moves=max_moves,
+        time_limit=time_limit,
+    )
+
+
 def rebalance(
     snapshot: Snapshot,
     objective: str | Mapping[str, float] = "pack",
@@ -320,19 +346,17 @@ def rebalance(
             Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]
         ]
         starts.append((drained, plan["freed"]))
-    for term in ("balance", "defrag"):
-        if term in weights:
+    greedy_terms: tuple[Literal["balance", "defrag"], ...] = ("balance", "defrag")
+    for start_term in greedy_terms:
+        if start_term in weights:
             # The greedy moves check no inter-pod rule: pods that carry one stay. Their time
             # counts against the limit, unless the plan must not depend on the clock.
             left = time_limit - (time.perf_counter() - started)
-            greedy = greedy_start(
+            greedy = greedy_start_for(
                 space,
-                term,
-                weights=scorer.weights,
-                scale=scorer.scale,
-                move_cost=scorer.move_cost,
-                allocatable=allocatable.total,
-                balanced=allocatable.balanced,
+                start_term,
+                scorer,
+                allocatable,
                 prices=price,
                 max_moves=max_moves,
                 time_limit=None if deterministic else max(left, 0.0),
