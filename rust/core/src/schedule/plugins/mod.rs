@@ -97,12 +97,11 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, ConfigError
                 Box::new(taint_toleration::TaintToleration),
             )
         })?,
-        "NodeAffinity" => no_args(name, a).map(|_| {
-            both(
-                Box::new(node_affinity::NodeAffinity),
-                Box::new(node_affinity::NodeAffinity),
-            )
-        })?,
+        "NodeAffinity" => {
+            let na_args: node_affinity::NodeAffinityArgs = args(name, a)?;
+            let build = || Box::new(node_affinity::NodeAffinity::new(na_args.clone()));
+            both(build(), build())
+        }
         "NodeResourcesFit" => {
             let fit_args: node_resources_fit::FitArgs = args(name, a)?;
             both(

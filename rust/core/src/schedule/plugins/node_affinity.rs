@@ -1,12 +1,47 @@
 //! NodeAffinity: `nodeSelector` and required node affinity filter; the weights of matching
-//! preferred terms score.
+//! preferred terms score. The profile may add affinity of its own (`NodeAffinityArgs`'
+//! `addedAffinity`), which every pod it places must meet as well: its required terms filter
+//! first (upstream's "scheduler-enforced" reason), its preferred terms score beside the pod's.
 
+use serde::Deserialize;
+
+use crate::model::affinity::NodeAffinity as Affinity;
 use crate::schedule::framework::{
     default_normalize, Cycle, CycleData, FilterPlugin, PreScore, Reason, ScorePlugin,
 };
 use crate::snapshot::NodeId;
 
-pub struct NodeAffinity;
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeAffinityArgs {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub added_affinity: Option<Affinity>,
+}
+
+/// Why a node fails: the profile's added affinity, or the pod's own.
+const ENFORCED: u32 = 1;
+const POD: u32 = 0;
+
+#[derive(Clone, Debug, Default)]
+pub struct NodeAffinity {
+    added: Option<Affinity>,
+}
+
+impl NodeAffinity {
+    pub fn new(args: NodeAffinityArgs) -> Self {
+        NodeAffinity {
+            added: args.added_affinity,
+        }
+    }
+
+    fn added_preferred(&self) -> &[crate::model::affinity::PreferredSchedulingTerm] {
+        self.added.as_ref().map_or(&[], |a| a.preferred.as_slice())
+    }
+}
 
 impl FilterPlugin for NodeAffinity {
     fn name(&self) -> &'static str {
@@ -18,15 +53,25 @@ impl FilterPlugin for NodeAffinity {
     }
 
     fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
+        if let Some(required) = self.added.as_ref().and_then(|a| a.required.as_ref()) {
+            let name = &cx.snap.nodes.name[node as usize];
+            if !required.matches(name, &cx.snap.node_labels(node)) {
+                return Err(ENFORCED);
+            }
+        }
         if cx.snap.node_affinity_admits(cx.pod, node) {
             Ok(())
         } else {
-            Err(0)
+            Err(POD)
         }
     }
 
-    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, _: u32, out: &mut Vec<Reason>) {
-        out.push("node(s) didn't match Pod's node affinity/selector".into());
+    fn reasons(&self, _: &Cycle, _: &CycleData, _: NodeId, code: u32, out: &mut Vec<Reason>) {
+        out.push(if code == ENFORCED {
+            "node(s) didn't match scheduler-enforced node affinity".into()
+        } else {
+            "node(s) didn't match Pod's node affinity/selector".into()
+        });
     }
 }
 
@@ -44,7 +89,7 @@ impl ScorePlugin for NodeAffinity {
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
             .is_some_and(|na| !na.preferred.is_empty());
-        if has_preferred {
+        if has_preferred || !self.added_preferred().is_empty() {
             PreScore::Run(None)
         } else {
             PreScore::Skip
@@ -52,16 +97,15 @@ impl ScorePlugin for NodeAffinity {
     }
 
     fn score(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> i64 {
-        let Some(na) = cx.snap.pods.affinity[cx.p()]
+        let own = cx.snap.pods.affinity[cx.p()]
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
-        else {
-            return 0;
-        };
+            .map_or(&[][..], |na| na.preferred.as_slice());
         let labels = cx.snap.node_labels(node);
         let name = &cx.snap.nodes.name[node as usize];
-        na.preferred
+        self.added_preferred()
             .iter()
+            .chain(own)
             .filter(|t| t.preference.matches(name, &labels))
             .map(|t| i64::from(t.weight))
             .sum()
