@@ -1,12 +1,18 @@
 //! NodeResourcesBalancedAllocation: prefer nodes whose cpu and memory (or configured resources)
 //! would be used in equal proportion: score = (1 − std of the fractions) × 100. Best-effort pods
 //! are not scored (upstream skips them so they do not pile onto one node).
+//!
+//! `nvidia.com/gpu` among the configured resources counts as upstream counts any scalar
+//! resource: whole GPUs requested over the node's devices. GPUs are kept as devices rather than
+//! in the resource vectors, so its fraction is worked out from them; a GPU share
+//! (`kube-engine.io/gpu-milli`) asks for no `nvidia.com/gpu`.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::node_resources_fit::ResourceSpec;
+use crate::model::gpu::{DEVICE_MILLI, GPU_RESOURCE};
 use crate::resources::{CPU, EPHEMERAL_STORAGE, MEMORY};
 use crate::schedule::framework::{Cycle, CycleData, PreScore, ScorePlugin, MAX_NODE_SCORE};
 use crate::snapshot::NodeId;
@@ -99,11 +105,23 @@ impl ScorePlugin for BalancedAllocation {
     }
 
     fn pre_score(&self, cx: &Cycle, _: &[NodeId]) -> PreScore {
+        let demand = cx.snap.pods.gpu[cx.p()];
+        let gpus = if demand.milli == DEVICE_MILLI {
+            i64::from(demand.count)
+        } else {
+            0
+        };
+        // In the configured order: the fractions are summed in it.
         let ids: Vec<(usize, i64)> = self
             .resources
             .iter()
-            .filter_map(|name| cx.snap.resources.get(name))
-            .map(|r| (r, cx.request[r]))
+            .filter_map(|name| {
+                if name == GPU_RESOURCE {
+                    Some((GPUS, gpus))
+                } else {
+                    cx.snap.resources.get(name).map(|r| (r, cx.request[r]))
+                }
+            })
             .collect();
         if ids.iter().all(|&(_, req)| req == 0) {
             return PreScore::Skip;
@@ -142,10 +160,23 @@ impl ScorePlugin for BalancedAllocation {
     }
 }
 
+/// The slot of `nvidia.com/gpu` among a pod's requests: GPUs are devices, not in the vectors.
+const GPUS: usize = usize::MAX;
+
 fn ids(data: &CycleData) -> &[(usize, i64)] {
     data.as_ref()
         .and_then(|d| d.downcast_ref::<Vec<(usize, i64)>>())
         .expect("pre_score")
+}
+
+/// Whole GPUs the pods on `node` request (`nvidia.com/gpu`; shares are another resource).
+fn gpus_requested(cx: &Cycle, node: NodeId) -> i64 {
+    cx.state.pods_on[node as usize]
+        .iter()
+        .map(|&q| cx.snap.pods.gpu[q as usize])
+        .filter(|d| d.milli == DEVICE_MILLI)
+        .map(|d| i64::from(d.count))
+        .sum()
 }
 
 fn score_node(cx: &Cycle, ids: &[(usize, i64)], node: NodeId) -> i64 {
@@ -155,12 +186,25 @@ fn score_node(cx: &Cycle, ids: &[(usize, i64)], node: NodeId) -> i64 {
         let mut k = 0;
         let mut more = Vec::new();
         for &(r, req) in ids {
-            let capacity = cx.snap.nodes.allocatable.get(n, r);
+            if r == GPUS && req == 0 {
+                continue; // an extended resource the pod does not ask for
+            }
+            let (used, capacity) = if r == GPUS {
+                (
+                    gpus_requested(cx, node),
+                    i64::from(cx.snap.nodes.gpu_devices[n]),
+                )
+            } else {
+                (
+                    cx.state.requested.get(n, r),
+                    cx.snap.nodes.allocatable.get(n, r),
+                )
+            };
             // Extended resources the pod does not ask for do not count.
             if capacity == 0 || (req == 0 && r > EPHEMERAL_STORAGE) {
                 continue;
             }
-            let f = fraction_of_sum(cx.state.requested.get(n, r), req, capacity);
+            let f = fraction_of_sum(used, req, capacity);
             if k < fractions.len() {
                 fractions[k] = f;
                 k += 1;
