@@ -327,3 +327,31 @@ def test_gpu_over_commit_is_a_violation_not_a_load_error() -> None:
         pod("a", "g", requests={"kube-engine.io/gpu-milli": "600"}),
     )
     assert evaluate(s, {"default/a": "cpu"}).violation_counts() == {"gpu-devices": 1}
+
+
+def test_pods_being_deleted_do_not_count_for_topology_spread() -> None:
+    spread = {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "x"}},
+            }
+        ]
+    }
+
+    def cluster(deleting: bool) -> Snapshot:
+        pods = []
+        for i in range(3):
+            p = pod(f"p{i}", "a", labels={"app": "x"}, spec=spread)
+            if deleting and i < 2:
+                p["metadata"]["deletionTimestamp"] = "2025-06-01T12:00:00Z"
+            pods.append(p)
+        nodes = [node("a", labels={"zone": "A"}), node("b", labels={"zone": "B"})]
+        return Snapshot.from_bytes(as_list(*nodes, *pods))
+
+    # Three pods in zone A, none in B: skew 3 for each of them.
+    assert evaluate(cluster(False)).violation_counts() == {"topology-spread": 3}
+    # Two of them terminating: only one is counted, a skew of 1.
+    assert evaluate(cluster(True)).violation_counts() == {}

@@ -560,3 +560,51 @@ fn random_clusters_agree_with_a_plain_reference() {
         assert!(seen.get(outcome).copied().unwrap_or(0) > 50, "{seen:?}");
     }
 }
+
+#[test]
+fn pods_being_deleted_are_not_counted() {
+    // Upstream's countPodsMatchSelector skips pods with a deletionTimestamp: the docs' cluster
+    // with the two zoneA pods terminating counts zoneA 0, zoneB 1, so only zoneA is allowed.
+    let deleting = r#","deletionTimestamp":"2025-06-01T12:00:00Z""#;
+    let incoming = spread(&[constraint(ZONE, 1, "DoNotSchedule", "foo", "")]);
+    let s = snap(&[
+        node("node1", Some("zoneA")),
+        node("node2", Some("zoneA")),
+        node("node3", Some("zoneB")),
+        node("node4", Some("zoneB")),
+        pod_meta("default/p1", r#""app":"foo""#, Some("node1"), "", deleting),
+        pod_meta("default/p2", r#""app":"foo""#, Some("node2"), "", deleting),
+        pod("default/p3", r#""app":"foo""#, Some("node3"), ""),
+        pod("default/mypod", r#""app":"foo""#, None, &incoming),
+    ]);
+    assert_eq!(
+        verdicts(&s, &spread_plugin(), "default/mypod").unwrap(),
+        [OK, OK, SPREAD, SPREAD]
+    );
+    // The score counts the same pods: with ScheduleAnyway, zoneA (0 pods) scores above zoneB.
+    let soft = spread(&[constraint(ZONE, 1, "ScheduleAnyway", "foo", "")]);
+    let s = snap(&[
+        node("node1", Some("zoneA")),
+        node("node3", Some("zoneB")),
+        pod_meta("default/p1", r#""app":"foo""#, Some("node1"), "", deleting),
+        pod_meta("default/p2", r#""app":"foo""#, Some("node1"), "", deleting),
+        pod("default/p3", r#""app":"foo""#, Some("node3"), ""),
+        pod("default/mypod", r#""app":"foo""#, None, &soft),
+    ]);
+    let (_, normalized) =
+        scores(&s, &spread_plugin(), "default/mypod", &["node1", "node3"]).unwrap();
+    assert!(normalized[0] > normalized[1], "{normalized:?}");
+    // A pod being deleted still holds its node's resources (NodeResourcesFit counts it).
+    let full = snap(&[
+        node("node1", Some("zoneA")),
+        pod_meta("default/old", "", Some("node1"), "", deleting),
+    ]);
+    let node1 = full.nodes.id("node1").unwrap();
+    let state = kube_engine_core::schedule::state::ClusterState::new(&full, &full.current);
+    assert_eq!(
+        state
+            .requested
+            .get(node1 as usize, kube_engine_core::resources::CPU),
+        100
+    );
+}

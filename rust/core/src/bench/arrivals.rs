@@ -81,6 +81,7 @@ impl Snapshot {
             opt_in,
             moved_at,
             mirror,
+            terminating,
             gpu_devices_inferred,
             index: _,
             constraint_classes: _,
@@ -141,6 +142,8 @@ impl Snapshot {
             out.moved_at
                 .push(if arrival.is_some() { None } else { moved_at[p] });
             out.mirror.push(mirror[p]);
+            // An arrival is a new pod, not one being deleted.
+            out.terminating.push(arrival.is_none() && terminating[p]);
             out.gpu_devices_inferred
                 .push(arrival.is_none() && gpu_devices_inferred[p]);
         }

@@ -389,6 +389,10 @@ fn spread(
                         bound.by_namespace.get(&s.pods.namespace[pi]),
                     ) {
                         for &q in qs {
+                            // Pods being deleted are not counted (as the filter does not).
+                            if s.pods.terminating[q as usize] {
+                                continue;
+                            }
                             let m = a.node[q as usize].expect("bound");
                             let labels = s.pod_labels(q);
                             let same_keys = c

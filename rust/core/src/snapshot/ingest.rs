@@ -284,6 +284,7 @@ struct PodRecord {
     opt_in: bool,
     moved_at: Option<i64>,
     mirror: bool,
+    terminating: bool,
     gpu_devices: Option<String>,
 }
 
@@ -359,6 +360,7 @@ fn pod_record(
         local_storage: spec.local_storage(),
         claims: spec.claims(),
         created: meta.creation_timestamp.as_deref().and_then(parse_timestamp),
+        terminating: meta.deletion_timestamp.is_some(),
         opt_out: if annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false") {
             Some(super::OptOut::KubeEngine)
         } else if annotation(SAFE_TO_EVICT_ANNOTATION).is_some_and(|v| v == "false") {
@@ -655,6 +657,7 @@ fn build(
         p.opt_in.push(r.opt_in);
         p.moved_at.push(r.moved_at);
         p.mirror.push(r.mirror);
+        p.terminating.push(r.terminating);
         device_annotations.push(r.gpu_devices);
     }
     super::devices::assign_at_load(&mut s, &pod_paths, &device_annotations)?;

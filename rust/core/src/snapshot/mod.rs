@@ -132,6 +132,9 @@ pub struct Pods {
     pub moved_at: Vec<Option<i64>>,
     /// Static pods (annotation `kubernetes.io/config.mirror`).
     pub mirror: Vec<bool>,
+    /// Being deleted (`metadata.deletionTimestamp` set): it still holds its node's resources and
+    /// ports, but PodTopologySpread no longer counts it, as upstream does not.
+    pub terminating: Vec<bool>,
     /// Whether the GPU devices were assigned by the loader (no annotation on a bound pod).
     pub gpu_devices_inferred: Vec<bool>,
     pub(crate) index: HashMap<String, PodId>,

@@ -36,9 +36,10 @@ impl Selects {
     }
 
     /// Whether candidate `q` counts, wherever it is placed (upstream `countPodsMatchSelector`:
-    /// pods of the incoming pod's namespace `ns`).
+    /// pods of the incoming pod's namespace `ns`, not being deleted).
     fn counts(&self, snap: &Snapshot, ns: Sym, q: PodId) -> bool {
         snap.pods.namespace[q as usize] == ns
+            && !snap.pods.terminating[q as usize]
             && match self {
                 Selects::Nothing => false,
                 Selects::Labels(sel) => sel.matches(&snap.pods.labels[q as usize]),
