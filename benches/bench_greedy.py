@@ -23,7 +23,7 @@ import results_file
 
 import kube_engine as ke
 from kube_engine._core import RebalanceSpace, evaluate, rebalance_space
-from kube_engine.bench.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import cluster_json_at
 from kube_engine.rebalancing.objective import Allocatable, Scorer, terms_of
 from kube_engine.rebalancing.plan import greedy_start_for
 from kube_engine.records import GreedyStart
@@ -52,12 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     results_file.add_options(ap)
     args = ap.parse_args(argv)
 
-    if args.data and args.data.exists():
-        data = args.data.read_bytes()
-    else:
-        data = generate_cluster_json(args.nodes, args.pods, args.seed)
-        if args.data:
-            args.data.write_bytes(data)
+    data = cluster_json_at(args.data, args.nodes, args.pods, args.seed)
     snapshot = ke.Snapshot.from_bytes(data)
     del data
     begin = time.perf_counter()

@@ -33,7 +33,7 @@ import results_file
 
 import kube_engine as ke
 from kube_engine import _core
-from kube_engine.bench.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import cluster_json_at
 
 
 def pack_target(snapshot: ke.Snapshot, moves: int) -> tuple[dict[str, str], dict[str, list[int]]]:
@@ -82,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     results_file.add_options(ap)
     args = ap.parse_args(argv)
 
-    if args.data and args.data.exists():
-        data = args.data.read_bytes()
-    else:
-        data = generate_cluster_json(args.nodes, args.pods, args.seed)
-        if args.data:
-            args.data.write_bytes(data)
+    data = cluster_json_at(args.data, args.nodes, args.pods, args.seed)
     snapshot = ke.Snapshot.from_bytes(data)
     del data
     pack, pack_devices = pack_target(snapshot, args.moves)

@@ -34,7 +34,7 @@ from typing import Any
 import results_file
 
 import kube_engine
-from kube_engine.bench.synthetic import generate_cluster_json
+from kube_engine.bench.synthetic import cluster_json_at
 
 RESOURCE_ONLY: dict[str, Any] = {
     "apiVersion": "kubescheduler.config.k8s.io/v1",
@@ -73,12 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     results_file.add_options(ap)
     args = ap.parse_args(argv)
 
-    if args.data and args.data.exists():
-        data = args.data.read_bytes()
-    else:
-        data = generate_cluster_json(args.nodes, args.pods, args.seed, pending_fraction=1.0)
-        if args.data:
-            args.data.write_bytes(data)
+    data = cluster_json_at(args.data, args.nodes, args.pods, args.seed, pending_fraction=1.0)
     snapshot = kube_engine.Snapshot.from_bytes(data)
     pending = kube_engine.evaluate(snapshot).pods_pending
 

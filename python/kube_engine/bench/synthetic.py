@@ -30,6 +30,7 @@ import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kube_engine.bench import objects as k
@@ -1732,8 +1733,8 @@ def generate_cluster(
     by_name = {r.name: r for r in recs}
     for d in drafts:
         if d.role == "pending":
-            _settle(d, None, [], ids, None)
-        elif d.role == "terminal":
+            continue  # written Pending and unbound already
+        if d.role == "terminal":
             home = homes.get(d.key)
             _settle(d, by_name[home] if home else None, [], ids, None)
         elif d.key in placed.nodes:
@@ -1799,3 +1800,14 @@ def generate_cluster_json(
         ),
         indent=indent,
     )
+
+
+def cluster_json_at(path: Path | None, nodes: int, pods: int, seed: int, **options: Any) -> bytes:
+    """`generate_cluster_json(nodes, pods, seed, **options)`, read from `path` when it exists and
+    written there when it does not (a benchmark's cluster, generated once for many runs)."""
+    if path is not None and path.exists():
+        return path.read_bytes()
+    data = generate_cluster_json(nodes, pods, seed, **options)
+    if path is not None:
+        path.write_bytes(data)
+    return data
