@@ -78,6 +78,8 @@ class PodClass(TypedDict):
     request: dict[str, int]
     gpu_count: int
     gpu_milli: int
+    # Classes with the same candidates share one list (thousands of classes, a few sets of
+    # thousands of nodes): read it, never change it.
     candidates: list[int]
     interacts: bool
 

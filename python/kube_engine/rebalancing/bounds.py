@@ -68,7 +68,8 @@ def _pack_by_capacity(
     resource, what the movable pods need beyond what those nodes have free (fractionally: a
     node's capacity may be bought in part)."""
     classes = problem["classes"]
-    usable = set().union(*(c["candidates"] for c in classes)) if classes else set()
+    distinct = {id(c["candidates"]): c["candidates"] for c in classes}
+    usable: set[int] = set().union(*distinct.values())
     index = {n: i for i, n in enumerate(problem["nodes"])}
     usable |= {index[n] for c in classes for n in c["nodes"]}
     usable -= kept
@@ -144,8 +145,12 @@ def _balance(problem: RebalanceProblem, allocatable: Allocatable) -> float:
         free = problem["free"].get(r, [0] * len(alloc))
         pinned = [allocatable.total[r][n] - free[n] for n in range(len(alloc))]
         load = sum(pinned[n] for n in counted)
+        inside: dict[int, bool] = {}  # per shared candidates list
         for c in problem["classes"]:
-            if set(c["candidates"]) | {index[n] for n in c["nodes"]} <= counted:
+            nodes = c["candidates"]
+            if id(nodes) not in inside:
+                inside[id(nodes)] = counted.issuperset(nodes)
+            if inside[id(nodes)] and all(index[n] in counted for n in c["nodes"]):
                 load += len(c["pods"]) * c["request"].get(r, 0)
         together = load / sum(alloc[n] for n in counted)
         alone = max(pinned[n] / alloc[n] for n in counted)

@@ -33,7 +33,7 @@ import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -114,7 +114,11 @@ class Search:
                 devs = tuple(snapshot.pod_request(p)["gpu_devices"]) if c["gpu_count"] else ()
                 node, now = moved.get(p, (origin, devs))
                 self.pods.append(Pod(p, ci, origin, devs, node, now, budget_of.get(p, [])))
-        self.candidates = [set(c["candidates"]) for c in classes]
+        # One set per shared list (see `PodClass.candidates`).
+        sets: dict[int, set[int]] = {}
+        self.candidates = [
+            sets.setdefault(id(c["candidates"]), set(c["candidates"])) for c in classes
+        ]
         self.rules = _Rules(problem, self.pods)
         self.allowed = [b["allowed"] for b in problem["budgets"]]
         self.alloc = allocatable.balanced
@@ -176,7 +180,7 @@ class Search:
         if kind == "random":
             chosen = set(rng.sample(hosting, min(size, len(hosting))))
             # Few nodes in use: add nodes their pods may go to.
-            reach = set().union(*(self.candidates[p.cls] for p in self.pods))
+            reach = self._reach(self.pods)
             others = sorted(reach - chosen - taken)
             chosen.update(rng.sample(others, min(size - len(chosen), len(others))))
             return sorted(chosen)
@@ -209,7 +213,7 @@ class Search:
             if not seeds:
                 return self.neighbourhood(rng, size, "random", taken)
         chosen = set(rng.sample(seeds, min(len(seeds), 1 + rng.randrange(3))))
-        wanted = set().union(*(self.candidates[p.cls] for p in self.pods if p.node in chosen))
+        wanted = self._reach(p for p in self.pods if p.node in chosen)
         allowed = (set(targets) & wanted) - taken
         for n in order:
             if len(chosen) >= size:
@@ -217,6 +221,11 @@ class Search:
             if n in allowed:
                 chosen.add(n)
         return sorted(chosen)
+
+    def _reach(self, pods: Iterable[Pod]) -> set[int]:
+        """The nodes any of ``pods`` may go to."""
+        distinct = {id(s): s for s in (self.candidates[p.cls] for p in pods)}
+        return set().union(*distinct.values())
 
     def _peak_share(self) -> list[float]:
         """Per node: its highest utilisation over the balanced resources (-1: not counted)."""

@@ -220,8 +220,12 @@ def allowed_classes(
     rng = np.random.default_rng(0x5EED)
     signature = np.zeros(len(problem["nodes"]), dtype=np.uint64)
     allowed_nodes = []
+    arrays: dict[int, np.ndarray] = {}  # per shared candidates list
     for k, c in enumerate(problem["classes"]):
-        allowed = _with(np.asarray(c["candidates"], dtype=np.int64), list(now[k]))
+        nodes = c["candidates"]
+        if id(nodes) not in arrays:
+            arrays[id(nodes)] = np.asarray(nodes, dtype=np.int64)
+        allowed = _with(arrays[id(nodes)], list(now[k]))
         allowed_nodes.append(allowed)
         signature[allowed] ^= rng.integers(1, 2**63, dtype=np.uint64)
     return signature, allowed_nodes

@@ -13,7 +13,7 @@ use kube_engine_core::rebalance::{self, PinOptions, Problem};
 use kube_engine_core::schedule::profile;
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use crate::errors::{detached, invalid_argument, to_py, OrRaise};
 use crate::snapshot::PySnapshot;
@@ -26,7 +26,8 @@ pub struct PodClass {
     request: BTreeMap<String, i64>,
     gpu_count: u32,
     gpu_milli: u32,
-    candidates: Vec<u32>,
+    /// One list per distinct set: thousands of classes share a few sets of thousands of nodes.
+    candidates: Py<PyList>,
     interacts: bool,
 }
 
@@ -212,14 +213,25 @@ pub fn rebalance_problem(
         exclude_nodes,
         moved_since,
     )?;
-    Ok(space.problem())
+    space.problem(py)
 }
 
 #[pymethods]
 impl PyRebalanceSpace {
     /// The problem as plain data (`kube_engine.records.RebalanceProblem`).
-    fn problem(&self) -> RebalanceProblem {
+    fn problem<'s>(&'s self, py: Python<'_>) -> PyResult<RebalanceProblem> {
         let (s, pr) = (&self.snap, &self.problem);
+        let mut lists: HashMap<&[u32], Py<PyList>> = HashMap::new();
+        let mut shared = |nodes: &'s [u32]| -> PyResult<Py<PyList>> {
+            Ok(match lists.get(nodes) {
+                Some(list) => list.clone_ref(py),
+                None => {
+                    let list = PyList::new(py, nodes)?.unbind();
+                    lists.insert(nodes, list.clone_ref(py));
+                    list
+                }
+            })
+        };
         let key = |p: u32| s.pod_key(p);
         let node = |p: u32| {
             let n = s.current.node[p as usize].expect("classes hold bound pods");
@@ -232,7 +244,7 @@ impl PyRebalanceSpace {
             .map(|c| {
                 let first = c.pods[0] as usize;
                 let gpu = s.pods.gpu[first];
-                PodClass {
+                Ok(PodClass {
                     pods: c.pods.iter().map(|&p| key(p)).collect(),
                     nodes: c.pods.iter().map(|&p| node(p)).collect(),
                     controller: s.pods.owner[first]
@@ -246,11 +258,11 @@ impl PyRebalanceSpace {
                         .collect(),
                     gpu_count: gpu.count,
                     gpu_milli: gpu.milli,
-                    candidates: c.candidates.clone(),
+                    candidates: shared(&c.candidates)?,
                     interacts: c.interacts,
-                }
+                })
             })
-            .collect();
+            .collect::<PyResult<_>>()?;
         let budgets = pr
             .budgets
             .iter()
@@ -264,7 +276,7 @@ impl PyRebalanceSpace {
                 }
             })
             .collect();
-        RebalanceProblem {
+        Ok(RebalanceProblem {
             nodes: s.nodes.name.clone(),
             free: names
                 .iter()
@@ -305,7 +317,7 @@ impl PyRebalanceSpace {
                     name: r.name.clone(),
                 })
                 .collect(),
-        }
+        })
     }
 }
 

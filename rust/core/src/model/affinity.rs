@@ -78,7 +78,7 @@ impl TryFrom<NodeSelectorRequirementWire> for NodeSelectorRequirement {
 }
 
 impl NodeSelectorRequirement {
-    fn matches_value(&self, value: Option<&str>) -> bool {
+    pub(crate) fn matches_value(&self, value: Option<&str>) -> bool {
         let number = || value.and_then(|v| v.parse::<i64>().ok());
         match self.operator {
             // A label that is missing or not an integer never satisfies Gt/Lt.

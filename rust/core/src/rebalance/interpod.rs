@@ -18,11 +18,14 @@
 //! Anti-affinity needs no separate symmetric rule: a pinned pod's term is a rule of its own,
 //! carried by that pod, and counts the movable pods it selects.
 
+use std::sync::{Arc, Mutex};
+
 use rayon::prelude::*;
 
 use super::pins::Pin;
 use super::problem::Class;
 use crate::hash::IdMap;
+use crate::intern::Sym;
 use crate::model::pod::{HostPort, Protocol};
 use crate::schedule::framework::Cycle;
 use crate::schedule::plugins::pod_topology_spread::{HardSpread, PodTopologySpread};
@@ -147,7 +150,7 @@ enum Carriers {
 /// A rule before its counted pods are looked up.
 struct Draft {
     kind: RuleKind,
-    domains: Domains,
+    domains: Arc<Domains>,
     carriers: Vec<Carriers>,
     counts_itself: bool,
     max_skew: u32,
@@ -164,21 +167,67 @@ enum Counter {
     Port(Protocol, i32, String),
 }
 
-/// Per node its domain under `domain(n)`, renumbered densely in node order.
+/// Per node its domain under `domain(n)`, renumbered densely in node order. The values are small
+/// (topology numbers, node ids), so the renumbering is an array, not a map: this runs once per
+/// rule over every node.
 fn number(nodes: usize, domain: impl Fn(NodeId) -> Option<u32>) -> Domains {
-    let mut numbers: IdMap<u32, i32> = IdMap::default();
+    let mut numbers: Vec<i32> = Vec::new();
+    let mut count = 0;
     let domain = (0..nodes as NodeId)
         .map(|n| match domain(n) {
             None => -1,
             Some(d) => {
-                let next = numbers.len() as i32;
-                *numbers.entry(d).or_insert(next)
+                let d = d as usize;
+                if d >= numbers.len() {
+                    numbers.resize(d + 1, -1);
+                }
+                if numbers[d] < 0 {
+                    numbers[d] = count;
+                    count += 1;
+                }
+                numbers[d]
             }
         })
         .collect();
     Domains {
         domain,
-        count: numbers.len() as u32,
+        count: count as u32,
+    }
+}
+
+/// Which nodes' domains: those of a topology key, or each node its own (host ports).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Of {
+    Key(Option<Sym>),
+    Node,
+}
+
+/// The domain arrays of the drafts, each kept once: thousands of rules use a few topology keys,
+/// and every array is as long as the cluster.
+#[derive(Default)]
+struct SharedDomains {
+    by_key: Mutex<IdMap<Of, Arc<Domains>>>,
+    by_value: Mutex<IdMap<Arc<Domains>, ()>>,
+}
+
+impl SharedDomains {
+    fn of(&self, of: Of, build: impl FnOnce() -> Domains) -> Arc<Domains> {
+        let lock = || self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().get(&of) {
+            return hit.clone();
+        }
+        let built = self.intern(build());
+        lock().entry(of).or_insert(built).clone()
+    }
+
+    fn intern(&self, domains: Domains) -> Arc<Domains> {
+        let mut seen = self.by_value.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((hit, _)) = seen.get_key_value(&domains) {
+            return hit.clone();
+        }
+        let domains = Arc::new(domains);
+        seen.insert(domains.clone(), ());
+        domains
     }
 }
 
@@ -192,6 +241,7 @@ fn drafts(
     snap: &Snapshot,
     state: &ClusterState,
     index: &PodIndex,
+    shared: &SharedDomains,
     rep: PodId,
     carriers: Carriers,
 ) -> Vec<Draft> {
@@ -215,8 +265,10 @@ fn drafts(
         ] {
             for t in which.iter().flat_map(|t| &t.required) {
                 let term = AffinityTerm::new(snap, rep, t);
-                let topology = index.topology(snap, term.key());
-                let domains = number(nodes, |n| topology.domain(n));
+                let domains = shared.of(Of::Key(term.key()), || {
+                    let topology = index.topology(snap, term.key());
+                    number(nodes, |n| topology.domain(n))
+                });
                 let itself = term.matches(snap, rep);
                 let name = format!("{} on {}", kind.as_str(), t.topology_key);
                 out.push(draft(kind, domains, itself, Counter::Term(term), name));
@@ -225,7 +277,7 @@ fn drafts(
     }
     let cx = Cycle::new(state, rep);
     for hs in PodTopologySpread::default().hard_constraints(&cx) {
-        let domains = number(nodes, |n| hs.domain[n as usize]);
+        let domains = shared.intern(number(nodes, |n| hs.domain[n as usize]));
         let (max_skew, min_domains) = (hs.max_skew as u32, hs.min_domains.max(0) as u32);
         let itself = hs.counts(snap, rep);
         let mut d = draft(
@@ -243,7 +295,7 @@ fn drafts(
         let counter = Counter::Port(hp.protocol, hp.port, hp.ip.clone());
         out.push(draft(
             RuleKind::HostPort,
-            number(nodes, Some),
+            shared.of(Of::Node, || number(nodes, Some)),
             true,
             counter,
             name,
@@ -298,9 +350,10 @@ pub fn inter_pod(
         let members = groups.remove(&key).expect("grouped above");
         work.push((rep, Carriers::Pinned(members)));
     }
+    let shared = SharedDomains::default();
     let drafted: Vec<Vec<Draft>> = work
         .into_par_iter()
-        .map(|(rep, carriers)| drafts(snap, state, &index, rep, carriers))
+        .map(|(rep, carriers)| drafts(snap, state, &index, &shared, rep, carriers))
         .collect();
     // Carriers of one affinity term (the same selector, namespaces and key) or of one host port
     // share its rule; spread constraints stay one rule per carrier group.
@@ -330,7 +383,7 @@ pub fn inter_pod(
         .filter(|&q| who.class_of[q as usize] != u32::MAX || who.pinned[q as usize])
         .flat_map(|q| snap.pods.host_ports[q as usize].iter().map(move |h| (q, h)))
         .collect();
-    let built: Vec<(Domains, Rule)> = merged
+    let built: Vec<(Arc<Domains>, Rule)> = merged
         .into_par_iter()
         .map(|d| {
             let domain = &d.domains.domain;
@@ -385,14 +438,15 @@ pub fn inter_pod(
         .collect();
     // Rules no movable pod takes part in hold or not whatever the plan: left out.
     let mut out = InterPod::default();
-    let mut numbered: IdMap<Domains, usize> = IdMap::default();
+    // Equal arrays are one shared array (see `SharedDomains`): numbered by address.
+    let mut numbered: IdMap<*const Domains, usize> = IdMap::default();
     for (domains, mut rule) in built {
         if rule.owners.is_empty() && rule.counted.is_empty() {
             continue;
         }
         let next = out.domains.len();
-        rule.domains = *numbered.entry(domains.clone()).or_insert_with(|| {
-            out.domains.push(domains);
+        rule.domains = *numbered.entry(Arc::as_ptr(&domains)).or_insert_with(|| {
+            out.domains.push(Domains::clone(&domains));
             next
         });
         out.rules.push(rule);

@@ -139,12 +139,15 @@ pub fn problem(snap: &Snapshot, profile: &Profile, opts: &PinOptions) -> Problem
         }
     }
     let state = ClusterState::new(snap, &kept);
+    let fitting = fitting_nodes(profile, &state, members.iter().map(|pods| pods[0]));
     let classes: Vec<Class> = members
         .into_par_iter()
         .map(|pods| {
-            let interacts = interacts(snap, pods[0]);
+            let rep = pods[0];
+            let interacts = interacts(snap, rep);
+            let fit = &fitting[&Fitting::of(snap, rep)];
             Class {
-                candidates: candidates(profile, &state, pods[0], opts, interacts),
+                candidates: candidates(profile, &state, rep, opts, interacts, fit),
                 interacts,
                 pods,
             }
@@ -171,21 +174,107 @@ pub fn problem(snap: &Snapshot, profile: &Profile, opts: &PinOptions) -> Problem
 /// ([`interacts`]) the model keeps them instead.
 const INTER_POD_FILTERS: [&str; 3] = ["InterPodAffinity", "PodTopologySpread", "NodePorts"];
 
+/// What the static and node-local filters answer alike for: pods of one constraint class (static
+/// filters, see [`crate::schedule::framework::FilterPlugin::is_static`]) and one demand
+/// (node-local ones, see [`crate::schedule::framework::FilterPlugin::node_local`]). A large
+/// cluster has thousands of classes of movable pods but far fewer of these.
+#[derive(PartialEq, Eq, Hash)]
+struct Fitting<'a> {
+    constraints: u32,
+    requests: &'a [i64],
+    nonzero: [i64; 2],
+    gpu: GpuDemand,
+}
+
+impl<'a> Fitting<'a> {
+    fn of(snap: &'a Snapshot, p: PodId) -> Self {
+        let i = p as usize;
+        Fitting {
+            constraints: snap.constraint_classes().of[i],
+            requests: snap.pods.requests.row(i),
+            nonzero: snap.pods.nonzero[i],
+            gpu: snap.pods.gpu[i],
+        }
+    }
+}
+
+/// For each [`Fitting`] of the `pods`: the nodes where every static and node-local filter of
+/// `profile` passes (a pre-filter rejection: none).
+fn fitting_nodes<'a>(
+    profile: &Profile,
+    state: &ClusterState<'a>,
+    pods: impl Iterator<Item = PodId>,
+) -> IdMap<Fitting<'a>, Vec<NodeId>> {
+    let snap = state.snap;
+    let mut first: IdMap<u32, IdMap<Fitting<'a>, PodId>> = IdMap::default();
+    for p in pods {
+        let key = Fitting::of(snap, p);
+        first
+            .entry(key.constraints)
+            .or_default()
+            .entry(key)
+            .or_insert(p);
+    }
+    let statics: Vec<_> = profile.filters.iter().filter(|f| f.is_static()).collect();
+    let locals: Vec<_> = profile
+        .filters
+        .iter()
+        .filter(|f| !f.is_static() && f.node_local())
+        .collect();
+    first
+        .into_par_iter()
+        .flat_map_iter(|(_, demands)| {
+            let (_, &p) = demands
+                .iter()
+                .next()
+                .expect("a constraint class has a demand");
+            let cx = Cycle::new(state, p);
+            let passing: Vec<NodeId> = (0..snap.nodes.len() as NodeId)
+                .filter(|&n| statics.iter().all(|f| f.filter(&cx, &None, n).is_ok()))
+                .collect();
+            let locals = &locals;
+            demands.into_iter().map(move |(key, p)| {
+                let cx = Cycle::new(state, p);
+                let mut run = Vec::new();
+                for f in locals {
+                    match f.pre_filter(&cx) {
+                        PreFilter::Run(data) => run.push((f, data)),
+                        PreFilter::Skip => {}
+                        PreFilter::Reject(_) => return (key, Vec::new()),
+                    }
+                }
+                let fit = passing
+                    .iter()
+                    .copied()
+                    .filter(|&n| run.iter().all(|(f, data)| f.filter(&cx, data, n).is_ok()))
+                    .collect();
+                (key, fit)
+            })
+        })
+        .collect()
+}
+
 /// The nodes not excluded where every filter of `profile` but NodeName (and with `inter_pod_left`
-/// the inter-pod filters, but for their topology keys) passes for `pod` against `state`.
+/// the inter-pod filters, but for their topology keys) passes for `pod` against `state`; `fit`:
+/// the nodes where its static and node-local filters pass (see [`fitting_nodes`]).
 fn candidates(
     profile: &Profile,
     state: &ClusterState,
     pod: PodId,
     opts: &PinOptions,
     inter_pod_left: bool,
+    fit: &[NodeId],
 ) -> Vec<NodeId> {
     let cx = Cycle::new(state, pod);
     let snap = state.snap;
     let mut run = Vec::new();
     let skipped =
         |name: &str| name == "NodeName" || inter_pod_left && INTER_POD_FILTERS.contains(&name);
-    for f in profile.filters.iter().filter(|f| !skipped(f.name())) {
+    for f in profile
+        .filters
+        .iter()
+        .filter(|f| !f.is_static() && !f.node_local() && !skipped(f.name()))
+    {
         match f.pre_filter(&cx) {
             PreFilter::Run(data) => run.push((f, data)),
             PreFilter::Skip => {}
@@ -210,7 +299,8 @@ fn candidates(
         );
         keys.extend(spread.map(|c| snap.symbols.get(&c.topology_key)));
     }
-    (0..snap.nodes.len() as NodeId)
+    fit.iter()
+        .copied()
         .filter(|&n| {
             !opts.excluded(n)
                 && keys

@@ -521,9 +521,7 @@ impl PodIndex {
     pub(crate) fn node_affinity(&self, snap: &Snapshot, p: PodId) -> Option<Arc<Vec<bool>>> {
         let key = self.node_constraints(snap, p)?;
         Some(memo(&self.node_affinity, key, || {
-            (0..snap.nodes.len() as NodeId)
-                .map(|n| snap.node_affinity_admits(p, n))
-                .collect()
+            snap.node_affinity_admitted(p)
         }))
     }
 
