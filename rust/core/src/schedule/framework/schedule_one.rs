@@ -251,14 +251,16 @@ impl<'p> Scheduler<'p> {
         let cache = self.demand_cache(cx);
         let mut filter_data = Vec::with_capacity(self.profile.filters.len());
         for (i, f) in self.profile.filters.iter().enumerate() {
-            if f.is_static() {
-                filter_data.push(Some(None));
-                continue;
-            }
+            // A static filter's verdicts are kept per group; its PreFilter can only reject the
+            // pod outright (it depends on the pod alone).
             let pre = match &self.demands[cache].pre_filters[i] {
                 Some(pre) => pre.clone(),
                 None => f.pre_filter(cx),
             };
+            if f.is_static() && !matches!(pre, PreFilter::Reject(_)) {
+                filter_data.push(Some(None));
+                continue;
+            }
             match pre {
                 PreFilter::Run(d) => filter_data.push(Some(d)),
                 PreFilter::Skip => filter_data.push(None),
