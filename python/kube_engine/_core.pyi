@@ -9,6 +9,7 @@ from kube_engine.records import (
     Diagnosis,
     DrainPlan,
     EffectiveRequest,
+    Explanation,
     GpuUse,
     GreedyStart,
     LowerBounds,
@@ -125,6 +126,7 @@ def schedule(
     seed: int = 0,
     threads: int = 1,
 ) -> Placement: ...
+def explain(snapshot: Snapshot, pod: str, config: str | None = None) -> Explanation: ...
 
 @final
 class RebalanceSpace:

@@ -62,6 +62,31 @@ class Diagnosis(TypedDict):
     """A PreFilter's rejection, before any node was filtered (``reasons`` is then empty)."""
 
 
+class Rejection(TypedDict):
+    """A filter's verdict against a node (or a PreFilter's against the pod)."""
+
+    plugin: str
+    reasons: list[str]
+
+
+class Explanation(TypedDict):
+    """One scheduling cycle laid open (:func:`kube_engine.explain`)."""
+
+    profile: str
+    """The profile the pod's ``schedulerName`` names."""
+    pre_filter: Rejection | None
+    """A PreFilter's rejection: no node was filtered, nothing scored."""
+    filters: dict[str, Rejection | None]
+    """Per node, the first filter (in profile order) that rejects it; None: every filter passes."""
+    scores: dict[str, dict[str, int] | None]
+    """Per score plugin, its normalised score (0-100, before the weight) of each feasible node;
+    None when its PreScore skips the pod."""
+    weights: dict[str, int]
+    """Per score plugin, its weight in the profile."""
+    totals: dict[str, int]
+    """Per feasible node, the weighted sum selectHost compares."""
+
+
 class Violation(TypedDict):
     kind: str
     node: str

@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 
 from kube_engine._core import ConfigError, Placement, Snapshot
+from kube_engine._core import explain as _explain
 from kube_engine._core import schedule as _schedule
+from kube_engine.records import Explanation
 
 ProfileSpec = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -69,3 +71,17 @@ def schedule(
         seed,
         threads or 1,
     )
+
+
+def explain(snapshot: Snapshot, pod: str, profile: ProfileSpec = "default") -> Explanation:
+    """What one scheduling cycle finds for pending pod ``pod`` (``namespace/name``): every node's
+    filter verdict (the first filter in profile order that rejects it, with its reasons, as
+    kube-scheduler's Filter status) and every score plugin's normalised score per feasible node,
+    with the weighted totals selectHost compares.
+
+    It runs the cycle :func:`schedule` would run first for the pod, under the profile its
+    ``schedulerName`` names, except that every node is filtered and every feasible node scored
+    (as with ``percentageOfNodesToScore: 100``) and no node is chosen. The snapshot is not
+    changed.
+    """
+    return _explain(snapshot, pod, load_config(profile))

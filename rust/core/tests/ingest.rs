@@ -293,11 +293,11 @@ fn invalid_gpu_device_annotations() {
 fn deep_validation_errors_carry_the_path() {
     let with_affinity = pod("p", None, "").replace(
         r#""containers""#,
-        r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"cores","operator":"Gt","values":["many"]}]}]}}},"containers""#,
+        r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"cores","operator":"Gt","values":["1","2"]}]}]}}},"containers""#,
     );
     assert_eq!(
         error(&list(&[with_affinity])),
-        "items[0].spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]: operator Gt on key \"cores\": value \"many\" is not an integer"
+        "items[0].spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]: operator Gt on key \"cores\" needs exactly one value, got [\"1\", \"2\"]"
     );
     let pdb = r#"{"kind":"PodDisruptionBudget","metadata":{"name":"b","namespace":"d"},"spec":{"minAvailable":"120%"}}"#;
     assert_eq!(

@@ -156,3 +156,38 @@ fn node_affinity_args_are_checked() {
         .expect("an unknown field is refused");
     assert!(err.to_string().contains("addedAffinities"), "{err}");
 }
+
+#[test]
+fn terms_kube_scheduler_cannot_parse_or_satisfy_reject_the_pod() {
+    let node = |name: &str| {
+        format!(
+            r#"{{"kind":"Node","metadata":{{"name":"{name}","labels":{{"zone":"a"}}}},
+                "status":{{"allocatable":{{"cpu":"8","memory":"8Gi","pods":"110"}}}}}}"#
+        )
+    };
+    let required = |term: &str| {
+        format!(
+            r#""affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":
+                {{"nodeSelectorTerms":[{term}]}}}}}},"#
+        )
+    };
+    // A value that is no label value: upstream's selector does not parse, the term matches nothing.
+    let invalid = r#"{"matchExpressions":[{"key":"zone","operator":"NotIn","values":["b c"]}]}"#;
+    let s = snap(&[node("n1"), pod("p", "1", "1Gi", &required(invalid))]);
+    assert_eq!(
+        reason(&s, &run(&s), "default/p"),
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    );
+    // Node names whose intersection is empty: upstream's PreFilter rejects the pod outright.
+    let conflict = r#"{"matchFields":[{"key":"metadata.name","operator":"In","values":["n1"]},
+        {"key":"metadata.name","operator":"In","values":["n2"]}]}"#;
+    let s = snap(&[
+        node("n1"),
+        node("n2"),
+        pod("p", "1", "1Gi", &required(conflict)),
+    ]);
+    assert_eq!(
+        reason(&s, &run(&s), "default/p"),
+        "0/2 nodes are available: pod affinity terms conflict."
+    );
+}

@@ -23,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
     m.add_class::<schedule::PyPlacement>()?;
     m.add_function(wrap_pyfunction!(schedule::schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(schedule::explain, m)?)?;
     m.add_class::<rebalance::PyRebalanceSpace>()?;
     m.add_function(wrap_pyfunction!(rebalance::rebalance_space, m)?)?;
     m.add_function(wrap_pyfunction!(rebalance::rebalance_problem, m)?)?;

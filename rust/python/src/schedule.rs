@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube_engine_core::model::gpu::mask_indices;
-use kube_engine_core::schedule::{self as core_schedule, profile, Order, Placement};
+use kube_engine_core::schedule::{self as core_schedule, framework, profile, Order, Placement};
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 
@@ -64,6 +64,79 @@ pub fn schedule(
     })?;
     let inner = result.or_raise(py)?;
     Ok(PyPlacement { inner, snapshot: s })
+}
+
+/// A node a filter rejected: the plugin, and its reasons.
+#[derive(IntoPyObject)]
+pub struct Rejection {
+    plugin: &'static str,
+    reasons: Vec<String>,
+}
+
+/// One cycle laid open (see `kube_engine_core::schedule::framework::Explanation`), by names.
+#[derive(IntoPyObject)]
+pub struct Explanation {
+    profile: String,
+    pre_filter: Option<Rejection>,
+    filters: BTreeMap<String, Option<Rejection>>,
+    scores: BTreeMap<&'static str, Option<BTreeMap<String, i64>>>,
+    weights: BTreeMap<&'static str, i64>,
+    totals: BTreeMap<String, i64>,
+}
+
+/// Filters every node and scores every feasible one for pending pod `pod` (`namespace/name`), as
+/// the first cycle of `schedule` would, and returns what each plugin found.
+#[pyfunction]
+#[pyo3(signature = (snapshot, pod, config=None))]
+pub fn explain(
+    py: Python<'_>,
+    snapshot: &PySnapshot,
+    pod: &str,
+    config: Option<String>,
+) -> PyResult<Explanation> {
+    let s = snapshot.get();
+    let profiles = match &config {
+        None => vec![profile::default_profile()],
+        Some(json) => profile::profiles_from_json(json).or_raise(py)?,
+    };
+    let p = s
+        .pods
+        .id(pod)
+        .ok_or_else(|| unknown_name(py, "pod", format!("unknown pod {pod:?}")))?;
+    let snap = s.clone();
+    let (e, profile) = detached(py, move || {
+        core_schedule::explain(&snap, p, &profiles).map(|(e, i)| (e, profiles[i].name.clone()))
+    })?
+    .or_raise(py)?;
+    let node = |n: u32| s.nodes.name[n as usize].clone();
+    let by_node = |values: &[i64]| -> BTreeMap<String, i64> {
+        e.feasible
+            .iter()
+            .map(|&n| node(n))
+            .zip(values.iter().copied())
+            .collect()
+    };
+    let rejection = |r: &framework::Rejection| Rejection {
+        plugin: r.plugin,
+        reasons: r.reasons.clone(),
+    };
+    Ok(Explanation {
+        profile,
+        pre_filter: e.pre_filter.as_ref().map(|(plugin, msg)| Rejection {
+            plugin,
+            reasons: vec![msg.clone()],
+        }),
+        filters: (0..s.nodes.len() as u32)
+            .map(|n| (node(n), e.filters[n as usize].as_ref().map(rejection)))
+            .collect(),
+        scores: e
+            .scores
+            .iter()
+            .map(|(name, _, scores)| (*name, scores.as_deref().map(by_node)))
+            .collect(),
+        weights: e.scores.iter().map(|(name, w, _)| (*name, *w)).collect(),
+        totals: by_node(&e.totals),
+    })
 }
 
 #[pymethods]

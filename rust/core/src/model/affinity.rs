@@ -24,6 +24,10 @@ pub struct NodeSelectorRequirement {
     pub values: Vec<String>,
     /// The bound of `Gt`/`Lt`, parsed once.
     pub bound: i64,
+    /// Whether kube-scheduler can turn the requirement into a label selector: every `In`/`NotIn`
+    /// value a valid label value, a `Gt`/`Lt` value an integer. The API server checks neither,
+    /// and a term with a requirement it cannot parse matches no node.
+    pub parses: bool,
 }
 
 #[derive(Deserialize)]
@@ -50,22 +54,20 @@ impl NodeSelectorOperator {
 impl TryFrom<NodeSelectorRequirementWire> for NodeSelectorRequirement {
     type Error = String;
     fn try_from(w: NodeSelectorRequirementWire) -> Result<Self, String> {
-        let bound = match w.operator.as_set() {
-            Some(op) => check_set_values(op, &w.key, &w.values).map(|_| 0)?,
+        let (bound, parses) = match w.operator.as_set() {
+            Some(op) => {
+                check_set_values(op, &w.key, &w.values)?;
+                (0, w.values.iter().all(|v| is_label_value(v)))
+            }
             None => {
-                // Validation requires exactly one value that parses as an integer.
+                // Validation requires exactly one value; kube-scheduler, an integer.
                 let [v] = w.values.as_slice() else {
                     return Err(format!(
-                        "operator {:?} on key {:?} needs exactly one integer value, got {:?}",
+                        "operator {:?} on key {:?} needs exactly one value, got {:?}",
                         w.operator, w.key, w.values
                     ));
                 };
-                v.parse().map_err(|_| {
-                    format!(
-                        "operator {:?} on key {:?}: value {v:?} is not an integer",
-                        w.operator, w.key
-                    )
-                })?
+                v.parse().map_or((0, false), |b| (b, true))
             }
         };
         Ok(NodeSelectorRequirement {
@@ -73,8 +75,18 @@ impl TryFrom<NodeSelectorRequirementWire> for NodeSelectorRequirement {
             operator: w.operator,
             values: w.values,
             bound,
+            parses,
         })
     }
+}
+
+/// A valid label value: at most 63 characters, alphanumerics with `-`, `_` or `.` inside.
+fn is_label_value(v: &str) -> bool {
+    let inner = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    v.len() <= 63
+        && v.chars().all(inner)
+        && v.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
+        && v.chars().last().is_none_or(|c| c.is_ascii_alphanumeric())
 }
 
 impl NodeSelectorRequirement {
@@ -132,7 +144,7 @@ impl NodeSelectorTerm {
         }
         self.match_expressions
             .iter()
-            .all(|r| r.matches_value(labels.label(&r.key)))
+            .all(|r| r.parses && r.matches_value(labels.label(&r.key)))
             && self
                 .match_fields
                 .iter()
@@ -384,6 +396,24 @@ mod tests {
     }
 
     #[test]
+    fn a_term_kube_scheduler_cannot_parse_matches_no_node() {
+        // The API server admits these; kube-scheduler's label selector rejects the values, and
+        // the term they are in then matches nothing (its other terms still may).
+        let sel: NodeSelector = serde_json::from_str(
+            r#"{"nodeSelectorTerms":[
+                {"matchExpressions":[{"key":"foo","operator":"NotIn","values":["invalid value: ___@#$%^"]}]},
+                {"matchExpressions":[{"key":"cores","operator":"Gt","values":["many"]}]},
+                {"matchFields":[{"key":"metadata.name","operator":"In","values":["n2"]}]}]}"#,
+        )
+        .unwrap();
+        let node = labels(&[("foo", "bar"), ("cores", "64")]);
+        assert!(!sel.matches("n1", &node));
+        assert!(sel.matches("n2", &node));
+        assert!(is_label_value("") && is_label_value("a.b-c_d") && !is_label_value("-a"));
+        assert!(!is_label_value(&"a".repeat(64)) && !is_label_value("a b"));
+    }
+
+    #[test]
     fn validation_errors_name_the_problem() {
         let err = |j: &str| {
             serde_json::from_str::<NodeSelectorTerm>(j)
@@ -392,11 +422,7 @@ mod tests {
         };
         assert!(
             err(r#"{"matchExpressions":[{"key":"c","operator":"Gt","values":["1","2"]}]}"#)
-                .contains("needs exactly one integer value")
-        );
-        assert!(
-            err(r#"{"matchExpressions":[{"key":"c","operator":"Gt","values":["x"]}]}"#)
-                .contains("value \"x\" is not an integer")
+                .contains("needs exactly one value")
         );
         assert!(
             err(r#"{"matchFields":[{"key":"metadata.uid","operator":"In","values":["x"]}]}"#)

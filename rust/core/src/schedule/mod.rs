@@ -12,7 +12,7 @@ pub mod state;
 use crate::error::{ArgumentError, Error};
 use crate::model::gpu::{self, DeviceMask};
 use crate::snapshot::{Assignment, ConstraintClasses, NodeId, PodId, Snapshot};
-use framework::{Cycle, FitError, Profile, Scheduler};
+use framework::{Cycle, Explanation, FitError, Profile, Scheduler};
 pub use order::Order;
 use state::ClusterState;
 
@@ -119,14 +119,7 @@ fn schedule_with(
     let queue: Vec<PodId> = match pods {
         Some(list) => {
             for &p in list {
-                if let Some(n) = snap.current.node[p as usize] {
-                    let message = format!(
-                        "pod {} is bound to node {}; schedule places pending pods",
-                        snap.pod_key(p),
-                        snap.nodes.name[n as usize]
-                    );
-                    return Err(ArgumentError::invalid("pods", message).into());
-                }
+                pending(snap, p, "pods", "schedule places pending pods")?;
             }
             list.to_vec()
         }
@@ -180,4 +173,43 @@ fn schedule_with(
         skipped,
         assignment: state.into_assignment(),
     })
+}
+
+/// The first cycle `schedule` would run for pending pod `pod`, with every node filtered and every
+/// feasible node scored ([`Scheduler::explain`]), under the profile its `schedulerName` names.
+/// Also returns the index of that profile.
+pub fn explain(
+    snap: &Snapshot,
+    pod: PodId,
+    profiles: &[Profile],
+) -> Result<(Explanation, usize), Error> {
+    pending(snap, pod, "pod", "explain takes a pending pod")?;
+    let scheduler_name = snap.symbols.resolve(snap.pods.scheduler_name[pod as usize]);
+    let Some(which) = profiles.iter().position(|p| p.name == scheduler_name) else {
+        let message = format!(
+            "pod {} names schedulerName {scheduler_name:?}, which no profile has",
+            snap.pod_key(pod)
+        );
+        return Err(ArgumentError::invalid("pod", message).into());
+    };
+    let profile = &profiles[which];
+    let group = constraint_groups(snap, &[pod], std::slice::from_ref(profile))[0];
+    let state = ClusterState::new(snap, &snap.current);
+    let cx = Cycle::new(&state, pod);
+    Ok((Scheduler::new(profile, 0).explain(&cx, group), which))
+}
+
+/// An error naming `argument` when pod `p` is bound: `what` says what the call takes.
+fn pending(snap: &Snapshot, p: PodId, argument: &str, what: &str) -> Result<(), Error> {
+    match snap.current.node[p as usize] {
+        None => Ok(()),
+        Some(n) => {
+            let message = format!(
+                "pod {} is bound to node {}; {what}",
+                snap.pod_key(p),
+                snap.nodes.name[n as usize]
+            );
+            Err(ArgumentError::invalid(argument, message).into())
+        }
+    }
 }

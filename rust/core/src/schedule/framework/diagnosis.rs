@@ -145,26 +145,16 @@ fn count_reasons(
         let mut codes: IdMap<(usize, u32), (NodeId, usize)> = IdMap::default();
         let mut buf = Vec::new();
         for &node in nodes {
-            for (i, f) in profile.filters.iter().enumerate() {
-                let verdict = match (&statics[i], &filter_data[i]) {
-                    (Some(cached), _) => match cached[node as usize] {
-                        0 => Ok(()),
-                        code => Err(code - 1),
-                    },
-                    (None, Some(data)) => f.filter(cx, data, node),
-                    (None, None) => Ok(()),
-                };
-                if let Err(code) = verdict {
-                    if by_code[i] {
-                        codes.entry((i, code)).or_insert((node, 0)).1 += 1;
-                    } else {
-                        let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
-                        f.reasons(cx, data, node, code, &mut buf);
-                        for r in buf.drain(..) {
-                            counts.add(r, 1, i);
-                        }
-                    }
-                    break;
+            let Some((i, code)) = first_failure(profile, cx, statics, filter_data, node) else {
+                continue;
+            };
+            if by_code[i] {
+                codes.entry((i, code)).or_insert((node, 0)).1 += 1;
+            } else {
+                let data = filter_data[i].as_ref().expect("a plugin that rejected ran");
+                profile.filters[i].reasons(cx, data, node, code, &mut buf);
+                for r in buf.drain(..) {
+                    counts.add(r, 1, i);
                 }
             }
         }
@@ -190,6 +180,28 @@ fn count_reasons(
             }
             a
         })
+}
+
+/// The first filter, in profile order, that rejects `node` (cached verdicts for static filters;
+/// `filter_data[i]` is `None` for a filter that skips the pod), with its code.
+pub(super) fn first_failure(
+    profile: &Profile,
+    cx: &Cycle,
+    statics: &[Option<Vec<u32>>],
+    filter_data: &[Option<CycleData>],
+    node: NodeId,
+) -> Option<(usize, u32)> {
+    profile.filters.iter().enumerate().find_map(|(i, f)| {
+        let verdict = match (&statics[i], &filter_data[i]) {
+            (Some(cached), _) => match cached[node as usize] {
+                0 => Ok(()),
+                code => Err(code - 1),
+            },
+            (None, Some(data)) => f.filter(cx, data, node),
+            (None, None) => Ok(()),
+        };
+        verdict.err().map(|code| (i, code))
+    })
 }
 
 /// Reasons counted: the few a filter gives over and over are looked up in a short list, by

@@ -27,7 +27,8 @@ pub trait FilterPlugin: Send + Sync {
     /// The result depends only on the pod's node constraints (nodeSelector, node affinity,
     /// tolerations) and the node's fixed attributes (labels, taints, cordon): the framework then
     /// evaluates it once per group of pods sharing those constraints, not once per pod. A static
-    /// plugin's `filter` is called with no cycle data.
+    /// plugin's `filter` is called with no cycle data, and its `pre_filter` matters only when it
+    /// rejects the pod.
     fn is_static(&self) -> bool {
         false
     }

@@ -9,11 +9,12 @@
 //! By what they hold: `interface` (the plugin interfaces and the profile), `cycle` (what a cycle
 //! knows), the caches a scheduler keeps between cycles (`statics` per group of pods,
 //! `demand_cache` per resource demand), `schedule_one` (the cycle and selectHost), `diagnosis`
-//! (FitError), `threads` (when to split work over the thread pool) and `rng`.
+//! (FitError), `explain` (one cycle's every verdict and score), `threads` (when to split work over the thread pool) and `rng`.
 
 mod cycle;
 mod demand_cache;
 mod diagnosis;
+mod explain;
 mod interface;
 mod rng;
 mod schedule_one;
@@ -23,6 +24,7 @@ mod threads;
 pub use super::divider::Divider;
 pub use cycle::{Cycle, CycleData};
 pub use diagnosis::FitError;
+pub use explain::{Explanation, Rejection};
 pub use interface::{
     add_weighted_scores, default_normalize, FilterPlugin, PreFilter, PreScore, Profile, Reason,
     ScorePlugin, MAX_NODE_SCORE,

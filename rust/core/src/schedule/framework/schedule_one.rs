@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::demand_cache::{DemandCache, Refresh};
-use super::statics::Statics;
-use super::{Cycle, FitError, PreFilter, PreScore, Profile, Rng, ScorePlugin};
+use super::statics::{statics_of, Statics};
+use super::{Cycle, CycleData, FitError, PreFilter, PreScore, Profile, Rng, ScorePlugin};
 use crate::hash::IdMap;
 use crate::schedule::cached_walk::{self, REJECTED};
 use crate::snapshot::NodeId;
@@ -103,43 +103,9 @@ impl<'p> Scheduler<'p> {
     ) -> Result<NodeId, FitError> {
         let n_nodes = cx.snap.nodes.len();
         let profile = self.profile;
-        if self.state != Some(cx.state.id) {
-            // Another cluster (or snapshot, numbered in other groups): nothing kept applies.
-            self.state = Some(cx.state.id);
-            self.statics.clear();
-            self.demands.clear();
-            self.demand_index.clear();
-        }
-        let cache = self.demand_cache(cx);
-        let mut filter_data = Vec::with_capacity(profile.filters.len());
-        for (i, f) in profile.filters.iter().enumerate() {
-            if f.is_static() {
-                filter_data.push(Some(None));
-                continue;
-            }
-            let pre = match &self.demands[cache].pre_filters[i] {
-                Some(pre) => pre.clone(),
-                None => f.pre_filter(cx),
-            };
-            match pre {
-                PreFilter::Run(d) => filter_data.push(Some(d)),
-                PreFilter::Skip => filter_data.push(None),
-                PreFilter::Reject(msg) => {
-                    return Err(FitError {
-                        nodes: n_nodes,
-                        plugins: BTreeMap::from([(msg.clone(), f.name())]),
-                        pre_filter: Some(msg),
-                        reasons: BTreeMap::new(),
-                    })
-                }
-            }
-        }
+        let (cache, filter_data) = self.pre_filters(cx)?;
         let threads = self.threads;
-        let g = group as usize;
-        if self.statics.len() <= g {
-            self.statics.resize_with(g + 1, || None);
-        }
-        let statics = self.statics[g].get_or_insert_with(|| Statics::compute(profile, cx, threads));
+        let statics = statics_of(&mut self.statics, profile, cx, group, threads);
         // Without score plugins there is nothing to compare: upstream takes the first feasible node.
         let want = if profile.scores.is_empty() {
             1
@@ -268,6 +234,49 @@ impl<'p> Scheduler<'p> {
         ))
     }
 
+    /// Starts a cycle: forgets what was kept for another cluster, finds the demand's cache and
+    /// runs PreFilter (node-local filters' results come from the cache). Per filter, its cycle
+    /// data, or `None` when it skips the pod; `Err` when a PreFilter rejects the pod.
+    pub(super) fn pre_filters(
+        &mut self,
+        cx: &Cycle,
+    ) -> Result<(usize, Vec<Option<CycleData>>), FitError> {
+        if self.state != Some(cx.state.id) {
+            // Another cluster (or snapshot, numbered in other groups): nothing kept applies.
+            self.state = Some(cx.state.id);
+            self.statics.clear();
+            self.demands.clear();
+            self.demand_index.clear();
+        }
+        let cache = self.demand_cache(cx);
+        let mut filter_data = Vec::with_capacity(self.profile.filters.len());
+        for (i, f) in self.profile.filters.iter().enumerate() {
+            // A static filter's verdicts are kept per group; its PreFilter can only reject the
+            // pod outright (it depends on the pod alone).
+            let pre = match &self.demands[cache].pre_filters[i] {
+                Some(pre) => pre.clone(),
+                None => f.pre_filter(cx),
+            };
+            if f.is_static() && !matches!(pre, PreFilter::Reject(_)) {
+                filter_data.push(Some(None));
+                continue;
+            }
+            match pre {
+                PreFilter::Run(d) => filter_data.push(Some(d)),
+                PreFilter::Skip => filter_data.push(None),
+                PreFilter::Reject(msg) => {
+                    return Err(FitError {
+                        nodes: cx.snap.nodes.len(),
+                        plugins: BTreeMap::from([(msg.clone(), f.name())]),
+                        pre_filter: Some(msg),
+                        reasons: BTreeMap::new(),
+                    })
+                }
+            }
+        }
+        Ok((cache, filter_data))
+    }
+
     /// Weighted sum of normalised plugin scores for each of `feasible` (no cached statics).
     pub fn score(&self, cx: &Cycle, feasible: &[NodeId]) -> Vec<i64> {
         let mut totals = vec![0; feasible.len()];
@@ -332,11 +341,28 @@ fn add_scores(
                 }
             }
             None => {
-                if let PreScore::Run(d) = plugin.pre_score(cx, feasible) {
-                    plugin.add_weighted(cx, &d, feasible, *weight, totals, &mut scores);
-                }
+                add_plugin_scores(plugin.as_ref(), cx, feasible, *weight, totals, &mut scores);
             }
         }
+    }
+}
+
+/// PreScore, then `weight ×` the plugin's normalised score of each of `feasible` added to
+/// `totals`; false when PreScore skips the pod.
+pub(super) fn add_plugin_scores(
+    plugin: &dyn ScorePlugin,
+    cx: &Cycle,
+    feasible: &[NodeId],
+    weight: i64,
+    totals: &mut [i64],
+    buf: &mut Vec<i64>,
+) -> bool {
+    match plugin.pre_score(cx, feasible) {
+        PreScore::Run(d) => {
+            plugin.add_weighted(cx, &d, feasible, weight, totals, buf);
+            true
+        }
+        PreScore::Skip => false,
     }
 }
 

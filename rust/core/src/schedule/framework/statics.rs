@@ -76,3 +76,18 @@ impl Statics {
         }
     }
 }
+
+/// Group `group`'s static results in `statics`, computed on its first cycle.
+pub(super) fn statics_of<'s>(
+    statics: &'s mut Vec<Option<Statics>>,
+    profile: &Profile,
+    cx: &Cycle,
+    group: u32,
+    threads: usize,
+) -> &'s mut Statics {
+    let g = group as usize;
+    if statics.len() <= g {
+        statics.resize_with(g + 1, || None);
+    }
+    statics[g].get_or_insert_with(|| Statics::compute(profile, cx, threads))
+}

@@ -99,8 +99,8 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, ConfigError
         })?,
         "NodeAffinity" => {
             let na_args: node_affinity::NodeAffinityArgs = args(name, a)?;
-            let build = || Box::new(node_affinity::NodeAffinity::new(na_args.clone()));
-            both(build(), build())
+            let plugin = node_affinity::NodeAffinity::new(na_args).map_err(invalid_args(name))?;
+            both(Box::new(plugin.clone()), Box::new(plugin))
         }
         "NodeResourcesFit" => {
             let fit_args: node_resources_fit::FitArgs = args(name, a)?;

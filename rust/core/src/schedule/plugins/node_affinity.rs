@@ -5,9 +5,10 @@
 
 use serde::Deserialize;
 
-use crate::model::affinity::NodeAffinity as Affinity;
+use crate::error::ConfigError;
+use crate::model::affinity::{NodeAffinity as Affinity, NodeSelectorOperator, NodeSelectorTerm};
 use crate::schedule::framework::{
-    default_normalize, Cycle, CycleData, FilterPlugin, PreScore, Reason, ScorePlugin,
+    default_normalize, Cycle, CycleData, FilterPlugin, PreFilter, PreScore, Reason, ScorePlugin,
 };
 use crate::snapshot::NodeId;
 
@@ -32,15 +33,52 @@ pub struct NodeAffinity {
 }
 
 impl NodeAffinity {
-    pub fn new(args: NodeAffinityArgs) -> Self {
-        NodeAffinity {
-            added: args.added_affinity,
+    /// Upstream validates `addedAffinity` by parsing it: a requirement kube-scheduler cannot turn
+    /// into a selector (see `NodeSelectorRequirement::parses`) is a configuration error, where
+    /// on a pod it only makes its term match no node.
+    pub fn new(args: NodeAffinityArgs) -> Result<Self, ConfigError> {
+        if let Some(added) = &args.added_affinity {
+            let required = added.required.iter().flat_map(|r| &r.node_selector_terms);
+            let preferred = added.preferred.iter().map(|p| &p.preference);
+            let unparsable = required
+                .chain(preferred)
+                .flat_map(|t| &t.match_expressions)
+                .find(|r| !r.parses);
+            if let Some(r) = unparsable {
+                return Err(ConfigError::at(
+                    "addedAffinity",
+                    format!(
+                        "requirement {:?} {:?} {:?} cannot be parsed as a label selector",
+                        r.key, r.operator, r.values
+                    ),
+                ));
+            }
         }
+        Ok(NodeAffinity {
+            added: args.added_affinity,
+        })
     }
 
     fn added_preferred(&self) -> &[crate::model::affinity::PreferredSchedulingTerm] {
         self.added.as_ref().map_or(&[], |a| a.preferred.as_slice())
     }
+}
+
+/// The node names a term's `matchFields` `metadata.name In` requirements allow (their
+/// intersection: a term's requirements are ANDed); `None` when it has none.
+fn named_nodes(t: &NodeSelectorTerm) -> Option<Vec<&String>> {
+    let mut names: Option<Vec<&String>> = None;
+    for r in t
+        .match_fields
+        .iter()
+        .filter(|r| r.operator == NodeSelectorOperator::In)
+    {
+        names = Some(match names {
+            None => r.values.iter().collect(),
+            Some(seen) => seen.into_iter().filter(|n| r.values.contains(n)).collect(),
+        });
+    }
+    names
 }
 
 impl FilterPlugin for NodeAffinity {
@@ -50,6 +88,30 @@ impl FilterPlugin for NodeAffinity {
 
     fn is_static(&self) -> bool {
         true
+    }
+
+    /// Upstream's PreFilter narrows the nodes to those `matchFields` on `metadata.name` name;
+    /// when every term names nodes and none survives the intersection within its term, no node
+    /// can match and the pod is rejected before any node is filtered.
+    fn pre_filter(&self, cx: &Cycle) -> PreFilter {
+        let terms = cx.snap.pods.affinity[cx.p()]
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| na.required.as_ref())
+            .map_or(&[][..], |r| r.node_selector_terms.as_slice());
+        let mut any = false;
+        for t in terms {
+            match named_nodes(t) {
+                // A term without node names admits every node: the terms are ORed.
+                None => return PreFilter::Run(None),
+                Some(names) => any |= !names.is_empty(),
+            }
+        }
+        if terms.is_empty() || any {
+            PreFilter::Run(None)
+        } else {
+            PreFilter::Reject("pod affinity terms conflict".into())
+        }
     }
 
     fn filter(&self, cx: &Cycle, _: &CycleData, node: NodeId) -> Result<(), u32> {
