@@ -191,6 +191,7 @@ def drain_plan(
     keep_nodes: list[str] = ...,
     exclude_nodes: list[str] = ...,
     moved_since: int | None = None,
+    time_limit: float | None = None,
 ) -> DrainPlan: ...
 
 @final

@@ -137,26 +137,13 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def _rebalance(args: argparse.Namespace) -> int:
-    from kube_engine._core import rebalance_problem
     from kube_engine.rebalancing import rebalance
-    from kube_engine.rebalancing.plan import moved_since_for
 
     name, snapshot = _load(args)
-    ev = evaluate(snapshot)
     kinds = [k for k in args.allow_local_storage.split(",") if k]
     allow: dict[str, Any] = {"allow_local_storage": kinds, "allow_bare": args.allow_bare}
     keep = [n for arg in args.keep_node or [] for n in arg.split(",") if n]
     exclude = [n for arg in args.exclude_node or [] for n in arg.split(",") if n]
-    try:
-        problem = rebalance_problem(
-            snapshot,
-            **allow,
-            keep_nodes=keep,
-            exclude_nodes=exclude,
-            moved_since=moved_since_for(args.cooldown),
-        )
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
     try:
         result = rebalance(
             snapshot,
@@ -177,6 +164,8 @@ def _rebalance(args: argparse.Namespace) -> int:
         )
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    problem, ev = result.problem, result.before
+    assert problem is not None and ev is not None, "rebalance() returns both"
     actions = _plan(args, snapshot, result, name, allow)
     if args.apply and not args.save_plan:
         # A run that is stopped is finished by `kube-engine apply` with the plan and its journal.

@@ -165,8 +165,12 @@ PodMove = TypedDict("PodMove", {"pod": str, "from": str, "to": str, "gpu_devices
 
 
 class DrainPlan(TypedDict):
+    """The packing heuristic's plan: its moves, the nodes it empties in order, and whether it ran
+    to the end (False: its time limit stopped it, with the nodes emptied so far)."""
+
     moves: list[PodMove]
     freed: list[str]
+    complete: bool
 
 
 class GreedyStart(TypedDict):

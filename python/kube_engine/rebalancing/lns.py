@@ -116,9 +116,10 @@ class Search:
                 self.pods.append(Pod(p, ci, origin, devs, node, now, budget_of.get(p, [])))
         # One set per shared list (see `PodClass.candidates`).
         sets: dict[int, set[int]] = {}
-        self.candidates = [
-            sets.setdefault(id(c["candidates"]), set(c["candidates"])) for c in classes
-        ]
+        for c in classes:
+            if id(c["candidates"]) not in sets:
+                sets[id(c["candidates"])] = set(c["candidates"])
+        self.candidates = [sets[id(c["candidates"])] for c in classes]
         self.rules = _Rules(problem, self.pods)
         self.allowed = [b["allowed"] for b in problem["budgets"]]
         self.alloc = allocatable.balanced

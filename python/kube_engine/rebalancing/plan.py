@@ -99,6 +99,10 @@ class RebalanceResult:
     bound_source: str = "relaxation"
     #: Every pod's node after the plan (None: not placed).
     target: dict[str, str | None] = field(default_factory=dict, repr=False)
+    #: What the plan decided over, and the cluster as it was: a caller that reports them need
+    #: not work them out again (on a large cluster each takes seconds).
+    problem: RebalanceProblem | None = field(default=None, repr=False, compare=False)
+    before: Evaluation | None = field(default=None, repr=False, compare=False)
 
     @property
     def gap(self) -> float:
@@ -309,6 +313,13 @@ def rebalance(
         raise ValueError(f"move_cost must be >= 0, got {move_cost}")
     price = node_prices(snapshot, prices, price_label)
     started = time.perf_counter()
+
+    def left() -> float | None:
+        """What is left of ``time_limit`` (None: the plan must not depend on the clock)."""
+        if deterministic:
+            return None
+        return max(time_limit - (time.perf_counter() - started), 0.0)
+
     keep, exclude = list(keep_nodes), list(exclude_nodes)
     moved_since = moved_since_for(cooldown)
     space = rebalance_space(
@@ -322,7 +333,10 @@ def rebalance(
         moved_since=moved_since,
     )
     problem = space.problem()
+    evaluated = time.perf_counter()
     before = evaluate(snapshot)
+    # The plan found is evaluated once more at the end: that much of the time is kept for it.
+    closing = 1.5 * (time.perf_counter() - evaluated)
     terms_before = terms_of(before, snapshot, price)
     scorer = Scorer.of(weights, move_cost, terms_before)
     allocatable = Allocatable.of(snapshot, before)
@@ -341,6 +355,7 @@ def rebalance(
             keep_nodes=keep,
             exclude_nodes=exclude,
             moved_since=moved_since,
+            time_limit=left(),
         )
         drained = [
             Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in plan["moves"]
@@ -349,9 +364,7 @@ def rebalance(
     greedy_terms: tuple[Literal["balance", "defrag"], ...] = ("balance", "defrag")
     for start_term in greedy_terms:
         if start_term in weights:
-            # The greedy moves check no inter-pod rule: pods that carry one stay. Their time
-            # counts against the limit, unless the plan must not depend on the clock.
-            left = time_limit - (time.perf_counter() - started)
+            # The greedy moves check no inter-pod rule: pods that carry one stay.
             greedy = greedy_start_for(
                 space,
                 start_term,
@@ -359,7 +372,7 @@ def rebalance(
                 allocatable,
                 prices=price,
                 max_moves=max_moves,
-                time_limit=None if deterministic else max(left, 0.0),
+                time_limit=left(),
             )
             found = [
                 Move(m["pod"], m["from"], m["to"], tuple(m["gpu_devices"])) for m in greedy["moves"]
@@ -376,12 +389,14 @@ def rebalance(
             best, moves, after, freed_order = rank, start, checked, freed
     status = "FEASIBLE"
     pod_nodes = dict(zip(snapshot.pod_names(), snapshot.pod_nodes(), strict=True))
+    floor = bounds(problem, pod_nodes, before.nodes_in_use(), price, allocatable, max_moves)
     # CP-SAT proves bounds on the pack and defrag terms in a share of the time, deterministic
     # time keeping them the same on any machine.
     proven: dict[str, float | None] = {}
     if solver == "cpsat":
         bounded = [t for t in ("pack", "defrag") if t in weights]
-        share = BOUND_SHARE * time_limit / max(len(bounded), 1)
+        budget = left()
+        share = BOUND_SHARE * (time_limit if budget is None else budget) / max(len(bounded), 1)
         cores = workers or os.cpu_count() or 1
         if "pack" in bounded:
             node_price = [1.0] * len(problem["nodes"]) if price is None else price
@@ -409,13 +424,13 @@ def rebalance(
             )
         begin = [(m.pod, m.from_node, m.to_node, m.gpu_devices) for m in moves]
         s = Search(snapshot, problem, begin, scorer, price, allocatable)
-        left = time_limit - (time.perf_counter() - started)
+        search_time = time_limit - (time.perf_counter() - started) - closing
         # One round per second of the budget the bounds left, whatever the heuristics took.
         rounds = int(time_limit * (1 - BOUND_SHARE) if bounded else time_limit)
         improve(
             s,
             max_moves,
-            max(left, 0.1),
+            max(search_time, 0.1),
             workers,
             seed,
             rounds=max(rounds, 1),
@@ -441,7 +456,6 @@ def rebalance(
         )
     terms_after = terms_of(after, snapshot, price)
     value = scorer.value(terms_after, len(moves))
-    floor = bounds(problem, pod_nodes, before.nodes_in_use(), price, allocatable, max_moves)
     bound_source = "relaxation"
     for term, proof in proven.items():
         if proof is not None and proof > floor.get(term):
@@ -475,6 +489,8 @@ def rebalance(
         max_moves=max_moves,
         bound_source=bound_source,
         target=target,
+        problem=problem,
+        before=before,
     )
 
 

@@ -368,6 +368,21 @@ mod drain {
     }
 
     #[test]
+    fn a_passed_deadline_stops_the_drain_with_nothing_half_done() {
+        let s = three_light_nodes(&[]);
+        let full = drain(&s, DrainOptions::default()).unwrap();
+        assert!(full.complete && !full.freed.is_empty());
+        let late = DrainOptions {
+            deadline: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
+        let stopped = drain(&s, late).unwrap();
+        assert!(!stopped.complete);
+        assert!(stopped.moves.is_empty() && stopped.freed.is_empty());
+        assert_eq!(stopped.assignment, s.current);
+    }
+
+    #[test]
     fn kept_nodes_keep_their_pods_and_excluded_nodes_take_none() {
         let s = three_light_nodes(&[]);
         let id = |name: &str| s.nodes.id(name).unwrap() as usize;

@@ -333,13 +333,14 @@ pub struct PodMove {
 pub struct DrainPlan {
     moves: Vec<PodMove>,
     freed: Vec<String>,
+    complete: bool,
 }
 
 /// The packing heuristic's plan (see `kube_engine_core::rebalance::drain`).
 #[pyfunction]
 #[pyo3(signature = (
     snapshot, max_moves=None, allow_local_storage=None, allow_bare=false, seed=0,
-    keep_nodes=vec![], exclude_nodes=vec![], moved_since=None,
+    keep_nodes=vec![], exclude_nodes=vec![], moved_since=None, time_limit=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn drain_plan(
@@ -352,7 +353,9 @@ pub fn drain_plan(
     keep_nodes: Vec<String>,
     exclude_nodes: Vec<String>,
     moved_since: Option<i64>,
+    time_limit: Option<f64>,
 ) -> PyResult<DrainPlan> {
+    let deadline = deadline(py, time_limit)?;
     let s = snapshot.get();
     let snap = s.clone();
     let opts = rebalance::DrainOptions {
@@ -367,6 +370,7 @@ pub fn drain_plan(
             moved_since,
         )?,
         seed,
+        deadline,
     };
     let plan = detached(py, move || rebalance::drain(&snap, opts))?.or_raise(py)?;
     Ok(DrainPlan {
@@ -376,6 +380,25 @@ pub fn drain_plan(
             .iter()
             .map(|&n| s.nodes.name[n as usize].clone())
             .collect(),
+        complete: plan.complete,
+    })
+}
+
+/// `time_limit` seconds from now (`None`: no limit).
+fn deadline(py: Python<'_>, time_limit: Option<f64>) -> PyResult<Option<Instant>> {
+    Ok(match time_limit {
+        Some(t) if t.is_nan() || t < 0.0 => {
+            return Err(invalid_argument(
+                py,
+                "time_limit",
+                format!("time_limit must be >= 0, got {t}"),
+            ))
+        }
+        // Too far away to reach: no deadline.
+        Some(t) => Duration::try_from_secs_f64(t)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d)),
+        None => None,
     })
 }
 
@@ -431,20 +454,7 @@ pub fn greedy_start(
     max_moves: Option<usize>,
     time_limit: Option<f64>,
 ) -> PyResult<GreedyStart> {
-    let deadline = match time_limit {
-        Some(t) if t.is_nan() || t < 0.0 => {
-            return Err(invalid_argument(
-                py,
-                "time_limit",
-                format!("time_limit must be >= 0, got {t}"),
-            ))
-        }
-        // Too far away to reach: no deadline.
-        Some(t) => Duration::try_from_secs_f64(t)
-            .ok()
-            .and_then(|d| Instant::now().checked_add(d)),
-        None => None,
-    };
+    let deadline = deadline(py, time_limit)?;
     let start = match term {
         "balance" => greedy::balance,
         "defrag" => greedy::defrag,

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::budgets::budgets;
 use super::pins::{pin, Pin, PinOptions};
@@ -67,6 +68,8 @@ pub struct Plan {
     /// Nodes the plan empties (DaemonSet and static pods aside), in the order emptied.
     pub freed: Vec<NodeId>,
     pub assignment: Assignment,
+    /// False when the deadline stopped it (with the nodes emptied so far).
+    pub complete: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -75,6 +78,8 @@ pub struct DrainOptions {
     pub max_moves: Option<usize>,
     pub pins: PinOptions,
     pub seed: u64,
+    /// Stop here, with the nodes emptied so far (`None`: run to the end).
+    pub deadline: Option<Instant>,
 }
 
 /// Pods that stay with their node and do not keep it in use.
@@ -189,7 +194,12 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
     let original = &snap.current;
     let mut moved = 0usize;
     let mut freed = Vec::new();
+    let mut complete = true;
     for (_, _, n) in order {
+        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            complete = false;
+            break;
+        }
         let mut pods = movable_on(&state, n);
         // Pods still on their own node would move now; the others moved already.
         let new_moves = pods
@@ -295,6 +305,7 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
         moves,
         freed,
         assignment,
+        complete,
     })
 }
 
