@@ -39,20 +39,34 @@ pub(crate) struct AffinityTerm {
 impl AffinityTerm {
     /// `t` as written on pod `owner`.
     pub(crate) fn new(snap: &Snapshot, owner: PodId, t: &PodAffinityTerm) -> AffinityTerm {
-        let symbols = &snap.symbols;
-        let selector = t.label_selector.as_ref().map(|sel| {
-            let mut s = InternedSelector::new(sel, symbols);
+        let mut term =
+            AffinityTerm::without_label_keys(snap, snap.pods.namespace[owner as usize], t);
+        if let Some(s) = &mut term.selector {
             s.merge_label_keys(
-                symbols,
+                &snap.symbols,
                 &snap.pods.labels[owner as usize],
                 &t.match_label_keys,
                 &t.mismatch_label_keys,
             );
-            s
-        });
+        }
+        term
+    }
+
+    /// `t` as written on a pod of namespace `owner_ns`, its `matchLabelKeys` and
+    /// `mismatchLabelKeys` left out: the label selector alone.
+    pub(crate) fn without_label_keys(
+        snap: &Snapshot,
+        owner_ns: Sym,
+        t: &PodAffinityTerm,
+    ) -> AffinityTerm {
+        let symbols = &snap.symbols;
+        let selector = t
+            .label_selector
+            .as_ref()
+            .map(|sel| InternedSelector::new(sel, symbols));
         let mut namespaces: Vec<Sym> = if t.namespaces.is_empty() && t.namespace_selector.is_none()
         {
-            vec![snap.pods.namespace[owner as usize]]
+            vec![owner_ns]
         } else {
             t.namespaces.iter().filter_map(|n| symbols.get(n)).collect()
         };
@@ -278,9 +292,8 @@ pub(crate) enum MemoTag {
 }
 
 pub(crate) struct PodIndex {
-    all: Vec<PodId>,
-    by_namespace: IdMap<Sym, Vec<PodId>>,
-    by_label: LabelLists,
+    /// Every pod of the snapshot.
+    lists: PodLists,
     /// Per pod, its controller (an index into `by_controller`), if any.
     controller: Vec<Option<u32>>,
     by_controller: Vec<Vec<PodId>>,
@@ -304,6 +317,85 @@ pub(crate) struct PodIndex {
     per_controller: Mutex<IdMap<(u32, MemoTag), Kept>>,
 }
 
+/// Some pods of a snapshot (all of them, or those a placement binds) by namespace and by label, in
+/// pod order: the lists a selector's candidates are read from.
+pub(crate) struct PodLists {
+    all: Vec<PodId>,
+    by_namespace: IdMap<Sym, Vec<PodId>>,
+    by_label: LabelLists,
+}
+
+impl PodLists {
+    /// The lists of `pods` (ascending).
+    pub(crate) fn build(snap: &Snapshot, pods: Vec<PodId>) -> PodLists {
+        let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
+        // Per label of each pod in turn, the label's number: the lists are filled once their
+        // lengths are known, rather than grown one pod at a time.
+        let mut label_ids: IdMap<(Sym, Sym), u32> = IdMap::default();
+        let mut pod_labels: Vec<u32> = Vec::new();
+        for &q in &pods {
+            let qi = q as usize;
+            by_namespace
+                .entry(snap.pods.namespace[qi])
+                .or_default()
+                .push(q);
+            for &kv in snap.pods.labels[qi].iter() {
+                let next = label_ids.len() as u32;
+                pod_labels.push(*label_ids.entry(kv).or_insert(next));
+            }
+        }
+        let by_label = LabelLists::new(snap, &pods, label_ids, &pod_labels);
+        PodLists {
+            all: pods,
+            by_namespace,
+            by_label,
+        }
+    }
+
+    /// Lists that hold every pod `selector` can match in `namespaces` (`None`: any): the pods
+    /// with one of the values of its most selective `In` requirement, else the namespaces' pods.
+    /// They may hold pods it does not match; the lists are disjoint.
+    pub(crate) fn candidates(
+        &self,
+        selector: &InternedSelector,
+        namespaces: Option<&[Sym]>,
+    ) -> Vec<&[PodId]> {
+        let mut best: Option<(usize, Vec<&[PodId]>)> = None;
+        for (key, values) in selector.in_requirements() {
+            let Some(key) = key else {
+                return Vec::new();
+            };
+            let lists: Vec<&[PodId]> = values
+                .iter()
+                .filter_map(|&v| self.by_label.get((key, v)))
+                .collect();
+            let size = lists.iter().map(|l| l.len()).sum();
+            if best.as_ref().is_none_or(|(s, _)| size < *s) {
+                best = Some((size, lists));
+            }
+        }
+        if let Some((_, lists)) = best {
+            return lists;
+        }
+        match namespaces {
+            Some(set) => set
+                .iter()
+                .filter_map(|ns| self.by_namespace.get(ns))
+                .map(Vec::as_slice)
+                .collect(),
+            None => vec![self.all.as_slice()],
+        }
+    }
+
+    /// Candidates for a term (see [`PodLists::candidates`]).
+    pub(crate) fn term_candidates(&self, term: &AffinityTerm) -> Vec<&[PodId]> {
+        match &term.selector {
+            None => Vec::new(),
+            Some(s) => self.candidates(s, term.namespace_scope()),
+        }
+    }
+}
+
 /// The pods with each label, in pod order.
 struct LabelLists {
     /// Per label, its number.
@@ -314,8 +406,13 @@ struct LabelLists {
 }
 
 impl LabelLists {
-    /// `pod_labels` holds the numbers (in `ids`) of every pod's labels, pod after pod.
-    fn new(snap: &Snapshot, ids: IdMap<(Sym, Sym), u32>, pod_labels: &[u32]) -> LabelLists {
+    /// `pod_labels` holds the numbers (in `ids`) of the labels of `of`'s pods, pod after pod.
+    fn new(
+        snap: &Snapshot,
+        of: &[PodId],
+        ids: IdMap<(Sym, Sym), u32>,
+        pod_labels: &[u32],
+    ) -> LabelLists {
         let mut start = vec![0u32; ids.len() + 1];
         for &l in pod_labels {
             start[l as usize + 1] += 1;
@@ -326,9 +423,10 @@ impl LabelLists {
         let mut fill = start.clone();
         let mut pods = vec![0; pod_labels.len()];
         let mut next = pod_labels.iter();
-        for (q, labels) in snap.pods.labels.iter().enumerate() {
+        for &q in of {
+            let labels = &snap.pods.labels[q as usize];
             for &l in next.by_ref().take(labels.len()) {
-                pods[fill[l as usize] as usize] = q as PodId;
+                pods[fill[l as usize] as usize] = q;
                 fill[l as usize] += 1;
             }
         }
@@ -344,11 +442,6 @@ impl LabelLists {
 impl PodIndex {
     pub(crate) fn build(snap: &Snapshot) -> PodIndex {
         let pods = &snap.pods;
-        let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
-        // Per label of each pod in turn, the label's number: the lists are filled once their
-        // lengths are known, rather than grown one pod at a time.
-        let mut label_ids: IdMap<(Sym, Sym), u32> = IdMap::default();
-        let mut pod_labels: Vec<u32> = Vec::new();
         let mut controllers: IdMap<(Sym, &str), u32> = IdMap::default();
         let mut controller = Vec::with_capacity(pods.len());
         let mut by_controller: Vec<Vec<PodId>> = Vec::new();
@@ -358,11 +451,6 @@ impl PodIndex {
         let mut last: Option<(PodId, Carried)> = None;
         for q in 0..pods.len() as PodId {
             let qi = q as usize;
-            by_namespace.entry(pods.namespace[qi]).or_default().push(q);
-            for &kv in pods.labels[qi].iter() {
-                let next = label_ids.len() as u32;
-                pod_labels.push(*label_ids.entry(kv).or_insert(next));
-            }
             // One object has one uid; inputs without uids fall back to the name.
             let owner = |q: usize| {
                 pods.owner[q].as_ref().map(|o| {
@@ -417,9 +505,7 @@ impl PodIndex {
             carried.carry(q, &mut anti, &mut scoring);
         }
         PodIndex {
-            all: (0..pods.len() as PodId).collect(),
-            by_namespace,
-            by_label: LabelLists::new(snap, label_ids, &pod_labels),
+            lists: PodLists::build(snap, (0..pods.len() as PodId).collect()),
             controller,
             by_controller,
             required_anti_affinity: anti.build(),
@@ -527,47 +613,18 @@ impl PodIndex {
         }))
     }
 
-    /// Lists that hold every pod `selector` can match in `namespaces` (`None`: any): the pods
-    /// with one of the values of its most selective `In` requirement, else the namespaces' pods.
-    /// They may hold pods it does not match; the lists are disjoint.
+    /// See [`PodLists::candidates`].
     pub(crate) fn candidates(
         &self,
         selector: &InternedSelector,
         namespaces: Option<&[Sym]>,
     ) -> Vec<&[PodId]> {
-        let mut best: Option<(usize, Vec<&[PodId]>)> = None;
-        for (key, values) in selector.in_requirements() {
-            let Some(key) = key else {
-                return Vec::new();
-            };
-            let lists: Vec<&[PodId]> = values
-                .iter()
-                .filter_map(|&v| self.by_label.get((key, v)))
-                .collect();
-            let size = lists.iter().map(|l| l.len()).sum();
-            if best.as_ref().is_none_or(|(s, _)| size < *s) {
-                best = Some((size, lists));
-            }
-        }
-        if let Some((_, lists)) = best {
-            return lists;
-        }
-        match namespaces {
-            Some(set) => set
-                .iter()
-                .filter_map(|ns| self.by_namespace.get(ns))
-                .map(Vec::as_slice)
-                .collect(),
-            None => vec![self.all.as_slice()],
-        }
+        self.lists.candidates(selector, namespaces)
     }
 
-    /// Candidates for a term (see [`PodIndex::candidates`]).
+    /// See [`PodLists::term_candidates`].
     pub(crate) fn term_candidates(&self, term: &AffinityTerm) -> Vec<&[PodId]> {
-        match &term.selector {
-            None => Vec::new(),
-            Some(s) => self.candidates(s, term.namespace_scope()),
-        }
+        self.lists.term_candidates(term)
     }
 
     /// The pods sharing `p`'s controller (`p` included), none if it has no controller.
@@ -594,7 +651,7 @@ pub(crate) struct Topology {
 impl Topology {
     const UNLABELED: u32 = u32::MAX;
 
-    fn build(snap: &Snapshot, key: Option<Sym>) -> Topology {
+    pub(crate) fn build(snap: &Snapshot, key: Option<Sym>) -> Topology {
         let mut numbers: IdMap<Sym, u32> = IdMap::default();
         let domain: Vec<u32> = (0..snap.nodes.len() as NodeId)
             .map(|n| match key.and_then(|k| snap.node_label_sym(n, k)) {
@@ -657,7 +714,7 @@ pub(crate) const UNNUMBERED: u32 = u32::MAX;
 
 /// Numbers every constraint class by its nodeSelector and required node affinity: equal sets,
 /// equal numbers; in order of the classes, so of their first pods.
-fn number_node_constraints(snap: &Snapshot) -> Vec<u32> {
+pub(crate) fn number_node_constraints(snap: &Snapshot) -> Vec<u32> {
     let pods = &snap.pods;
     let mut ids: IdMap<_, u32> = IdMap::default();
     snap.constraint_classes()
@@ -893,6 +950,39 @@ pub(crate) mod tests {
                 assert_eq!(got, want, "{json} in {namespaces:?}");
             }
         }
+    }
+
+    #[test]
+    fn terms_select_in_their_namespaces() {
+        let s = snapshot(&[
+            ("prod/db", r#""app":"db""#, ""),
+            ("dev/db", r#""app":"db""#, ""),
+            ("prod/web", r#""app":"web""#, ""),
+        ]);
+        let prod = s.symbols.get("prod").unwrap();
+        let selected = |json: &str| -> Vec<PodId> {
+            let t: PodAffinityTerm = serde_json::from_str(json).unwrap();
+            let term = AffinityTerm::without_label_keys(&s, prod, &t);
+            (0..3).filter(|&q| term.matches(&s, q)).collect()
+        };
+        let db = r#""topologyKey":"zone","labelSelector":{"matchLabels":{"app":"db"}}"#;
+        // By default, the namespace of the pod that carries the term.
+        assert_eq!(selected(&format!("{{{db}}}")), [0]);
+        assert_eq!(selected(&format!(r#"{{{db},"namespaces":["dev"]}}"#)), [1]);
+        // An empty namespaceSelector: every namespace; another matches no namespace without
+        // namespace objects, besides those listed.
+        assert_eq!(
+            selected(&format!(r#"{{{db},"namespaceSelector":{{}}}}"#)),
+            [0, 1]
+        );
+        let labelled = r#""namespaceSelector":{"matchLabels":{"team":"a"}}"#;
+        assert!(selected(&format!("{{{db},{labelled}}}")).is_empty());
+        assert_eq!(
+            selected(&format!(r#"{{{db},{labelled},"namespaces":["dev"]}}"#)),
+            [1]
+        );
+        // A null label selector selects nothing.
+        assert!(selected(r#"{"topologyKey":"zone"}"#).is_empty());
     }
 
     #[test]
