@@ -33,11 +33,28 @@ pub struct Shape<'a> {
     pub weight: f64,
 }
 
+impl NodeFree<'_> {
+    /// Idle GPU milli.
+    fn idle(&self) -> u64 {
+        self.gpu_free.iter().map(|&f| u64::from(f)).sum()
+    }
+}
+
 /// GPU milli of `node` that `shape` cannot use; `accessible` says whether the shape's node affinity
 /// (GPU models) admits the node.
 pub fn node_shape_fragment(node: &NodeFree, shape: &Shape, accessible: bool) -> u64 {
-    let idle: u64 = node.gpu_free.iter().map(|&f| u64::from(f)).sum();
-    if idle == 0 || shape.gpu.is_none() || !accessible {
+    shape_fragment(node, node.idle(), shape, || accessible)
+}
+
+/// [`node_shape_fragment`] given the node's `idle` milli; `accessible` is asked only when the
+/// answer depends on it.
+fn shape_fragment(
+    node: &NodeFree,
+    idle: u64,
+    shape: &Shape,
+    accessible: impl FnOnce() -> bool,
+) -> u64 {
+    if idle == 0 || shape.gpu.is_none() || !accessible() {
         return idle;
     }
     let other_fits = shape.requests.iter().zip(node.free).all(|(&r, &f)| r <= f);
@@ -56,12 +73,19 @@ pub fn node_shape_fragment(node: &NodeFree, shape: &Shape, accessible: bool) -> 
         .sum()
 }
 
-/// F_n: the expected fragment of `node` over the workload.
-pub fn node_fragment(node: &NodeFree, shapes: &[Shape], accessible: impl Fn(usize) -> bool) -> f64 {
+/// F_n: the expected fragment of `node` over the workload. `accessible(i)` (whether shape `i`'s
+/// node affinity admits the node) is asked only for shapes that ask for GPUs, and only if the
+/// node has idle GPU milli.
+pub fn node_fragment(
+    node: &NodeFree,
+    shapes: &[Shape],
+    mut accessible: impl FnMut(usize) -> bool,
+) -> f64 {
+    let idle = node.idle();
     shapes
         .iter()
         .enumerate()
-        .map(|(i, s)| s.weight * node_shape_fragment(node, s, accessible(i)) as f64)
+        .map(|(i, s)| s.weight * shape_fragment(node, idle, s, || accessible(i)) as f64)
         .sum()
 }
 

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 
 pub use violations::{inter_pod_count, Violation, ViolationKind};
 
+use crate::hash::IdMap;
 use crate::model::gpu::{self, GpuDemand, DEVICE_MILLI};
 use crate::resources::ResourceMatrix;
+use crate::schedule::pod_index::{number_node_constraints, UNNUMBERED};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Use of one resource across the cluster.
@@ -214,20 +216,15 @@ fn gpu_use(
 
     // The target workload: active pods' shapes, weighted by how many pods have them. Pods with the
     // same requests and node constraints share a shape; one representative answers affinity.
-    let mut shapes: HashMap<(Vec<i64>, GpuDemand, String), (PodId, u64)> = HashMap::new();
+    let numbers = number_node_constraints(s);
+    let class = &s.constraint_classes().of;
+    let mut shapes: HashMap<(&[i64], GpuDemand, u32), (PodId, u64)> = HashMap::new();
     for p in 0..s.pods.len() {
         if s.pods.phase[p].is_terminal() {
             continue;
         }
-        let constraint = format!(
-            "{:?}{:?}",
-            s.pods.node_selector[p],
-            s.pods.affinity[p]
-                .as_ref()
-                .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|n| n.required.as_ref())
-        );
-        let key = (s.pods.requests.row(p).to_vec(), s.pods.gpu[p], constraint);
+        let constraints = numbers[class[p] as usize];
+        let key = (s.pods.requests.row(p), s.pods.gpu[p], constraints);
         shapes.entry(key).or_insert((p as PodId, 0)).1 += 1;
     }
     let total: u64 = shapes.values().map(|&(_, c)| c).sum();
@@ -242,6 +239,9 @@ fn gpu_use(
         })
         .collect();
 
+    // Per set of node constraints that GPU shapes have, which GPU nodes it admits: the shapes of a
+    // workload's pods share them, and most shapes ask for no GPU and never ask.
+    let mut admits: IdMap<u32, Vec<bool>> = IdMap::default();
     let mut frag_milli = 0.0;
     let mut idle = 0u64;
     for n in 0..s.nodes.len() {
@@ -266,7 +266,15 @@ fn gpu_use(
             free: &free,
         };
         frag_milli += frag::node_fragment(&node, &shape_list, |i| {
-            s.node_affinity_admits(shapes[i].1 .0, n as NodeId)
+            let ((_, _, constraints), (rep, _)) = shapes[i];
+            constraints == UNNUMBERED
+                || admits.entry(constraints).or_insert_with(|| {
+                    (0..s.nodes.len() as NodeId)
+                        .map(|m| {
+                            s.nodes.gpu_devices[m as usize] > 0 && s.node_affinity_admits(rep, m)
+                        })
+                        .collect()
+                })[n]
         });
     }
     GpuUse {
