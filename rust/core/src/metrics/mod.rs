@@ -5,14 +5,11 @@ pub mod bounds;
 pub mod frag;
 mod violations;
 
-use std::collections::HashMap;
-
 pub use violations::{inter_pod_count, Violation, ViolationKind};
 
 use crate::hash::IdMap;
 use crate::model::gpu::{self, GpuDemand, DEVICE_MILLI};
 use crate::resources::ResourceMatrix;
-use crate::schedule::pod_index::{number_node_constraints, UNNUMBERED};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 /// Use of one resource across the cluster.
@@ -200,6 +197,10 @@ pub fn evaluate(s: &Snapshot, a: &Assignment) -> Evaluation {
     }
 }
 
+/// What pods of one shape of the target workload share: requests, GPU demand, and the number of
+/// their node constraints (see [`Snapshot::node_constraints`]).
+type ShapeKey<'s> = (&'s [i64], GpuDemand, Option<u32>);
+
 fn gpu_use(
     s: &Snapshot,
     requested: &ResourceMatrix,
@@ -216,14 +217,12 @@ fn gpu_use(
 
     // The target workload: active pods' shapes, weighted by how many pods have them. Pods with the
     // same requests and node constraints share a shape; one representative answers affinity.
-    let numbers = number_node_constraints(s);
-    let class = &s.constraint_classes().of;
-    let mut shapes: HashMap<(&[i64], GpuDemand, u32), (PodId, u64)> = HashMap::new();
+    let mut shapes: IdMap<ShapeKey, (PodId, u64)> = IdMap::default();
     for p in 0..s.pods.len() {
         if s.pods.phase[p].is_terminal() {
             continue;
         }
-        let constraints = numbers[class[p] as usize];
+        let constraints = s.node_constraints(p as PodId);
         let key = (s.pods.requests.row(p), s.pods.gpu[p], constraints);
         shapes.entry(key).or_insert((p as PodId, 0)).1 += 1;
     }
@@ -267,14 +266,14 @@ fn gpu_use(
         };
         frag_milli += frag::node_fragment(&node, &shape_list, |i| {
             let ((_, _, constraints), (rep, _)) = shapes[i];
-            constraints == UNNUMBERED
-                || admits.entry(constraints).or_insert_with(|| {
-                    (0..s.nodes.len() as NodeId)
-                        .map(|m| {
-                            s.nodes.gpu_devices[m as usize] > 0 && s.node_affinity_admits(rep, m)
-                        })
-                        .collect()
-                })[n]
+            let Some(constraints) = constraints else {
+                return true;
+            };
+            admits.entry(constraints).or_insert_with(|| {
+                (0..s.nodes.len() as NodeId)
+                    .map(|m| s.nodes.gpu_devices[m as usize] > 0 && s.node_affinity_admits(rep, m))
+                    .collect()
+            })[n]
         });
     }
     GpuUse {

@@ -11,7 +11,7 @@ use crate::model::affinity::{Affinity, PodAffinityTerm};
 use crate::model::selector::InternedSelector;
 use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
 use crate::model::taints::{first_untolerated, TaintEffect, Toleration};
-use crate::schedule::pod_index::{number_node_constraints, AffinityTerm, PodLists, Topology};
+use crate::schedule::pod_index::{AffinityTerm, PodLists, Topology};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -372,9 +372,9 @@ fn inter_pod(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
 }
 
 /// What makes a node eligible for a spread constraint: its topology key, and the pod's node
-/// constraints (their number, see [`number_node_constraints`]) and tolerations where the
+/// constraints (their number, see [`Snapshot::node_constraints`]) and tolerations where the
 /// constraint honours them.
-type EligibleKey = (Sym, Option<u32>, Option<*const [Toleration]>);
+type EligibleKey = (Sym, Option<Option<u32>>, Option<*const [Toleration]>);
 
 /// The nodes a spread constraint counts, and how many domains they form.
 struct Eligible {
@@ -402,7 +402,6 @@ type SpreadKey = (
 fn spread(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
     let s = bound.snap;
     let mut topologies = Topologies::default();
-    let mut node_constraints: Option<Vec<u32>> = None;
     let mut admitted: IdMap<u32, Vec<bool>> = IdMap::default();
     let mut eligible: Vec<Eligible> = Vec::new();
     let mut eligible_ids: IdMap<EligibleKey, usize> = IdMap::default();
@@ -431,15 +430,12 @@ fn spread(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
                 .collect();
             let honor_affinity = c.node_affinity_policy == InclusionPolicy::Honor;
             let honor_taints = c.node_taints_policy == InclusionPolicy::Honor;
-            let constraints = honor_affinity.then(|| {
-                let numbers = node_constraints.get_or_insert_with(|| number_node_constraints(s));
-                numbers[s.constraint_classes().of[pi] as usize]
-            });
+            let constraints = honor_affinity.then(|| s.node_constraints(p));
             let tolerations = honor_taints.then(|| std::sync::Arc::as_ptr(&s.pods.tolerations[pi]));
             let ekey = (key, constraints, tolerations);
             let e = *eligible_ids.entry(ekey).or_insert_with(|| {
                 let topology = topologies.of(s, key);
-                let admits = constraints.map(|c| {
+                let admits = constraints.flatten().map(|c| {
                     admitted.entry(c).or_insert_with(|| {
                         (0..s.nodes.len() as NodeId)
                             .map(|m| s.node_affinity_admits(p, m))

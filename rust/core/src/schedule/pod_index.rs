@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::hash::{IdMap, IdSet};
 use crate::intern::Sym;
@@ -307,10 +307,6 @@ pub(crate) struct PodIndex {
     /// Per set of topology spread constraints (see [`PodIndex::spread_domains`]), the eligible
     /// domains of each.
     spread_domains: Mutex<IdMap<SpreadKey, Arc<Vec<IdSet<Sym>>>>>,
-    /// Per constraint class (see [`Snapshot::constraint_classes`]), a number for its nodeSelector
-    /// and required node affinity (equal numbers, equal constraints; [`UNNUMBERED`] for none),
-    /// made on first use.
-    node_constraints: OnceLock<Vec<u32>>,
     /// Per topology key, the nodes' domains (see [`PodIndex::topology`]), filled as pods ask.
     topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
     /// See [`PodIndex::per_controller`].
@@ -513,7 +509,6 @@ impl PodIndex {
             node_affinity: Mutex::default(),
             spread_domains: Mutex::default(),
             per_controller: Mutex::default(),
-            node_constraints: OnceLock::new(),
             topologies: Mutex::new(IdMap::default()),
         }
     }
@@ -591,21 +586,11 @@ impl PodIndex {
         memo(&self.spread_domains, key, compute)
     }
 
-    /// Pod `p`'s number for its nodeSelector and required node affinity; `None` if it has
-    /// neither.
-    pub(crate) fn node_constraints(&self, snap: &Snapshot, p: PodId) -> Option<u32> {
-        let ids = self
-            .node_constraints
-            .get_or_init(|| number_node_constraints(snap));
-        let class = snap.constraint_classes().of[p as usize];
-        Some(ids[class as usize]).filter(|&id| id != UNNUMBERED)
-    }
-
     /// Per node, whether pod `p`'s nodeSelector and required node affinity admit it (`None`: the
     /// pod has neither, so every node) — the NodeAffinity filter's rule, evaluated once per
     /// distinct set of constraints.
     pub(crate) fn node_affinity(&self, snap: &Snapshot, p: PodId) -> Option<Arc<Vec<bool>>> {
-        let key = self.node_constraints(snap, p)?;
+        let key = snap.node_constraints(p)?;
         Some(memo(&self.node_affinity, key, || {
             (0..snap.nodes.len() as NodeId)
                 .map(|n| snap.node_affinity_admits(p, n))
@@ -711,30 +696,6 @@ pub(crate) type SpreadKey = (Vec<(Option<Sym>, bool)>, Option<u32>);
 
 /// What [`number_pods`] gives pods without a key.
 pub(crate) const UNNUMBERED: u32 = u32::MAX;
-
-/// Numbers every constraint class by its nodeSelector and required node affinity: equal sets,
-/// equal numbers; in order of the classes, so of their first pods.
-pub(crate) fn number_node_constraints(snap: &Snapshot) -> Vec<u32> {
-    let pods = &snap.pods;
-    let mut ids: IdMap<_, u32> = IdMap::default();
-    snap.constraint_classes()
-        .first
-        .iter()
-        .map(|&p| {
-            let p = p as usize;
-            let required = pods.affinity[p]
-                .as_ref()
-                .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|na| na.required.as_ref());
-            if pods.node_selector[p].is_empty() && required.is_none() {
-                return UNNUMBERED;
-            }
-            let next = ids.len() as u32;
-            *ids.entry((&pods.node_selector[p], required))
-                .or_insert(next)
-        })
-        .collect()
-}
 
 /// Numbers `pods` by `key`: equal keys, equal numbers (from 0, in order of first appearance);
 /// [`UNNUMBERED`] where `key` is `None`.
@@ -1014,32 +975,6 @@ pub(crate) mod tests {
         assert_eq!(found(0), [vec![0, 1], vec![3]]);
         assert_eq!(found(2), [vec![2]]);
         assert_eq!(found(4), [vec![3]]);
-    }
-
-    #[test]
-    fn node_constraints_ignore_tolerations_and_preferences() {
-        let required = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]}}},"#;
-        let preferring = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]},
-            "preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":
-            {"matchExpressions":[{"key":"disk","operator":"Exists"}]}}]}},"#;
-        let tolerant = r#""tolerations":[{"operator":"Exists"}],"nodeSelector":{"zone":"a"},"#;
-        let s = snapshot(&[
-            ("a/plain", "", ""),
-            ("a/zone", "", r#""nodeSelector":{"zone":"a"},"#),
-            ("a/required", "", required),
-            ("a/tolerant", "", tolerant),
-            ("a/preferring", "", preferring),
-            (
-                "a/tolerant-only",
-                "",
-                r#""tolerations":[{"operator":"Exists"}],"#,
-            ),
-        ]);
-        let index = PodIndex::build(&s);
-        let numbers: Vec<Option<u32>> = (0..6).map(|p| index.node_constraints(&s, p)).collect();
-        assert_eq!(numbers, [None, Some(0), Some(1), Some(0), Some(1), None]);
     }
 
     #[test]
