@@ -89,6 +89,33 @@ pub fn node_fragment(
         .sum()
 }
 
+/// F_n of each of `nodes`, each summed shape by shape as [`node_fragment`] sums it (so to the
+/// same bits); `accessible(i, k)` is asked as there, of shape `i` and `nodes[k]`. A few nodes'
+/// sums advance together: their additions are independent, and overlap.
+pub fn nodes_fragment(
+    nodes: &[NodeFree],
+    shapes: &[Shape],
+    mut accessible: impl FnMut(usize, usize) -> bool,
+) -> Vec<f64> {
+    const LANES: usize = 4;
+    let mut out = Vec::with_capacity(nodes.len());
+    for (c, chunk) in nodes.chunks(LANES).enumerate() {
+        let mut idle = [0; LANES];
+        for (k, node) in chunk.iter().enumerate() {
+            idle[k] = node.idle();
+        }
+        let mut sum = [0.0; LANES];
+        for (i, s) in shapes.iter().enumerate() {
+            for (k, node) in chunk.iter().enumerate() {
+                let f = shape_fragment(node, idle[k], s, || accessible(i, c * LANES + k));
+                sum[k] += s.weight * f as f64;
+            }
+        }
+        out.extend_from_slice(&sum[..chunk.len()]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +167,33 @@ mod tests {
             .map(|s| Shape { weight: 0.5, ..s })
             .collect();
         assert_eq!(node_fragment(&node, &shapes, |_| true), 150.0);
+        // Several nodes at once: each node's sum as on its own, to the bit.
+        let idle = [0, 0, 0, 0];
+        let frees = [
+            [8000, 1 << 34],
+            [100, 1 << 34],
+            [0, 0],
+            [8000, 1 << 34],
+            [8000, 0],
+        ];
+        let nodes: Vec<NodeFree> = frees
+            .iter()
+            .enumerate()
+            .map(|(k, free)| NodeFree {
+                gpu_free: if k == 2 { &idle } else { &gpu_free },
+                free,
+            })
+            .collect();
+        let weights = [0.1, 0.7, 0.2];
+        let mixed: Vec<Shape> = [share(500), cpu, big]
+            .into_iter()
+            .zip(weights)
+            .map(|(s, weight)| Shape { weight, ..s })
+            .collect();
+        let access = |i: usize, k: usize| (i + k) % 3 != 0;
+        let each: Vec<f64> = (0..nodes.len())
+            .map(|k| node_fragment(&nodes[k], &mixed, |i| access(i, k)))
+            .collect();
+        assert_eq!(nodes_fragment(&nodes, &mixed, access), each);
     }
 }

@@ -238,43 +238,54 @@ fn gpu_use(
         })
         .collect();
 
+    let gpu_nodes: Vec<usize> = (0..s.nodes.len())
+        .filter(|&n| s.nodes.gpu_devices[n] > 0)
+        .collect();
+    let free: Vec<(Vec<u32>, Vec<i64>)> = gpu_nodes
+        .iter()
+        .map(|&n| {
+            let free_dev = device_used[n]
+                .iter()
+                .map(|&u| DEVICE_MILLI.saturating_sub(u))
+                .collect();
+            let free = s
+                .nodes
+                .allocatable
+                .row(n)
+                .iter()
+                .zip(requested.row(n))
+                .map(|(&a, &r)| a - r)
+                .collect();
+            (free_dev, free)
+        })
+        .collect();
+    let nodes: Vec<frag::NodeFree> = free
+        .iter()
+        .map(|(gpu_free, free)| frag::NodeFree { gpu_free, free })
+        .collect();
+    let idle: u64 = free
+        .iter()
+        .flat_map(|(d, _)| d)
+        .map(|&f| u64::from(f))
+        .sum();
     // Per set of node constraints that GPU shapes have, which GPU nodes it admits: the shapes of a
     // workload's pods share them, and most shapes ask for no GPU and never ask.
     let mut admits: IdMap<u32, Vec<bool>> = IdMap::default();
-    let mut frag_milli = 0.0;
-    let mut idle = 0u64;
-    for n in 0..s.nodes.len() {
-        if s.nodes.gpu_devices[n] == 0 {
-            continue;
-        }
-        let free_dev: Vec<u32> = device_used[n]
-            .iter()
-            .map(|&u| DEVICE_MILLI.saturating_sub(u))
-            .collect();
-        let free: Vec<i64> = s
-            .nodes
-            .allocatable
-            .row(n)
-            .iter()
-            .zip(requested.row(n))
-            .map(|(&a, &r)| a - r)
-            .collect();
-        idle += free_dev.iter().map(|&f| u64::from(f)).sum::<u64>();
-        let node = frag::NodeFree {
-            gpu_free: &free_dev,
-            free: &free,
+    let fragments = frag::nodes_fragment(&nodes, &shape_list, |i, k| {
+        let ((_, _, constraints), (rep, _)) = shapes[i];
+        let Some(constraints) = constraints else {
+            return true;
         };
-        frag_milli += frag::node_fragment(&node, &shape_list, |i| {
-            let ((_, _, constraints), (rep, _)) = shapes[i];
-            let Some(constraints) = constraints else {
-                return true;
-            };
-            admits.entry(constraints).or_insert_with(|| {
-                (0..s.nodes.len() as NodeId)
-                    .map(|m| s.nodes.gpu_devices[m as usize] > 0 && s.node_affinity_admits(rep, m))
-                    .collect()
-            })[n]
-        });
+        admits.entry(constraints).or_insert_with(|| {
+            gpu_nodes
+                .iter()
+                .map(|&n| s.node_affinity_admits(rep, n as NodeId))
+                .collect()
+        })[k]
+    });
+    let mut frag_milli = 0.0;
+    for f in fragments {
+        frag_milli += f;
     }
     GpuUse {
         devices,
