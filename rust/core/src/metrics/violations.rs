@@ -4,6 +4,7 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::hash::IdMap;
 use crate::intern::Sym;
@@ -276,7 +277,7 @@ fn inter_pod(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
     // Pods of one workload share their terms: count once per (namespace, term). Replicas share
     // their affinity's allocation, which finds its terms' entries without reading them again.
     let mut entries: Vec<TermCounts> = Vec::new();
-    let mut by_term: HashMap<(Sym, &PodAffinityTerm), usize> = HashMap::new();
+    let mut by_term: IdMap<(Sym, &PodAffinityTerm), usize> = IdMap::default();
     let mut by_affinity: IdMap<(Sym, *const Affinity), Vec<usize>> = IdMap::default();
     for p in 0..s.pods.len() as PodId {
         let pi = p as usize;
@@ -305,7 +306,7 @@ fn inter_pod(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
         let n = bound.node(p);
         let ns = s.pods.namespace[pi];
         let ids = by_affinity
-            .entry((ns, std::sync::Arc::as_ptr(aff)))
+            .entry((ns, Arc::as_ptr(aff)))
             .or_insert_with(|| {
                 terms()
                     .map(|(_, t)| {
@@ -405,7 +406,7 @@ fn spread(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
     let mut admitted: IdMap<u32, Vec<bool>> = IdMap::default();
     let mut eligible: Vec<Eligible> = Vec::new();
     let mut eligible_ids: IdMap<EligibleKey, usize> = IdMap::default();
-    let mut cache: HashMap<SpreadKey, SpreadCounts> = HashMap::new();
+    let mut cache: IdMap<SpreadKey, SpreadCounts> = IdMap::default();
     for p in 0..s.pods.len() as PodId {
         let pi = p as usize;
         if !bound.is_bound(p) || only.is_some_and(|o| !o[pi]) {
@@ -431,7 +432,7 @@ fn spread(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
             let honor_affinity = c.node_affinity_policy == InclusionPolicy::Honor;
             let honor_taints = c.node_taints_policy == InclusionPolicy::Honor;
             let constraints = honor_affinity.then(|| s.node_constraints(p));
-            let tolerations = honor_taints.then(|| std::sync::Arc::as_ptr(&s.pods.tolerations[pi]));
+            let tolerations = honor_taints.then(|| Arc::as_ptr(&s.pods.tolerations[pi]));
             let ekey = (key, constraints, tolerations);
             let e = *eligible_ids.entry(ekey).or_insert_with(|| {
                 let topology = topologies.of(s, key);
@@ -459,7 +460,7 @@ fn spread(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
                 eligible.push(Eligible { node, domains });
                 eligible.len() - 1
             });
-            let ptr = std::sync::Arc::as_ptr(&s.pods.spread[pi]);
+            let ptr = Arc::as_ptr(&s.pods.spread[pi]);
             let counted = cache
                 .entry((s.pods.namespace[pi], ptr, i, own_values, ekey))
                 .or_insert_with_key(|(ns, _, _, own_values, _)| {
