@@ -61,6 +61,8 @@ bench: build
 		--results $(RESULTS)/schedule.json
 	RAYON_NUM_THREADS=1 $(BIN)/python benches/bench_plan.py --nodes 5000 --pods 100000 \
 		--moves 5000 --seed 1 --repeat 3 --results $(RESULTS)/plan.json
+	RAYON_NUM_THREADS=1 $(BIN)/python benches/bench_evaluate.py --nodes 5000 --pods 100000 \
+		--moves 5000 --seed 1 --repeat 3 --results $(RESULTS)/evaluate.json
 	$(BIN)/python benches/bench_fgd.py --pods default --seeds 42-51 --results $(RESULTS)/fgd.json
 	$(BIN)/python benches/bench_rebalance.py --nodes 1000 --pods 8000 --seed 1 --time-limit 5 \
 		--results $(RESULTS)/rebalance.json

@@ -33,11 +33,28 @@ pub struct Shape<'a> {
     pub weight: f64,
 }
 
+impl NodeFree<'_> {
+    /// Idle GPU milli.
+    fn idle(&self) -> u64 {
+        self.gpu_free.iter().map(|&f| u64::from(f)).sum()
+    }
+}
+
 /// GPU milli of `node` that `shape` cannot use; `accessible` says whether the shape's node affinity
 /// (GPU models) admits the node.
 pub fn node_shape_fragment(node: &NodeFree, shape: &Shape, accessible: bool) -> u64 {
-    let idle: u64 = node.gpu_free.iter().map(|&f| u64::from(f)).sum();
-    if idle == 0 || shape.gpu.is_none() || !accessible {
+    shape_fragment(node, node.idle(), shape, || accessible)
+}
+
+/// [`node_shape_fragment`] given the node's `idle` milli; `accessible` is asked only when the
+/// answer depends on it.
+fn shape_fragment(
+    node: &NodeFree,
+    idle: u64,
+    shape: &Shape,
+    accessible: impl FnOnce() -> bool,
+) -> u64 {
+    if idle == 0 || shape.gpu.is_none() || !accessible() {
         return idle;
     }
     let other_fits = shape.requests.iter().zip(node.free).all(|(&r, &f)| r <= f);
@@ -56,13 +73,47 @@ pub fn node_shape_fragment(node: &NodeFree, shape: &Shape, accessible: bool) -> 
         .sum()
 }
 
-/// F_n: the expected fragment of `node` over the workload.
-pub fn node_fragment(node: &NodeFree, shapes: &[Shape], accessible: impl Fn(usize) -> bool) -> f64 {
+/// F_n: the expected fragment of `node` over the workload. `accessible(i)` (whether shape `i`'s
+/// node affinity admits the node) is asked only for shapes that ask for GPUs, and only if the
+/// node has idle GPU milli.
+pub fn node_fragment(
+    node: &NodeFree,
+    shapes: &[Shape],
+    mut accessible: impl FnMut(usize) -> bool,
+) -> f64 {
+    let idle = node.idle();
     shapes
         .iter()
         .enumerate()
-        .map(|(i, s)| s.weight * node_shape_fragment(node, s, accessible(i)) as f64)
+        .map(|(i, s)| s.weight * shape_fragment(node, idle, s, || accessible(i)) as f64)
         .sum()
+}
+
+/// F_n of each of `nodes`, each summed shape by shape as [`node_fragment`] sums it (so to the
+/// same bits); `accessible(i, k)` is asked as there, of shape `i` and `nodes[k]`. A few nodes'
+/// sums advance together: their additions are independent, and overlap.
+pub fn nodes_fragment(
+    nodes: &[NodeFree],
+    shapes: &[Shape],
+    mut accessible: impl FnMut(usize, usize) -> bool,
+) -> Vec<f64> {
+    const LANES: usize = 4;
+    let mut out = Vec::with_capacity(nodes.len());
+    for (c, chunk) in nodes.chunks(LANES).enumerate() {
+        let mut idle = [0; LANES];
+        for (k, node) in chunk.iter().enumerate() {
+            idle[k] = node.idle();
+        }
+        let mut sum = [0.0; LANES];
+        for (i, s) in shapes.iter().enumerate() {
+            for (k, node) in chunk.iter().enumerate() {
+                let f = shape_fragment(node, idle[k], s, || accessible(i, c * LANES + k));
+                sum[k] += s.weight * f as f64;
+            }
+        }
+        out.extend_from_slice(&sum[..chunk.len()]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -116,5 +167,33 @@ mod tests {
             .map(|s| Shape { weight: 0.5, ..s })
             .collect();
         assert_eq!(node_fragment(&node, &shapes, |_| true), 150.0);
+        // Several nodes at once: each node's sum as on its own, to the bit.
+        let idle = [0, 0, 0, 0];
+        let frees = [
+            [8000, 1 << 34],
+            [100, 1 << 34],
+            [0, 0],
+            [8000, 1 << 34],
+            [8000, 0],
+        ];
+        let nodes: Vec<NodeFree> = frees
+            .iter()
+            .enumerate()
+            .map(|(k, free)| NodeFree {
+                gpu_free: if k == 2 { &idle } else { &gpu_free },
+                free,
+            })
+            .collect();
+        let weights = [0.1, 0.7, 0.2];
+        let mixed: Vec<Shape> = [share(500), cpu, big]
+            .into_iter()
+            .zip(weights)
+            .map(|(s, weight)| Shape { weight, ..s })
+            .collect();
+        let access = |i: usize, k: usize| (i + k) % 3 != 0;
+        let each: Vec<f64> = (0..nodes.len())
+            .map(|k| node_fragment(&nodes[k], &mixed, |i| access(i, k)))
+            .collect();
+        assert_eq!(nodes_fragment(&nodes, &mixed, access), each);
     }
 }

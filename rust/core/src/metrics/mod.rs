@@ -5,10 +5,9 @@ pub mod bounds;
 pub mod frag;
 mod violations;
 
-use std::collections::HashMap;
-
 pub use violations::{inter_pod_count, Violation, ViolationKind};
 
+use crate::hash::IdMap;
 use crate::model::gpu::{self, GpuDemand, DEVICE_MILLI};
 use crate::resources::ResourceMatrix;
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
@@ -198,6 +197,10 @@ pub fn evaluate(s: &Snapshot, a: &Assignment) -> Evaluation {
     }
 }
 
+/// What pods of one shape of the target workload share: requests, GPU demand, and the number of
+/// their node constraints (see [`Snapshot::node_constraints`]).
+type ShapeKey<'s> = (&'s [i64], GpuDemand, Option<u32>);
+
 fn gpu_use(
     s: &Snapshot,
     requested: &ResourceMatrix,
@@ -214,20 +217,13 @@ fn gpu_use(
 
     // The target workload: active pods' shapes, weighted by how many pods have them. Pods with the
     // same requests and node constraints share a shape; one representative answers affinity.
-    let mut shapes: HashMap<(Vec<i64>, GpuDemand, String), (PodId, u64)> = HashMap::new();
+    let mut shapes: IdMap<ShapeKey, (PodId, u64)> = IdMap::default();
     for p in 0..s.pods.len() {
         if s.pods.phase[p].is_terminal() {
             continue;
         }
-        let constraint = format!(
-            "{:?}{:?}",
-            s.pods.node_selector[p],
-            s.pods.affinity[p]
-                .as_ref()
-                .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|n| n.required.as_ref())
-        );
-        let key = (s.pods.requests.row(p).to_vec(), s.pods.gpu[p], constraint);
+        let constraints = s.node_constraints(p as PodId);
+        let key = (s.pods.requests.row(p), s.pods.gpu[p], constraints);
         shapes.entry(key).or_insert((p as PodId, 0)).1 += 1;
     }
     let total: u64 = shapes.values().map(|&(_, c)| c).sum();
@@ -242,32 +238,54 @@ fn gpu_use(
         })
         .collect();
 
-    let mut frag_milli = 0.0;
-    let mut idle = 0u64;
-    for n in 0..s.nodes.len() {
-        if s.nodes.gpu_devices[n] == 0 {
-            continue;
-        }
-        let free_dev: Vec<u32> = device_used[n]
-            .iter()
-            .map(|&u| DEVICE_MILLI.saturating_sub(u))
-            .collect();
-        let free: Vec<i64> = s
-            .nodes
-            .allocatable
-            .row(n)
-            .iter()
-            .zip(requested.row(n))
-            .map(|(&a, &r)| a - r)
-            .collect();
-        idle += free_dev.iter().map(|&f| u64::from(f)).sum::<u64>();
-        let node = frag::NodeFree {
-            gpu_free: &free_dev,
-            free: &free,
+    let gpu_nodes: Vec<usize> = (0..s.nodes.len())
+        .filter(|&n| s.nodes.gpu_devices[n] > 0)
+        .collect();
+    let free: Vec<(Vec<u32>, Vec<i64>)> = gpu_nodes
+        .iter()
+        .map(|&n| {
+            let free_dev = device_used[n]
+                .iter()
+                .map(|&u| DEVICE_MILLI.saturating_sub(u))
+                .collect();
+            let free = s
+                .nodes
+                .allocatable
+                .row(n)
+                .iter()
+                .zip(requested.row(n))
+                .map(|(&a, &r)| a - r)
+                .collect();
+            (free_dev, free)
+        })
+        .collect();
+    let nodes: Vec<frag::NodeFree> = free
+        .iter()
+        .map(|(gpu_free, free)| frag::NodeFree { gpu_free, free })
+        .collect();
+    let idle: u64 = free
+        .iter()
+        .flat_map(|(d, _)| d)
+        .map(|&f| u64::from(f))
+        .sum();
+    // Per set of node constraints that GPU shapes have, which GPU nodes it admits: the shapes of a
+    // workload's pods share them, and most shapes ask for no GPU and never ask.
+    let mut admits: IdMap<u32, Vec<bool>> = IdMap::default();
+    let fragments = frag::nodes_fragment(&nodes, &shape_list, |i, k| {
+        let ((_, _, constraints), (rep, _)) = shapes[i];
+        let Some(constraints) = constraints else {
+            return true;
         };
-        frag_milli += frag::node_fragment(&node, &shape_list, |i| {
-            s.node_affinity_admits(shapes[i].1 .0, n as NodeId)
-        });
+        admits.entry(constraints).or_insert_with(|| {
+            gpu_nodes
+                .iter()
+                .map(|&n| s.node_affinity_admits(rep, n as NodeId))
+                .collect()
+        })[k]
+    });
+    let mut frag_milli = 0.0;
+    for f in fragments {
+        frag_milli += f;
     }
     GpuUse {
         devices,

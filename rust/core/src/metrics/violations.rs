@@ -2,12 +2,17 @@
 //! pod were placed again where it is. Real clusters drift into such states (nodes relabelled or
 //! tainted after pods started, allocatable shrinking), and a rebalancer should repair them.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use crate::hash::IdMap;
 use crate::intern::Sym;
-use crate::model::affinity::PodAffinityTerm;
-use crate::model::spread::{InclusionPolicy, WhenUnsatisfiable};
-use crate::model::taints::{first_untolerated, TaintEffect};
+use crate::model::affinity::{Affinity, PodAffinityTerm};
+use crate::model::selector::InternedSelector;
+use crate::model::spread::{InclusionPolicy, TopologySpreadConstraint, WhenUnsatisfiable};
+use crate::model::taints::{first_untolerated, TaintEffect, Toleration};
+use crate::schedule::pod_index::{AffinityTerm, PodLists, Topology};
 use crate::snapshot::{Assignment, NodeId, PodId, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,23 +57,38 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// Active pods bound to a node, bucketed by namespace.
-struct Bound {
-    by_namespace: HashMap<Sym, Vec<PodId>>,
+/// The active pods `a` binds, looked up by namespace and label (built on first use: only
+/// inter-pod rules read them).
+struct Bound<'s> {
+    snap: &'s Snapshot,
+    a: &'s Assignment,
+    lists: OnceCell<PodLists>,
 }
 
-impl Bound {
-    fn of(s: &Snapshot, a: &Assignment) -> Bound {
-        let mut by_namespace: HashMap<Sym, Vec<PodId>> = HashMap::new();
-        for p in 0..s.pods.len() as PodId {
-            if a.node[p as usize].is_some() && s.is_active(p) {
-                by_namespace
-                    .entry(s.pods.namespace[p as usize])
-                    .or_default()
-                    .push(p);
-            }
+impl<'s> Bound<'s> {
+    fn of(snap: &'s Snapshot, a: &'s Assignment) -> Bound<'s> {
+        Bound {
+            snap,
+            a,
+            lists: OnceCell::new(),
         }
-        Bound { by_namespace }
+    }
+
+    fn lists(&self) -> &PodLists {
+        self.lists.get_or_init(|| {
+            let pods = (0..self.snap.pods.len() as PodId)
+                .filter(|&p| self.is_bound(p))
+                .collect();
+            PodLists::build(self.snap, pods)
+        })
+    }
+
+    fn is_bound(&self, p: PodId) -> bool {
+        self.a.node[p as usize].is_some() && self.snap.is_active(p)
+    }
+
+    fn node(&self, p: PodId) -> NodeId {
+        self.a.node[p as usize].expect("bound")
     }
 }
 
@@ -77,8 +97,8 @@ impl Bound {
 pub fn inter_pod_count(s: &Snapshot, a: &Assignment, only: &[bool]) -> usize {
     let bound = Bound::of(s, a);
     let mut out = Vec::new();
-    inter_pod(s, a, &bound, Some(only), &mut out);
-    spread(s, a, &bound, Some(only), &mut out);
+    inter_pod(&bound, Some(only), &mut out);
+    spread(&bound, Some(only), &mut out);
     out.len()
 }
 
@@ -123,7 +143,7 @@ pub(super) fn find(
     // clashing on a host port is reported does not depend on hashing).
     let mut ports: HashMap<NodeId, Vec<(PodId, usize)>> = HashMap::new();
     for p in 0..s.pods.len() as PodId {
-        if !(a.node[p as usize].is_some() && s.is_active(p)) {
+        if !bound.is_bound(p) {
             continue;
         }
         {
@@ -176,8 +196,8 @@ pub(super) fn find(
         }
     }
     host_port_conflicts(s, &ports, &mut out);
-    inter_pod(s, a, &bound, None, &mut out);
-    spread(s, a, &bound, None, &mut out);
+    inter_pod(&bound, None, &mut out);
+    spread(&bound, None, &mut out);
     out.sort_by_key(|v| (v.kind, v.node, v.pod));
     out
 }
@@ -209,235 +229,326 @@ fn host_port_conflicts(
     }
 }
 
-/// Number of bound active pods selected by `term` (written on a pod in `owner_ns`), per topology
-/// domain; pods on nodes without the topology key belong to no domain.
-fn term_counts(
-    s: &Snapshot,
-    a: &Assignment,
-    bound: &Bound,
-    term: &PodAffinityTerm,
-    owner_ns: Sym,
-    key: Sym,
-) -> HashMap<Sym, u32> {
-    let owner = s.symbols.resolve(owner_ns);
-    let mut counts = HashMap::new();
-    for (&ns, pods) in &bound.by_namespace {
-        let ns_name = s.symbols.resolve(ns);
-        for &q in pods {
-            if term.selects(owner, ns_name, &s.pod_labels(q), None) {
-                let n = a.node[q as usize].expect("bound");
-                if let Some(d) = s.node_label_sym(n, key) {
-                    *counts.entry(d).or_insert(0) += 1;
-                }
-            }
-        }
+/// The nodes' domains per topology key, numbered on first use.
+#[derive(Default)]
+struct Topologies(IdMap<Sym, Topology>);
+
+impl Topologies {
+    fn of(&mut self, s: &Snapshot, key: Sym) -> &Topology {
+        self.0
+            .entry(key)
+            .or_insert_with(|| Topology::build(s, Some(key)))
     }
-    counts
 }
 
-fn inter_pod(
-    s: &Snapshot,
-    a: &Assignment,
-    bound: &Bound,
-    only: Option<&[bool]>,
-    out: &mut Vec<Violation>,
-) {
-    // Pods of one workload share their terms: count once per (namespace, term).
-    let mut cache: HashMap<(Sym, String), HashMap<Sym, u32>> = HashMap::new();
-    for pods in bound.by_namespace.values() {
-        for &p in pods {
-            if only.is_some_and(|o| !o[p as usize]) {
+/// A required pod (anti-)affinity term and the bound pods it selects, per domain of its
+/// topology key.
+struct TermCounts {
+    term: AffinityTerm,
+    counts: IdMap<u32, u32>,
+    total: u32,
+}
+
+impl TermCounts {
+    fn of(bound: &Bound, topology: &Topology, term: AffinityTerm) -> TermCounts {
+        let mut counts: IdMap<u32, u32> = IdMap::default();
+        let mut total = 0;
+        for &q in bound.lists().term_candidates(&term).into_iter().flatten() {
+            if !term.matches(bound.snap, q) {
                 continue;
             }
-            let Some(aff) = s.pods.affinity[p as usize].as_deref() else {
-                continue;
-            };
-            let n = a.node[p as usize].expect("bound");
-            let ns = s.pods.namespace[p as usize];
-            let owner = s.symbols.resolve(ns);
-            let rules = [
-                (ViolationKind::PodAffinity, aff.pod_affinity.as_ref()),
-                (
-                    ViolationKind::PodAntiAffinity,
-                    aff.pod_anti_affinity.as_ref(),
-                ),
-            ];
-            for (kind, terms) in rules {
-                for term in terms.map(|t| t.required.as_slice()).unwrap_or_default() {
-                    // A topology key no node has puts every pod in no domain.
-                    let Some(key) = s.symbols.get(&term.topology_key) else {
-                        if kind == ViolationKind::PodAffinity {
-                            out.push(Violation {
-                                kind,
-                                node: n,
-                                pod: Some(p),
-                                detail: format!("no node has topology key {:?}", term.topology_key),
-                            });
-                        }
-                        continue;
-                    };
-                    let counts = cache
-                        .entry((ns, format!("{term:?}")))
-                        .or_insert_with(|| term_counts(s, a, bound, term, ns, key));
-                    let own = s.node_label_sym(n, key);
-                    let selects_self = term.selects(owner, owner, &s.pod_labels(p), None);
-                    let here = own.and_then(|d| counts.get(&d)).copied().unwrap_or(0)
-                        - u32::from(selects_self && own.is_some());
-                    let violated = match kind {
-                        ViolationKind::PodAntiAffinity => here > 0,
-                        _ => {
-                            // Kubernetes lets the first pod of a group in: when no other pod
-                            // matches anywhere and the pod matches its own term.
-                            let elsewhere: u32 = counts.values().sum::<u32>()
-                                - u32::from(selects_self && own.is_some());
-                            here == 0 && !(elsewhere == 0 && selects_self)
-                        }
-                    };
-                    if violated {
-                        let what = if kind == ViolationKind::PodAntiAffinity {
-                            "didn't satisfy existing pods anti-affinity rules"
-                        } else {
-                            "didn't match pod affinity rules"
-                        };
-                        out.push(Violation {
-                            kind,
-                            node: n,
-                            pod: Some(p),
-                            detail: format!("{what} (topologyKey {})", term.topology_key),
-                        });
-                    }
-                }
+            // Pods on nodes without the topology key belong to no domain.
+            if let Some(d) = topology.domain(bound.node(q)) {
+                *counts.entry(d).or_insert(0) += 1;
+                total += 1;
             }
+        }
+        TermCounts {
+            term,
+            counts,
+            total,
         }
     }
 }
 
-fn spread(
-    s: &Snapshot,
-    a: &Assignment,
-    bound: &Bound,
-    only: Option<&[bool]>,
-    out: &mut Vec<Violation>,
-) {
-    struct Domains {
-        counts: HashMap<Sym, u32>,
-        eligible: Vec<bool>,
-        min: u32,
-    }
-    let mut cache: HashMap<String, Domains> = HashMap::new();
-    for pods in bound.by_namespace.values() {
-        for &p in pods {
-            let pi = p as usize;
-            if only.is_some_and(|o| !o[pi]) {
-                continue;
-            }
-            let n = a.node[pi].expect("bound");
-            for c in s.pods.spread[pi].iter() {
-                if c.when_unsatisfiable != WhenUnsatisfiable::DoNotSchedule {
-                    continue;
-                }
-                let Some(key) = s.symbols.get(&c.topology_key) else {
-                    continue;
-                };
-                let Some(own) = s.node_label_sym(n, key) else {
-                    continue;
-                };
-                // matchLabelKeys narrows the selector to pods sharing these label values.
-                let own_values: Vec<Option<&str>> = c
-                    .match_label_keys
-                    .iter()
-                    .map(|k| s.pod_labels(p).value(k))
-                    .collect();
-                let honor_affinity = c.node_affinity_policy == InclusionPolicy::Honor;
-                let honor_taints = c.node_taints_policy == InclusionPolicy::Honor;
-                let cache_key = format!(
-                    "{:?}|{c:?}|{own_values:?}|{}|{}",
-                    s.pods.namespace[pi],
-                    if honor_affinity {
-                        format!(
-                            "{:?}{:?}",
-                            s.pods.node_selector[pi],
-                            s.pods.affinity[pi].as_ref().map(|a| &a.node_affinity)
-                        )
-                    } else {
-                        String::new()
-                    },
-                    if honor_taints {
-                        format!("{:?}", s.pods.tolerations[pi])
-                    } else {
-                        String::new()
-                    },
-                );
-                let domains = cache.entry(cache_key).or_insert_with(|| {
-                    let eligible: Vec<bool> = (0..s.nodes.len() as NodeId)
-                        .map(|m| {
-                            s.node_label_sym(m, key).is_some()
-                                && (!honor_affinity || s.node_affinity_admits(p, m))
-                                && (!honor_taints || s.untolerated_taint(p, m).is_none())
+fn inter_pod(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
+    let s = bound.snap;
+    let mut topologies = Topologies::default();
+    // Pods of one workload share their terms: count once per (namespace, term). Replicas share
+    // their affinity's allocation, which finds its terms' entries without reading them again.
+    let mut entries: Vec<TermCounts> = Vec::new();
+    let mut by_term: IdMap<(Sym, &PodAffinityTerm), usize> = IdMap::default();
+    let mut by_affinity: IdMap<(Sym, *const Affinity), Vec<usize>> = IdMap::default();
+    for p in 0..s.pods.len() as PodId {
+        let pi = p as usize;
+        if !bound.is_bound(p) || only.is_some_and(|o| !o[pi]) {
+            continue;
+        }
+        let Some(aff) = s.pods.affinity[pi].as_ref() else {
+            continue;
+        };
+        let rules = [
+            (ViolationKind::PodAffinity, aff.pod_affinity.as_ref()),
+            (
+                ViolationKind::PodAntiAffinity,
+                aff.pod_anti_affinity.as_ref(),
+            ),
+        ];
+        let terms = || {
+            rules.iter().flat_map(|&(kind, terms)| {
+                let list = terms.map(|t| t.required.as_slice()).unwrap_or_default();
+                list.iter().map(move |t| (kind, t))
+            })
+        };
+        if terms().next().is_none() {
+            continue;
+        }
+        let n = bound.node(p);
+        let ns = s.pods.namespace[pi];
+        let ids = by_affinity
+            .entry((ns, Arc::as_ptr(aff)))
+            .or_insert_with(|| {
+                terms()
+                    .map(|(_, t)| {
+                        *by_term.entry((ns, t)).or_insert_with(|| {
+                            // The label selector alone: unlike the InterPodAffinity filter, this
+                            // check has never merged matchLabelKeys / mismatchLabelKeys in.
+                            let term = AffinityTerm::without_label_keys(s, ns, t);
+                            let counts = match term.key() {
+                                Some(key) => TermCounts::of(bound, topologies.of(s, key), term),
+                                None => TermCounts {
+                                    term,
+                                    counts: IdMap::default(),
+                                    total: 0,
+                                },
+                            };
+                            entries.push(counts);
+                            entries.len() - 1
                         })
-                        .collect();
-                    let mut counts: HashMap<Sym, u32> = HashMap::new();
-                    for m in 0..s.nodes.len() as NodeId {
-                        if eligible[m as usize] {
-                            counts
-                                .entry(s.node_label_sym(m, key).expect("eligible"))
-                                .or_insert(0);
-                        }
-                    }
-                    if let (Some(sel), Some(qs)) = (
-                        &c.label_selector,
-                        bound.by_namespace.get(&s.pods.namespace[pi]),
-                    ) {
-                        for &q in qs {
-                            // Pods being deleted are not counted (as the filter does not).
-                            if s.pods.terminating[q as usize] {
-                                continue;
-                            }
-                            let m = a.node[q as usize].expect("bound");
-                            let labels = s.pod_labels(q);
-                            let same_keys = c
-                                .match_label_keys
-                                .iter()
-                                .zip(&own_values)
-                                .all(|(k, v)| labels.value(k) == *v);
-                            if eligible[m as usize] && same_keys && sel.matches(&labels) {
-                                *counts
-                                    .get_mut(&s.node_label_sym(m, key).expect("eligible"))
-                                    .expect("domain") += 1;
-                            }
-                        }
-                    }
-                    let too_few = c
-                        .min_domains
-                        .is_some_and(|md| (counts.len() as i64) < i64::from(md));
-                    let min = if too_few {
-                        0
-                    } else {
-                        counts.values().copied().min().unwrap_or(0)
-                    };
-                    Domains {
-                        counts,
-                        eligible,
-                        min,
-                    }
-                });
-                if !domains.eligible[n as usize] {
-                    continue;
-                }
-                let here = domains.counts.get(&own).copied().unwrap_or(0);
-                let skew = i64::from(here) - i64::from(domains.min);
-                if skew > i64::from(c.max_skew) {
+                    })
+                    .collect()
+            });
+        for ((kind, t), &id) in terms().zip(ids.iter()) {
+            let entry = &entries[id];
+            // A topology key no node has puts every pod in no domain.
+            let Some(key) = entry.term.key() else {
+                if kind == ViolationKind::PodAffinity {
                     out.push(Violation {
-                        kind: ViolationKind::TopologySpread,
+                        kind,
                         node: n,
                         pod: Some(p),
-                        detail: format!(
-                            "skew {skew} > maxSkew {} on {} ({} here, {} in the emptiest domain)",
-                            c.max_skew, c.topology_key, here, domains.min
-                        ),
+                        detail: format!("no node has topology key {:?}", t.topology_key),
                     });
                 }
+                continue;
+            };
+            let own = topologies.of(s, key).domain(n);
+            let selects_self = entry.term.matches(s, p);
+            let counted_self = u32::from(selects_self && own.is_some());
+            let here = own.and_then(|d| entry.counts.get(&d)).copied().unwrap_or(0) - counted_self;
+            let violated = match kind {
+                ViolationKind::PodAntiAffinity => here > 0,
+                _ => {
+                    // Kubernetes lets the first pod of a group in: when no other pod
+                    // matches anywhere and the pod matches its own term.
+                    let elsewhere = entry.total - counted_self;
+                    here == 0 && !(elsewhere == 0 && selects_self)
+                }
+            };
+            if violated {
+                let what = if kind == ViolationKind::PodAntiAffinity {
+                    "didn't satisfy existing pods anti-affinity rules"
+                } else {
+                    "didn't match pod affinity rules"
+                };
+                out.push(Violation {
+                    kind,
+                    node: n,
+                    pod: Some(p),
+                    detail: format!("{what} (topologyKey {})", t.topology_key),
+                });
             }
         }
     }
+}
+
+/// What makes a node eligible for a spread constraint: its topology key, and the pod's node
+/// constraints (their number, see [`Snapshot::node_constraints`]) and tolerations where the
+/// constraint honours them.
+type EligibleKey = (Sym, Option<Option<u32>>, Option<*const [Toleration]>);
+
+/// The nodes a spread constraint counts, and how many domains they form.
+struct Eligible {
+    node: Vec<bool>,
+    domains: usize,
+}
+
+/// A spread constraint's counts per eligible domain, and the emptiest domain's count.
+struct SpreadCounts {
+    counts: IdMap<u32, u32>,
+    min: u32,
+}
+
+/// The key of the pods whose spread constraint counts alike: their namespace, the constraint
+/// (its list's allocation and place in it), their values of its `matchLabelKeys`, and what
+/// makes nodes eligible.
+type SpreadKey = (
+    Sym,
+    *const [TopologySpreadConstraint],
+    usize,
+    Vec<Option<Sym>>,
+    EligibleKey,
+);
+
+fn spread(bound: &Bound, only: Option<&[bool]>, out: &mut Vec<Violation>) {
+    let s = bound.snap;
+    let mut topologies = Topologies::default();
+    let mut admitted: IdMap<u32, Vec<bool>> = IdMap::default();
+    let mut eligible: Vec<Eligible> = Vec::new();
+    let mut eligible_ids: IdMap<EligibleKey, usize> = IdMap::default();
+    let mut cache: IdMap<SpreadKey, SpreadCounts> = IdMap::default();
+    for p in 0..s.pods.len() as PodId {
+        let pi = p as usize;
+        if !bound.is_bound(p) || only.is_some_and(|o| !o[pi]) {
+            continue;
+        }
+        let n = bound.node(p);
+        for (i, c) in s.pods.spread[pi].iter().enumerate() {
+            if c.when_unsatisfiable != WhenUnsatisfiable::DoNotSchedule {
+                continue;
+            }
+            let Some(key) = s.symbols.get(&c.topology_key) else {
+                continue;
+            };
+            let Some(own) = topologies.of(s, key).domain(n) else {
+                continue;
+            };
+            // matchLabelKeys narrows the selector to pods sharing these label values.
+            let own_values: Vec<Option<Sym>> = c
+                .match_label_keys
+                .iter()
+                .map(|k| label_sym(s, p, k))
+                .collect();
+            let honor_affinity = c.node_affinity_policy == InclusionPolicy::Honor;
+            let honor_taints = c.node_taints_policy == InclusionPolicy::Honor;
+            let constraints = honor_affinity.then(|| s.node_constraints(p));
+            let tolerations = honor_taints.then(|| Arc::as_ptr(&s.pods.tolerations[pi]));
+            let ekey = (key, constraints, tolerations);
+            let e = *eligible_ids.entry(ekey).or_insert_with(|| {
+                let topology = topologies.of(s, key);
+                let admits = constraints.flatten().map(|c| {
+                    admitted.entry(c).or_insert_with(|| {
+                        (0..s.nodes.len() as NodeId)
+                            .map(|m| s.node_affinity_admits(p, m))
+                            .collect()
+                    })
+                });
+                let node: Vec<bool> = (0..s.nodes.len() as NodeId)
+                    .map(|m| {
+                        topology.domain(m).is_some()
+                            && admits.as_ref().is_none_or(|a| a[m as usize])
+                            && (!honor_taints || s.untolerated_taint(p, m).is_none())
+                    })
+                    .collect();
+                let mut domains = vec![false; topology.domains()];
+                for m in 0..s.nodes.len() as NodeId {
+                    if node[m as usize] {
+                        domains[topology.domain(m).expect("eligible") as usize] = true;
+                    }
+                }
+                let domains = domains.iter().filter(|&&d| d).count();
+                eligible.push(Eligible { node, domains });
+                eligible.len() - 1
+            });
+            let ptr = Arc::as_ptr(&s.pods.spread[pi]);
+            let counted = cache
+                .entry((s.pods.namespace[pi], ptr, i, own_values, ekey))
+                .or_insert_with_key(|(ns, _, _, own_values, _)| {
+                    spread_counts(
+                        bound,
+                        c,
+                        *ns,
+                        own_values,
+                        topologies.of(s, key),
+                        &eligible[e],
+                    )
+                });
+            if !eligible[e].node[n as usize] {
+                continue;
+            }
+            let here = counted.counts.get(&own).copied().unwrap_or(0);
+            let skew = i64::from(here) - i64::from(counted.min);
+            if skew > i64::from(c.max_skew) {
+                out.push(Violation {
+                    kind: ViolationKind::TopologySpread,
+                    node: n,
+                    pod: Some(p),
+                    detail: format!(
+                        "skew {skew} > maxSkew {} on {} ({} here, {} in the emptiest domain)",
+                        c.max_skew, c.topology_key, here, counted.min
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// The value of label `key` of pod `p`, interned.
+fn label_sym(s: &Snapshot, p: PodId, key: &str) -> Option<Sym> {
+    let key = s.symbols.get(key)?;
+    let labels = &s.pods.labels[p as usize];
+    labels
+        .binary_search_by_key(&key, |&(k, _)| k)
+        .ok()
+        .map(|i| labels[i].1)
+}
+
+/// The bound pods of namespace `ns` constraint `c` counts: on eligible nodes, not being deleted
+/// (the filter does not count those), with `own_values` of its `matchLabelKeys`, selected.
+fn spread_counts(
+    bound: &Bound,
+    c: &TopologySpreadConstraint,
+    ns: Sym,
+    own_values: &[Option<Sym>],
+    topology: &Topology,
+    eligible: &Eligible,
+) -> SpreadCounts {
+    let s = bound.snap;
+    let mut counts: IdMap<u32, u32> = IdMap::default();
+    if let Some(sel) = &c.label_selector {
+        let sel = InternedSelector::new(sel, &s.symbols);
+        for &q in bound
+            .lists()
+            .candidates(&sel, Some(&[ns]))
+            .into_iter()
+            .flatten()
+        {
+            let qi = q as usize;
+            if s.pods.namespace[qi] != ns || s.pods.terminating[qi] {
+                continue;
+            }
+            let m = bound.node(q);
+            let same_keys = c
+                .match_label_keys
+                .iter()
+                .zip(own_values)
+                .all(|(k, v)| label_sym(s, q, k) == *v);
+            if eligible.node[m as usize] && same_keys && sel.matches(&s.pods.labels[qi]) {
+                *counts
+                    .entry(topology.domain(m).expect("eligible"))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    let too_few = c
+        .min_domains
+        .is_some_and(|md| (eligible.domains as i64) < i64::from(md));
+    // Every eligible domain counts, the empty ones too: with fewer domains holding pods than
+    // there are eligible domains, one of them holds none.
+    let min = if too_few || counts.len() < eligible.domains {
+        0
+    } else {
+        counts.values().copied().min().unwrap_or(0)
+    };
+    SpreadCounts { counts, min }
 }

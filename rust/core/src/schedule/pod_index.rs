@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::hash::{IdMap, IdSet};
 use crate::intern::Sym;
@@ -39,20 +39,34 @@ pub(crate) struct AffinityTerm {
 impl AffinityTerm {
     /// `t` as written on pod `owner`.
     pub(crate) fn new(snap: &Snapshot, owner: PodId, t: &PodAffinityTerm) -> AffinityTerm {
-        let symbols = &snap.symbols;
-        let selector = t.label_selector.as_ref().map(|sel| {
-            let mut s = InternedSelector::new(sel, symbols);
+        let mut term =
+            AffinityTerm::without_label_keys(snap, snap.pods.namespace[owner as usize], t);
+        if let Some(s) = &mut term.selector {
             s.merge_label_keys(
-                symbols,
+                &snap.symbols,
                 &snap.pods.labels[owner as usize],
                 &t.match_label_keys,
                 &t.mismatch_label_keys,
             );
-            s
-        });
+        }
+        term
+    }
+
+    /// `t` as written on a pod of namespace `owner_ns`, its `matchLabelKeys` and
+    /// `mismatchLabelKeys` left out: the label selector alone.
+    pub(crate) fn without_label_keys(
+        snap: &Snapshot,
+        owner_ns: Sym,
+        t: &PodAffinityTerm,
+    ) -> AffinityTerm {
+        let symbols = &snap.symbols;
+        let selector = t
+            .label_selector
+            .as_ref()
+            .map(|sel| InternedSelector::new(sel, symbols));
         let mut namespaces: Vec<Sym> = if t.namespaces.is_empty() && t.namespace_selector.is_none()
         {
-            vec![snap.pods.namespace[owner as usize]]
+            vec![owner_ns]
         } else {
             t.namespaces.iter().filter_map(|n| symbols.get(n)).collect()
         };
@@ -278,9 +292,8 @@ pub(crate) enum MemoTag {
 }
 
 pub(crate) struct PodIndex {
-    all: Vec<PodId>,
-    by_namespace: IdMap<Sym, Vec<PodId>>,
-    by_label: LabelLists,
+    /// Every pod of the snapshot.
+    lists: PodLists,
     /// Per pod, its controller (an index into `by_controller`), if any.
     controller: Vec<Option<u32>>,
     by_controller: Vec<Vec<PodId>>,
@@ -294,14 +307,89 @@ pub(crate) struct PodIndex {
     /// Per set of topology spread constraints (see [`PodIndex::spread_domains`]), the eligible
     /// domains of each.
     spread_domains: Mutex<IdMap<SpreadKey, Arc<Vec<IdSet<Sym>>>>>,
-    /// Per constraint class (see [`Snapshot::constraint_classes`]), a number for its nodeSelector
-    /// and required node affinity (equal numbers, equal constraints; [`UNNUMBERED`] for none),
-    /// made on first use.
-    node_constraints: OnceLock<Vec<u32>>,
     /// Per topology key, the nodes' domains (see [`PodIndex::topology`]), filled as pods ask.
     topologies: Mutex<IdMap<Option<Sym>, Arc<Topology>>>,
     /// See [`PodIndex::per_controller`].
     per_controller: Mutex<IdMap<(u32, MemoTag), Kept>>,
+}
+
+/// Some pods of a snapshot (all of them, or those a placement binds) by namespace and by label, in
+/// pod order: the lists a selector's candidates are read from.
+pub(crate) struct PodLists {
+    all: Vec<PodId>,
+    by_namespace: IdMap<Sym, Vec<PodId>>,
+    by_label: LabelLists,
+}
+
+impl PodLists {
+    /// The lists of `pods` (ascending).
+    pub(crate) fn build(snap: &Snapshot, pods: Vec<PodId>) -> PodLists {
+        let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
+        // Per label of each pod in turn, the label's number: the lists are filled once their
+        // lengths are known, rather than grown one pod at a time.
+        let mut label_ids: IdMap<(Sym, Sym), u32> = IdMap::default();
+        let mut pod_labels: Vec<u32> = Vec::new();
+        for &q in &pods {
+            let qi = q as usize;
+            by_namespace
+                .entry(snap.pods.namespace[qi])
+                .or_default()
+                .push(q);
+            for &kv in snap.pods.labels[qi].iter() {
+                let next = label_ids.len() as u32;
+                pod_labels.push(*label_ids.entry(kv).or_insert(next));
+            }
+        }
+        let by_label = LabelLists::new(snap, &pods, label_ids, &pod_labels);
+        PodLists {
+            all: pods,
+            by_namespace,
+            by_label,
+        }
+    }
+
+    /// Lists that hold every pod `selector` can match in `namespaces` (`None`: any): the pods
+    /// with one of the values of its most selective `In` requirement, else the namespaces' pods.
+    /// They may hold pods it does not match; the lists are disjoint.
+    pub(crate) fn candidates(
+        &self,
+        selector: &InternedSelector,
+        namespaces: Option<&[Sym]>,
+    ) -> Vec<&[PodId]> {
+        let mut best: Option<(usize, Vec<&[PodId]>)> = None;
+        for (key, values) in selector.in_requirements() {
+            let Some(key) = key else {
+                return Vec::new();
+            };
+            let lists: Vec<&[PodId]> = values
+                .iter()
+                .filter_map(|&v| self.by_label.get((key, v)))
+                .collect();
+            let size = lists.iter().map(|l| l.len()).sum();
+            if best.as_ref().is_none_or(|(s, _)| size < *s) {
+                best = Some((size, lists));
+            }
+        }
+        if let Some((_, lists)) = best {
+            return lists;
+        }
+        match namespaces {
+            Some(set) => set
+                .iter()
+                .filter_map(|ns| self.by_namespace.get(ns))
+                .map(Vec::as_slice)
+                .collect(),
+            None => vec![self.all.as_slice()],
+        }
+    }
+
+    /// Candidates for a term (see [`PodLists::candidates`]).
+    pub(crate) fn term_candidates(&self, term: &AffinityTerm) -> Vec<&[PodId]> {
+        match &term.selector {
+            None => Vec::new(),
+            Some(s) => self.candidates(s, term.namespace_scope()),
+        }
+    }
 }
 
 /// The pods with each label, in pod order.
@@ -314,8 +402,13 @@ struct LabelLists {
 }
 
 impl LabelLists {
-    /// `pod_labels` holds the numbers (in `ids`) of every pod's labels, pod after pod.
-    fn new(snap: &Snapshot, ids: IdMap<(Sym, Sym), u32>, pod_labels: &[u32]) -> LabelLists {
+    /// `pod_labels` holds the numbers (in `ids`) of the labels of `of`'s pods, pod after pod.
+    fn new(
+        snap: &Snapshot,
+        of: &[PodId],
+        ids: IdMap<(Sym, Sym), u32>,
+        pod_labels: &[u32],
+    ) -> LabelLists {
         let mut start = vec![0u32; ids.len() + 1];
         for &l in pod_labels {
             start[l as usize + 1] += 1;
@@ -326,9 +419,10 @@ impl LabelLists {
         let mut fill = start.clone();
         let mut pods = vec![0; pod_labels.len()];
         let mut next = pod_labels.iter();
-        for (q, labels) in snap.pods.labels.iter().enumerate() {
+        for &q in of {
+            let labels = &snap.pods.labels[q as usize];
             for &l in next.by_ref().take(labels.len()) {
-                pods[fill[l as usize] as usize] = q as PodId;
+                pods[fill[l as usize] as usize] = q;
                 fill[l as usize] += 1;
             }
         }
@@ -344,11 +438,6 @@ impl LabelLists {
 impl PodIndex {
     pub(crate) fn build(snap: &Snapshot) -> PodIndex {
         let pods = &snap.pods;
-        let mut by_namespace: IdMap<Sym, Vec<PodId>> = IdMap::default();
-        // Per label of each pod in turn, the label's number: the lists are filled once their
-        // lengths are known, rather than grown one pod at a time.
-        let mut label_ids: IdMap<(Sym, Sym), u32> = IdMap::default();
-        let mut pod_labels: Vec<u32> = Vec::new();
         let mut controllers: IdMap<(Sym, &str), u32> = IdMap::default();
         let mut controller = Vec::with_capacity(pods.len());
         let mut by_controller: Vec<Vec<PodId>> = Vec::new();
@@ -358,11 +447,6 @@ impl PodIndex {
         let mut last: Option<(PodId, Carried)> = None;
         for q in 0..pods.len() as PodId {
             let qi = q as usize;
-            by_namespace.entry(pods.namespace[qi]).or_default().push(q);
-            for &kv in pods.labels[qi].iter() {
-                let next = label_ids.len() as u32;
-                pod_labels.push(*label_ids.entry(kv).or_insert(next));
-            }
             // One object has one uid; inputs without uids fall back to the name.
             let owner = |q: usize| {
                 pods.owner[q].as_ref().map(|o| {
@@ -417,9 +501,7 @@ impl PodIndex {
             carried.carry(q, &mut anti, &mut scoring);
         }
         PodIndex {
-            all: (0..pods.len() as PodId).collect(),
-            by_namespace,
-            by_label: LabelLists::new(snap, label_ids, &pod_labels),
+            lists: PodLists::build(snap, (0..pods.len() as PodId).collect()),
             controller,
             by_controller,
             required_anti_affinity: anti.build(),
@@ -427,7 +509,6 @@ impl PodIndex {
             node_affinity: Mutex::default(),
             spread_domains: Mutex::default(),
             per_controller: Mutex::default(),
-            node_constraints: OnceLock::new(),
             topologies: Mutex::new(IdMap::default()),
         }
     }
@@ -505,67 +586,28 @@ impl PodIndex {
         memo(&self.spread_domains, key, compute)
     }
 
-    /// Pod `p`'s number for its nodeSelector and required node affinity; `None` if it has
-    /// neither.
-    pub(crate) fn node_constraints(&self, snap: &Snapshot, p: PodId) -> Option<u32> {
-        let ids = self
-            .node_constraints
-            .get_or_init(|| number_node_constraints(snap));
-        let class = snap.constraint_classes().of[p as usize];
-        Some(ids[class as usize]).filter(|&id| id != UNNUMBERED)
-    }
-
     /// Per node, whether pod `p`'s nodeSelector and required node affinity admit it (`None`: the
     /// pod has neither, so every node) — the NodeAffinity filter's rule, evaluated once per
     /// distinct set of constraints.
     pub(crate) fn node_affinity(&self, snap: &Snapshot, p: PodId) -> Option<Arc<Vec<bool>>> {
-        let key = self.node_constraints(snap, p)?;
+        let key = snap.node_constraints(p)?;
         Some(memo(&self.node_affinity, key, || {
             snap.node_affinity_admitted(p)
         }))
     }
 
-    /// Lists that hold every pod `selector` can match in `namespaces` (`None`: any): the pods
-    /// with one of the values of its most selective `In` requirement, else the namespaces' pods.
-    /// They may hold pods it does not match; the lists are disjoint.
+    /// See [`PodLists::candidates`].
     pub(crate) fn candidates(
         &self,
         selector: &InternedSelector,
         namespaces: Option<&[Sym]>,
     ) -> Vec<&[PodId]> {
-        let mut best: Option<(usize, Vec<&[PodId]>)> = None;
-        for (key, values) in selector.in_requirements() {
-            let Some(key) = key else {
-                return Vec::new();
-            };
-            let lists: Vec<&[PodId]> = values
-                .iter()
-                .filter_map(|&v| self.by_label.get((key, v)))
-                .collect();
-            let size = lists.iter().map(|l| l.len()).sum();
-            if best.as_ref().is_none_or(|(s, _)| size < *s) {
-                best = Some((size, lists));
-            }
-        }
-        if let Some((_, lists)) = best {
-            return lists;
-        }
-        match namespaces {
-            Some(set) => set
-                .iter()
-                .filter_map(|ns| self.by_namespace.get(ns))
-                .map(Vec::as_slice)
-                .collect(),
-            None => vec![self.all.as_slice()],
-        }
+        self.lists.candidates(selector, namespaces)
     }
 
-    /// Candidates for a term (see [`PodIndex::candidates`]).
+    /// See [`PodLists::term_candidates`].
     pub(crate) fn term_candidates(&self, term: &AffinityTerm) -> Vec<&[PodId]> {
-        match &term.selector {
-            None => Vec::new(),
-            Some(s) => self.candidates(s, term.namespace_scope()),
-        }
+        self.lists.term_candidates(term)
     }
 
     /// The pods sharing `p`'s controller (`p` included), none if it has no controller.
@@ -592,7 +634,7 @@ pub(crate) struct Topology {
 impl Topology {
     const UNLABELED: u32 = u32::MAX;
 
-    fn build(snap: &Snapshot, key: Option<Sym>) -> Topology {
+    pub(crate) fn build(snap: &Snapshot, key: Option<Sym>) -> Topology {
         let mut numbers: IdMap<Sym, u32> = IdMap::default();
         let domain: Vec<u32> = (0..snap.nodes.len() as NodeId)
             .map(|n| match key.and_then(|k| snap.node_label_sym(n, k)) {
@@ -652,30 +694,6 @@ pub(crate) type SpreadKey = (Vec<(Option<Sym>, bool)>, Option<u32>);
 
 /// What [`number_pods`] gives pods without a key.
 pub(crate) const UNNUMBERED: u32 = u32::MAX;
-
-/// Numbers every constraint class by its nodeSelector and required node affinity: equal sets,
-/// equal numbers; in order of the classes, so of their first pods.
-fn number_node_constraints(snap: &Snapshot) -> Vec<u32> {
-    let pods = &snap.pods;
-    let mut ids: IdMap<_, u32> = IdMap::default();
-    snap.constraint_classes()
-        .first
-        .iter()
-        .map(|&p| {
-            let p = p as usize;
-            let required = pods.affinity[p]
-                .as_ref()
-                .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|na| na.required.as_ref());
-            if pods.node_selector[p].is_empty() && required.is_none() {
-                return UNNUMBERED;
-            }
-            let next = ids.len() as u32;
-            *ids.entry((&pods.node_selector[p], required))
-                .or_insert(next)
-        })
-        .collect()
-}
 
 /// Numbers `pods` by `key`: equal keys, equal numbers (from 0, in order of first appearance);
 /// [`UNNUMBERED`] where `key` is `None`.
@@ -894,6 +912,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn terms_select_in_their_namespaces() {
+        let s = snapshot(&[
+            ("prod/db", r#""app":"db""#, ""),
+            ("dev/db", r#""app":"db""#, ""),
+            ("prod/web", r#""app":"web""#, ""),
+        ]);
+        let prod = s.symbols.get("prod").unwrap();
+        let selected = |json: &str| -> Vec<PodId> {
+            let t: PodAffinityTerm = serde_json::from_str(json).unwrap();
+            let term = AffinityTerm::without_label_keys(&s, prod, &t);
+            (0..3).filter(|&q| term.matches(&s, q)).collect()
+        };
+        let db = r#""topologyKey":"zone","labelSelector":{"matchLabels":{"app":"db"}}"#;
+        // By default, the namespace of the pod that carries the term.
+        assert_eq!(selected(&format!("{{{db}}}")), [0]);
+        assert_eq!(selected(&format!(r#"{{{db},"namespaces":["dev"]}}"#)), [1]);
+        // An empty namespaceSelector: every namespace; another matches no namespace without
+        // namespace objects, besides those listed.
+        assert_eq!(
+            selected(&format!(r#"{{{db},"namespaceSelector":{{}}}}"#)),
+            [0, 1]
+        );
+        let labelled = r#""namespaceSelector":{"matchLabels":{"team":"a"}}"#;
+        assert!(selected(&format!("{{{db},{labelled}}}")).is_empty());
+        assert_eq!(
+            selected(&format!(r#"{{{db},{labelled},"namespaces":["dev"]}}"#)),
+            [1]
+        );
+        // A null label selector selects nothing.
+        assert!(selected(r#"{"topologyKey":"zone"}"#).is_empty());
+    }
+
+    #[test]
     fn terms_are_shared_by_replicas_and_found_from_the_selected_pods_labels() {
         let anti = r#""affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
             {"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"web"}}}]}},"#;
@@ -922,32 +973,6 @@ pub(crate) mod tests {
         assert_eq!(found(0), [vec![0, 1], vec![3]]);
         assert_eq!(found(2), [vec![2]]);
         assert_eq!(found(4), [vec![3]]);
-    }
-
-    #[test]
-    fn node_constraints_ignore_tolerations_and_preferences() {
-        let required = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]}}},"#;
-        let preferring = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]},
-            "preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":
-            {"matchExpressions":[{"key":"disk","operator":"Exists"}]}}]}},"#;
-        let tolerant = r#""tolerations":[{"operator":"Exists"}],"nodeSelector":{"zone":"a"},"#;
-        let s = snapshot(&[
-            ("a/plain", "", ""),
-            ("a/zone", "", r#""nodeSelector":{"zone":"a"},"#),
-            ("a/required", "", required),
-            ("a/tolerant", "", tolerant),
-            ("a/preferring", "", preferring),
-            (
-                "a/tolerant-only",
-                "",
-                r#""tolerations":[{"operator":"Exists"}],"#,
-            ),
-        ]);
-        let index = PodIndex::build(&s);
-        let numbers: Vec<Option<u32>> = (0..6).map(|p| index.node_constraints(&s, p)).collect();
-        assert_eq!(numbers, [None, Some(0), Some(1), Some(0), Some(1), None]);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub(crate) struct ConstraintClasses {
     pub(crate) of: Vec<u32>,
     /// Per class, its first pod.
     pub(crate) first: Vec<PodId>,
+    /// Per class, the number of its nodeSelector and required node affinity (see
+    /// [`Snapshot::node_constraints`]), made on first use.
+    node_constraints: OnceLock<Vec<Option<u32>>>,
 }
 
 // The snapshot shares equal values (see `super::shared`): the same allocation is the same value,
@@ -83,7 +86,11 @@ impl ConstraintClasses {
                 next
             }));
         }
-        ConstraintClasses { of, first }
+        ConstraintClasses {
+            of,
+            first,
+            node_constraints: OnceLock::new(),
+        }
     }
 
     /// How many classes there are.
@@ -121,6 +128,37 @@ impl Snapshot {
             .constraint_classes
             .0
             .get_or_init(|| ConstraintClasses::compute(&self.pods))
+    }
+
+    /// Pod `p`'s number for its nodeSelector and required node affinity: equal sets, equal
+    /// numbers (in order of their classes' first pods); `None` if it has neither. What those
+    /// admit is a fact per number, not per pod.
+    pub(crate) fn node_constraints(&self, p: PodId) -> Option<u32> {
+        let classes = self.constraint_classes();
+        let numbers = classes.node_constraints.get_or_init(|| {
+            let pods = &self.pods;
+            let mut ids: IdMap<_, u32> = IdMap::default();
+            classes
+                .first
+                .iter()
+                .map(|&p| {
+                    let p = p as usize;
+                    let required = pods.affinity[p]
+                        .as_ref()
+                        .and_then(|a| a.node_affinity.as_ref())
+                        .and_then(|na| na.required.as_ref());
+                    if pods.node_selector[p].is_empty() && required.is_none() {
+                        return None;
+                    }
+                    let next = ids.len() as u32;
+                    Some(
+                        *ids.entry((&pods.node_selector[p], required))
+                            .or_insert(next),
+                    )
+                })
+                .collect()
+        });
+        numbers[classes.of[p as usize] as usize]
     }
 
     /// The constraint classes if something computed them already.
@@ -183,5 +221,30 @@ mod tests {
             crate::schedule::constraint_groups(&s, &batch, &profiles),
             small
         );
+    }
+
+    #[test]
+    fn node_constraints_ignore_tolerations_and_preferences() {
+        let required = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]}}},"#;
+        let preferring = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]},
+            "preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":
+            {"matchExpressions":[{"key":"disk","operator":"Exists"}]}}]}},"#;
+        let tolerant = r#""tolerations":[{"operator":"Exists"}],"nodeSelector":{"zone":"a"},"#;
+        let s = crate::schedule::pod_index::tests::snapshot(&[
+            ("a/plain", "", ""),
+            ("a/zone", "", r#""nodeSelector":{"zone":"a"},"#),
+            ("a/required", "", required),
+            ("a/tolerant", "", tolerant),
+            ("a/preferring", "", preferring),
+            (
+                "a/tolerant-only",
+                "",
+                r#""tolerations":[{"operator":"Exists"}],"#,
+            ),
+        ]);
+        let numbers: Vec<Option<u32>> = (0..6).map(|p| s.node_constraints(p)).collect();
+        assert_eq!(numbers, [None, Some(0), Some(1), Some(0), Some(1), None]);
     }
 }

@@ -62,7 +62,7 @@ impl FilterPlugin for PodTopologySpread {
         } else {
             let honoured: Vec<(Option<Sym>, bool)> =
                 list.iter().map(|c| (c.key, c.honor_affinity)).collect();
-            let key = (honoured, index.node_constraints(snap, cx.pod));
+            let key = (honoured, snap.node_constraints(cx.pod));
             index.spread_domains(key, eligible_domains)
         };
         // Matching pods per domain, and how many domains have some.
