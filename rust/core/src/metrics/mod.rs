@@ -5,7 +5,7 @@ pub mod bounds;
 pub mod frag;
 mod violations;
 
-pub use violations::{inter_pod_count, Violation, ViolationKind};
+pub use violations::{inter_pod_count, InterPodCounter, Violation, ViolationKind};
 
 use crate::hash::IdMap;
 use crate::model::gpu::{self, GpuDemand, DEVICE_MILLI};

@@ -63,6 +63,8 @@ struct Bound<'s> {
     snap: &'s Snapshot,
     a: &'s Assignment,
     lists: OnceCell<PodLists>,
+    /// Lists made already for another assignment that binds the same pods.
+    shared: Option<&'s PodLists>,
 }
 
 impl<'s> Bound<'s> {
@@ -71,16 +73,16 @@ impl<'s> Bound<'s> {
             snap,
             a,
             lists: OnceCell::new(),
+            shared: None,
         }
     }
 
     fn lists(&self) -> &PodLists {
-        self.lists.get_or_init(|| {
-            let pods = (0..self.snap.pods.len() as PodId)
-                .filter(|&p| self.is_bound(p))
-                .collect();
-            PodLists::build(self.snap, pods)
-        })
+        if let Some(lists) = self.shared {
+            return lists;
+        }
+        self.lists
+            .get_or_init(|| PodLists::build(self.snap, bound_pods(self.snap, self.a)))
     }
 
     fn is_bound(&self, p: PodId) -> bool {
@@ -92,14 +94,49 @@ impl<'s> Bound<'s> {
     }
 }
 
+fn bound_pods(s: &Snapshot, a: &Assignment) -> Vec<PodId> {
+    (0..s.pods.len() as PodId)
+        .filter(|&p| a.node[p as usize].is_some() && s.is_active(p))
+        .collect()
+}
+
 /// How many inter-pod rules (required pod (anti-)affinity, DoNotSchedule spread) of the pods
 /// marked in `only` `a` breaks: the rules a move can break for pods it does not move.
 pub fn inter_pod_count(s: &Snapshot, a: &Assignment, only: &[bool]) -> usize {
-    let bound = Bound::of(s, a);
+    count_in(Bound::of(s, a), only)
+}
+
+fn count_in(bound: Bound, only: &[bool]) -> usize {
     let mut out = Vec::new();
     inter_pod(&bound, Some(only), &mut out);
     spread(&bound, Some(only), &mut out);
     out.len()
+}
+
+/// [`inter_pod_count`] for many assignments that bind the same pods, as a drain's do (it moves
+/// pods; it binds no more and no fewer): the pods' lists by namespace and label are made once.
+pub struct InterPodCounter<'s> {
+    snap: &'s Snapshot,
+    pods: Vec<PodId>,
+    lists: PodLists,
+}
+
+impl<'s> InterPodCounter<'s> {
+    /// For assignments that bind the pods `a` binds.
+    pub fn new(snap: &'s Snapshot, a: &Assignment) -> Self {
+        let pods = bound_pods(snap, a);
+        let lists = PodLists::build(snap, pods.clone());
+        InterPodCounter { snap, pods, lists }
+    }
+
+    /// [`inter_pod_count`] of `a`; an `a` that binds other pods gets lists of its own.
+    pub fn count(&self, a: &Assignment, only: &[bool]) -> usize {
+        let mut bound = Bound::of(self.snap, a);
+        if bound_pods(self.snap, a) == self.pods {
+            bound.shared = Some(&self.lists);
+        }
+        count_in(bound, only)
+    }
 }
 
 pub(super) fn find(

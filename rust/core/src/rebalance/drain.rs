@@ -12,9 +12,10 @@ use super::budgets::budgets;
 use super::pins::{pin, Pin, PinOptions};
 use crate::error::Error;
 use crate::hash::IdMap;
+use crate::intern::Sym;
 use crate::metrics;
 use crate::model::gpu::DeviceMask;
-use crate::model::selector::LabelSelector;
+use crate::model::selector::{InternedSelector, LabelSelector};
 use crate::model::spread::WhenUnsatisfiable;
 use crate::schedule::framework::{Cycle, CycleData, FilterPlugin, Profile, Reason, Scheduler};
 use crate::schedule::profile::profiles_from_json;
@@ -187,6 +188,8 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
         }
     }
     let watchers = watchers(snap);
+    // Every check below sees the pods bound now, some of them moved.
+    let counter = metrics::InterPodCounter::new(snap, &snap.current);
     let mut only = vec![false; snap.pods.len()];
     let mut scheduler = Scheduler::new(&profile, opts.seed);
     scheduler.explain = false;
@@ -234,7 +237,7 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
         let broken_before = if watching.is_empty() {
             0
         } else {
-            metrics::inter_pod_count(snap, &state.assignment(), &only)
+            counter.count(&state.assignment(), &only)
         };
         closed[n].store(true, Ordering::Relaxed);
         let was: Vec<(PodId, DeviceMask)> = pods
@@ -268,7 +271,7 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
         // that stays (another pod's spread constraint counting it, say): such a node stays.
         let breaks_others = placed.len() == pods.len()
             && !watching.is_empty()
-            && metrics::inter_pod_count(snap, &state.assignment(), &only) > broken_before;
+            && counter.count(&state.assignment(), &only) > broken_before;
         for &q in &watching {
             only[q as usize] = false;
         }
@@ -342,19 +345,35 @@ fn watchers(snap: &Snapshot) -> Vec<Vec<PodId>> {
             }
         }
     }
+    // Interned once per selector, and matched once per distinct label set: replicas share
+    // theirs, and a large cluster has thousands of selectors.
+    let spread: Vec<_> = spread
+        .into_iter()
+        .map(|((sel, of), qs)| (InternedSelector::new(sel, &snap.symbols), of, qs))
+        .collect();
+    let affinity: Vec<_> = affinity
+        .into_iter()
+        .map(|(sel, qs)| (InternedSelector::new(sel, &snap.symbols), qs))
+        .collect();
+    let mut matched: IdMap<(&[(Sym, Sym)], Option<&str>), Vec<PodId>> = IdMap::default();
     (0..pods.len())
         .map(|p| {
-            let labels = snap.pod_labels(p as PodId);
+            let labels = &pods.labels[p][..];
             let own = controller(p);
-            let by_spread = spread
-                .iter()
-                .filter(|((sel, of), _)| (*of != own || own.is_none()) && sel.matches(&labels));
-            let by_affinity = affinity.iter().filter(|(sel, _)| sel.matches(&labels));
-            by_spread
-                .flat_map(|(_, qs)| qs)
-                .chain(by_affinity.flat_map(|(_, qs)| qs))
-                .copied()
-                .collect()
+            matched
+                .entry((labels, own))
+                .or_insert_with(|| {
+                    let by_spread = spread.iter().filter(|(sel, of, _)| {
+                        (*of != own || own.is_none()) && sel.matches(labels)
+                    });
+                    let by_affinity = affinity.iter().filter(|(sel, _)| sel.matches(labels));
+                    by_spread
+                        .flat_map(|(_, _, qs)| qs)
+                        .chain(by_affinity.flat_map(|(_, qs)| qs))
+                        .copied()
+                        .collect()
+                })
+                .clone()
         })
         .collect()
 }
