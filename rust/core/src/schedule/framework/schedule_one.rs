@@ -7,7 +7,7 @@ use super::demand_cache::{DemandCache, Refresh};
 use super::statics::Statics;
 use super::{Cycle, FitError, PreFilter, PreScore, Profile, Rng, ScorePlugin};
 use crate::hash::IdMap;
-use crate::schedule::cached_walk::{self, REJECTED};
+use crate::schedule::cached_walk;
 use crate::snapshot::NodeId;
 
 /// How many feasible nodes to find before scoring (`numFeasibleNodesToFind`).
@@ -110,14 +110,14 @@ impl<'p> Scheduler<'p> {
             self.demands.clear();
             self.demand_index.clear();
         }
-        let cache = self.demand_cache(cx);
+        let demand = self.demand_cache(cx);
         let mut filter_data = Vec::with_capacity(profile.filters.len());
         for (i, f) in profile.filters.iter().enumerate() {
             if f.is_static() {
                 filter_data.push(Some(None));
                 continue;
             }
-            let pre = match &self.demands[cache].pre_filters[i] {
+            let pre = match &self.demands[demand].pre_filters[i] {
                 Some(pre) => pre.clone(),
                 None => f.pre_filter(cx),
             };
@@ -165,7 +165,7 @@ impl<'p> Scheduler<'p> {
         let totals_final = profile.scores.iter().enumerate().all(|(j, (s, _))| {
             is_local_score(s.as_ref()) || matches!(statics.scores[j], Some(None))
         });
-        let cache = &mut self.demands[cache];
+        let cache = &mut self.demands[demand];
         cache.refresh(profile, cx, &mut self.refresh);
         // Walk only the nodes every static filter passes, from the rotating start. A node counts
         // as processed whichever filter rejected it, so `processed` is the distance walked in node
@@ -190,33 +190,30 @@ impl<'p> Scheduler<'p> {
             }
             self.stretches = walk.into_stretches();
         } else {
+            // Only nodes the static filters pass and the node-local ones do not reject.
             let kept = cache.total.as_slice();
-            let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
-            let (head, tail) = passing.split_at(first);
-            'walk: for part in [tail, head] {
-                for &pos in part {
-                    let p = pos as usize;
-                    let total = kept[p];
-                    if total == REJECTED {
-                        continue;
-                    }
-                    let total = i64::from(total);
+            cached_walk::walk_bits(
+                &statics.passing_bits,
+                cache.total.open(),
+                *next_start,
+                |p| {
                     let n = order[p];
                     if !other
                         .iter()
                         .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
                     {
-                        continue;
+                        return false;
                     }
                     found += 1;
                     feasible.push(n);
-                    totals.push(total);
+                    totals.push(i64::from(kept[p]));
                     if found == want {
                         last = Some(p);
-                        break 'walk;
+                        return true;
                     }
-                }
-            }
+                    false
+                },
+            );
         }
         self.other = other;
         if found == 0 {
@@ -228,7 +225,7 @@ impl<'p> Scheduler<'p> {
                     plugins: BTreeMap::new(),
                 });
             }
-            return Err(self.diagnose(cx, &filter_data, group));
+            return Err(self.diagnose(cx, &filter_data, group, demand));
         }
         let processed = match last {
             Some(pos) => (pos + n_nodes - *next_start) % n_nodes + 1,
