@@ -28,5 +28,11 @@ def test_bench_schedule_small(capsys: pytest.CaptureFixture[str], tmp_path: Path
         "python reference resource-only",
     ]
     assert all(r["placed"] <= r["pods"] for r in out["rows"])
+    small = out["small_deployments"]
+    assert small["cluster"]["nodes"] == 60 and small["cluster"]["pending"] > 0
+    assert [r["contender"] for r in small["rows"]] == [r["contender"] for r in out["rows"][:4]]
+    # Full: some pods fit nowhere with the default profile.
+    assert 0 < small["rows"][0]["placed"] < small["rows"][0]["pods"]
     page = report.render([out])
     assert "## Batch scheduling" in page and "as the Python reference" in page
+    assert "many small Deployments" in page

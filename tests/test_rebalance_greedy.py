@@ -21,7 +21,9 @@ from conftest import EXAMPLE
 from kube_engine import Snapshot, rebalance
 from kube_engine._core import (
     Evaluation,
+    InvalidArgumentError,
     RebalanceSpace,
+    drain_plan,
     evaluate,
     greedy_start,
     rebalance_space,
@@ -128,6 +130,24 @@ def test_a_time_limit_stops_a_start_with_its_best_so_far(clusters: dict[str, Clu
     args: dict[str, Any] = {"solver": "heuristic", "allow_bare": True, "time_limit": 1e-9}
     assert rebalance(snap, "balance", **args).moves == []
     assert len(rebalance(snap, "balance", deterministic=True, **args).moves) == len(whole["moves"])
+
+
+def test_a_time_limit_stops_the_packing_start_with_the_nodes_emptied_so_far(
+    clusters: dict[str, Cluster],
+) -> None:
+    snap = clusters["openb"][0]
+    whole = drain_plan(snap, allow_bare=True)
+    assert whole["complete"] and whole["freed"]
+    assert drain_plan(snap, allow_bare=True, time_limit=3600) == whole
+    cut = drain_plan(snap, allow_bare=True, time_limit=0)
+    assert cut == {"moves": [], "freed": [], "complete": False}
+    with pytest.raises(InvalidArgumentError, match="time_limit"):
+        drain_plan(snap, time_limit=-1)
+    # rebalance() gives the packing start what is left of its limit.
+    args: dict[str, Any] = {"solver": "heuristic", "allow_bare": True, "time_limit": 1e-9}
+    assert rebalance(snap, "pack", **args).moves == []
+    packed = rebalance(snap, "pack", deterministic=True, **args)
+    assert len(packed.nodes_freed) >= len(whole["freed"])
 
 
 def test_greedy_start_checks_its_arguments(clusters: dict[str, Cluster]) -> None:

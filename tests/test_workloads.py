@@ -160,6 +160,51 @@ def test_official_client_deserializes_openb_and_example() -> None:
 # --- what a realistic cluster has -------------------------------------------------------------
 
 
+# The namespaces of the add-ons every synthetic cluster has (coredns, an ingress controller).
+ADD_ONS = ("kube-system", "ingress-nginx")
+
+
+def test_many_small_deployments() -> None:
+    lst = generate_cluster(150, 8000, 5, pending_fraction=1.0, small_deployments=True)
+    pods = of_kind(lst, "Pod")
+    deployments: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in pods:
+        owner = p["metadata"]["ownerReferences"][0]
+        if owner["kind"] == "ReplicaSet" and p["metadata"]["namespace"] not in ADD_ONS:
+            deployments[owner["name"]].append(p)
+    replicas = Counter(len(ps) for ps in deployments.values())
+    n = len(deployments)
+    assert n > 1000  # many
+    # Heavy-tailed: nearly all 1-5, yet a few in the hundreds.
+    assert sum(c for r, c in replicas.items() if r <= 5) / n > 0.8
+    assert max(replicas) >= 100
+    first = [ps[0]["spec"] for ps in deployments.values()]
+    anti = sum("podAntiAffinity" in s.get("affinity", {}) for s in first) / n
+    spread = sum(bool(s.get("topologySpreadConstraints")) for s in first) / n
+    assert 0.12 < anti < 0.18 and 0.12 < spread < 0.18
+    for ps in deployments.values():
+        spec = ps[0]["spec"]
+        terms = spec.get("affinity", {}).get("podAntiAffinity", {})
+        for t in terms.get("requiredDuringSchedulingIgnoredDuringExecution", []):
+            assert t["topologyKey"] == k.HOSTNAME_LABEL
+        for c in spec.get("topologySpreadConstraints", []):
+            assert (c["topologyKey"], c["whenUnsatisfiable"]) == (k.ZONE_LABEL, "DoNotSchedule")
+        # All Pending, created in one burst by their ReplicaSet, alike but for their names.
+        assert all("nodeName" not in p["spec"] for p in ps)
+        assert len({p["metadata"]["creationTimestamp"] for p in ps}) == 1
+        assert len({json.dumps(p["spec"]["containers"][0]["resources"]) for p in ps}) == 1
+    # Together they ask for about what the nodes without taints have (a little more).
+    nodes = [x for x in of_kind(lst, "Node") if not x["spec"].get("taints")]
+    for r in ("cpu", "memory"):
+        have = sum(k.resource_units(r, x["status"]["allocatable"][r]) for x in nodes)
+        asked = sum(
+            k.resource_units(r, p["spec"]["containers"][0]["resources"]["requests"][r])
+            for ps in deployments.values()
+            for p in ps
+        )
+        assert 1.0 < asked / have < 1.05, r
+
+
 def test_realistic_features() -> None:
     lst = synthetic(200, 4000, 1)
     nodes = of_kind(lst, "Node")

@@ -111,6 +111,7 @@ def _generate(args: argparse.Namespace) -> None:
         args.seed,
         pending_fraction=args.pending_fraction,
         gpu_fraction=args.gpu_fraction,
+        small_deployments=args.small_deployments,
         indent=4 if args.indent else None,
     )
     sys.stdout.buffer.write(data)
@@ -129,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pending-fraction", type=float, default=0.0)
     p.add_argument("--gpu-fraction", type=float, default=0.12)
+    p.add_argument(
+        "--small-deployments",
+        action="store_true",
+        help="many small Deployments (heavy-tailed replicas), about a tenth of them not fitting",
+    )
     p.add_argument("--indent", action="store_true", help="indent as kubectl does")
     p.set_defaults(func=_generate)
     args = parser.parse_args(argv)

@@ -298,6 +298,9 @@ class _Workload:
     pvc: bool = False
     job_phases: tuple[float, float] = (0.0, 0.0)  # Job: P(Succeeded), P(Failed)
     ds_node: int = -1
+    # When its ReplicaSet created the Pending pods (all in one burst, as a rollout or scale-up
+    # does); None: each Pending pod at its own moment in the last minute and a half.
+    burst: int | None = None
 
 
 class _Gen:
@@ -1172,6 +1175,87 @@ _ARCHETYPES: tuple[tuple[Callable[[_Gen], _Workload], float, bool], ...] = (
 )
 
 
+# --- many small Deployments -------------------------------------------------------------------
+
+# Requests as multiples of the cluster's unit (see `_small_deployments`), cpu and memory drawn
+# apart: most pods ask for about the unit, a few for a quarter or four times it.
+_SMALL_STEPS = (0.25, 0.5, 0.5, 1.0, 1.0, 1.0, 2.0, 2.0, 4.0)
+# How much more the workload pods ask for than the untainted nodes have, in cpu and in memory:
+# with fragmentation, hostname anti-affinity and zone spread, about a tenth of them then fit
+# nowhere when all are pending (calibrated on 5,000 nodes).
+_SMALL_OVERCOMMIT = 1.02
+# Replica counts: P(replicas >= r) = r ** -_SMALL_TAIL (a discrete Pareto), at most
+# _SMALL_MAX_REPLICAS: 86 % have 1-5, about 1 in 150 has a hundred or more.
+_SMALL_TAIL = 1.1
+_SMALL_MAX_REPLICAS = 400
+_SMALL_KINDS = ("api", "web", "worker", "consumer", "cron", "svc")
+
+
+def _heavy_tailed_replicas(rng: random.Random) -> int:
+    return min(_SMALL_MAX_REPLICAS, int((1.0 - rng.random()) ** (-1 / _SMALL_TAIL)))
+
+
+def _small_deployments(g: _Gen, recs: Sequence[_NodeRec], pods: int) -> list[_Workload]:
+    """Deployments with `pods` replicas in all, sized to the untainted nodes (the only ones they
+    tolerate) so that together they ask for `_SMALL_OVERCOMMIT` times what those nodes have."""
+    rng = g.rng
+    # Replica counts and request steps first: the unit then makes the total exactly so much.
+    shapes: list[tuple[int, float, float]] = []
+    while pods > 0:
+        replicas = min(_heavy_tailed_replicas(rng), pods)
+        pods -= replicas
+        shapes.append((replicas, rng.choice(_SMALL_STEPS), rng.choice(_SMALL_STEPS)))
+    open_nodes = [r.obj["status"]["allocatable"] for r in recs if not r.obj["spec"].get("taints")]
+    unit_cpu = _SMALL_OVERCOMMIT * sum(k.resource_units("cpu", a["cpu"]) for a in open_nodes)
+    unit_mem = _SMALL_OVERCOMMIT * sum(k.resource_units("memory", a["memory"]) for a in open_nodes)
+    unit_cpu /= max(1.0, sum(r * c for r, c, _ in shapes))
+    unit_mem /= max(1.0, sum(r * m for r, _, m in shapes))
+    out: list[_Workload] = []
+    for replicas, cpu_step, mem_step in shapes:
+        ns = rng.choice(_APP_NAMESPACES)
+        app = g.unique(ns, f"{rng.choice(_SERVICES)}-{rng.choice(_SMALL_KINDS)}")
+        version = f"v{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}"
+        labels = _app_labels(app, ns, version)
+        cpu = max(10, round(unit_cpu * cpu_step / 10) * 10)
+        mem = max(1, round(unit_mem * mem_step / 2**20)) * 2**20
+        main = ContainerSpec(
+            app,
+            f"{_APP_REGISTRY}/{ns}/{app}:{version}",
+            requests={"cpu": k.cpu_quantity(cpu), "memory": k.memory_quantity(mem)},
+            limits={"memory": k.memory_quantity(2 * mem)},
+            ports=(k.container_port(8080, "http"),),
+            env=_pod_env(),
+            probe_port="http",
+        )
+        anti_affinity = rng.random() < 0.15
+        spread = rng.random() < 0.15
+        template: dict[str, Any] = {
+            "containers": [main],
+            "node_selector": {"kubernetes.io/os": "linux"},
+            "service_account": app,
+        }
+        if anti_affinity:
+            template["affinity"] = _hostname_anti_affinity(app, required=True)
+        if spread:
+            template["topology_spread"] = [_zone_spread(app, hard=True, template_hash=False)]
+        pdb = ("maxUnavailable", 1) if replicas > 1 and rng.random() < 0.5 else None
+        wl = _deployment(
+            g,
+            ns,
+            app,
+            replicas,
+            template,
+            labels,
+            _metrics_annotations(8080),
+            pdb=pdb,
+            anti_affinity=anti_affinity,
+            spread=spread,
+        )
+        wl.burst = NOW - rng.randint(1, 3600)
+        out.append(wl)
+    return out
+
+
 # --- daemonsets -------------------------------------------------------------------------------
 
 
@@ -1554,6 +1638,7 @@ def generate_cluster(
     not_ready_fraction: float = 0.01,
     cordoned_fraction: float = 0.01,
     daemonsets: int | None = None,
+    small_deployments: bool = False,
 ) -> JsonDict:
     """A seeded, realistic cluster as a Kubernetes `List` of Nodes, Pods and PDBs.
 
@@ -1563,6 +1648,12 @@ def generate_cluster(
     `cordoned_fraction` cordoned (after placement, so they keep their pods). `daemonsets` is how
     many per-node DaemonSets run (default: up to 5, fewer when pods are scarce: they take at most
     a quarter of the pods), plus the NVIDIA device plugin on GPU nodes.
+
+    `small_deployments` replaces the mix of workloads by many small Deployments: replica counts
+    heavy-tailed (most 1-5, a few in the hundreds), 15 % with required anti-affinity by
+    hostname, 15 % with a DoNotSchedule zone spread, one container each, tolerating no taint, and
+    asking together for about what the untainted nodes have, so that when all are pending about a
+    tenth fit nowhere. A Deployment's Pending pods were created in one burst.
     """
     if nodes < 0 or pods < 0:
         raise ValueError("nodes and pods must be >= 0")
@@ -1596,6 +1687,9 @@ def generate_cluster(
             if wl.replicas <= budget:
                 workloads.append(wl)
                 budget -= wl.replicas
+    if small_deployments:
+        workloads += _small_deployments(g, recs, budget)
+        budget = 0
     while budget > 0:
         archetypes = with_gpu if gpu_budget > 0 else without_gpu
         build = rng.choices([f for f, _ in archetypes], [w for _, w in archetypes])[0]
@@ -1676,7 +1770,8 @@ def generate_cluster(
                 p_ok, p_fail = wl.job_phases
                 phase = "Succeeded" if u < p_ok else "Failed" if u < p_ok + p_fail else "Running"
             if is_pending:
-                role, created = "pending", NOW - rng.randint(1, 90)
+                role = "pending"
+                created = wl.burst if wl.burst is not None else NOW - rng.randint(1, 90)
             elif phase in k.TERMINAL_PHASES:
                 role = "terminal"
                 created = max(wl.created, NOW - 30 * _DAY) + rng.randint(0, 3600)
@@ -1783,6 +1878,7 @@ def generate_cluster_json(
     not_ready_fraction: float = 0.01,
     cordoned_fraction: float = 0.01,
     daemonsets: int | None = None,
+    small_deployments: bool = False,
     indent: int | None = None,
 ) -> bytes:
     """`generate_cluster` serialised: keys sorted like kubectl, compact unless `indent` is given
@@ -1797,6 +1893,7 @@ def generate_cluster_json(
             not_ready_fraction=not_ready_fraction,
             cordoned_fraction=cordoned_fraction,
             daemonsets=daemonsets,
+            small_deployments=small_deployments,
         ),
         indent=indent,
     )

@@ -317,6 +317,9 @@ pub fn drain(snap: &Snapshot, opts: DrainOptions) -> Result<Plan, Error> {
 /// constraint counts it (a pod of the same controller has the constraint itself, and its filter
 /// counts both sides of the move), and pods whose required pod affinity it may satisfy. By label
 /// selector alone (namespaces and matchLabelKeys ignored): a superset, which only costs checks.
+/// A pod's labels and controller's uid.
+type LabelsOf<'s> = (&'s [(Sym, Sym)], Option<&'s str>);
+
 fn watchers(snap: &Snapshot) -> Vec<Vec<PodId>> {
     let pods = &snap.pods;
     let controller = |p: usize| pods.owner[p].as_ref().map(|o| o.uid.as_str());
@@ -355,7 +358,8 @@ fn watchers(snap: &Snapshot) -> Vec<Vec<PodId>> {
         .into_iter()
         .map(|(sel, qs)| (InternedSelector::new(sel, &snap.symbols), qs))
         .collect();
-    let mut matched: IdMap<(&[(Sym, Sym)], Option<&str>), Vec<PodId>> = IdMap::default();
+    // Per (label set, controller): the pods watching.
+    let mut matched: IdMap<LabelsOf, Vec<PodId>> = IdMap::default();
     (0..pods.len())
         .map(|p| {
             let labels = &pods.labels[p][..];

@@ -54,6 +54,9 @@ fn summary(totals: &[i32]) -> Summary {
 pub(crate) struct Totals {
     totals: Vec<i32>,
     summaries: Vec<Option<Summary>>,
+    /// A bit per position, set where the total is not [`REJECTED`]: on a full cluster most are,
+    /// and a walk reads 64 positions a word.
+    open: Vec<u64>,
 }
 
 impl Totals {
@@ -61,6 +64,7 @@ impl Totals {
         Totals {
             totals: vec![REJECTED; n],
             summaries: vec![None; n.div_ceil(BLOCK)],
+            open: vec![0; n.div_ceil(64)],
         }
     }
 
@@ -68,17 +72,27 @@ impl Totals {
         &self.totals
     }
 
+    /// The positions whose total is not [`REJECTED`], as a bitset (see [`walk_bits`]).
+    pub fn open(&self) -> &[u64] {
+        &self.open
+    }
+
     #[cfg(test)]
     fn set(&mut self, pos: usize, total: i32) {
         self.totals[pos] = total;
         self.summaries[pos / BLOCK] = None;
+        set_bit(&mut self.open, pos, total != REJECTED);
     }
 
     /// Sets the totals at `positions`: the next of `passed` in turn where `fits`, else
     /// [`REJECTED`]. Node-local totals are sums of a few final scores times their weights, far
     /// below `i32::MAX`.
     pub fn set_all(&mut self, positions: &[u32], fits: &[bool], passed: &[i64]) {
-        let (totals, summaries) = (&mut self.totals[..], &mut self.summaries[..]);
+        let (totals, summaries, open) = (
+            &mut self.totals[..],
+            &mut self.summaries[..],
+            &mut self.open[..],
+        );
         let mut next = passed.iter();
         for (&pos, &ok) in positions.iter().zip(fits) {
             let total = if ok {
@@ -89,6 +103,7 @@ impl Totals {
             };
             totals[pos as usize] = total;
             summaries[pos as usize / BLOCK] = None;
+            set_bit(open, pos as usize, ok);
         }
     }
 
@@ -99,6 +114,47 @@ impl Totals {
             Summary::of(&totals[lo..(lo + BLOCK).min(totals.len())])
         })
     }
+}
+
+/// Sets bit `pos` of `bits` to `on` (without a branch: which nodes fit is a coin toss).
+#[inline(always)]
+fn set_bit(bits: &mut [u64], pos: usize, on: bool) {
+    let (word, bit) = (&mut bits[pos / 64], 1u64 << (pos % 64));
+    *word = (*word & !bit) | (bit * u64::from(on));
+}
+
+/// The bitset of `positions` among `n`.
+pub(crate) fn bits_of(positions: &[u32], n: usize) -> Vec<u64> {
+    let mut bits = vec![0; n.div_ceil(64)];
+    for &pos in positions {
+        set_bit(&mut bits, pos as usize, true);
+    }
+    bits
+}
+
+/// Visits the positions set in both bitsets `a` and `b`, in the order of a node search from
+/// `start`: `start..`, then `..start`, until `visit` returns true (found enough).
+pub(crate) fn walk_bits(a: &[u64], b: &[u64], start: usize, mut visit: impl FnMut(usize) -> bool) {
+    let words = a.len().min(b.len());
+    let (first, bit) = (start / 64, start % 64);
+    // The first word's positions from `start` on; its others come last.
+    let from_start = !0u64 << bit;
+    let mut scan = |w: usize, mask: u64| {
+        let mut set = a[w] & b[w] & mask;
+        while set != 0 {
+            if visit(w * 64 + set.trailing_zeros() as usize) {
+                return true;
+            }
+            set &= set - 1;
+        }
+        false
+    };
+    if first >= words {
+        return; // no nodes (a search starts at a node)
+    }
+    let _ = scan(first, from_start)
+        || (first + 1..words).chain(0..first).any(|w| scan(w, !0))
+        || (bit != 0 && scan(first, !from_start));
 }
 
 /// A stretch of positions the walk covered: a whole block read from its summary, or positions
@@ -337,6 +393,44 @@ mod tests {
                 assert_eq!(unsafe { summary_avx2(&totals) }, plain, "case {case}");
             }
         }
+    }
+
+    #[test]
+    fn walk_bits_visits_both_sets_in_search_order() {
+        let mut rng = Rng::new(3);
+        for case in 0..300 {
+            let n = 1 + rng.below(400) as usize;
+            let pick = |rng: &mut Rng| -> Vec<u32> {
+                (0..n as u32).filter(|_| rng.below(3) > 0).collect()
+            };
+            let (a, b) = (pick(&mut rng), pick(&mut rng));
+            let start = rng.below(n as u64) as usize;
+            let stop_after = 1 + rng.below(n as u64 + 2) as usize;
+            let expected: Vec<usize> = (0..n)
+                .map(|i| (start + i) % n)
+                .filter(|&p| a.contains(&(p as u32)) && b.contains(&(p as u32)))
+                .take(stop_after)
+                .collect();
+            let mut seen = Vec::new();
+            walk_bits(&bits_of(&a, n), &bits_of(&b, n), start, |p| {
+                seen.push(p);
+                seen.len() == stop_after
+            });
+            assert_eq!(seen, expected, "case {case}");
+        }
+    }
+
+    #[test]
+    fn open_bits_follow_the_totals() {
+        let mut totals = Totals::new(130);
+        totals.set_all(&[3, 70, 129, 5], &[true, true, false, true], &[1, 2, 3]);
+        let open: Vec<u32> = (0..130)
+            .filter(|&p| totals.open()[p / 64] >> (p % 64) & 1 == 1)
+            .map(|p| p as u32)
+            .collect();
+        assert_eq!(open, [3, 5, 70]);
+        totals.set_all(&[70], &[false], &[]);
+        assert_eq!(totals.open()[1], 0);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub(super) struct DemandCache {
     /// (0..=100, weights 1..=100), so a few of them add up to far less than `i32::MAX`; half the
     /// width of a score, the walk reads half the memory.
     pub(super) total: Totals,
+    /// Reasons of the node-local filters, for this demand's unschedulable pods (by group).
+    pub(super) local_reasons: Vec<super::diagnosis::LocalReasons>,
 }
 
 impl DemandCache {
@@ -193,6 +195,7 @@ impl Scheduler<'_> {
                             pre_filters: Vec::new(),
                             pre_scores: Vec::new(),
                             total: Totals::new(n),
+                            local_reasons: Vec::new(),
                         });
                         self.demands.len() - 1
                     }
@@ -207,6 +210,7 @@ impl Scheduler<'_> {
                 d.key = key;
                 d.demand = Demand::of(cx);
                 d.seen = None;
+                d.local_reasons.clear();
                 let profile = self.profile;
                 d.pre_filters = profile
                     .filters

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use super::statics::Statics;
 use super::threads::{parallel, CHUNK};
 use super::{Cycle, CycleData, Profile, Reason, Scheduler};
 use crate::hash::IdMap;
+use crate::schedule::state::UNBOUND;
 use crate::snapshot::NodeId;
 
 /// Why a pod could not be placed: reasons counted over nodes, rendered like kube-scheduler's
@@ -53,6 +55,7 @@ impl Scheduler<'_> {
         cx: &Cycle,
         filter_data: &[Option<CycleData>],
         group: u32,
+        demand: usize,
     ) -> FitError {
         let n_nodes = cx.snap.nodes.len();
         let profile = self.profile;
@@ -80,11 +83,23 @@ impl Scheduler<'_> {
                 });
                 counts.extend(rejected.iter().cloned());
                 let order = &cx.state.node_order;
-                statics
-                    .passing
-                    .iter()
-                    .map(|&pos| order[pos as usize])
-                    .collect()
+                let local = local_first(profile, &statics.filters, filter_data);
+                if local.is_empty() {
+                    statics
+                        .passing
+                        .iter()
+                        .map(|&pos| order[pos as usize])
+                        .collect()
+                } else {
+                    // The nodes the node-local filters reject give their reasons, kept per
+                    // demand and brought up to date from the change log; only the others are
+                    // looked at node by node.
+                    let cache = &mut self.demands[demand];
+                    let kept = cache.local_reasons(group, local, self.cycles);
+                    kept.refresh(profile, cx, filter_data, statics);
+                    kept.count(profile, cx, filter_data, &mut counts);
+                    kept.open(&statics.passing, order)
+                }
             }
             _ => (0..n_nodes as NodeId).collect(),
         };
@@ -104,6 +119,183 @@ impl Scheduler<'_> {
             reasons,
             plugins,
         }
+    }
+}
+
+/// The filters that run for this pod, other than static ones, that come before every other such
+/// filter and are node-local with reasons given by code alone (NodeResourcesFit, mostly): on a
+/// node every static filter passes, the first of these that rejects it is its first failing
+/// filter, whatever the filters after them would say.
+fn local_first(
+    profile: &Profile,
+    statics: &[Option<Vec<u32>>],
+    filter_data: &[Option<CycleData>],
+) -> Vec<usize> {
+    let mut local = Vec::new();
+    for (i, f) in profile.filters.iter().enumerate() {
+        if statics[i].is_some() {
+            continue;
+        }
+        let Some(data) = &filter_data[i] else {
+            continue;
+        };
+        if !(f.node_local() && f.reasons_by_code(data)) {
+            break;
+        }
+        local.push(i);
+    }
+    local
+}
+
+/// For pods of one demand and one group: the first of the node-local filters (see
+/// [`local_first`]) that rejects each node every static filter passes, and how many nodes each
+/// (filter, code) rejects, up to date with the first `seen` entries of the cluster's change log.
+/// A node-local verdict depends on the demand and the node alone, so only the nodes in the log
+/// since can have a new one: an unschedulable pod's reasons cost the nodes changed since the
+/// last one, not every node.
+pub(super) struct LocalReasons {
+    group: u32,
+    filters: Vec<usize>,
+    pub(super) last_used: u64,
+    seen: Option<usize>,
+    /// Per node position: 0 where no node-local filter rejects the node (or a static one does),
+    /// else `k + 1` for `kinds[k]`.
+    codes: Vec<u32>,
+    /// (filter, code), a node it rejected, how many nodes it rejects now.
+    kinds: Vec<((usize, u32), NodeId, usize)>,
+}
+
+/// Kept per demand: a demand's pods are of one group or a few.
+const LOCAL_REASONS_PER_DEMAND: usize = 2;
+
+impl super::demand_cache::DemandCache {
+    /// The kept reasons for `group` and `filters`, made (or recycled) if new.
+    fn local_reasons(&mut self, group: u32, filters: Vec<usize>, now: u64) -> &mut LocalReasons {
+        let kept = &mut self.local_reasons;
+        let at = match kept
+            .iter()
+            .position(|k| k.group == group && k.filters == filters)
+        {
+            Some(at) => at,
+            None => {
+                let fresh = LocalReasons {
+                    group,
+                    filters,
+                    last_used: 0,
+                    seen: None,
+                    codes: Vec::new(),
+                    kinds: Vec::new(),
+                };
+                if kept.len() < LOCAL_REASONS_PER_DEMAND {
+                    kept.push(fresh);
+                    kept.len() - 1
+                } else {
+                    let at = (0..kept.len())
+                        .min_by_key(|&i| kept[i].last_used)
+                        .expect("reasons are kept");
+                    kept[at] = fresh;
+                    at
+                }
+            }
+        };
+        kept[at].last_used = now;
+        &mut kept[at]
+    }
+}
+
+impl LocalReasons {
+    fn refresh(
+        &mut self,
+        profile: &Profile,
+        cx: &Cycle,
+        filter_data: &[Option<CycleData>],
+        statics: &Statics,
+    ) {
+        let log = &cx.state.changes;
+        let order = &cx.state.node_order;
+        let passing = &statics.passing;
+        let verdict = |pos: usize| {
+            let n = order[pos];
+            self.filters.iter().find_map(|&i| {
+                let data = filter_data[i]
+                    .as_ref()
+                    .expect("a node-local filter that runs");
+                profile.filters[i].filter(cx, data, n).err().map(|c| (i, c))
+            })
+        };
+        let update =
+            |codes: &mut [u32], kinds: &mut Vec<((usize, u32), NodeId, usize)>, pos: usize| {
+                let new = verdict(pos);
+                let old = codes[pos];
+                if old != 0 {
+                    kinds[old as usize - 1].2 -= 1;
+                }
+                codes[pos] = match new {
+                    None => 0,
+                    Some(kind) => {
+                        let k = match kinds.iter().position(|(seen, _, _)| *seen == kind) {
+                            Some(k) => k,
+                            None => {
+                                kinds.push((kind, order[pos], 0));
+                                kinds.len() - 1
+                            }
+                        };
+                        kinds[k].2 += 1;
+                        k as u32 + 1
+                    }
+                };
+            };
+        match self.seen {
+            Some(seen) if log.len() - seen < passing.len() => {
+                for &entry in &log[seen..] {
+                    let pos = (entry & !UNBOUND) as usize;
+                    if statics.passing_bits[pos / 64] >> (pos % 64) & 1 == 1 {
+                        update(&mut self.codes, &mut self.kinds, pos);
+                    }
+                }
+            }
+            _ => {
+                self.codes.clear();
+                self.codes.resize(order.len(), 0);
+                self.kinds.clear();
+                for &pos in passing {
+                    update(&mut self.codes, &mut self.kinds, pos as usize);
+                }
+            }
+        }
+        self.seen = Some(log.len());
+    }
+
+    /// Adds the reasons of the nodes the node-local filters reject to `counts`.
+    fn count(
+        &self,
+        profile: &Profile,
+        cx: &Cycle,
+        filter_data: &[Option<CycleData>],
+        counts: &mut IdMap<Reason, Count>,
+    ) {
+        let mut buf = Vec::new();
+        for &((i, code), node, nodes) in &self.kinds {
+            if nodes == 0 {
+                continue;
+            }
+            let data = filter_data[i]
+                .as_ref()
+                .expect("a node-local filter that runs");
+            profile.filters[i].reasons(cx, data, node, code, &mut buf);
+            for r in buf.drain(..) {
+                merge(counts, r, Count { nodes, filter: i });
+            }
+        }
+    }
+
+    /// The nodes of `passing` no node-local filter rejects, in the order of `passing`.
+    fn open(&self, passing: &[u32], order: &[NodeId]) -> Vec<NodeId> {
+        passing
+            .iter()
+            .filter(|&&pos| self.codes[pos as usize] == 0)
+            .map(|&pos| order[pos as usize])
+            .collect()
     }
 }
 

@@ -7,7 +7,7 @@ use super::demand_cache::{DemandCache, Refresh};
 use super::statics::{statics_of, Statics};
 use super::{Cycle, CycleData, FitError, PreFilter, PreScore, Profile, Rng, ScorePlugin};
 use crate::hash::IdMap;
-use crate::schedule::cached_walk::{self, REJECTED};
+use crate::schedule::cached_walk;
 use crate::snapshot::NodeId;
 
 /// How many feasible nodes to find before scoring (`numFeasibleNodesToFind`).
@@ -103,7 +103,7 @@ impl<'p> Scheduler<'p> {
     ) -> Result<NodeId, FitError> {
         let n_nodes = cx.snap.nodes.len();
         let profile = self.profile;
-        let (cache, filter_data) = self.pre_filters(cx)?;
+        let (demand, filter_data) = self.pre_filters(cx)?;
         let threads = self.threads;
         let statics = statics_of(&mut self.statics, profile, cx, group, threads);
         // Without score plugins there is nothing to compare: upstream takes the first feasible node.
@@ -131,7 +131,7 @@ impl<'p> Scheduler<'p> {
         let totals_final = profile.scores.iter().enumerate().all(|(j, (s, _))| {
             is_local_score(s.as_ref()) || matches!(statics.scores[j], Some(None))
         });
-        let cache = &mut self.demands[cache];
+        let cache = &mut self.demands[demand];
         cache.refresh(profile, cx, &mut self.refresh);
         // Walk only the nodes every static filter passes, from the rotating start. A node counts
         // as processed whichever filter rejected it, so `processed` is the distance walked in node
@@ -156,33 +156,30 @@ impl<'p> Scheduler<'p> {
             }
             self.stretches = walk.into_stretches();
         } else {
+            // Only nodes the static filters pass and the node-local ones do not reject.
             let kept = cache.total.as_slice();
-            let first = passing.partition_point(|&pos| (pos as usize) < *next_start);
-            let (head, tail) = passing.split_at(first);
-            'walk: for part in [tail, head] {
-                for &pos in part {
-                    let p = pos as usize;
-                    let total = kept[p];
-                    if total == REJECTED {
-                        continue;
-                    }
-                    let total = i64::from(total);
+            cached_walk::walk_bits(
+                &statics.passing_bits,
+                cache.total.open(),
+                *next_start,
+                |p| {
                     let n = order[p];
                     if !other
                         .iter()
                         .all(|&i| profile.filters[i].filter(cx, data(i), n).is_ok())
                     {
-                        continue;
+                        return false;
                     }
                     found += 1;
                     feasible.push(n);
-                    totals.push(total);
+                    totals.push(i64::from(kept[p]));
                     if found == want {
                         last = Some(p);
-                        break 'walk;
+                        return true;
                     }
-                }
-            }
+                    false
+                },
+            );
         }
         self.other = other;
         if found == 0 {
@@ -194,7 +191,7 @@ impl<'p> Scheduler<'p> {
                     plugins: BTreeMap::new(),
                 });
             }
-            return Err(self.diagnose(cx, &filter_data, group));
+            return Err(self.diagnose(cx, &filter_data, group, demand));
         }
         let processed = match last {
             Some(pos) => (pos + n_nodes - *next_start) % n_nodes + 1,

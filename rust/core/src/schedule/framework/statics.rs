@@ -4,6 +4,7 @@
 use super::diagnosis::Count;
 use super::threads::parallel;
 use super::{Cycle, CycleData, FilterPlugin, PreScore, Profile, Reason};
+use crate::schedule::cached_walk::bits_of;
 use crate::snapshot::NodeId;
 
 /// Results of the static plugins for one group of pods that share node constraints: per plugin
@@ -12,8 +13,10 @@ use crate::snapshot::NodeId;
 pub(super) struct Statics {
     pub(super) filters: Vec<Option<Vec<u32>>>,
     pub(super) scores: Vec<Option<Option<Vec<i64>>>>,
-    /// Positions (in the scheduler's node order) of the nodes every static filter passes.
+    /// Positions (in the scheduler's node order) of the nodes every static filter passes, as a
+    /// list and as a bitset.
     pub(super) passing: Vec<u32>,
+    pub(super) passing_bits: Vec<u64>,
     /// FitError reasons counted over the nodes a static filter rejects (made on first use).
     pub(super) rejected: Option<Vec<(Reason, Count)>>,
 }
@@ -43,7 +46,7 @@ impl Statics {
             .collect();
         let all: Vec<NodeId> = (0..n_nodes).collect();
         // Positions in the scheduler's node order (see `ClusterState::node_order`).
-        let passing = (0..n_nodes)
+        let passing: Vec<u32> = (0..n_nodes)
             .filter(|&pos| {
                 let n = cx.state.node_order[pos as usize];
                 filters
@@ -71,6 +74,7 @@ impl Statics {
         Statics {
             filters,
             scores,
+            passing_bits: bits_of(&passing, n_nodes as usize),
             passing,
             rejected: None,
         }
