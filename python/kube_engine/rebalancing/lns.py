@@ -292,11 +292,12 @@ class Search:
         seconds: float,
         workers: int,
         seed: int,
-        wall: float | None = None,
+        until: float | None = None,
     ) -> list[tuple[int, tuple[int, ...]]] | None:
         """(node, GPU devices) per pod on the chosen nodes, or None if CP-SAT found nothing;
         ``caps``: how many of these pods may end moved, in all and per disruption budget;
-        ``seconds`` of deterministic time, cut at ``wall`` seconds of the clock if given."""
+        ``seconds`` of deterministic time, cut at ``until`` (a ``time.perf_counter()``) if
+        given."""
         inside = [p for p in self.pods if p.node in chosen]
         classes = self.problem["classes"]
         m = cp_model.CpModel()
@@ -373,8 +374,9 @@ class Search:
         # Deterministic time, so that one worker and a seed give the same plan on any machine,
         # unless the clock cuts it.
         solver.parameters.max_deterministic_time = seconds
-        if wall is not None:
-            solver.parameters.max_time_in_seconds = max(wall, 0.01)
+        if until is not None:
+            # Building the model took part of the round: the clock counts from here.
+            solver.parameters.max_time_in_seconds = max(until - time.perf_counter(), 0.01)
         solver.parameters.num_workers = workers
         solver.parameters.random_seed = seed
         # Rounds are short: presolve's probing and symmetry search would take all of one.
@@ -690,10 +692,17 @@ def improve(
     rng = random.Random(seed)
     parallel = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1))
     kinds = [k for k in ("pack", "balance", "defrag") if k in search.scorer.weights]
+    # Taking an answer measures the whole placement (in Python): the solves stop early enough
+    # for the round's answers to be taken within the limit.
+    # A round also builds its models (in Python) before CP-SAT starts: after the first, none
+    # starts with less than half the shortest round left, which it would overrun.
+    take_seconds, shortest = 0.0, float("inf")
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         for i in range(max(1, rounds or int(time_limit / round_seconds))):
-            left = None if deterministic else time_limit - (time.perf_counter() - started)
-            if not search.hosting() or (left is not None and left <= 0):
+            began = time.perf_counter()
+            left = None if deterministic else time_limit - (began - started)
+            enough = 0.0 if shortest == float("inf") else shortest / 2
+            if not search.hosting() or (left is not None and left <= enough):
                 break
             kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"
             parts: list[list[int]] = []
@@ -715,9 +724,13 @@ def improve(
                     [round_seconds] * len(parts),
                     [1] * len(parts),
                     seeds,
-                    [left] * len(parts),
+                    [None if left is None else started + time_limit - take_seconds * len(parts)]
+                    * len(parts),
                 )
             )
             for chosen, answer in zip(parts, answers, strict=True):
                 if answer is not None:
+                    taking = time.perf_counter()
                     search.take(chosen, answer)
+                    take_seconds = max(take_seconds, time.perf_counter() - taking)
+            shortest = min(shortest, time.perf_counter() - began)
