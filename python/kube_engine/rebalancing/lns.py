@@ -695,13 +695,13 @@ def improve(
     # Taking an answer measures the whole placement (in Python): the solves stop early enough
     # for the round's answers to be taken within the limit.
     # A round also builds its models (in Python) before CP-SAT starts: after the first, none
-    # starts with less than half the shortest round left, which it would overrun.
+    # starts with less than the shortest round left, which it would overrun.
     take_seconds, shortest = 0.0, float("inf")
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         for i in range(max(1, rounds or int(time_limit / round_seconds))):
             began = time.perf_counter()
             left = None if deterministic else time_limit - (began - started)
-            enough = 0.0 if shortest == float("inf") else shortest / 2
+            enough = 0.0 if shortest == float("inf") else shortest
             if not search.hosting() or (left is not None and left <= enough):
                 break
             kind = kinds[(i // 2) % len(kinds)] if i % 2 == 0 else "random"
