@@ -489,3 +489,43 @@ mod drain {
         assert_eq!(plan.freed.len(), 2, "one node per zone is enough");
     }
 }
+
+#[test]
+fn candidates_follow_node_constraints_and_demand_per_class() {
+    let only_b = r#""nodeSelector":{"kubernetes.io/hostname":"b"},"#;
+    // Two required names no node has both of: upstream's PreFilter rejects the pod outright.
+    let conflicting = r#""affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+        {"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["a"]},
+        {"key":"metadata.name","operator":"In","values":["b"]}]}]}}},"#;
+    let rs = |name: &str| owned("ReplicaSet", name);
+    let s = snap(&[
+        node("a", "4", ""),
+        node("b", "4", ""),
+        node("c", "4", ""),
+        pod("small", "a", "1", &rs("small"), ""),
+        pod("to-b", "a", "1", &rs("to-b"), only_b),
+        pod("none", "a", "1", &rs("none"), conflicting),
+        // Pinned pods fill b to 3 of 4 cpus: the 2-cpu pods fit on a and c only.
+        pod("ds", "b", "3", &owned("DaemonSet", "agent"), ""),
+        pod("big", "c", "2", &rs("big"), ""),
+        pod("big-to-b", "c", "2", &rs("big-to-b"), only_b),
+    ]);
+    let pr = solve(&s, PinOptions::default());
+    let by_pod = |name: &str| -> Vec<String> {
+        let class = pr
+            .classes
+            .iter()
+            .find(|c| names(&s, &c.pods) == [name])
+            .unwrap_or_else(|| panic!("a class of {name}"));
+        class
+            .candidates
+            .iter()
+            .map(|&n| s.nodes.name[n as usize].clone())
+            .collect()
+    };
+    assert_eq!(by_pod("small"), ["a", "b", "c"]);
+    assert_eq!(by_pod("to-b"), ["b"]);
+    assert!(by_pod("none").is_empty());
+    assert_eq!(by_pod("big"), ["a", "c"]);
+    assert!(by_pod("big-to-b").is_empty());
+}

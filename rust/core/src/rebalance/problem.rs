@@ -229,9 +229,18 @@ fn fitting_nodes<'a>(
                 .next()
                 .expect("a constraint class has a demand");
             let cx = Cycle::new(state, p);
-            let passing: Vec<NodeId> = (0..snap.nodes.len() as NodeId)
-                .filter(|&n| statics.iter().all(|f| f.filter(&cx, &None, n).is_ok()))
-                .collect();
+            // A static filter's PreFilter depends on the node constraints alone (NodeAffinity's
+            // rejects names that conflict).
+            let rejected = statics
+                .iter()
+                .any(|f| matches!(f.pre_filter(&cx), PreFilter::Reject(_)));
+            let passing: Vec<NodeId> = if rejected {
+                Vec::new()
+            } else {
+                (0..snap.nodes.len() as NodeId)
+                    .filter(|&n| statics.iter().all(|f| f.filter(&cx, &None, n).is_ok()))
+                    .collect()
+            };
             let locals = &locals;
             demands.into_iter().map(move |(key, p)| {
                 let cx = Cycle::new(state, p);
