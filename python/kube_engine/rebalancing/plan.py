@@ -279,13 +279,15 @@ def rebalance(
     ``"pack=1,balance=0.5"`` (or a mapping); ``move_cost`` is added per move, in the objective's
     units. ``prices`` (node name to price) or ``price_label`` (a node label holding the price) make
     ``pack`` minimise the price of the nodes in use. ``solver="heuristic"`` returns the best plan
-    of the heuristics for the weighted terms (the Rust packing heuristic and greedy starts; the
-    greedy starts stop when ``time_limit`` runs out, with their best so far); ``"cpsat"`` improves
-    it for what is left of ``time_limit`` seconds, with ``workers`` CP-SAT workers (default: the
-    machine's cores). It works in CP-SAT's deterministic time, ``time_limit`` units of it, and
-    stops at ``time_limit`` seconds of the clock, so on a slow or busy machine the plan depends on
-    its speed; with ``deterministic`` the clock is not read (the greedy starts run to their end,
-    the plan may take longer) and one worker and a seed give the same plan on any machine.
+    of the heuristics for the weighted terms (the Rust packing heuristic and greedy starts; they
+    stop when ``time_limit`` runs out, with their best so far); ``"cpsat"`` improves it for what
+    is left of ``time_limit`` seconds (the starts then have half of it), with ``workers`` CP-SAT
+    workers (default: the machine's cores). Everything counts against ``time_limit``: building
+    the problem, the starts, CP-SAT and the final check of the plan. CP-SAT works in its
+    deterministic time, ``time_limit`` units of it, and stops at ``time_limit`` seconds of the
+    clock, so on a slow or busy machine the plan depends on its speed; with ``deterministic`` the
+    clock is not read (the starts run to their end, the plan may take longer) and one worker and
+    a seed give the same plan on any machine.
 
     Pods that must stay (DaemonSet, static, system-critical, annotated not to be evicted, with
     local storage unless ``allow_local_storage``, without a controller unless ``allow_bare``, on a
