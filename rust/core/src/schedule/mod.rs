@@ -1,6 +1,7 @@
 //! Placement: kube-scheduler's framework and plugins, and batch scheduling of pending pods.
 
 mod cached_walk;
+mod config_json;
 mod divider;
 pub mod framework;
 pub mod order;
