@@ -95,8 +95,6 @@ pub enum ArgumentErrorKind {
     /// A name (of a pod, a node, a resource) the snapshot does not have: a failed look-up, as a
     /// missing key is.
     UnknownName,
-    /// A value of the wrong type.
-    WrongType,
 }
 
 /// An argument a caller passed that cannot be used.
@@ -118,11 +116,6 @@ impl ArgumentError {
     /// A name the snapshot does not have.
     pub fn unknown_name(argument: impl Into<String>, message: impl Into<String>) -> Self {
         ArgumentError::new(argument, ArgumentErrorKind::UnknownName, message)
-    }
-
-    /// A value of the wrong type.
-    pub fn wrong_type(argument: impl Into<String>, message: impl Into<String>) -> Self {
-        ArgumentError::new(argument, ArgumentErrorKind::WrongType, message)
     }
 
     fn new(
