@@ -46,6 +46,7 @@ CALLS: dict[str, Call] = {
     ),
     "plan": lambda s, kw: ke.plan(**{"snapshot": s, "target": {}, **kw}),
     "budget_status": lambda s, kw: ke.budget_status(kw["snapshot"]),
+    "parse_quantity": lambda s, kw: ke.parse_quantity(kw["text"]),
     "Snapshot.pod_request": lambda s, kw: s.pod_request(kw["key"]),
     "Snapshot.node_allocatable": lambda s, kw: s.node_allocatable(kw["name"]),
     "Snapshot.node_labels": lambda s, kw: s.node_labels(kw["name"]),
@@ -64,6 +65,7 @@ CASES: list[tuple[str, str, Any, type[Exception]]] = [
     *[(f, "snapshot", v, INVALID) for f in ("schedule", "explain") for v in (None, "s.json")],
     *[(f, "snapshot", "s.json", INVALID) for f in ("evaluate", "rebalance", "plan")],
     ("budget_status", "snapshot", "s.json", INVALID),
+    *[("parse_quantity", "text", v, INVALID) for v in (5, None, b"1Gi")],
     # schedule
     ("schedule", "pods", "default/p", INVALID),
     ("schedule", "pods", [1], INVALID),

@@ -309,7 +309,8 @@ pub struct EffectiveRequest {
 /// Parses a Kubernetes quantity; returns (milli_value, value) — what kube-scheduler uses for
 /// cpu and for every other resource.
 #[pyfunction]
-pub fn parse_quantity(py: Python<'_>, text: &str) -> PyResult<(i64, i64)> {
-    let q = Quantity::parse(text).or_raise(py)?;
+pub fn parse_quantity(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
+    let text: String = extract(text, "text", "a quantity (a string such as \"1Gi\")")?;
+    let q = Quantity::parse(&text).or_raise(py)?;
     Ok((q.milli_value(), q.value()))
 }
