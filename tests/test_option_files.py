@@ -194,3 +194,13 @@ def test_a_plan_file_is_read_within_bounds(tmp_path: Path, monkeypatch: pytest.M
         Plan.load(big)
     with pytest.raises(PlanError, match="/dev/zero: larger than"):
         Plan.load("/dev/zero")
+
+
+def test_a_journal_that_is_no_text_is_refused_not_appended_to(tmp_path: Path) -> None:
+    from kube_engine.applying.journal import Journal
+
+    image = tmp_path / "photo.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\xfd")
+    with pytest.raises(PlanError, match="photo.png: not a journal"):
+        Journal.open(image, "plan-x")
+    assert image.read_bytes() == b"\x89PNG\r\n\x1a\n\xff\xfe\xfd"
