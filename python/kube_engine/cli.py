@@ -597,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         print("kube-engine: this is a bug: please report it with the command", file=sys.stderr)
         return EXIT_BUG
     except (KubeEngineError, OSError) as e:
-        print(f"kube-engine: error: {_message(e, args)}", file=sys.stderr)
+        given = sys.argv[1:] if argv is None else argv
+        print(f"kube-engine: error: {_message(e, given)}", file=sys.stderr)
         return EXIT_ERROR
     return code if isinstance(code, int) else 0
 
@@ -610,16 +611,17 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_BROKEN_PIPE = 141  # stdout closed early, as a shell reports SIGPIPE
 
 
-def _message(e: BaseException, args: argparse.Namespace) -> str:
+def _message(e: BaseException, argv: list[str]) -> str:
     """An error's message for a person: a file error as ``file: reason``, an argument's error
-    under the option that gave it."""
+    under the option in ``argv`` that gave it."""
     if isinstance(e, OSError) and e.strerror and e.filename is not None:
         return f"{e.filename}: {e.strerror}"
     # A KeyError's str() is its key's repr, quotes and all.
     text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-    argument = getattr(e, "argument", None)
-    if isinstance(e, InvalidArgumentError) and argument in vars(args):
-        return f"argument --{argument.replace('_', '-')}: {text}"
+    if isinstance(e, InvalidArgumentError):
+        flag = "--" + str(getattr(e, "argument", "")).replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            return f"argument {flag}: {text}"
     return text
 
 
