@@ -298,6 +298,10 @@ def rebalance(
     seconds ago) stay; nodes in
     ``exclude_nodes`` take no pods (theirs may leave); PodDisruptionBudgets bound the moves of
     their pods. The snapshot is not changed.
+
+    Arguments are checked first (:class:`~kube_engine.InvalidArgumentError` names the one at
+    fault): ``seed`` 0 to 2**31-1 (CP-SAT's), ``workers`` 1 to :data:`MAX_WORKERS`,
+    ``max_moves`` any count (more than the pods is no limit), ``time_limit`` finite.
     """
     # OR-Tools (and the search built on it) loads on first use, not with the package: a second
     # and more of import time that inspecting or planning never needs.
