@@ -222,3 +222,5 @@ def test_values_beyond_what_matters_are_taken(snapshot: ke.Snapshot) -> None:
     placement = ke.schedule(snapshot, threads=2**16, seed=2**64 - 1)
     assert set(placement.assignments) == {"default/p"}
     assert ke.plan(snapshot, {}, cooldown=math.inf).waves == []
+    pending = {"default/p": "why"}
+    assert set(ke.schedule(snapshot, pods=pending.keys()).assignments) == {"default/p"}

@@ -12,7 +12,7 @@ import math
 import numbers
 import operator
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from kube_engine._core import InvalidArgumentError, Snapshot, UnknownNameError
@@ -116,8 +116,8 @@ def choice(argument: str, value: Any, choices: Collection[str]) -> str:
 
 
 def names(argument: str, value: Any) -> list[str]:
-    """A sequence of names (a lone string is a mistake: it is not a list of its letters)."""
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
+    """Names, from any iterable (a lone string is a mistake: it is not a list of its letters)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise invalid(argument, f"{argument} must be a list of names, got {shown(value)}")
     out = list(value)
     for item in out:
