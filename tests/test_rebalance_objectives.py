@@ -207,7 +207,7 @@ def test_rebalance_command_objectives(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "objective 'spread' is not available" in capsys.readouterr().err
     prices.write_text("big: cheap\n")
     assert main(["rebalance", *common, "--prices", str(prices)]) == 1
-    assert "price of node 'big' must be a number, got 'cheap'" in capsys.readouterr().err
+    assert "price of node 'big' must be a number at least 0, got 'cheap'" in capsys.readouterr().err
 
 
 def test_a_plan_over_any_budget_is_never_returned() -> None:

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+from math import inf
 from typing import TYPE_CHECKING, Any
 
-from kube_engine._core import ClusterError, ConfigError, KubeEngineError, Snapshot, evaluate
+from kube_engine._core import (
+    ClusterError,
+    ConfigError,
+    InternalError,
+    InvalidArgumentError,
+    KubeEngineError,
+    Snapshot,
+    evaluate,
+)
+from kube_engine.arguments import shown
 from kube_engine.report import (
     evaluation_to_dict,
     problem_summary,
@@ -148,28 +159,25 @@ def _rebalance(args: argparse.Namespace) -> int:
     allow: dict[str, Any] = {"allow_local_storage": kinds, "allow_bare": args.allow_bare}
     keep = [n for arg in args.keep_node or [] for n in arg.split(",") if n]
     exclude = [n for arg in args.exclude_node or [] for n in arg.split(",") if n]
-    try:
-        result = rebalance(
-            snapshot,
-            args.objective,
-            max_moves=args.max_moves,
-            # The rest of the limit turns the plan into actions and prints them (a deterministic
-            # plan reads no clock: it gets the whole limit in CP-SAT's units).
-            time_limit=args.time_limit * (1.0 if args.deterministic else PLANNING_SHARE),
-            workers=args.workers,
-            seed=args.seed,
-            deterministic=args.deterministic,
-            solver=args.solver,
-            move_cost=args.move_cost,
-            prices=_prices(args.prices) if args.prices else None,
-            price_label=args.price_label,
-            keep_nodes=keep,
-            exclude_nodes=exclude,
-            cooldown=args.cooldown,
-            **allow,
-        )
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    result = rebalance(
+        snapshot,
+        args.objective,
+        max_moves=args.max_moves,
+        # The rest of the limit turns the plan into actions and prints them (a deterministic
+        # plan reads no clock: it gets the whole limit in CP-SAT's units).
+        time_limit=args.time_limit * (1.0 if args.deterministic else PLANNING_SHARE),
+        workers=args.workers,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        solver=args.solver,
+        move_cost=args.move_cost,
+        prices=_prices(args.prices) if args.prices else None,
+        price_label=args.price_label,
+        keep_nodes=keep,
+        exclude_nodes=exclude,
+        cooldown=args.cooldown,
+        **allow,
+    )
     problem, ev = result.problem, result.before
     assert problem is not None and ev is not None, "rebalance() returns both"
     actions = _plan(args, snapshot, result, name, allow)
@@ -201,7 +209,7 @@ def _rebalance(args: argparse.Namespace) -> int:
         else:
             print()
             print(report.table())
-    return 3 if report is not None and report.outcome != "completed" else 0
+    return EXIT_STOPPED if report is not None and report.outcome != "completed" else 0
 
 
 def _plan(
@@ -213,22 +221,19 @@ def _plan(
 ) -> Plan:
     from kube_engine.planning import plan
 
-    try:
-        return plan(
-            snapshot,
-            target,
-            max_per_node=args.max_per_node,
-            max_per_namespace=args.max_per_namespace,
-            max_per_wave=args.max_per_wave,
-            max_unavailable_per_workload=args.max_unavailable_per_workload,
-            cordon=not args.no_cordon,
-            cooldown=args.cooldown,
-            source=source,
-            allow_local_storage=allow["allow_local_storage"],
-            allow_bare=allow["allow_bare"],
-        )
-    except (ValueError, TypeError) as e:
-        raise ConfigError(str(e)) from None
+    return plan(
+        snapshot,
+        target,
+        max_per_node=args.max_per_node,
+        max_per_namespace=args.max_per_namespace,
+        max_per_wave=args.max_per_wave,
+        max_unavailable_per_workload=args.max_unavailable_per_workload,
+        cordon=not args.no_cordon,
+        cooldown=args.cooldown,
+        source=source,
+        allow_local_storage=allow["allow_local_storage"],
+        allow_bare=allow["allow_bare"],
+    )
 
 
 def _act(args: argparse.Namespace, plan: Plan) -> Report:
@@ -240,23 +245,20 @@ def _act(args: argparse.Namespace, plan: Plan) -> Report:
             "--apply and --dry-run=server act on the live cluster: give no snapshot file "
             "(the plan must be made from the cluster it is applied to)"
         )
-    try:
-        settings = Settings(
-            mode="server" if args.dry_run == "server" else "apply",
-            qps=args.qps,
-            burst=args.burst,
-            timeout=args.request_timeout,
-            max_in_flight=args.max_in_flight,
-            max_in_flight_per_node=args.max_in_flight_per_node,
-            move_budget=args.move_timeout,
-            wave_timeout=args.wave_timeout,
-            lease_namespace=args.lease_namespace,
-            lease_duration=args.lease_duration,
-            keep_cordoned=args.keep_cordoned,
-            events=not args.no_events,
-        )
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    settings = Settings(
+        mode="server" if args.dry_run == "server" else "apply",
+        qps=args.qps,
+        burst=args.burst,
+        timeout=args.request_timeout,
+        max_in_flight=args.max_in_flight,
+        max_in_flight_per_node=args.max_in_flight_per_node,
+        move_budget=args.move_timeout,
+        wave_timeout=args.wave_timeout,
+        lease_namespace=args.lease_namespace,
+        lease_duration=args.lease_duration,
+        keep_cordoned=args.keep_cordoned,
+        events=not args.no_events,
+    )
     return apply(
         plan,
         kubeconfig=args.kubeconfig,
@@ -276,7 +278,7 @@ def _apply(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.table())
-    return 3 if report.outcome != "completed" else 0
+    return EXIT_STOPPED if report.outcome != "completed" else 0
 
 
 def _scheduler(args: argparse.Namespace) -> int:
@@ -372,7 +374,7 @@ def _add_acting(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--move-timeout",
-        type=float,
+        type=_duration,
         default=120.0,
         help="seconds an eviction may be refused (429) before the move is blocked (default 120)",
     )
@@ -404,18 +406,16 @@ def _add_acting(p: argparse.ArgumentParser) -> None:
 
 
 def _prices(path: str) -> dict[str, float]:
-    """A price table: a JSON or YAML mapping from node name to price."""
-    import yaml
+    """A price table: a JSON or YAML mapping from node name to price (a number at least 0)."""
+    from kube_engine.option_files import load_mapping
 
-    with open(path, encoding="utf-8") as f:
-        table = yaml.safe_load(f)
-    if not isinstance(table, dict):
-        kind = type(table).__name__
-        raise ConfigError(f"{path}: a price table maps node names to prices, got a {kind}")
     out = {}
-    for node, price in table.items():
-        if isinstance(price, bool) or not isinstance(price, int | float):
-            raise ConfigError(f"{path}: price of node {node!r} must be a number, got {price!r}")
+    for node, price in load_mapping(path, "a price table").items():
+        if isinstance(price, bool) or not isinstance(price, int | float) or not 0 <= price < inf:
+            raise ConfigError(
+                f"{path}: price of node {shown(node)} must be a number at least 0, "
+                f"got {shown(price)}"
+            )
         out[str(node)] = float(price)
     return out
 
@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument(
         "--watch", action="store_true", help="a round every --interval seconds until interrupted"
     )
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    p.add_argument("--interval", type=_duration, default=2.0, help="seconds between rounds")
     p.add_argument(
         "--scheduler-name",
         default="kube-engine",
@@ -582,11 +582,47 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except (KubeEngineError, OSError) as e:
+        # What is still buffered fails here, not in Python's flush at exit, if stdout is gone.
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        print("kube-engine: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): nothing more can be said to it, and
+        # Python's own flush at exit must not fail again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except InternalError as e:
         print(f"kube-engine: error: {e}", file=sys.stderr)
-        return 1
-    # 3: a run that acted and stopped before the end of its plan (the report says why).
+        print("kube-engine: this is a bug: please report it with the command", file=sys.stderr)
+        return EXIT_BUG
+    except (KubeEngineError, OSError) as e:
+        given = sys.argv[1:] if argv is None else argv
+        print(f"kube-engine: error: {_message(e, given)}", file=sys.stderr)
+        return EXIT_ERROR
     return code if isinstance(code, int) else 0
+
+
+#: Exit codes: 0 done; 2 a usage error (argparse's); and these.
+EXIT_ERROR = 1  # the input, an option's value, a file or the cluster: the message says which
+EXIT_STOPPED = 3  # a run that acted and stopped before the end of its plan (the report says why)
+EXIT_BUG = 70  # an internal error (sysexits' EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+EXIT_BROKEN_PIPE = 141  # stdout closed early, as a shell reports SIGPIPE
+
+
+def _message(e: BaseException, argv: list[str]) -> str:
+    """An error's message for a person: a file error as ``file: reason``, an argument's error
+    under the option in ``argv`` that gave it."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        return f"{e.filename}: {e.strerror}"
+    # A KeyError's str() is its key's repr, quotes and all.
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    if isinstance(e, InvalidArgumentError):
+        flag = "--" + str(getattr(e, "argument", "")).replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            return f"argument {flag}: {text}"
+    return text
 
 
 if __name__ == "__main__":

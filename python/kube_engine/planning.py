@@ -19,8 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kube_engine import _core
+from kube_engine import _core, arguments
 from kube_engine._core import KubeEngineError, Snapshot
+from kube_engine.option_files import read_limited
 
 if TYPE_CHECKING:
     from kube_engine._core import Placement
@@ -30,6 +31,8 @@ __all__ = ["API_VERSION", "KIND", "Action", "Kept", "Plan", "PlanError", "plan",
 
 API_VERSION = "kube-engine.io/v1alpha1"
 KIND = "Plan"
+#: The most bytes :meth:`Plan.load` reads: a plan of 100,000 moves is about 60 MB.
+MAX_PLAN_BYTES = 256 * 1024 * 1024
 #: How an evicted pod's replacement finds its node. ``scheduler``: its controller recreates it and
 #: the scheduler it names places it (the target is then a prediction). ``binding``: it names the
 #: plan's binding scheduler, so the applier binds it to the target itself (exact).
@@ -207,11 +210,18 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Plan:
+        """Reads a plan file (at most :data:`MAX_PLAN_BYTES`); any fault is a :class:`PlanError`."""
+        name = os.fspath(path)
+        data = read_limited(name, MAX_PLAN_BYTES, PlanError)
         try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise PlanError(f"{path}: not JSON: {e}") from None
-        return cls.from_dict(doc)
+            doc = json.loads(data)
+        except (ValueError, RecursionError) as e:
+            # ValueError: not JSON, or not UTF-8 (nor UTF-16/32) text at all.
+            raise PlanError(f"{name}: not JSON: {e}") from None
+        try:
+            return cls.from_dict(doc)
+        except PlanError as e:
+            raise PlanError(f"{name}: {e}") from None
 
     @classmethod
     def from_dict(cls, doc: Any) -> Plan:
@@ -258,6 +268,7 @@ class Plan:
 
     def table(self, limit: int | None = 50) -> str:
         """Wave by wave: action, pod, from -> to, why, and what its PDB allows after it."""
+        limit = arguments.optional_integer("limit", limit)
         s = self.summary()
         lines = [
             f"Plan {self.name} ({self.reason}): {s['waves']} wave(s), "
@@ -362,37 +373,38 @@ def plan(
     from kube_engine.rebalancing.plan import moved_since_for
     from kube_engine.scheduling import load_config
 
-    for name, value in (
-        ("max_per_node", max_per_node),
-        ("max_per_namespace", max_per_namespace),
-        ("max_total", max_total),
-        ("max_per_wave", max_per_wave),
-        ("max_unavailable_per_workload", max_unavailable_per_workload),
-    ):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{name} must be an int or None, got {value!r}")
-        if value is not None and not 0 <= value < 2**32:
-            raise ValueError(f"{name} must be in 0..2**32-1, got {value}")
+    snapshot = arguments.snapshot(snapshot)
+    limits: dict[str, int | None] = {
+        name: arguments.optional_integer(name, value, high=2**32 - 1)
+        for name, value in (
+            ("max_per_node", max_per_node),
+            ("max_per_namespace", max_per_namespace),
+            ("max_total", max_total),
+            ("max_per_wave", max_per_wave),
+            ("max_unavailable_per_workload", max_unavailable_per_workload),
+        )
+    }
     moves, devices, default_reason = _target(target)
     if gpu_devices is not None:
-        devices = {**devices, **{k: list(v) for k, v in gpu_devices.items()}}
+        devices = {**devices, **arguments.mapping("gpu_devices", gpu_devices)}
     raw = _core.plan(
         snapshot,
         moves,
         devices or None,
         load_config(profile) if profile is not None else None,
-        max_per_node=max_per_node,
-        max_per_namespace=max_per_namespace,
-        max_total=max_total,
-        max_per_wave=max_per_wave,
-        max_unavailable_per_workload=max_unavailable_per_workload,
-        allow_local_storage=_kinds(allow_local_storage),
-        allow_bare=allow_bare,
-        cordon=cordon,
+        max_per_node=limits["max_per_node"],
+        max_per_namespace=limits["max_per_namespace"],
+        max_total=limits["max_total"],
+        max_per_wave=limits["max_per_wave"],
+        max_unavailable_per_workload=limits["max_unavailable_per_workload"],
+        allow_local_storage=arguments.local_storage("allow_local_storage", allow_local_storage),
+        allow_bare=arguments.flag("allow_bare", allow_bare),
+        cordon=arguments.flag("cordon", cordon),
         moved_since=moved_since_for(cooldown),
-        binding_scheduler=binding_scheduler,
+        binding_scheduler=arguments.optional_text("binding_scheduler", binding_scheduler),
     )
-    why = reason or default_reason
+    why = arguments.optional_text("reason", reason) or default_reason
+    source = arguments.text("source", source)
     emptied = set(raw["emptied"])
     waves = [
         [
@@ -416,13 +428,6 @@ def plan(
         ]
         for wave in raw["waves"]
     ]
-    limits: dict[str, int | None] = {
-        "max_per_node": max_per_node,
-        "max_per_namespace": max_per_namespace,
-        "max_total": max_total,
-        "max_per_wave": max_per_wave,
-        "max_unavailable_per_workload": max_unavailable_per_workload,
-    }
     result = Plan(
         name="",
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -439,10 +444,6 @@ def plan(
     return result
 
 
-def _kinds(allow: bool | Sequence[str]) -> bool | list[str]:
-    return allow if isinstance(allow, bool) else list(allow)
-
-
 def _target(
     target: Mapping[str, str] | RebalanceResult | Placement,
 ) -> tuple[dict[str, str], dict[str, list[int]], str]:
@@ -455,12 +456,19 @@ def _target(
     if isinstance(target, Placement):
         return dict(target.assignments), dict(target.gpu_devices), "schedule"
     if not isinstance(target, Mapping):
-        kind = type(target).__name__
-        raise TypeError(f"target must be a RebalanceResult, a Placement or a mapping, not {kind}")
+        raise arguments.invalid(
+            "target",
+            "target must be a RebalanceResult, a Placement or a mapping, "
+            f"got {arguments.shown(target)}",
+        )
     out: dict[str, str] = {}
     for pod, node in target.items():
         if not isinstance(pod, str) or not isinstance(node, str):
-            raise TypeError(f"target maps pod names to node names, got {pod!r}: {node!r}")
+            raise arguments.invalid(
+                "target",
+                "target maps pod names to node names, "
+                f"got {arguments.shown(pod)}: {arguments.shown(node)}",
+            )
         out[pod] = node
     return out, {}, "requested placement"
 

@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kube_engine._core import ConfigError, Placement, Snapshot
+from kube_engine import arguments
+from kube_engine._core import Placement, Snapshot
 from kube_engine._core import explain as _explain
 from kube_engine._core import schedule as _schedule
+from kube_engine.option_files import load_mapping, to_json
 from kube_engine.records import Explanation
 
 ProfileSpec = str | os.PathLike[str] | Mapping[str, Any]
 
+#: The most ``threads`` :func:`schedule` takes (the core starts no more than the machine's cores).
+MAX_THREADS = 2**16
+
 
 def load_config(profile: ProfileSpec) -> str | None:
     """A KubeSchedulerConfiguration as JSON for the core: ``"default"`` (None), a YAML or JSON
-    file, or an already-parsed mapping."""
+    file (read within the bounds of :mod:`kube_engine.option_files`), or an already-parsed
+    mapping. A file that cannot be read or holds no mapping is a :class:`ConfigError`, a value
+    of another type an :class:`InvalidArgumentError`."""
     if isinstance(profile, Mapping):
-        return json.dumps(profile)
-    if str(profile) == "default":
+        return to_json(dict(profile), "profile")
+    if not isinstance(profile, str | os.PathLike):
+        raise arguments.invalid(
+            "profile",
+            'profile must be "default", a file or a KubeSchedulerConfiguration mapping, '
+            f"got {arguments.shown(profile)}",
+        )
+    if isinstance(profile, str) and profile == "default":
         return None
-    path = Path(profile)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror or e}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a KubeSchedulerConfiguration mapping")
-    return json.dumps(data)
+    name = os.fspath(profile)
+    return to_json(load_mapping(name, "a KubeSchedulerConfiguration"), name)
 
 
 def schedule(
@@ -58,18 +57,16 @@ def schedule(
     ``threads``: worker threads for the work that spans every node (the node-constraint plugins
     of each new group of pods, the reasons of an unschedulable pod); a pod's own filtering and
     scoring is a few microseconds and stays on one thread (None: 1). The placement is the same
-    for any number. The snapshot is not changed;
-    ``snapshot.apply(placement)`` binds the pods in it.
+    for any number; no more start than the machine's cores. ``seed``: 0 to 2**64-1. The
+    snapshot is not changed; ``snapshot.apply(placement)`` binds the pods in it.
     """
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
     return _schedule(
-        snapshot,
-        list(pods) if pods is not None else None,
+        arguments.snapshot(snapshot),
+        None if pods is None else arguments.names("pods", pods),
         load_config(profile),
-        order,
-        seed,
-        threads or 1,
+        arguments.text("order", order),
+        arguments.integer("seed", seed),
+        1 if threads is None else arguments.integer("threads", threads, low=1, high=MAX_THREADS),
     )
 
 
@@ -84,4 +81,4 @@ def explain(snapshot: Snapshot, pod: str, profile: ProfileSpec = "default") -> E
     (as with ``percentageOfNodesToScore: 100``) and no node is chosen. The snapshot is not
     changed.
     """
-    return _explain(snapshot, pod, load_config(profile))
+    return _explain(arguments.snapshot(snapshot), arguments.text("pod", pod), load_config(profile))

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kube_engine.applying.api import now_rfc3339
-from kube_engine.planning import PlanError
+from kube_engine.option_files import read_limited
+from kube_engine.planning import MAX_PLAN_BYTES, PlanError
 
 
 @dataclass
@@ -49,7 +50,13 @@ class Journal:
         """The journal at ``path`` (made if absent), read back; one journal holds one plan."""
         j = cls(Path(path), plan)
         if j.path.exists():
-            for line in j.path.read_text(encoding="utf-8").splitlines():
+            data = read_limited(str(j.path), MAX_PLAN_BYTES, PlanError)
+            try:
+                # Entries are ASCII (json.dumps escapes the rest): no cut line splits a character.
+                text = data.decode("ascii")
+            except UnicodeDecodeError:
+                raise PlanError(f"{j.path}: not a journal (not text)") from None
+            for line in text.splitlines():
                 try:
                     entry = json.loads(line)
                 except ValueError:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kube_engine import arguments
 from kube_engine.applying.api import Answer, Api, now_rfc3339
 from kube_engine.applying.journal import Journal
 from kube_engine.applying.lease import Lease
@@ -63,16 +64,17 @@ class Settings:
     replan: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        arguments.choice("mode", self.mode, MODES)
         for name in ("qps", "timeout", "move_budget", "wave_timeout", "poll"):
-            value = getattr(self, name)
-            if not 0 < value < float("inf"):
-                raise ValueError(f"{name} must be positive and finite, got {value!r}")
+            high = float("inf") if name == "qps" else arguments.MAX_SECONDS
+            arguments.number(name, getattr(self, name), positive=True, high=high)
         for name in ("burst", "max_in_flight", "max_in_flight_per_node", "lease_duration"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            # Counts of threads and seconds: beyond 32 bits is a mistake, not a setting.
+            arguments.integer(name, getattr(self, name), low=1, high=arguments.I32)
+        for name in ("lease_namespace", "lease_name"):
+            arguments.text(name, getattr(self, name))
+        for name in ("events", "keep_cordoned", "replan"):
+            arguments.flag(name, getattr(self, name))
 
 
 @dataclass
@@ -208,7 +210,13 @@ def apply(
     run cordoned are uncordoned at the end (unless ``settings.keep_cordoned``) and whenever it
     stops early.
     """
+    if not isinstance(plan, Plan):
+        raise arguments.invalid("plan", f"plan must be a Plan, got {arguments.shown(plan)}")
     settings = settings or Settings()
+    if not isinstance(settings, Settings):
+        raise arguments.invalid(
+            "settings", f"settings must be a Settings, got {arguments.shown(settings)}"
+        )
     if api_client is None:
         from kube_engine.cluster import connect
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from kube_engine import arguments
 from kube_engine._core import Evaluation, Snapshot
 from kube_engine.records import RebalanceProblem
 
@@ -43,24 +45,32 @@ def pinned_in_use(problem: RebalanceProblem, pod_nodes: Mapping[str, str | None]
 def parse_objective(objective: str | Mapping[str, float]) -> dict[str, float]:
     """``"pack"``, ``"pack=1,balance=0.5"`` or ``{"pack": 1, "balance": 0.5}`` -> weights."""
     if isinstance(objective, str):
-        weights: dict[str, float] = {}
+        weights: dict[str, Any] = {}
         for part in objective.split(","):
             key, _, text = part.strip().partition("=")
             try:
                 weights[key.strip()] = float(text) if text else 1.0
             except ValueError:
-                msg = f"objective weight of {key!r} must be a number, got {text!r}"
-                raise ValueError(msg) from None
+                weights[key.strip()] = text
+    elif isinstance(objective, Mapping):
+        weights = dict(objective)
     else:
-        weights = {k: float(v) for k, v in objective.items()}
+        raise arguments.invalid(
+            "objective",
+            f"objective must be a string or a mapping of weights, got {arguments.shown(objective)}",
+        )
     for key, weight in weights.items():
         if key not in TERMS:
-            raise ValueError(f"objective {key!r} is not available; choose among {TERMS}")
-        if not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"objective weight of {key!r} must be >= 0, got {weight}")
+            raise arguments.invalid(
+                "objective",
+                f"objective {arguments.shown(key)} is not available; choose among {TERMS}",
+            )
+        weights[key] = arguments.number(f"objective[{key!r}]", weight)
     weights = {k: w for k, w in weights.items() if w > 0}
     if not weights:
-        raise ValueError(f"objective {objective!r} gives no term a positive weight")
+        raise arguments.invalid(
+            "objective", f"objective {arguments.shown(objective)} gives no term a positive weight"
+        )
     return weights
 
 
@@ -73,29 +83,34 @@ def node_prices(
     ``price_label``; None when neither is given. A node with no price is an error naming it."""
     if prices is None and price_label is None:
         return None
+    if prices is not None:
+        prices = arguments.mapping("prices", prices)
     names = snapshot.node_names()
     known = set(names)
     for name in prices or {}:
         if name not in known:
-            raise ValueError(f"prices: node {name!r} is not in the snapshot")
+            raise arguments.unknown(
+                "prices", f"prices: node {arguments.shown(name)} is not in the snapshot"
+            )
     out = []
     for name in names:
         if prices is not None and name in prices:
-            price = prices[name]
+            price = arguments.number(f"prices[{name!r}]", prices[name])
         elif price_label is not None and price_label in (labels := snapshot.node_labels(name)):
             text = labels[price_label]
             try:
                 price = float(text)
             except ValueError:
-                raise ValueError(
-                    f"node {name!r}: label {price_label}={text!r} is not a number"
-                ) from None
+                price = math.nan
+            if not 0 <= price < math.inf:
+                raise arguments.invalid(
+                    "price_label",
+                    f"node {name!r}: label {price_label}={text!r} is not a number at least 0",
+                )
         else:
             where = f"label {price_label!r}" if price_label else "the price table"
-            raise ValueError(f"node {name!r} has no price ({where})")
-        if not math.isfinite(price) or price < 0:
-            raise ValueError(f"node {name!r}: price must be a number >= 0, got {price}")
-        out.append(float(price))
+            raise arguments.invalid("prices", f"node {name!r} has no price ({where})")
+        out.append(price)
     return out
 
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from kube_engine import arguments
 from kube_engine._core import (
     Evaluation,
     InternalError,
@@ -47,6 +48,9 @@ from kube_engine.records import GreedyStart, RebalanceProblem
 GPU_RESOURCE = "nvidia.com/gpu"
 OBJECTIVES = TERMS
 SOLVERS = ("cpsat", "heuristic")
+#: The most CP-SAT ``workers`` :func:`rebalance` takes: each is a thread, and its portfolio of
+#: strategies repeats long before this many.
+MAX_WORKERS = 256
 # The share of `time_limit` CP-SAT spends proving bounds on the pack and defrag terms.
 BOUND_SHARE = 0.1
 
@@ -219,14 +223,13 @@ DEFAULT_COOLDOWN = 3600.0
 
 
 def moved_since_for(cooldown: float) -> int | None:
-    """The earliest ``moved-at`` (seconds since the epoch) that still pins a pod; None: none."""
-    if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or not cooldown >= 0:
-        raise ValueError(f"cooldown must be a number of seconds >= 0, got {cooldown!r}")
+    """The earliest ``moved-at`` (seconds since the epoch) that still pins a pod; None: none.
+    ``cooldown`` may be infinite: every pod kube-engine ever moved stays."""
+    cooldown = arguments.number("cooldown", cooldown, infinite=True)
     if cooldown == 0:
         return None
-    if cooldown == float("inf"):
-        return -(2**62)
-    return int(time.time() - cooldown)
+    # Before any clock a cluster has (and within the core's 64-bit seconds).
+    return max(int(time.time() - min(cooldown, 2.0**62)), -(2**62))
 
 
 def greedy_start_for(
@@ -295,6 +298,10 @@ def rebalance(
     seconds ago) stay; nodes in
     ``exclude_nodes`` take no pods (theirs may leave); PodDisruptionBudgets bound the moves of
     their pods. The snapshot is not changed.
+
+    Arguments are checked first (:class:`~kube_engine.InvalidArgumentError` names the one at
+    fault): ``seed`` 0 to 2**31-1 (CP-SAT's), ``workers`` 1 to :data:`MAX_WORKERS`,
+    ``max_moves`` any count (more than the pods is no limit), ``time_limit`` finite.
     """
     # OR-Tools (and the search built on it) loads on first use, not with the package: a second
     # and more of import time that inspecting or planning never needs.
@@ -302,17 +309,23 @@ def rebalance(
     from kube_engine.rebalancing.lns import Search, improve
     from kube_engine.rebalancing.pack_bound import pack_bound
 
+    snapshot = arguments.snapshot(snapshot)
     weights = parse_objective(objective)
-    if solver not in SOLVERS:
-        raise ValueError(f"solver {solver!r} is not available; choose one of {SOLVERS}")
-    if not time_limit > 0:
-        raise ValueError(f"time_limit must be > 0, got {time_limit}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if max_moves is not None and max_moves < 0:
-        raise ValueError(f"max_moves must be >= 0, got {max_moves}")
-    if not move_cost >= 0:
-        raise ValueError(f"move_cost must be >= 0, got {move_cost}")
+    solver = arguments.choice("solver", solver, SOLVERS)
+    time_limit = arguments.number("time_limit", time_limit, positive=True)
+    workers = arguments.optional_integer("workers", workers, low=1, high=MAX_WORKERS)
+    seed = arguments.integer("seed", seed, high=arguments.I32)
+    # More moves than pods is no limit at all: the same plan, and numbers the solvers can hold.
+    max_moves = arguments.optional_integer("max_moves", max_moves, high=None)
+    if max_moves is not None:
+        max_moves = min(max_moves, snapshot.num_pods)
+    move_cost = arguments.number("move_cost", move_cost)
+    price_label = arguments.optional_text("price_label", price_label)
+    keep = arguments.names("keep_nodes", keep_nodes)
+    exclude = arguments.names("exclude_nodes", exclude_nodes)
+    allow_local_storage = arguments.local_storage("allow_local_storage", allow_local_storage)
+    allow_bare = arguments.flag("allow_bare", allow_bare)
+    deterministic = arguments.flag("deterministic", deterministic)
     price = node_prices(snapshot, prices, price_label)
     started = time.perf_counter()
 
@@ -327,13 +340,10 @@ def rebalance(
     # their plan is the answer.
     starts_share = 1.0 if solver == "heuristic" else 0.5
 
-    keep, exclude = list(keep_nodes), list(exclude_nodes)
     moved_since = moved_since_for(cooldown)
     space = rebalance_space(
         snapshot,
-        allow_local_storage=allow_local_storage
-        if isinstance(allow_local_storage, bool)
-        else list(allow_local_storage),
+        allow_local_storage=allow_local_storage,
         allow_bare=allow_bare,
         keep_nodes=keep,
         exclude_nodes=exclude,
@@ -356,9 +366,7 @@ def rebalance(
         plan = drain_plan(
             snapshot,
             max_moves=max_moves,
-            allow_local_storage=allow_local_storage
-            if isinstance(allow_local_storage, bool)
-            else list(allow_local_storage),
+            allow_local_storage=allow_local_storage,
             allow_bare=allow_bare,
             seed=seed,
             keep_nodes=keep,

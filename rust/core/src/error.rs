@@ -95,8 +95,6 @@ pub enum ArgumentErrorKind {
     /// A name (of a pod, a node, a resource) the snapshot does not have: a failed look-up, as a
     /// missing key is.
     UnknownName,
-    /// A value of the wrong type.
-    WrongType,
 }
 
 /// An argument a caller passed that cannot be used.
@@ -118,11 +116,6 @@ impl ArgumentError {
     /// A name the snapshot does not have.
     pub fn unknown_name(argument: impl Into<String>, message: impl Into<String>) -> Self {
         ArgumentError::new(argument, ArgumentErrorKind::UnknownName, message)
-    }
-
-    /// A value of the wrong type.
-    pub fn wrong_type(argument: impl Into<String>, message: impl Into<String>) -> Self {
-        ArgumentError::new(argument, ArgumentErrorKind::WrongType, message)
     }
 
     fn new(
@@ -212,6 +205,31 @@ impl From<ArgumentError> for Error {
     }
 }
 
+/// The most characters of a value a message shows: a 10 MB name must not make a 10 MB message.
+pub const SHOWN: usize = 100;
+
+/// `value` quoted (as `{:?}` quotes it), cut to [`SHOWN`] characters followed by `...`.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{:?}...", &value[..end]),
+        None => format!("{value:?}"),
+    }
+}
+
+/// `value` cut to [`SHOWN`] characters followed by `...`.
+pub fn cut(value: &str) -> String {
+    cut_at(value, SHOWN)
+}
+
+/// `text` cut to `limit` characters followed by `...` (a whole message quoting a value whose
+/// length it does not control, as serde's do).
+pub fn cut_at(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// `path: message`, or the message alone without a path.
 fn join(f: &mut fmt::Formatter<'_>, path: &str, message: &str) -> fmt::Result {
     if path.is_empty() {
@@ -240,5 +258,14 @@ mod tests {
         );
         assert_eq!(e.plugin.as_deref(), Some("PodTopologySpread"));
         assert_eq!(ConfigError::new("no profile").to_string(), "no profile");
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        assert_eq!(quoted("a\"b"), r#""a\"b""#);
+        let long = "é".repeat(10_000);
+        assert_eq!(quoted(&long), format!("{:?}...", "é".repeat(SHOWN)));
+        assert_eq!(cut(&long), format!("{}...", "é".repeat(SHOWN)));
+        assert_eq!(cut("short"), "short");
     }
 }

@@ -2,9 +2,7 @@
 
 use kube_engine_core::error::{ArgumentError, ArgumentErrorKind, Error};
 use pyo3::create_exception;
-use pyo3::exceptions::{
-    PyException, PyKeyError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
-};
+use pyo3::exceptions::{PyException, PyKeyError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -143,8 +141,7 @@ fn raise(
 
 /// A core error as the Python exception of its kind: input → `SnapshotError` (`QuantityError`
 /// for a bare quantity), configuration → `ConfigError`, an unusable argument →
-/// `InvalidArgumentError` (`UnknownNameError` for an unknown name, `TypeError` for a wrong
-/// type), a file → `OSError`, a failed consistency check → `RuntimeError`.
+/// `InvalidArgumentError` (`UnknownNameError` for an unknown name), a file → `OSError`, a failed consistency check → `InternalError`.
 pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
     match e {
         Error::Input(e) => raise(
@@ -170,13 +167,14 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
             match kind {
                 ArgumentErrorKind::Invalid => raise(invalid_argument_error(py), message, &fields),
                 ArgumentErrorKind::UnknownName => raise(unknown_name_error(py), message, &fields),
-                ArgumentErrorKind::WrongType => PyTypeError::new_err(message),
             }
         }
         Error::Io { path, source } => {
             PyOSError::new_err((source.raw_os_error().unwrap_or(0), source.to_string(), path))
         }
-        Error::Internal(msg) => PyRuntimeError::new_err(msg),
+        Error::Internal(msg) => {
+            InternalError::new_err(format!("internal error (please report): {msg}"))
+        }
     }
 }
 

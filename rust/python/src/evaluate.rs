@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 
+use kube_engine_core::error::quoted;
 use kube_engine_core::metrics::{self, Evaluation};
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{detached, invalid_argument, unknown_name};
+use crate::args::{by_pod, device_masks, extract};
+use crate::errors::{detached, unknown_name};
 use crate::snapshot::PySnapshot;
 
 /// Placement quality of a snapshot (or of another placement of its pods).
@@ -24,57 +26,32 @@ pub struct PyEvaluation {
 #[pyo3(signature = (snapshot, placement=None, gpu_devices=None))]
 pub fn evaluate(
     py: Python<'_>,
-    snapshot: &PySnapshot,
-    placement: Option<HashMap<String, Option<String>>>,
-    gpu_devices: Option<HashMap<String, Vec<u32>>>,
+    snapshot: &Bound<'_, PyAny>,
+    placement: Option<&Bound<'_, PyAny>>,
+    gpu_devices: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyEvaluation> {
-    let s = snapshot.get();
-    let pod_id = |argument: &str, pod: &str| {
-        s.pods
-            .id(pod)
-            .ok_or_else(|| unknown_name(py, argument, format!("unknown pod {pod:?}")))
-    };
-    let mut devices = HashMap::new();
-    for (pod, list) in gpu_devices.unwrap_or_default() {
-        let p = pod_id("gpu_devices", &pod)?;
-        let have = s.pods.gpu[p as usize];
-        let mut mask: u64 = 0;
-        for d in list {
-            if d >= 64 {
-                let message = format!("gpu_devices[{pod:?}]: device index {d} out of range");
-                return Err(invalid_argument(py, "gpu_devices", message));
-            }
-            mask |= 1 << d;
-        }
-        if mask.count_ones() != have.count {
-            let message = format!(
-                "gpu_devices[{pod:?}]: {} device(s) given, the pod uses {}",
-                mask.count_ones(),
-                have.count
-            );
-            return Err(invalid_argument(py, "gpu_devices", message));
-        }
-        devices.insert(p, mask);
-    }
-    let mut moves = Vec::new();
-    for (pod, node) in placement.unwrap_or_default() {
-        let p = pod_id("placement", &pod)?;
-        let n =
-            match node {
+    let s = extract::<PyRef<'_, PySnapshot>>(snapshot, "snapshot", "a Snapshot")?.get();
+    let mut targets = HashMap::new();
+    if let Some(placement) = placement.filter(|p| !p.is_none()) {
+        for (p, pod, node) in by_pod(&s, placement, "placement")? {
+            let at = format!("placement[{}]", quoted(&pod));
+            let node: Option<String> = extract(&node, &at, "a node name or None")?;
+            let n = match node {
                 None => None,
                 Some(name) => Some(s.nodes.id(&name).ok_or_else(|| {
-                    unknown_name(py, "placement", format!("unknown node {name:?}"))
+                    unknown_name(py, "placement", format!("unknown node {}", quoted(&name)))
                 })?),
             };
-        moves.push((p, n, devices.remove(&p)));
+            targets.insert(p, n);
+        }
     }
-    if let Some(p) = devices.keys().next() {
-        let message = format!(
-            "gpu_devices names pod {:?}, which placement does not",
-            s.pod_key(*p)
-        );
-        return Err(invalid_argument(py, "gpu_devices", message));
-    }
+    let mut devices = device_masks(&s, gpu_devices, "placement", |p| {
+        targets.get(&p).copied().flatten()
+    })?;
+    let mut moves: Vec<_> = targets
+        .into_iter()
+        .map(|(p, n)| (p, n, devices.remove(&p)))
+        .collect();
     moves.sort_unstable();
     let snap = s.clone();
     let inner = detached(py, move || {
@@ -193,7 +170,13 @@ impl PyEvaluation {
             .collect()
     }
 
-    fn node_utilisation(&self, py: Python<'_>, resource: &str) -> PyResult<Vec<Option<f64>>> {
+    fn node_utilisation(
+        &self,
+        py: Python<'_>,
+        resource: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Option<f64>>> {
+        let resource: String = extract(resource, "resource", "a resource name")?;
+        let resource = resource.as_str();
         let s = &self.snapshot;
         if resource == kube_engine_core::model::gpu::GPU_RESOURCE {
             return Ok((0..s.nodes.len())
@@ -204,7 +187,11 @@ impl PyEvaluation {
                 .collect());
         }
         let r = s.resources.get(resource).ok_or_else(|| {
-            unknown_name(py, "resource", format!("unknown resource {resource:?}"))
+            unknown_name(
+                py,
+                "resource",
+                format!("unknown resource {}", quoted(resource)),
+            )
         })?;
         Ok((0..s.nodes.len())
             .map(|n| {

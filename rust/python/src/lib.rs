@@ -1,6 +1,7 @@
 //! Python bindings: convert, release the GIL, delegate to `kube_engine_core`. No scheduling logic
 //! lives here.
 
+mod args;
 mod bench;
 mod errors;
 mod evaluate;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use kube_engine_core::error::quoted;
 use kube_engine_core::model::gpu::mask_indices;
 use kube_engine_core::plan::{self as core_plan, Limits, PlanOptions, Target};
 use kube_engine_core::rebalance::PinOptions;
@@ -10,6 +11,7 @@ use kube_engine_core::schedule::profile::{default_profile, profiles_from_json};
 use kube_engine_core::snapshot::{NodeId, PodId, Snapshot};
 use pyo3::prelude::*;
 
+use crate::args::{device_masks, extract};
 use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
@@ -136,7 +138,7 @@ pub fn plan(
     py: Python<'_>,
     snapshot: &PySnapshot,
     target: HashMap<String, String>,
-    gpu_devices: Option<HashMap<String, Vec<u32>>>,
+    gpu_devices: Option<&Bound<'_, PyAny>>,
     config: Option<String>,
     max_per_node: Option<u32>,
     max_per_namespace: Option<u32>,
@@ -173,41 +175,29 @@ pub fn plan(
         None => (default_profile(), default_profile()),
         Some(json) => (first(json)?, first(json)?),
     };
-    let mut devices: HashMap<String, u64> = HashMap::new();
-    for (pod, list) in gpu_devices.unwrap_or_default() {
-        let mut mask = 0u64;
-        for d in list {
-            if d >= 64 {
-                let message = format!("gpu_devices[{pod:?}]: device index {d} out of range");
-                return Err(invalid_argument(py, "gpu_devices", message));
-            }
-            mask |= 1 << d;
-        }
-        devices.insert(pod, mask);
-    }
-    let mut targets = Vec::with_capacity(target.len());
+    let mut moves = HashMap::with_capacity(target.len());
     for (pod, node) in &target {
-        let p = s
-            .pods
-            .id(pod)
-            .ok_or_else(|| unknown_name(py, "target", format!("target: unknown pod {pod:?}")))?;
+        let p = s.pods.id(pod).ok_or_else(|| {
+            unknown_name(py, "target", format!("target: unknown pod {}", quoted(pod)))
+        })?;
         let to = s.nodes.id(node).ok_or_else(|| {
             unknown_name(
                 py,
                 "target",
-                format!("target[{pod:?}]: unknown node {node:?}"),
+                format!("target[{}]: unknown node {}", quoted(pod), quoted(node)),
             )
         })?;
-        targets.push(Target {
-            pod: p,
+        moves.insert(p, to);
+    }
+    let mut devices = device_masks(&s, gpu_devices, "target", |p| moves.get(&p).copied())?;
+    let mut targets: Vec<Target> = moves
+        .into_iter()
+        .map(|(pod, to)| Target {
+            pod,
             to,
-            devices: devices.remove(pod),
-        });
-    }
-    if let Some(pod) = devices.keys().next() {
-        let message = format!("gpu_devices names pod {pod:?}, which target does not");
-        return Err(invalid_argument(py, "gpu_devices", message));
-    }
+            devices: devices.remove(&pod),
+        })
+        .collect();
     targets.sort_unstable_by_key(|t| t.pod);
     let opts = PlanOptions {
         limits: Limits {
@@ -261,9 +251,9 @@ pub fn covering_budgets(
 #[pyfunction]
 pub fn budget_status(
     py: Python<'_>,
-    snapshot: &PySnapshot,
+    snapshot: &Bound<'_, PyAny>,
 ) -> PyResult<HashMap<String, HashMap<&'static str, i32>>> {
-    let s = snapshot.get();
+    let s = extract::<PyRef<'_, PySnapshot>>(snapshot, "snapshot", "a Snapshot")?.get();
     detached(py, move || {
         kube_engine_core::rebalance::budgets(&s)
             .into_iter()

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube_engine_core::error::{ArgumentError, ConfigError as CoreConfigError, Error};
+use kube_engine_core::error::{quoted, ConfigError as CoreConfigError, Error};
 use kube_engine_core::model::pod::LocalVolumes;
 use kube_engine_core::rebalance::greedy::{self, Limits, Objective, Term};
 use kube_engine_core::rebalance::{self, PinOptions, Problem};
@@ -15,7 +15,8 @@ use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{detached, invalid_argument, to_py, OrRaise};
+use crate::args::extract;
+use crate::errors::{detached, invalid_argument, to_py, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 #[derive(IntoPyObject)]
@@ -81,19 +82,17 @@ pub(crate) fn local_kinds(
             LocalVolumes::NONE
         });
     }
-    let names: Vec<String> = value.extract().map_err(|_| {
-        let message =
-            format!("allow_local_storage must be a bool or a list of volume kinds, got {value}");
-        to_py(
-            py,
-            ArgumentError::wrong_type("allow_local_storage", message).into(),
-        )
-    })?;
+    let names: Vec<String> = extract(
+        value,
+        "allow_local_storage",
+        "a bool or a list of volume kinds",
+    )?;
     names.iter().try_fold(LocalVolumes::NONE, |kinds, name| {
         let kind = LocalVolumes::named(name).ok_or_else(|| {
             let known: Vec<&str> = LocalVolumes::NAMES.iter().map(|(n, _)| *n).collect();
             let message = format!(
-                "allow_local_storage: unknown volume kind {name:?} (known: {})",
+                "allow_local_storage: unknown volume kind {} (known: {})",
+                quoted(name),
                 known.join(", ")
             );
             invalid_argument(py, "allow_local_storage", message)
@@ -115,10 +114,10 @@ pub(crate) fn pin_options(
         let mut out = vec![false; snap.nodes.len()];
         for name in names {
             let n = snap.nodes.id(name).ok_or_else(|| {
-                invalid_argument(
+                unknown_name(
                     py,
                     what,
-                    format!("{what}: node {name:?} is not in the snapshot"),
+                    format!("{what}: node {} is not in the snapshot", quoted(name)),
                 )
             })?;
             out[n as usize] = true;

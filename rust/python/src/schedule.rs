@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use kube_engine_core::error::quoted;
 use kube_engine_core::model::gpu::mask_indices;
 use kube_engine_core::schedule::{self as core_schedule, framework, profile, Order, Placement};
 use kube_engine_core::snapshot::Snapshot;
@@ -51,9 +52,9 @@ pub fn schedule(
         Some(keys) => Some(
             keys.iter()
                 .map(|k| {
-                    s.pods
-                        .id(k)
-                        .ok_or_else(|| unknown_name(py, "pods", format!("unknown pod {k:?}")))
+                    s.pods.id(k).ok_or_else(|| {
+                        unknown_name(py, "pods", format!("unknown pod {}", quoted(k)))
+                    })
                 })
                 .collect::<PyResult<Vec<_>>>()?,
         ),
@@ -102,7 +103,7 @@ pub fn explain(
     let p = s
         .pods
         .id(pod)
-        .ok_or_else(|| unknown_name(py, "pod", format!("unknown pod {pod:?}")))?;
+        .ok_or_else(|| unknown_name(py, "pod", format!("unknown pod {}", quoted(pod))))?;
     let snap = s.clone();
     let (e, profile) = detached(py, move || {
         core_schedule::explain(&snap, p, &profiles).map(|(e, i)| (e, profiles[i].name.clone()))

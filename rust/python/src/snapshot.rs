@@ -2,13 +2,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use kube_engine_core::error::Error;
+use kube_engine_core::error::{cut, Error};
 use kube_engine_core::snapshot::{self, Snapshot};
 use kube_engine_core::Quantity;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
+use crate::args::extract;
 use crate::errors::{detached, unknown_name, OrRaise};
 
 /// A cluster snapshot: nodes, pods and PodDisruptionBudgets, parsed once into columns.
@@ -148,12 +149,13 @@ impl PySnapshot {
 
     /// Effective requests of one pod (`namespace/name`), in scheduler units (cpu in milli-cores,
     /// everything else in whole units), plus its GPU demand.
-    fn pod_request(&self, py: Python<'_>, key: &str) -> PyResult<PodRequest> {
+    fn pod_request(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PodRequest> {
+        let key: String = extract(key, "key", "a pod name (namespace/name)")?;
         let s = &self.get();
         let p = s
             .pods
-            .id(key)
-            .ok_or_else(|| unknown_name(py, "key", key.to_string()))? as usize;
+            .id(&key)
+            .ok_or_else(|| unknown_name(py, "key", cut(&key)))? as usize;
         let resources = s
             .resources
             .names()
@@ -174,12 +176,17 @@ impl PySnapshot {
     }
 
     /// Allocatable of one node in scheduler units, plus its GPU devices and model.
-    fn node_allocatable(&self, py: Python<'_>, name: &str) -> PyResult<NodeAllocatable> {
+    fn node_allocatable(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+    ) -> PyResult<NodeAllocatable> {
+        let name: String = extract(name, "name", "a node name")?;
         let s = &self.get();
         let n = s
             .nodes
-            .id(name)
-            .ok_or_else(|| unknown_name(py, "name", name.to_string()))? as usize;
+            .id(&name)
+            .ok_or_else(|| unknown_name(py, "name", cut(&name)))? as usize;
         let resources = s
             .resources
             .names()
@@ -199,13 +206,14 @@ impl PySnapshot {
     fn node_labels(
         &self,
         py: Python<'_>,
-        name: &str,
+        name: &Bound<'_, PyAny>,
     ) -> PyResult<std::collections::BTreeMap<String, String>> {
+        let name: String = extract(name, "name", "a node name")?;
         let s = &self.get();
         let n = s
             .nodes
-            .id(name)
-            .ok_or_else(|| unknown_name(py, "name", name.to_string()))?;
+            .id(&name)
+            .ok_or_else(|| unknown_name(py, "name", cut(&name)))?;
         let labels = s.node_labels(n);
         Ok(labels
             .labels
@@ -228,8 +236,10 @@ impl PySnapshot {
 
     /// Binds the pods of `placement` (computed on this snapshot) here, in memory. Nothing is
     /// written to any cluster.
-    fn apply(&self, py: Python<'_>, placement: &crate::schedule::PyPlacement) -> PyResult<()> {
-        crate::schedule::apply_placement(py, self, placement)
+    fn apply(&self, py: Python<'_>, placement: &Bound<'_, PyAny>) -> PyResult<()> {
+        let placement: PyRef<'_, crate::schedule::PyPlacement> =
+            extract(placement, "placement", "a Placement")?;
+        crate::schedule::apply_placement(py, self, &placement)
     }
 
     fn __repr__(&self) -> String {
@@ -299,7 +309,8 @@ pub struct EffectiveRequest {
 /// Parses a Kubernetes quantity; returns (milli_value, value) — what kube-scheduler uses for
 /// cpu and for every other resource.
 #[pyfunction]
-pub fn parse_quantity(py: Python<'_>, text: &str) -> PyResult<(i64, i64)> {
-    let q = Quantity::parse(text).or_raise(py)?;
+pub fn parse_quantity(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
+    let text: String = extract(text, "text", "a quantity (a string such as \"1Gi\")")?;
+    let q = Quantity::parse(&text).or_raise(py)?;
     Ok((q.milli_value(), q.value()))
 }

@@ -66,21 +66,30 @@ pub fn mask_indices(mask: DeviceMask) -> impl Iterator<Item = u32> {
 
 /// Parses `kube-engine.io/gpu-devices` (`"0,3"`): distinct indices below `devices`.
 pub fn parse_device_list(value: &str, devices: u32) -> Result<DeviceMask, String> {
+    let indices = value
+        .split(',')
+        .map(|part| {
+            let part = part.trim();
+            part.parse::<u64>()
+                .map_err(|_| format!("invalid device list {value:?}: {part:?} is not an index"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    device_mask(indices, devices).map_err(|e| format!("invalid device list {value:?}: {e}"))
+}
+
+/// The mask of device `indices` on a node of `devices` devices: each index below `devices`
+/// (and so below [`MAX_DEVICES`]) and none twice.
+pub fn device_mask(
+    indices: impl IntoIterator<Item = u64>,
+    devices: u32,
+) -> Result<DeviceMask, String> {
     let mut mask: DeviceMask = 0;
-    for part in value.split(',') {
-        let part = part.trim();
-        let i: u32 = part
-            .parse()
-            .map_err(|_| format!("invalid device list {value:?}: {part:?} is not an index"))?;
-        if i >= devices {
-            return Err(format!(
-                "invalid device list {value:?}: device {i} does not exist (node has {devices})"
-            ));
+    for i in indices {
+        if i >= u64::from(devices.min(MAX_DEVICES)) {
+            return Err(format!("device {i} does not exist (node has {devices})"));
         }
         if mask & (1 << i) != 0 {
-            return Err(format!(
-                "invalid device list {value:?}: device {i} listed twice"
-            ));
+            return Err(format!("device {i} listed twice"));
         }
         mask |= 1 << i;
     }

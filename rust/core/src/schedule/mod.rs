@@ -1,6 +1,7 @@
 //! Placement: kube-scheduler's framework and plugins, and batch scheduling of pending pods.
 
 mod cached_walk;
+mod config_json;
 mod divider;
 pub mod framework;
 pub mod order;
@@ -74,7 +75,9 @@ pub fn choose_devices(profile: &Profile, cx: &Cycle, node: NodeId) -> DeviceMask
 }
 
 /// [`schedule`] on `threads` worker threads, which share the work that spans every node (see
-/// [`Scheduler::threads`]); the result is the same as with one thread.
+/// [`Scheduler::threads`]); the result is the same as with one thread. No more threads start
+/// than the machine runs at once: more would only wait (and a caller's `2**40` would try to
+/// start them all).
 pub fn schedule_on_threads(
     snap: &Snapshot,
     pods: Option<&[PodId]>,
@@ -83,6 +86,8 @@ pub fn schedule_on_threads(
     seed: u64,
     threads: usize,
 ) -> Result<Placement, Error> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.min(cores);
     if threads <= 1 {
         return schedule(snap, pods, profiles, order, seed);
     }

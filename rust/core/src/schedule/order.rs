@@ -1,6 +1,6 @@
 //! The order in which a batch of pods is placed.
 
-use crate::error::{ArgumentError, Error};
+use crate::error::{quoted, ArgumentError, Error};
 use crate::snapshot::{PodId, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +23,10 @@ impl Order {
             "input" => Ok(Order::Input),
             other => Err(ArgumentError::invalid(
                 "order",
-                format!("unknown order {other:?} (queue, dominant-share or input)"),
+                format!(
+                    "unknown order {} (queue, dominant-share or input)",
+                    quoted(other)
+                ),
             )
             .into()),
         }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::config_json;
 use super::framework::Profile;
 use super::plugins;
-use crate::error::{ConfigError, Error};
+use crate::error::{quoted, ConfigError, Error};
 
 /// kube-scheduler's default plugins (v1), in order, with their default score weights (0: no
 /// Score extension).
@@ -134,12 +135,13 @@ pub fn build_profile(cfg: &ProfileConfig, percentage: Option<u32>) -> Result<Pro
         .scheduler_name
         .clone()
         .unwrap_or_else(|| "default-scheduler".into());
-    let ctx = |e: ConfigError| e.within(format!("profile {name:?}"));
+    let ctx = |e: ConfigError| e.within(format!("profile {}", quoted(&name)));
     let mut args: HashMap<&str, &Value> = HashMap::new();
     for pc in &cfg.plugin_config {
         if let Some(a) = &pc.args {
             if args.insert(pc.name.as_str(), a).is_some() {
-                let twice = ConfigError::new(format!("pluginConfig lists {:?} twice", pc.name));
+                let twice =
+                    ConfigError::new(format!("pluginConfig lists {} twice", quoted(&pc.name)));
                 return Err(ctx(twice.of_plugin(&pc.name)));
             }
         }
@@ -202,7 +204,10 @@ pub fn build_profile(cfg: &ProfileConfig, percentage: Option<u32>) -> Result<Pro
         if !filters.iter().chain(&scores).any(|(n, _)| n == name)
             && plugins::build(name, None).is_err()
         {
-            let e = ConfigError::new(format!("pluginConfig names unknown plugin {name:?}"));
+            let e = ConfigError::new(format!(
+                "pluginConfig names unknown plugin {}",
+                quoted(name)
+            ));
             return Err(ctx(e.of_plugin(name)));
         }
     }
@@ -222,12 +227,12 @@ pub fn default_profile() -> Profile {
 
 /// Every profile of a configuration (JSON; the Python layer reads YAML into it).
 pub fn profiles_from_json(json: &str) -> Result<Vec<Profile>, Error> {
-    let cfg: SchedulerConfig = serde_json::from_str(json)
-        .map_err(|e| ConfigError::at("KubeSchedulerConfiguration", e.to_string()))?;
+    let cfg: SchedulerConfig = config_json::from_str(json, "KubeSchedulerConfiguration")?;
     if let Some(kind) = cfg.kind.as_deref() {
         if kind != "KubeSchedulerConfiguration" {
             return Err(ConfigError::new(format!(
-                "kind must be KubeSchedulerConfiguration, got {kind:?}"
+                "kind must be KubeSchedulerConfiguration, got {}",
+                quoted(kind)
             ))
             .into());
         }
@@ -235,7 +240,8 @@ pub fn profiles_from_json(json: &str) -> Result<Vec<Profile>, Error> {
     if let Some(v) = cfg.api_version.as_deref() {
         if !v.starts_with("kubescheduler.config.k8s.io/") {
             return Err(ConfigError::new(format!(
-                "apiVersion must be kubescheduler.config.k8s.io/v1, got {v:?}"
+                "apiVersion must be kubescheduler.config.k8s.io/v1, got {}",
+                quoted(v)
             ))
             .into());
         }
@@ -310,6 +316,44 @@ mod tests {
         assert_eq!(ps[0].percentage_of_nodes_to_score, Some(100));
         assert_eq!(filters.len(), 10);
         assert_eq!(scores, [("NodeResourcesFit", 5)]);
+    }
+
+    #[test]
+    fn a_configuration_and_its_parts_are_objects() {
+        let err = |j: &str| profiles_from_json(j).err().unwrap().to_string();
+        for (json, at) in [
+            ("[]", "KubeSchedulerConfiguration: invalid type: an array"),
+            ("null", "KubeSchedulerConfiguration: invalid type: null"),
+            ("5", "KubeSchedulerConfiguration: invalid type: integer `5`"),
+            (
+                r#"{"profiles": [[]]}"#,
+                "profiles[0]: invalid type: an array",
+            ),
+            (r#"{"profiles": {}}"#, "profiles: invalid type: map"),
+            (
+                r#"{"profiles": [{"plugins": []}]}"#,
+                "profiles[0].plugins: invalid",
+            ),
+            (
+                r#"{"profiles": [{"plugins": {"score": {"enabled": [["x"]]}}}]}"#,
+                "profiles[0].plugins.score.enabled[0]: invalid type: an array",
+            ),
+            (
+                r#"{"percentageOfNodesToScore": -1}"#,
+                "percentageOfNodesToScore: invalid value",
+            ),
+            (
+                r#"{"percentageOfNodesToScore": 1.5}"#,
+                "percentageOfNodesToScore: invalid type",
+            ),
+            (
+                r#"{"profiles": [{"pluginConfig": [{"name": "NodeResourcesFit", "args": []}]}]}"#,
+                "pluginConfig NodeResourcesFit: args: invalid type: an array",
+            ),
+        ] {
+            let e = err(json);
+            assert!(e.contains(at), "{json}: {e}");
+        }
     }
 
     #[test]

@@ -15,8 +15,9 @@ pub mod volumes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::config_json;
 use super::framework::{FilterPlugin, ScorePlugin};
-use crate::error::ConfigError;
+use crate::error::{quoted, ConfigError};
 
 /// What a name in a profile turns into.
 pub struct Built {
@@ -44,11 +45,8 @@ pub const NOT_MODELLED: &[&str] = &[
 fn args<T: DeserializeOwned + Default>(name: &str, args: Option<&Value>) -> Result<T, ConfigError> {
     match args {
         None => Ok(T::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            ConfigError::at("args", e.to_string())
-                .within(format!("pluginConfig {name}"))
-                .of_plugin(name)
-        }),
+        Some(v) => config_json::from_value(v, "args")
+            .map_err(|e| e.within(format!("pluginConfig {name}")).of_plugin(name)),
     }
 }
 
@@ -136,7 +134,9 @@ pub fn build(name: &str, a: Option<&Value>) -> Result<Option<Built>, ConfigError
             score: Some(Box::new(BalancedAllocation::new(args(name, a)?))),
         },
         _ if NOT_MODELLED.contains(&name) => return Ok(None),
-        _ => return Err(ConfigError::new(format!("unknown plugin {name:?}")).of_plugin(name)),
+        _ => {
+            return Err(ConfigError::new(format!("unknown plugin {}", quoted(name))).of_plugin(name))
+        }
     };
     Ok(Some(built))
 }
