@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
+use kube_engine_core::error::Error;
 use kube_engine_core::metrics::{self, Evaluation};
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::errors::{detached, invalid_argument, unknown_name};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 /// Placement quality of a snapshot (or of another placement of its pods).
@@ -79,11 +80,13 @@ pub fn evaluate(
     let snap = s.clone();
     let inner = detached(py, move || {
         if moves.is_empty() {
-            metrics::evaluate(&snap, &snap.current)
+            Ok(metrics::evaluate(&snap, &snap.current))
         } else {
-            metrics::evaluate(&snap, &snap.assignment_with(&moves))
+            let a = snap.assignment_with(&moves)?;
+            Ok::<_, Error>(metrics::evaluate(&snap, &a))
         }
-    })?;
+    })?
+    .or_raise(py)?;
     Ok(PyEvaluation { inner, snapshot: s })
 }
 
