@@ -16,11 +16,15 @@
 //! object at which the running total (in input order) passes the limit.
 //!
 //! What this buys: any sum over a subset of the nodes or of the pods fits in an `i64` with room
-//! for one more such sum (`requested + request`, `allocatable - requested`, a node's pods held
-//! on it while their replacements are placed elsewhere), so that arithmetic is plain `i64`.
-//! Products of amounts (scores' `× 100`, weights, shares of a node) are computed in `i128` or
-//! floating point where they are; the limit does not cover them. GPUs are counted apart, in
-//! devices of at most [`crate::model::gpu::MAX_DEVICES`] per node and pod, and cannot overflow.
+//! for one more such sum (`requested + request`, `allocatable - requested`), so that arithmetic
+//! is plain `i64`. A pod is counted at most once per node: an evicted pod held on its old node
+//! while its replacement lands is one pod on two nodes, never twice on one, and nothing adds up
+//! the nodes' running totals; those totals saturate all the same (`ClusterState`), so a path
+//! that did count a pod twice would be off at 2^63, not panic. The bench's copies of pods
+//! (`Snapshot::with_arrivals`) are held to the same limit. Products of amounts (scores'
+//! `× 100`, weights, shares of a node) are computed in `i128` or floating point where they are;
+//! the limit does not cover them. GPUs are counted apart, in devices of at most
+//! [`crate::model::gpu::MAX_DEVICES`] per node and pod, and cannot overflow.
 
 use super::{NodeId, PodId, Snapshot};
 use crate::error::InputError;
