@@ -19,10 +19,10 @@ maps into, and its proven objective bound is a bound for every plan:
 - Inter-pod rules, the evictions PodDisruptionBudgets allow for pods that move without their node
   leaving use, and the per-node packing are left out: all relax the problem, never tighten it.
 
-Quantities are scaled to at most ~2^20 per node, and the movable pods' requests to at most ~2^40
-in all (requests rounded down, capacities up) and
-prices to integers (rounded down; thousandths, fewer steps where the prices of all the nodes
-would pass 2^53 of them), which relaxes further, so the bound stays proven.
+Quantities are scaled to at most ~2^20 per node and the movable pods' requests to at most ~2^40
+in all (requests rounded down, capacities up), and prices to integers (thousandths, rounded
+down; fewer steps where all the nodes' prices would pass 2^53 of them), which relaxes further,
+so the bound stays proven.
 """
 
 from __future__ import annotations
