@@ -321,3 +321,45 @@ fn rebalancing_at_the_limit() {
     assert!(start.moves.iter().all(|m| (m.from, m.to) == (0, 1)));
     assert_eq!(start.value, 0.5);
 }
+
+/// 1024 pods of 2^52 on one node of 2^62: the last one, pending, fits to the unit, and one more
+/// milli-core would not.
+#[test]
+fn a_thousand_pods_fill_one_node_to_the_limit() {
+    let each = format!(r#""cpu":"{}","memory":"{}""#, milli(52), 1i64 << 52);
+    let mut items = vec![node("n1", &milli(62), "4Ei", 2000, 0)];
+    for i in 0..1024 {
+        items.push(pod(
+            &format!("p{i:04}"),
+            if i < 1023 { "n1" } else { "" },
+            &each,
+        ));
+    }
+    let s = snap(&items);
+    let pl = schedule(&s, None, &[default_profile()], Order::Input, 0).unwrap();
+    assert_eq!((pl.placed.len(), pl.unschedulable.len()), (1, 0));
+    let ev = evaluate(&s, &pl.assignment);
+    assert_eq!(ev.node_requested.get(0, CPU), MAX_TOTAL);
+    assert_eq!(ev.resources[CPU].node_max, 1.0);
+    assert!(ev.violations.is_empty());
+
+    // The same with the last pod a milli-core larger: the totals pass the limit.
+    items[1024] = pod(
+        "p1023",
+        "",
+        &format!(r#""cpu":"{}m","memory":"{}""#, (1i64 << 52) + 1, 1i64 << 52),
+    );
+    let doc = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+    let e = parse_documents(&[doc.as_bytes()]).unwrap_err().to_string();
+    assert!(
+        e.starts_with("items[1024]: the pods up to this one request more"),
+        "{e}"
+    );
+
+    let drained = drain(&s, DrainOptions::default()).unwrap();
+    assert!(drained.moves.is_empty());
+    // No pod is pinned: the node's room for the movable ones is all of it.
+    let pr = problem(&s, &default_profile(), &PinOptions::default());
+    assert_eq!(pr.free.get(0, CPU), MAX_TOTAL);
+    assert_eq!(pr.classes[0].pods.len(), 1023);
+}
