@@ -19,6 +19,7 @@ from kube_engine import (
     rebalance,
     schedule,
 )
+from kube_engine._core import vbp_check
 from kube_engine.rebalancing.lns import CAPACITY_MAGNITUDE, capacity_row
 
 LIMIT = 2**62
@@ -188,3 +189,14 @@ def test_values_past_the_largest_float_are_refused(options: dict[str, Any], argu
     with pytest.raises(InvalidArgumentError) as e:
         rebalance(s, **options, **FAST)
     assert e.value.argument == argument
+
+
+def test_vector_bin_packing_follows_the_same_limit() -> None:
+    # Three items of 2^62 in one bin overflowed the bin's load; now the instance is refused.
+    with pytest.raises(InvalidArgumentError, match=r"^capacity\[0\]: 9223372036854775807"):
+        vbp_check([[2**62]] * 3, [2**63 - 1], [0, 0, 0])
+    with pytest.raises(InvalidArgumentError, match="item 4 dimension 0: the sizes up to"):
+        vbp_check([[2**60]] * 5, [2**62], [0, 0, 0, 0, 1])
+    assert vbp_check([[2**60]] * 4, [2**62], [0, 0, 0, 0]) == 1
+    # A far-off bin index costs nothing (it allocated a row per index up to it).
+    assert vbp_check([[1], [1]], [1], [2**40, 0]) == 2
