@@ -92,7 +92,8 @@ def _pack_by_capacity(
             if need <= 0:
                 break
             take = min(room, need)
-            cost += p * take / room
+            # The share first: a price times an amount could pass the largest float.
+            cost += p * (take / room)
             full += 1
             need -= take
         best = max(best, float(full) if unit else cost)
@@ -126,7 +127,7 @@ def _pack_by_moves(
             gained += p
             left -= count
         else:
-            gained += p * left / count
+            gained += p * (left / count)
             break
     return before - gained
 

@@ -29,6 +29,7 @@ no rule then breaks for more of its carriers than before.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -58,6 +59,13 @@ PodMove = tuple[str, str, str, tuple[int, ...]]
 BP = 10_000
 # Where the tangent lines of the squared deviation from the mean touch (basis points).
 TANGENTS = (0, 100, 300, 700, 1500, 3000, 6000)
+# The highest utilisation the balance model tells apart (basis points): a node above it (only
+# an over-committed one can be) counts as at it.
+UTIL_CAP = 100 * BP
+# The most a capacity constraint's terms may add up to: CP-SAT refuses a constraint whose terms
+# could pass 2^63 (MODEL_INVALID), and its LP reasons in doubles, exact below 2^53. Amounts as
+# large are only possible near the snapshot's limit of 2^62 per resource.
+CAPACITY_MAGNITUDE = 1 << 53
 
 
 @dataclass
@@ -71,6 +79,32 @@ class Pod:
     node: int
     devices: tuple[int, ...]
     budgets: list[int] = field(default_factory=list)
+
+
+def _share(amount: int, alloc: int) -> int:
+    """``amount`` in basis points of ``alloc``; past ``UTIL_CAP`` only its first step (a sum
+    with it is past the cap too)."""
+    return min(round(amount * BP / alloc), UTIL_CAP + 1)
+
+
+def capacity_row(demands: Sequence[int], free: int) -> tuple[list[int], int]:
+    """The requests of the pods that may be on a node and its free amount of a resource, for
+    the constraint that the pods there fit, in units that keep the terms within
+    ``CAPACITY_MAGNITUDE``: as they are when they are small; else divided by their greatest common
+    divisor, exactly; else requests rounded up and the free amount down, so that pods that fit
+    in the model fit in fact (the model may then miss a placement that fits to the last unit)."""
+    total = sum(demands)
+    if total + abs(free) <= CAPACITY_MAGNITUDE:
+        return list(demands), free
+    # More room than all of them ask is as good as their sum (with the node not in use, still
+    # none of them).
+    free = min(free, total)
+    unit = math.gcd(free, *demands)
+    demands, free, total = [d // unit for d in demands], free // unit, total // unit
+    if total + abs(free) <= CAPACITY_MAGNITUDE:
+        return demands, free
+    unit = -(-(total + abs(free)) // CAPACITY_MAGNITUDE) * 2
+    return [-(-d // unit) for d in demands], free // unit
 
 
 class Search:
@@ -319,8 +353,9 @@ class Search:
         for n in chosen:
             on = [(i, p) for i, p in enumerate(inside) if (i, n) in x]
             for r in self.resources:
+                coeffs, room = capacity_row([self.demand[p.cls][r] for _, p in on], self.free[r][n])
                 m.add(
-                    sum(self.demand[p.cls][r] * x[i, n] for i, p in on) <= self.free[r][n] * used[n]
+                    sum(c * x[i, n] for c, (i, _) in zip(coeffs, on, strict=True)) <= room * used[n]
                 )
             for i, p in on:
                 c = classes[p.cls]
@@ -417,19 +452,25 @@ class Search:
             count = sum(a > 0 for a in alloc)
             counted = [n for n in range(len(alloc)) if alloc[n] > 0 and n not in here]
             elsewhere = max((load[r][n] / alloc[n] for n in counted), default=0.0)
-            peak = m.new_int_var(0, 100 * BP, f"peak_{r}")
-            m.add(peak >= int(elsewhere * BP))
-            centre = round(mean * BP)
+            peak = m.new_int_var(0, UTIL_CAP, f"peak_{r}")
+            m.add(peak >= min(int(elsewhere * BP), UTIL_CAP))
+            centre = min(round(mean * BP), UTIL_CAP)
             for n in chosen:
                 if alloc[n] <= 0:
                     continue
-                util = round(self.base[r][n] * BP / alloc[n]) + sum(
-                    round(self.demand[p.cls].get(r, 0) * BP / alloc[n]) * x[i, n]
+                base = _share(self.base[r][n], alloc[n])
+                terms = [
+                    (_share(self.demand[p.cls].get(r, 0), alloc[n]), x[i, n])
                     for i, p in enumerate(inside)
                     if (i, n) in x
-                )
+                ]
+                util: cp_model.LinearExprT = base + sum(c * v for c, v in terms)
+                if base + sum(c for c, _ in terms) > UTIL_CAP:
+                    capped = m.new_int_var(0, UTIL_CAP, f"util_{r}_{n}")
+                    m.add_min_equality(capped, [util, UTIL_CAP])
+                    util = capped
                 m.add(peak >= util)
-                square = m.new_int_var(0, (100 * BP) ** 2, f"sq_{r}_{n}")
+                square = m.new_int_var(0, UTIL_CAP**2, f"sq_{r}_{n}")
                 for t in TANGENTS:
                     for s in {t, -t}:
                         m.add(square >= 2 * s * (util - centre) - s * s)

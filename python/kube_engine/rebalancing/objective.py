@@ -148,6 +148,43 @@ class Scorer:
             + self.move_cost * moves
         )
 
+    def check_finite(self, ceiling: Terms, moves: int, priced: bool) -> None:
+        """Refuses weights, prices or a move cost with which some plan's value (at most
+        ``ceiling`` per term, at most ``moves`` moves) would pass the largest float: its value
+        would be infinite, and so would the search's coefficients."""
+        if priced and not math.isfinite(ceiling.pack):
+            raise arguments.invalid("prices", "prices add up to more than a float holds")
+        total = 0.0
+        for k, w in self.weights.items():
+            total += w * ceiling.get(k) / self.scale[k]
+            if not math.isfinite(total):
+                raise arguments.invalid(
+                    "objective",
+                    f"objective weight of {k!r} ({w:g}) times its largest value "
+                    f"({ceiling.get(k):g}) passes the largest float",
+                )
+        if not math.isfinite(total + self.move_cost * moves):
+            raise arguments.invalid(
+                "move_cost",
+                f"move_cost {self.move_cost:g} times {moves} moves passes the largest float",
+            )
+
+
+def ceiling_of(ev: Evaluation, allocatable: Allocatable, prices: Sequence[float] | None) -> Terms:
+    """Per term, a value no placement of the evaluated pods passes: every node in use, every
+    node's utilisation at most all the requests over the smallest node (peak and deviation
+    each), every GPU device taken."""
+    balance = 0.0
+    for r in BALANCED:
+        smallest = min((a for a in allocatable.balanced[r] if a > 0), default=0)
+        if smallest and r in ev.resources:
+            balance = max(balance, 2 * ev.resources[r]["requested"] / smallest)
+    return Terms(
+        pack=float(ev.nodes) if prices is None else sum(prices),
+        balance=balance,
+        defrag=float(ev.gpu["devices"]),
+    )
+
 
 def utilisation(loads: Sequence[float], alloc: Sequence[float]) -> tuple[float, float, float]:
     """(peak, mean, standard deviation) of node utilisation; nodes with no allocatable do not

@@ -19,8 +19,10 @@ maps into, and its proven objective bound is a bound for every plan:
 - Inter-pod rules, the evictions PodDisruptionBudgets allow for pods that move without their node
   leaving use, and the per-node packing are left out: all relax the problem, never tighten it.
 
-Quantities are scaled to at most ~2^20 per node (requests rounded down, capacities up) and
-prices to integers (rounded down), which relaxes further, so the bound stays proven.
+Quantities are scaled to at most ~2^20 per node and the movable pods' requests to at most ~2^40
+in all (requests rounded down, capacities up), and prices to integers (thousandths, rounded
+down; fewer steps where all the nodes' prices would pass 2^53 of them), which relaxes further,
+so the bound stays proven.
 """
 
 from __future__ import annotations
@@ -37,8 +39,14 @@ from kube_engine.records import RebalanceProblem
 
 # Largest capacity per node after scaling: keeps the model's coefficients small.
 SCALE_TO = 1 << 20
+# Largest total request after scaling: an over-committed node's capacity is that total, and a
+# type's capacities are summed, which must stay far from 2^63 (the snapshot allows 2^62 per
+# resource, on nodes of any size).
+TOTAL_TO = 1 << 40
 # Price resolution for a priced objective (prices are rounded down to it).
 PRICE_STEPS = 1000
+# Largest objective coefficients times their variables' bounds, summed, after scaling prices.
+OBJECTIVE_TO = float(1 << 53)
 # Secant lines kept per concave capacity function.
 LINES = 12
 
@@ -92,6 +100,7 @@ def pack_bound(
     over = (free < 0) | (load > free)
     # Scale each resource: requests down, capacities up.
     scale = np.maximum(1, -(-np.where(over, 0, capacity).max(axis=1, initial=1) // SCALE_TO))
+    scale = np.maximum(scale, -(-(sizes[:, None] * demand).sum(axis=0) // TOTAL_TO))
     capacity = -(-capacity // scale[:, None])
     demand = demand // scale[None, :]
     total = (sizes[:, None] * demand).sum(axis=0)
@@ -176,7 +185,14 @@ def pack_bound(
     if max_moves is not None:
         _leaving(m, x, group_now, max_moves)
 
-    scale_price = 1 if unit else PRICE_STEPS
+    scale_price = 1.0 if unit else float(PRICE_STEPS)
+    # The objective's terms together within 2^53 (exact in the LP's doubles, far from
+    # overflowing): huge prices get fewer steps.
+    priciest = sum(
+        ty.price * len(ty.nodes) for ty, y in zip(type_list, used, strict=True) if y is not None
+    )
+    if priciest * scale_price > OBJECTIVE_TO:
+        scale_price = OBJECTIVE_TO / priciest
     m.minimize(
         sum(
             int(math.floor(ty.price * scale_price)) * y
@@ -206,7 +222,10 @@ def proven_bound(
     solver.parameters.num_workers = max(1, workers)
     solver.parameters.random_seed = seed
     status = solver.solve(m)
-    if status == cp_model.INFEASIBLE or not math.isfinite(solver.best_objective_bound):
+    # MODEL_INVALID would be a bug here; its "bound" proves nothing either.
+    if status in (cp_model.INFEASIBLE, cp_model.MODEL_INVALID) or not math.isfinite(
+        solver.best_objective_bound
+    ):
         return None
     return float(solver.best_objective_bound)
 

@@ -16,6 +16,7 @@ Nothing in a cluster is changed: this is the plan.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from kube_engine.rebalancing.objective import (
     Allocatable,
     Scorer,
     Terms,
+    ceiling_of,
     node_prices,
     parse_objective,
     terms_of,
@@ -359,6 +361,12 @@ def rebalance(
     terms_before = terms_of(before, snapshot, price)
     scorer = Scorer.of(weights, move_cost, terms_before)
     allocatable = Allocatable.of(snapshot, before)
+    movable = sum(len(c["pods"]) for c in problem["classes"])
+    scorer.check_finite(
+        ceiling_of(before, allocatable, price),
+        movable if max_moves is None else min(max_moves, movable),
+        price is not None,
+    )
 
     # The start: the best of the heuristics for the weighted terms, or the placement as it is.
     starts: list[tuple[list[Move], list[str]]] = [([], [])]
@@ -478,7 +486,9 @@ def rebalance(
         if proof is not None and proof > floor.get(term):
             floor, bound_source = replace(floor, **{term: proof}), "cpsat"
     bound = scorer.value(floor, 0)
-    if status == "FEASIBLE" and value <= bound + 1e-9 * max(1.0, abs(value)):
+    # `check_finite` keeps both finite; a NaN or infinity is never a proof.
+    proven_optimal = math.isfinite(value) and math.isfinite(bound)
+    if status == "FEASIBLE" and proven_optimal and value <= bound + 1e-9 * max(1.0, abs(value)):
         status = "OPTIMAL"
     gone = set(before.nodes_in_use()).difference(after.nodes_in_use())
     target = pod_nodes | {m.pod: m.to_node for m in moves}

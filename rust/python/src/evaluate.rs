@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 
-use kube_engine_core::error::quoted;
+use kube_engine_core::error::{quoted, Error};
 use kube_engine_core::metrics::{self, Evaluation};
 use kube_engine_core::snapshot::Snapshot;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::args::{by_pod, device_masks, extract};
-use crate::errors::{detached, unknown_name};
+use crate::errors::{detached, unknown_name, OrRaise};
 use crate::snapshot::PySnapshot;
 
 /// Placement quality of a snapshot (or of another placement of its pods).
@@ -56,11 +56,13 @@ pub fn evaluate(
     let snap = s.clone();
     let inner = detached(py, move || {
         if moves.is_empty() {
-            metrics::evaluate(&snap, &snap.current)
+            Ok(metrics::evaluate(&snap, &snap.current))
         } else {
-            metrics::evaluate(&snap, &snap.assignment_with(&moves))
+            let a = snap.assignment_with(&moves)?;
+            Ok::<_, Error>(metrics::evaluate(&snap, &a))
         }
-    })?;
+    })?
+    .or_raise(py)?;
     Ok(PyEvaluation { inner, snapshot: s })
 }
 

@@ -4,16 +4,23 @@
 
 use std::collections::HashMap;
 
+use crate::error::ArgumentError;
 use crate::model::pod::PodPhase;
 use crate::resources::ResourceMatrix;
+use crate::snapshot::limits::{self, Excess};
 use crate::snapshot::{Assignment, PodId, Pods, Snapshot};
 
 impl Snapshot {
     /// This cluster with the pods it has bound, and then one new Pending, unbound pod per entry of
     /// `templates`, in order: a copy of that pod named `<name>-<i>` (`i` its position in
     /// `templates`). The snapshot's unbound pods are dropped: the arrivals stand for them. Nodes
-    /// and PodDisruptionBudgets are kept. Returns the new snapshot and the ids of the arrivals.
-    pub fn with_arrivals(&self, templates: &[PodId]) -> (Snapshot, Vec<PodId>) {
+    /// and PodDisruptionBudgets are kept. Returns the new snapshot and the ids of the arrivals;
+    /// an error on `arrivals` when the copies take the pods' requests past the snapshot limit
+    /// ([`crate::snapshot::MAX_TOTAL`]).
+    pub fn with_arrivals(
+        &self,
+        templates: &[PodId],
+    ) -> Result<(Snapshot, Vec<PodId>), ArgumentError> {
         let bound: Vec<PodId> = (0..self.pods.len() as PodId)
             .filter(|&p| self.current.node[p as usize].is_some())
             .collect();
@@ -49,7 +56,18 @@ impl Snapshot {
             volumes: self.volumes.clone(),
         };
         let first = bound.len() as PodId;
-        (snap, (first..first + templates.len() as PodId).collect())
+        if let Some(excess) = limits::first_excess(&snap) {
+            let who = match excess {
+                Excess::Pod(p, _) => match p.checked_sub(first) {
+                    Some(i) => format!("arrivals[{i}] ({})", self.pod_key(templates[i as usize])),
+                    None => snap.pod_key(p),
+                },
+                Excess::Node(n, _) => snap.nodes.name[n as usize].clone(),
+            };
+            let message = format!("{who}: {}", limits::describe(&snap, excess));
+            return Err(ArgumentError::invalid("arrivals", message));
+        }
+        Ok((snap, (first..first + templates.len() as PodId).collect()))
     }
 
     /// The pods `rows` names (with repetition); a row with `Some(i)` becomes the i-th arrival.
@@ -148,5 +166,30 @@ impl Snapshot {
                 .push(arrival.is_none() && gpu_devices_inferred[p]);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::snapshot::parse_documents;
+
+    #[test]
+    fn copies_past_the_limit_are_refused() {
+        let doc = r#"{"kind":"List","items":[
+            {"kind":"Node","metadata":{"name":"n"},"status":{"allocatable":{"memory":"4Ei"}}},
+            {"kind":"Pod","metadata":{"name":"big","namespace":"a"},
+             "spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"1","memory":"3Ei"}}}]}}]}"#;
+        let s = parse_documents(&[doc.as_bytes()]).unwrap();
+        let (copies, ids) = s.with_arrivals(&[0]).unwrap();
+        assert_eq!((copies.pods.len(), ids), (1, vec![0]));
+        let e = s.with_arrivals(&[0, 0]).unwrap_err();
+        assert_eq!(e.argument, "arrivals");
+        assert!(
+            e.message.starts_with(
+                "arrivals[1] (a/big): the pods up to this one request more than 4Ei (2^62) memory"
+            ),
+            "{}",
+            e.message
+        );
     }
 }

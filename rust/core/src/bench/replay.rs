@@ -108,15 +108,16 @@ pub fn node_order(n: usize, seed: u64) -> Vec<u32> {
 
 /// Places `arrivals` (pods of `snap`, in order, repeats allowed: a repeat is another pod like it)
 /// one at a time with `profile`, on the cluster as `snap` has it (its bound pods stay); equal
-/// totals broken by `tie_break`.
+/// totals broken by `tie_break`. An error when the arrivals together request more than a
+/// snapshot may (see [`Snapshot::with_arrivals`]).
 pub fn replay(
     snap: &Snapshot,
     arrivals: &[PodId],
     profile: &Profile,
     seed: u64,
     tie_break: TieBreak,
-) -> Replay {
-    let (s, ids) = snap.with_arrivals(arrivals);
+) -> Result<Replay, Error> {
+    let (s, ids) = snap.with_arrivals(arrivals)?;
     let mut state = ClusterState::new(&s, &s.current);
     let mut scheduler = Scheduler::new(profile, seed);
     scheduler.tie_break = tie_break;
@@ -164,7 +165,7 @@ pub fn replay(
         out.arrived_milli.push(arrived);
         out.allocated_milli.push(allocated);
     }
-    out
+    Ok(out)
 }
 
 /// The FGD protocol's arrivals from the pod list `pods`: shuffled, then topped up by draws with
@@ -248,7 +249,7 @@ pub fn fgd_replay(snap: &Snapshot, policy: &str, load: f64, seed: u64) -> Result
         .collect();
     let arrivals = fgd_arrivals(snap, &pods, load, seed);
     let ties = TieBreak::Rank(node_order(snap.nodes.len(), seed));
-    Ok(replay(snap, &arrivals, &profile, seed, ties))
+    replay(snap, &arrivals, &profile, seed, ties)
 }
 
 /// [`fgd_replay`] for every policy × seed, in parallel; results policy-major (all seeds of the

@@ -10,6 +10,7 @@ pub mod local_search;
 
 use crate::error::{ArgumentError, Error};
 use crate::metrics::bounds::martello_toth_l2;
+use crate::snapshot::MAX_TOTAL;
 
 /// Items as rows of `dims` sizes, and the bin capacity per dimension.
 #[derive(Clone, Debug)]
@@ -44,6 +45,15 @@ impl Instance {
             )
             .into());
         }
+        if let Some((d, &c)) = capacity.iter().enumerate().find(|(_, &c)| c > MAX_TOTAL) {
+            return Err(ArgumentError::invalid(
+                "capacity",
+                format!("capacity[{d}]: {c} is more than 2^62, the most kube-engine adds up"),
+            )
+            .into());
+        }
+        // As in a snapshot, sums stay within 2^62, so that loads never overflow.
+        let mut total = vec![0i64; dims];
         for (k, &w) in sizes.iter().enumerate() {
             let (i, d) = (k / dims, k % dims);
             if w < 0 || w > capacity[d] {
@@ -52,6 +62,17 @@ impl Instance {
                     format!(
                         "item {i} dimension {d}: size {w} is outside 0..={}",
                         capacity[d]
+                    ),
+                )
+                .into());
+            }
+            total[d] += w;
+            if total[d] > MAX_TOTAL {
+                return Err(ArgumentError::invalid(
+                    "sizes",
+                    format!(
+                        "item {i} dimension {d}: the sizes up to this item add up to more than \
+                         2^62, the most kube-engine adds up"
                     ),
                 )
                 .into());
@@ -334,22 +355,32 @@ pub fn check(inst: &Instance, bin: &[i64]) -> Result<usize, Error> {
             ArgumentError::invalid("bins", format!("item {i}: bin index {b} is negative")).into(),
         );
     }
-    let used = bin.iter().map(|&b| b as usize + 1).max().unwrap_or(0);
+    // Bins by first use, not by index: an index may be as large as it likes without costing
+    // memory.
+    let mut dense: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let d = inst.dims;
-    let mut load = vec![0i64; used * d];
+    let mut load: Vec<i64> = Vec::new();
     for (i, &b) in bin.iter().enumerate() {
+        let next = dense.len();
+        let slot = *dense.entry(b).or_insert(next);
+        if slot == next {
+            load.resize(load.len() + d, 0);
+        }
+        // The instance's sizes add up to at most 2^62 per dimension: no overflow.
         for (k, &w) in inst.item(i).iter().enumerate() {
-            load[b as usize * d + k] += w;
+            load[slot * d + k] += w;
         }
     }
-    for b in 0..used {
+    let mut bins: Vec<(i64, usize)> = dense.into_iter().collect();
+    bins.sort_unstable();
+    for (b, slot) in &bins {
         for k in 0..d {
-            if load[b * d + k] > inst.capacity[k] {
+            if load[slot * d + k] > inst.capacity[k] {
                 return Err(ArgumentError::invalid(
                     "bins",
                     format!(
                         "bin {b} dimension {k}: load {} exceeds capacity {}",
-                        load[b * d + k],
+                        load[slot * d + k],
                         inst.capacity[k]
                     ),
                 )
@@ -357,11 +388,7 @@ pub fn check(inst: &Instance, bin: &[i64]) -> Result<usize, Error> {
             }
         }
     }
-    let mut seen = vec![false; used];
-    for &b in bin {
-        seen[b as usize] = true;
-    }
-    Ok(seen.iter().filter(|&&s| s).count())
+    Ok(bins.len())
 }
 
 #[cfg(test)]
@@ -414,6 +441,29 @@ mod tests {
         assert!(check(&i, &[0]).is_err());
         assert!(check(&i, &[0, -1]).is_err());
         assert_eq!(check(&i, &[0, 3]).unwrap(), 2);
+        // Far-off indices cost no memory.
+        assert_eq!(check(&i, &[i64::MAX, 0]).unwrap(), 2);
+    }
+
+    #[test]
+    fn sizes_at_the_limit_pack_and_beyond_it_are_refused() {
+        let quarter = MAX_TOTAL / 4;
+        let i = Instance::new(vec![quarter; 4], vec![MAX_TOTAL]).unwrap();
+        assert_eq!(lower_bounds(&i), LowerBounds { l1: 1, l2: 1 });
+        assert_eq!(best_heuristic(&i).bins, 1);
+        assert_eq!(check(&i, &[0, 0, 0, 0]).unwrap(), 1);
+        let i = Instance::new(vec![quarter; 4], vec![quarter]).unwrap();
+        assert_eq!(best_heuristic(&i).bins, 4);
+        let searched = local_search::local_search(&i, &best_heuristic(&i), 1, 10_000, 0);
+        assert_eq!(searched.bins, 4);
+        let err = Instance::new(vec![quarter; 5], vec![MAX_TOTAL]).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("item 4 dimension 0: the sizes up to this item"));
+        let err = Instance::new(vec![1], vec![i64::MAX]).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("capacity[0]: 9223372036854775807 is more than 2^62"));
     }
 
     #[test]

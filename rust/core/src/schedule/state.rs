@@ -178,8 +178,8 @@ impl<'s> ClusterState<'s> {
         let nz = s.pods.nonzero[pi];
         let (have, used) = (s.nodes.allocatable.row(ni), self.requested.row(ni));
         let room = &mut self.room[ni];
-        room.nonzero[0] += sign * nz[0];
-        room.nonzero[1] += sign * nz[1];
+        room.nonzero[0] = room.nonzero[0].saturating_add(sign * nz[0]);
+        room.nonzero[1] = room.nonzero[1].saturating_add(sign * nz[1]);
         room.requested = [used[CPU], used[MEMORY]];
         room.free_pods_storage = [PODS, EPHEMERAL_STORAGE].map(|r| have[r].saturating_sub(used[r]));
     }

@@ -3,7 +3,7 @@
 //! on ties), so partly used devices fill up before whole ones are broken.
 
 use super::{Assignment, NodeId, PodId, Snapshot};
-use crate::error::InputError;
+use crate::error::{ArgumentError, InputError};
 use crate::model::gpu::{self, DeviceMask, GpuDemand, GPU_DEVICES_ANNOTATION};
 
 /// Devices for `demand` on a node with `free` milli per device, taken from `free`. When nothing
@@ -81,14 +81,26 @@ pub(super) fn assign_at_load(
 impl Snapshot {
     /// The current placement with some pods moved (`None`: unbound), optionally onto given GPU
     /// devices. Moved pods without given devices get them by best fit on their new node, in pod
-    /// order, after the pods that stay and those with given devices have taken theirs.
+    /// order, after the pods that stay and those with given devices have taken theirs. Given
+    /// devices must exist on the pod's new node (an `ArgumentError` on `gpu_devices` otherwise).
     pub fn assignment_with(
         &self,
         moves: &[(PodId, Option<NodeId>, Option<DeviceMask>)],
-    ) -> Assignment {
+    ) -> Result<Assignment, ArgumentError> {
         let mut a = self.current.clone();
         let mut fit = vec![false; self.pods.len()];
         for &(p, n, devices) in moves {
+            if let (Some(n), Some(mask)) = (n, devices) {
+                let have = self.nodes.gpu_devices[n as usize];
+                if let Some(d) = gpu::mask_indices(mask).find(|&d| d >= have) {
+                    let message = format!(
+                        "gpu_devices[{:?}]: node {:?} has no device {d} (it has {have})",
+                        self.pod_key(p),
+                        self.nodes.name[n as usize]
+                    );
+                    return Err(ArgumentError::invalid("gpu_devices", message));
+                }
+            }
             if a.node[p as usize] != n || devices.is_some() {
                 a.node[p as usize] = n;
                 a.gpu_devices[p as usize] = devices.unwrap_or(0);
@@ -111,6 +123,6 @@ impl Snapshot {
             }
             a.gpu_devices[p] = take_best_fit(&mut free[n as usize], demand);
         }
-        a
+        Ok(a)
     }
 }

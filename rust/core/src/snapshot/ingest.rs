@@ -661,6 +661,11 @@ fn build(
         device_annotations.push(r.gpu_devices);
     }
     super::devices::assign_at_load(&mut s, &pod_paths, &device_annotations)?;
+    super::limits::check(
+        &s,
+        |n| node_paths[n as usize].to_string(),
+        |p| pod_paths[p as usize].to_string(),
+    )?;
 
     // PodDisruptionBudgets.
     let mut pdb_index: HashMap<String, &str> = HashMap::new();

@@ -4,6 +4,7 @@
 mod classes;
 mod devices;
 mod ingest;
+pub(crate) mod limits;
 mod merge;
 mod reach;
 mod shared;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub(crate) use classes::ConstraintClasses;
 pub use ingest::{parse_documents, parse_documents_with, spec_effective_request, ParseOptions};
+pub use limits::MAX_TOTAL;
 pub use merge::{list_continue, merge_lists};
 
 use crate::hash::IdMap;

@@ -84,7 +84,8 @@ pub fn replay(
     let snap = s.clone();
     let inner = detached(py, move || {
         core_replay::replay(&snap, &ids, &profile, seed, tie_break)
-    })?;
+    })?
+    .or_raise(py)?;
     Ok(PyReplay { inner, snapshot: s })
 }
 
