@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import itertools
 import json
 import os
@@ -605,6 +606,17 @@ def test_an_absurd_retry_after_ends_the_read_at_once(
     # Cut to 60 s, longer than the budget: not waited for at all.
     assert sleeps == [] and len(emu.requests_for(PODS_PATH)) == 1
     assert time.monotonic() - start < 2.0
+
+
+def test_the_bounds_are_installed_once(emu: KubeEmulator, tmp_path: Path) -> None:
+    api_client = cluster.connect(emu.write_kubeconfig(tmp_path / "kubeconfig"))
+    pools = dict(api_client.rest_client.pool_manager.pool_classes_by_scheme)
+    cluster.http_limits.install(api_client)  # as the applier's Api does again
+    assert api_client.rest_client.pool_manager.pool_classes_by_scheme == pools
+    assert all(
+        p.ConnectionCls.__bases__[0].response_class is http.client.HTTPResponse
+        for p in pools.values()
+    )
 
 
 def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_timeout(

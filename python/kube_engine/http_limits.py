@@ -118,6 +118,8 @@ def _bounded_pool(pool: type) -> type:
     """A subclass of a urllib3 connection pool class whose connections read answers through
     :class:`_BoundedResponse` (urllib3 builds its own response on top of http.client's)."""
     connection = pool.ConnectionCls  # type: ignore[attr-defined]
+    if issubclass(connection.response_class, _BoundedResponse):  # installed before
+        return pool
     bounded_connection = type(
         connection.__name__, (connection,), {"response_class": _BoundedResponse}
     )
