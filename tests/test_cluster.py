@@ -7,6 +7,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import socket
 import time
 import tracemalloc
@@ -265,6 +266,24 @@ def test_expired_continue_token_restarts_the_list(emu: KubeEmulator, tmp_path: P
     ]
     gone = pod_requests[1].response_json()
     assert (gone["kind"], gone["reason"], gone["code"]) == ("Status", "Expired", 410)
+
+
+def test_the_pages_of_an_expired_pass_do_not_count_against_max_bytes(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    expected = populate(emu, nodes=2, pods=250, pdbs=0)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    cluster.read_snapshot(kubeconfig, page_size=100)
+    bodies = [len(r.response.encode()) for r in emu.requests if r.response is not None]
+    # A read's answers, headers included (a few hundred bytes each), but not the abandoned page.
+    held = sum(bodies) + 1000 * len(bodies)
+    assert held < sum(bodies) + min(bodies[1:4])  # the pods' pages, the first of them abandoned
+    emu.inject(path=PODS_PATH, when=has_continue, before=lambda r: emu.expire_continue_tokens())
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=100, max_bytes=held)
+
+    assert assignments(snap) == expected
+    assert [r.status for r in emu.requests_for(PODS_PATH)][-5:] == [200, 410, 200, 200, 200]
 
 
 def test_expiring_over_and_over_gives_up_with_cluster_error(
@@ -775,13 +794,17 @@ def test_max_bytes_counts_the_answers_of_the_whole_read(emu: KubeEmulator, tmp_p
     with pytest.raises(kube_engine.ClusterError) as err:
         cluster.read_snapshot(kubeconfig, max_bytes=20_000)
 
-    # The nodes fit; the pods' page is refused on its Content-Length, by what the nodes left.
+    # The nodes fit; the pods' page is refused on its Content-Length, by what the nodes left
+    # (their body and their headers).
     (nodes,) = emu.requests_for(NODES_PATH)
-    left = 20_000 - len(nodes.response.encode()) if nodes.response else 0
-    assert str(err.value).startswith(
+    body = len(nodes.response.encode()) if nodes.response else 0
+    found = re.fullmatch(
         f"listing pods from {emu.url}: answer refused: the answer's Content-Length of "
+        r"\d+ bytes is over the limit of (\d+) bytes \((\d+) of the read's max_bytes=20000 left\)",
+        str(err.value),
     )
-    assert str(err.value).endswith(f"({left} of the read's max_bytes=20000 left)")
+    assert found is not None, str(err.value)
+    assert found[1] == found[2] and 20_000 - body - 1000 < int(found[1]) < 20_000 - body
 
 
 def test_a_compressed_answer_is_refused_without_inflating_it(

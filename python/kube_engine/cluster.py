@@ -445,10 +445,13 @@ class _ListReader:
     def read(self) -> list[bytes]:
         """All pages, restarting the list when its continue token expires."""
         restarts = 0
+        bytes_left = self.retries.bytes_left
         while True:
             try:
                 return self._read_once()
             except _Expired as exc:
+                # The pages of the abandoned pass are dropped: max_bytes bounds what is held.
+                self.retries.bytes_left = bytes_left
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise ClusterError(
@@ -513,7 +516,7 @@ class _ListReader:
         }
         if token is not None:
             kwargs["_continue"] = token
-        with http_limits.bounded(retries.timeout, retries.bytes_left):
+        with http_limits.bounded(retries.timeout, retries.bytes_left) as bounds:
             resp = self.list_call(**kwargs)
             try:
                 data = resp.data
@@ -523,7 +526,7 @@ class _ListReader:
                 release = getattr(resp, "release_conn", None)
                 if release is not None:
                     release()
-        retries.bytes_left -= len(data)
+        retries.bytes_left -= bounds.received
         return bytes(data)
 
     def _fetch_with_retries(self, token: str | None) -> bytes:

@@ -149,7 +149,8 @@ class _BoundedResponse(http.client.HTTPResponse):
                 f"the answer is compressed (Content-Encoding: {excerpt(encoding)}), "
                 "which was not asked for"
             )
-        if self.length is not None and bounds.received + self.length > bounds.max_bytes:
+        # The body alone, against the whole limit: what was received so far may hold some of it.
+        if self.length is not None and self.length > bounds.max_bytes:
             raise bounds.refuse(
                 f"the answer's Content-Length of {self.length} bytes is over the limit of "
                 f"{bounds.max_bytes} bytes"
