@@ -822,6 +822,11 @@ def test_a_trickled_answer_is_no_answer_after_the_timeout(
             "answer refused: the answer is over the limit of 1048576 bytes",
         ),
         (
+            Response(200, b"ffffffffffff\r\n", headers={"Transfer-Encoding": "chunked"}),
+            "answer refused: the answer announces 281474976710655 bytes, over the limit of "
+            "1048576 bytes",
+        ),
+        (
             Response(200, b"\x1f\x8b" + b"\0" * 100, headers={"Content-Encoding": "gzip"}),
             "answer refused: the answer is compressed (Content-Encoding: gzip), which was not "
             "asked for",

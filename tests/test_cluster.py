@@ -807,6 +807,25 @@ def test_max_bytes_counts_the_answers_of_the_whole_read(emu: KubeEmulator, tmp_p
     assert found[1] == found[2] and 20_000 - body - 1000 < int(found[1]) < 20_000 - body
 
 
+@pytest.mark.parametrize("size", ["fffffffffff", "7fffffffffffffff", "f" * 40])
+def test_a_chunk_announcing_more_than_max_bytes_is_refused(
+    emu: KubeEmulator, tmp_path: Path, size: str
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    body = size.encode() + b"\r\n" + b" " * 1000  # the chunk never comes
+    emu.inject(path=NODES_PATH, answer=Response(200, body, {"Transfer-Encoding": "chunked"}))
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, timeout=5.0)
+
+    assert str(err.value) == (
+        f"listing nodes from {emu.url}: answer refused: the answer announces {int(size, 16)} "
+        f"bytes, over the limit of {cluster.MAX_READ_BYTES} bytes "
+        f"({cluster.MAX_READ_BYTES} of the read's max_bytes={cluster.MAX_READ_BYTES} left)"
+    )
+
+
 def test_a_compressed_answer_is_refused_without_inflating_it(
     emu: KubeEmulator, tmp_path: Path
 ) -> None:

@@ -47,6 +47,9 @@ __all__ = ["RETRY_AFTER_MAX", "AnswerRefused", "Bounds", "bounded", "excerpt", "
 #: Longest wait a ``Retry-After`` is taken at its word for, in seconds; longer ones are cut to it.
 RETRY_AFTER_MAX = 60.0
 
+# Bytes read at once where the server announced more.
+_PIECE = 1 << 20
+
 # Digits of a Retry-After beyond which it is certainly longer than RETRY_AFTER_MAX (and int() of
 # thousands of digits would raise).
 _RETRY_AFTER_DIGITS = 9
@@ -155,6 +158,25 @@ class _BoundedResponse(http.client.HTTPResponse):
                 f"the answer's Content-Length of {self.length} bytes is over the limit of "
                 f"{bounds.max_bytes} bytes"
             )
+
+
+    def _safe_read(self, amt: int) -> bytes:
+        """``amt`` bytes (a chunk's size, a Content-Length), read a piece at a time: the stdlib
+        reads them with one ``read(amt)``, which allocates ``amt`` bytes before reading any, and
+        a chunk size of ``ffffffffffff`` would raise a bare MemoryError or OverflowError."""
+        bounds = self._bounds
+        if bounds is None:
+            return super()._safe_read(amt)  # type: ignore[misc, no-any-return]
+        if amt > bounds.max_bytes:
+            raise bounds.refuse(
+                f"the answer announces {amt} bytes, over the limit of {bounds.max_bytes} bytes"
+            )
+        parts = []
+        while amt > 0:
+            part = super()._safe_read(min(amt, _PIECE))  # type: ignore[misc]
+            parts.append(part)
+            amt -= len(part)
+        return b"".join(parts)
 
 
 class _SocketReader(io.RawIOBase):
