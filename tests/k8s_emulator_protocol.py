@@ -400,6 +400,7 @@ class Response:
     stream: Iterator[bytes] | None = None
     trickle: float = 0.0  # seconds between the bytes of the body (0: sent at once)
     trickle_head: bool = False  # the status line and headers are trickled too
+    until_close: bool = False  # no Content-Length: the body ends where the connection does
 
     def encode(self) -> bytes:
         if self.body is None:
@@ -1068,7 +1069,10 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", "application/json")
-            if "Content-Length" not in resp.headers:
+            if resp.until_close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            elif "Content-Length" not in resp.headers:
                 self.send_header("Content-Length", str(len(payload)))
             for name, value in resp.headers.items():
                 self.send_header(name, value)

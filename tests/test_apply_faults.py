@@ -850,6 +850,17 @@ def test_an_answer_too_big_compressed_or_unreadable_is_no_answer(
     assert took < 0.3 + 0.5
 
 
+def test_an_answer_that_ends_where_the_connection_does_is_read(emu: KubeEmulator, api: Api) -> None:
+    web_a = emu.get("pods", "web-a", NS)
+    emu.inject(
+        path=f"/api/v1/namespaces/{NS}/pods/web-a", answer=Response(200, web_a, until_close=True)
+    )
+
+    answer = api.get_pod(NS, "web-a")
+
+    assert (answer.status, answer.body) == (200, web_a)
+
+
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("3", 3.0), ("nan", None), ("inf", None), ("-1", None), ("999999", 60.0), ("", None)],

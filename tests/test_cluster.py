@@ -807,6 +807,23 @@ def test_max_bytes_counts_the_answers_of_the_whole_read(emu: KubeEmulator, tmp_p
     assert found[1] == found[2] and 20_000 - body - 1000 < int(found[1]) < 20_000 - body
 
 
+def test_an_answer_that_ends_where_the_connection_does_is_read(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    """No Content-Length, no chunks: an HTTP/1.0 server, or a proxy, closing the connection at
+    the end of the body. The client closes its side before reading the body."""
+    expected = populate(emu, pods=12)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    pods = emu.objects(PODS)
+    page = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
+    emu.inject(path=PODS_PATH, answer=Response(200, page, until_close=True))
+
+    snap = cluster.read_snapshot(kubeconfig)
+
+    assert assignments(snap) == expected
+    assert sleeps == []  # read at the first attempt
+
+
 @pytest.mark.parametrize("size", ["fffffffffff", "7fffffffffffffff", "f" * 40])
 def test_a_chunk_announcing_more_than_max_bytes_is_refused(
     emu: KubeEmulator, tmp_path: Path, size: str

@@ -138,8 +138,10 @@ class _BoundedResponse(http.client.HTTPResponse):
         self._bounds: Bounds | None = getattr(_local, "bounds", None)
         if self._bounds is not None:
             self._bounds.received = 0
-            self.fp.close()
-            self.fp = io.BufferedReader(_SocketReader(sock, self._bounds))
+            # The socket's own reader keeps the socket open for as long as the answer is read
+            # (http.client closes a connection that will close before its body is read).
+            raw = self.fp.detach()
+            self.fp = io.BufferedReader(_SocketReader(raw, sock, self._bounds))
 
     def begin(self) -> None:
         super().begin()
@@ -158,7 +160,6 @@ class _BoundedResponse(http.client.HTTPResponse):
                 f"the answer's Content-Length of {self.length} bytes is over the limit of "
                 f"{bounds.max_bytes} bytes"
             )
-
 
     def _safe_read(self, amt: int) -> bytes:
         """``amt`` bytes (a chunk's size, a Content-Length), read a piece at a time: the stdlib
@@ -180,15 +181,21 @@ class _BoundedResponse(http.client.HTTPResponse):
 
 
 class _SocketReader(io.RawIOBase):
-    """Reads a socket for at most what is left until the deadline, and at most ``max_bytes``."""
+    """Reads a socket (through ``raw``, its reader) for at most what is left until the
+    deadline, and at most ``max_bytes``."""
 
-    def __init__(self, sock: socket.socket, bounds: Bounds) -> None:
+    def __init__(self, raw: Any, sock: socket.socket, bounds: Bounds) -> None:
         super().__init__()
+        self._raw = raw
         self._sock = sock
         self._bounds = bounds
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
     def readinto(self, buffer: Any) -> int:
         bounds = self._bounds
@@ -197,7 +204,7 @@ class _SocketReader(io.RawIOBase):
             # A timeout, as the socket's own would be: urllib3 makes it a ReadTimeoutError.
             raise TimeoutError(f"no complete answer within {bounds.timeout:g}s")
         self._sock.settimeout(left)
-        n = self._sock.recv_into(buffer)
+        n: int = self._raw.readinto(buffer)
         bounds.received += n
         if bounds.received > bounds.max_bytes:
             raise bounds.refuse(f"the answer is over the limit of {bounds.max_bytes} bytes")

@@ -88,6 +88,7 @@ pub fn merge_lists(pages: &[&[u8]]) -> Result<Vec<u8>, InputError> {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a list object")]
 struct PageHead {
     #[serde(default)]
     kind: Option<String>,
@@ -173,6 +174,12 @@ mod tests {
             (None, None, 0)
         );
         assert!(list_page(b"nope").is_err());
+        let number = list_page(b"2").unwrap_err();
+        assert!(
+            number.message.contains("expected a list object"),
+            "{}",
+            number.message
+        );
         assert!(list_page(br#"{"items":5}"#).is_err());
     }
 }
