@@ -9,10 +9,11 @@ requests through the official ``kubernetes`` client, inside a :func:`bounded` bl
   the request: a server that trickles its answer a byte at a time (its headers or its body) would
   hold a read for ever. Here every read of the socket waits at most until the block's deadline
   (``timeout`` seconds after it began), and a read past it fails as a timeout does (urllib3's
-  ``ReadTimeoutError``): the status line, the headers and the whole body, connecting included,
-  come within ``timeout``. (The TLS handshake is the exception: each of its socket operations
-  waits at most the client's connect timeout, ``timeout`` too, but the handshake as a whole is
-  not held to the deadline.)
+  ``ReadTimeoutError``): the status line, the headers and the whole body come within ``timeout``
+  of the start. Connecting is held to the client's connect timeout, ``timeout`` as well: the TCP
+  connect, and the TLS handshake as a whole (Python bounds a handshake by the socket's timeout,
+  not each of its reads). A request thus ends within ``timeout``, or within twice that when
+  connecting alone took longer.
 * **A cap on the size of an answer** (status line, headers and body, as received): an answer whose
   ``Content-Length`` is over it is refused before its body is read; one that runs past it (chunked,
   or a lying length) is cut off there. Either raises :class:`AnswerRefused`, which is not retried:
