@@ -19,8 +19,9 @@ restarted from the beginning (at most :data:`MAX_RESTARTS` times). Anything not 
 How long a read can take when things go wrong (the user is waiting, and a CronJob should fail
 rather than hang):
 
-* each request takes at most ``timeout`` seconds, all of it: connecting, the headers and the whole
-  body (a server trickling its answer a byte at a time is cut off there, see
+* each request's answer, its headers and its whole body, comes within ``timeout`` seconds (a
+  server trickling its answer a byte at a time is cut off there), and connecting takes at most
+  ``timeout`` too: a request ends within ``2 * timeout`` at worst (see
   :mod:`kube_engine.http_limits`);
 * until the server has answered once, a transport failure (connection refused, no answer, a dropped
   connection, TLS) is not retried: a server that never answered is down or not the one meant, and
@@ -50,7 +51,7 @@ How much a read can hold, whatever the server sends (each limit a keyword argume
   or not JSON, ends the read.
 
 Worst cases, then: a read holds at most ``max_bytes`` of answers, and takes at most
-``timeout`` per request (pages bounded as above) plus its retry budget and one more ``timeout``.
+``2 * timeout`` per request (pages bounded as above) plus its retry budget and one more request.
 """
 
 from __future__ import annotations
