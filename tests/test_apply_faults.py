@@ -838,6 +838,16 @@ def test_a_trickled_answer_is_no_answer_after_the_timeout(
         (Response(200, b"[1, 2]"), "the answer is not a JSON object: '[1, 2]'"),
         (Response(200, b"[" * 100_000), "the answer is not a JSON object: '" + "[" * 100 + "...'"),
     ],
+    ids=[
+        "8-gib-length",
+        "endless",
+        "endless-500",
+        "huge-chunk",
+        "gzip",
+        "html",
+        "array",
+        "nested-too-deep",
+    ],
 )
 def test_an_answer_too_big_compressed_or_unreadable_is_no_answer(
     emu: KubeEmulator, api: Api, response: Response, message: str

@@ -889,6 +889,7 @@ def test_a_compressed_answer_is_refused_without_inflating_it(
             'expected a sequence at line 1 column 27; it begins \'{"kind":"NodeList","items":{}}\'',
         ),
     ],
+    ids=["html", "binary", "status", "pod-list", "array", "items-not-array"],
 )
 def test_a_200_that_is_not_the_list_asked_for_ends_the_read(
     emu: KubeEmulator, tmp_path: Path, body: Any, message: str
