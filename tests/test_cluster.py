@@ -861,6 +861,19 @@ def test_a_compressed_answer_is_refused_without_inflating_it(
     assert [r.header("Accept-Encoding") for r in emu.requests_for(PODS_PATH)] == ["identity"]
 
 
+def test_an_error_whose_body_nests_too_deep_is_reported_cut(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=NODES_PATH, answer=Response(400, b"[" * 100_000))
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert str(err.value) == "listing nodes: HTTP 400 Bad Request: " + "[" * 500 + "..."
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
