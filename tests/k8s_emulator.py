@@ -778,7 +778,7 @@ class KubeEmulator:
         at_request: int | None = None,
         when: Callable[[Request], bool] | None = None,
         times: int | None = 1,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         delay: float = 0.0,
         drop: bool = False,
         before: Callable[[Request], object] | None = None,
@@ -786,6 +786,9 @@ class KubeEmulator:
         message: str | None = None,
         after_serving: bool = False,
         then: Callable[[Request], object] | None = None,
+        answer: Response | None = None,
+        trickle: float = 0.0,
+        trickle_head: bool = False,
     ) -> Fault:
         """Queue a fault. Faults are tried in the order queued; a request takes at most one.
 
@@ -795,15 +798,23 @@ class KubeEmulator:
 
         Effect: ``before(request)`` runs first; then a ``delay`` (seconds); then either the
         connection is dropped (``drop``), or a Status error ``status`` is answered (with
-        ``Retry-After: retry_after`` and ``details.retryAfterSeconds`` when given, 0 included),
-        or, with no status, the request is served normally; ``then(request)`` runs after it was.
+        ``Retry-After: retry_after`` and ``details.retryAfterSeconds`` when given, 0 included; a
+        str is sent as it is, ``"nan"`` say), or ``answer`` is answered as it is (a misbehaving
+        server: a body that is no JSON, a lying Content-Length, an endless stream), or, with none
+        of these, the request is served normally; ``then(request)`` runs after it was. With
+        ``trickle`` the answer's body goes out a byte at a time, ``trickle`` seconds apart (and
+        its status line and headers too with ``trickle_head``).
         With ``after_serving`` the request is served first and the delay, drop or status replace
         its answer (the server acted; the client does not learn it did).
         ``inject(before=lambda r: emu.expire_continue_tokens(), path=...)`` makes the server itself
         answer 410 for a continue token, as after a real expiry.
         """
-        if status is None and not delay and not drop and before is None and then is None:
-            raise ValueError("a fault needs a status, a delay, drop=True or a before/then action")
+        acts = status is not None or delay or drop or trickle or answer is not None
+        if not acts and before is None and then is None:
+            raise ValueError(
+                "a fault needs a status, a delay, drop=True, a before/then action, an answer "
+                "or a trickle"
+            )
         fault = Fault(
             status=status,
             retry_after=retry_after,
@@ -819,6 +830,9 @@ class KubeEmulator:
             times=times,
             after_serving=after_serving,
             then=then,
+            answer=answer,
+            trickle=trickle,
+            trickle_head=trickle_head,
         )
         with self._lock:
             self._faults.append(fault)
@@ -1002,7 +1016,9 @@ class KubeEmulator:
             if fault.drop:
                 return None
             if fault.status is not None:
-                return self._answer(req, fault.error().response())
+                return self._answer(req, fault.shaped(fault.error().response()))
+            if fault.answer is not None:
+                return self._answer(req, fault.shaped(fault.answer))
         resp = self._serve(req)
         if fault is not None and fault.after_serving:
             req.notes["served_status"] = resp.status
@@ -1014,7 +1030,7 @@ class KubeEmulator:
                 resp = fault.error().response()
         if fault is not None and fault.then is not None:
             fault.then(req)
-        return self._answer(req, resp)
+        return self._answer(req, resp if fault is None else fault.shaped(resp))
 
     def _answer(self, req: Request, resp: Response) -> Response:
         req.status, req.response = resp.status, resp

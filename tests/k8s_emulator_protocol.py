@@ -7,23 +7,26 @@ own:
 * resource types (:class:`ResourceType`) and the Status error documents the API server answers
   (:class:`ApiError`, :func:`status_body`, upstream's messages);
 * a request as the emulator saw it (:class:`Request`), an answer (:class:`Response`), injected and
-  seeded random faults (:class:`Fault`, :class:`RandomFaults`);
+  seeded random faults (:class:`Fault`, :class:`RandomFaults`), among them a misbehaving server's
+  answers: any answer at all, or one sent a byte at a time;
 * label selectors (the query syntax and ``LabelSelector`` objects) and field selectors;
 * the patch formats (JSON merge patch, strategic merge patch as far as emulated, JSON patch);
 * RBAC: the request attributes kube-apiserver authorizes (:func:`request_info`) and a ClusterRole's
   rules checked against them (:func:`authorize`), with upstream's ``403`` wording;
 * the loopback HTTP server (:class:`LoopbackServer`), which hands every request to one function
-  and can stream a chunked answer (a watch).
+  and can stream a chunked answer (a watch), or trickle an answer a byte at a time.
 
 Everything public here is re-exported by ``k8s_emulator``; tests import from there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -391,8 +394,13 @@ class Request:
 class Response:
     status: int
     body: Any = None  # JSON-serialisable, or bytes sent as they are
+    # Sent as they are; a Content-Length given here is sent instead of the body's own length.
     headers: dict[str, str] = field(default_factory=dict)
-    stream: Iterator[bytes] | None = None  # a chunked answer (a watch), sent as it is produced
+    # An answer sent as it is produced (a watch): chunked, unless headers give a Content-Length.
+    stream: Iterator[bytes] | None = None
+    trickle: float = 0.0  # seconds between the bytes of the body (0: sent at once)
+    trickle_head: bool = False  # the status line and headers are trickled too
+    until_close: bool = False  # no Content-Length: the body ends where the connection does
 
     def encode(self) -> bytes:
         if self.body is None:
@@ -410,7 +418,11 @@ class Fault:
     """An injected failure. Matching: all given criteria must hold (none given: any request)."""
 
     status: int | None = None  # answer with this Status error (None: answer normally after `delay`)
-    retry_after: int | None = None  # Retry-After header and details.retryAfterSeconds, seconds
+    # Retry-After header and (when an int) details.retryAfterSeconds; a str is sent as it is.
+    retry_after: int | str | None = None
+    answer: Response | None = None  # answer this instead of serving the request
+    trickle: float = 0.0  # send the answer's body a byte at a time, this many seconds apart
+    trickle_head: bool = False  # and its status line and headers too (a slowloris server)
     delay: float = 0.0  # seconds to wait before answering (longer than the client timeout: a hang)
     drop: bool = False  # close the connection without any answer
     reason: str | None = None
@@ -446,10 +458,17 @@ class Fault:
     def exhausted(self) -> bool:
         return self.times is not None and self.hits >= self.times
 
+    def shaped(self, resp: Response) -> Response:
+        """``resp`` as this fault sends it."""
+        if not self.trickle:
+            return resp
+        return dataclasses.replace(resp, trickle=self.trickle, trickle_head=self.trickle_head)
+
     def error(self) -> ApiError:
         assert self.status is not None
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
-        details = {"retryAfterSeconds": self.retry_after} if self.retry_after is not None else None
+        seconds = self.retry_after if isinstance(self.retry_after, int) else None
+        details = {"retryAfterSeconds": seconds} if seconds is not None else None
         message = self.message or _DEFAULT_MESSAGES.get(self.status, "injected fault")
         return ApiError(self.status, message, self.reason, details=details, headers=headers)
 
@@ -1004,6 +1023,12 @@ class LoopbackServer(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up on an answer (refused it, or timed out) resets the connection:
+        # nothing worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         with self._conns_lock:
             conns = list(self._conns)
@@ -1038,10 +1063,17 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             self._send_stream(resp, resp.stream)
             return
         payload = resp.encode()
+        if resp.trickle:
+            self._send_trickled(resp, payload)
+            return
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
+            if resp.until_close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            elif "Content-Length" not in resp.headers:
+                self.send_header("Content-Length", str(len(payload)))
             for name, value in resp.headers.items():
                 self.send_header(name, value)
             self.end_headers()
@@ -1049,19 +1081,47 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (e.g. timed out) before the answer
             self.close_connection = True
 
+    def _send_trickled(self, resp: Response, payload: bytes) -> None:
+        """The answer a byte at a time, ``resp.trickle`` seconds apart: its body, or all of it."""
+        try:
+            phrase = HTTPStatus(resp.status).phrase
+        except ValueError:
+            phrase = ""
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload))}
+        lines = [f"HTTP/1.1 {resp.status} {phrase}"]
+        lines += [f"{k}: {v}" for k, v in (headers | resp.headers).items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            if resp.trickle_head:
+                payload = head + payload
+            else:
+                self.wfile.write(head)
+            for i in range(len(payload)):
+                self.wfile.write(payload[i : i + 1])
+                time.sleep(resp.trickle)
+        except OSError:  # the client gave up
+            pass
+        self.close_connection = True
+
     def _send_stream(self, resp: Response, stream: Iterator[bytes]) -> None:
-        """A chunked answer, each chunk written as soon as it is produced (a watch)."""
+        """A chunked answer, each chunk written as soon as it is produced (a watch); with a
+        Content-Length among the headers, the chunks are sent as they are instead."""
+        chunked = "Content-Length" not in resp.headers
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
             for name, value in resp.headers.items():
                 self.send_header(name, value)
             self.end_headers()
             for chunk in stream:
-                if chunk:
+                if chunk and chunked:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.write(b"0\r\n\r\n")
+                elif chunk:
+                    self.wfile.write(chunk)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client stopped watching
             self.close_connection = True
         finally:

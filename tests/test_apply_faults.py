@@ -13,6 +13,9 @@ record and on the report.
 8. One run at a time: a live Lease refuses the run; an expired one is taken over.
 9. Seeded random faults on the eviction path: completed or stopped cleanly, never unsafe.
 10. Binding: through the Binding API; a pod bound meanwhile is done (same node) or moved.
+11. A misbehaving server: a Retry-After that is no number counts as absent, an absurd one is cut
+    to 60 s; a trickled, oversized, compressed or unreadable answer is no answer, within the
+    request timeout.
 """
 
 from __future__ import annotations
@@ -43,12 +46,15 @@ from k8s_emulator import (
     KubeEmulator,
     Record,
     Request,
+    Response,
     node,
     pdb,
     pod,
 )
 from kube_engine._core import ClusterError
 from kube_engine.applying import Report, Result, Settings
+from kube_engine.applying.api import Answer, Api
+from kube_engine.cluster import connect
 
 pytestmark = pytest.mark.usefixtures("no_real_cluster")
 
@@ -703,3 +709,177 @@ def test_a_pending_pod_is_bound_unless_it_was_bound_meanwhile(
         # Bound by the run's own request; the answer never came: the pod tells.
         assert [(b.node, b.status) for b in asked] == [("n1", 201)]
         assert got.reason == "the pod is bound to n1"
+
+
+# --------------------------------------------------------------------------------------------------
+# 11. A misbehaving server
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "soon"])
+def test_a_retry_after_that_is_no_number_counts_as_absent(
+    emu: KubeEmulator, tmp_path: Path, value: str
+) -> None:
+    kubeconfig, plan = make_plan(emu, tmp_path)
+    emu.inject(429, path=eviction_path("web-c"), method="POST", retry_after=value)
+    waits = Waits(cap=0.05)
+    settings = Settings(poll=0.05, wave_timeout=15.0, move_budget=3.0, lease_duration=5)
+    record, report = run(emu, kubeconfig, plan, tmp_path, settings, sleep=waits)
+
+    assert report.outcome == "completed", report.table()
+    assert [r.status for r in eviction_requests(emu, "web-c")] == [429, 201]
+    # The backoff of a 429 without Retry-After (1 s times 0.5..1), not a wait of nan seconds.
+    (wait,) = waits.retries
+    assert 0.5 <= wait <= 1.0
+    check_safe(emu, record, plan, done_evictions(report))
+
+
+@pytest.mark.parametrize("value", ["99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_an_absurd_retry_after_is_cut_to_a_minute_and_blocks_a_shorter_budget(
+    emu: KubeEmulator, tmp_path: Path, value: str
+) -> None:
+    kubeconfig, plan = make_plan(emu, tmp_path)
+    emu.inject(429, path=eviction_path("web-c"), method="POST", retry_after=value, times=None)
+    waits = Waits()
+    settings = Settings(poll=0.05, wave_timeout=15.0, move_budget=3.0, lease_duration=5)
+    started = time.monotonic()
+    record, report = run(emu, kubeconfig, plan, tmp_path, settings, sleep=waits)
+
+    blocked = result(report, "shop/web-c")
+    assert blocked.outcome == "blocked"
+    assert blocked.reason.startswith("the server asked to retry after 60s (")
+    assert blocked.reason.endswith("; gave up after 3s")
+    assert waits.retries == [] and len(eviction_requests(emu, "web-c")) == 1
+    assert time.monotonic() - started < 10.0
+    stopped_after_wave_1(emu, report, plan)
+    check_safe(emu, record, plan, done_evictions(report))
+
+
+def test_an_eviction_whose_answer_is_trickled_is_done_within_the_timeout(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    """The server evicted the pod and sends its answer a byte at a time: the request ends at
+    its timeout, as if no answer came, and the pod tells that it went."""
+    kubeconfig, plan = make_plan(emu, tmp_path)
+    emu.inject(path=eviction_path("web-c"), method="POST", trickle=0.05)
+    settings = Settings(
+        poll=0.05, wave_timeout=15.0, move_budget=3.0, lease_duration=5, timeout=0.5
+    )
+    stamps: list[float] = []
+    emu.hook(lambda r: stamps.append(time.monotonic()), path=eviction_path("web-c"), after=True)
+    record, report = run(emu, kubeconfig, plan, tmp_path, settings, sleep=Waits(cap=0.05))
+
+    assert report.outcome == "completed", report.table()
+    lost = result(report, "shop/web-c")
+    assert (lost.outcome, lost.reason) == ("done", "evicted by an attempt whose answer was lost")
+    (asked,) = eviction_requests(emu, "web-c")
+    assert asked.status == 201 and asked.response is not None and asked.response.trickle
+    check_safe(emu, record, plan, done_evictions(report))
+
+
+@pytest.fixture
+def api(emu: KubeEmulator, tmp_path: Path) -> Iterator[Api]:
+    client = connect(emu.write_kubeconfig(tmp_path / "kubeconfig"))
+    try:
+        yield Api(client, timeout=0.3, max_answer_bytes=1 << 20)
+    finally:
+        client.close()
+
+
+def timed(call: Callable[[], Answer]) -> tuple[Answer, float]:
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("head", [False, True])
+def test_a_trickled_answer_is_no_answer_after_the_timeout(
+    emu: KubeEmulator, api: Api, head: bool
+) -> None:
+    emu.inject(path=f"/api/v1/namespaces/{NS}/pods/web-a", trickle=0.02, trickle_head=head)
+
+    answer, took = timed(lambda: api.get_pod(NS, "web-a"))
+
+    assert answer.status == 0 and "timed out" in answer.message
+    assert 0.3 <= took < 0.3 + 0.5
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (
+            Response(
+                200, headers={"Content-Length": str(8 << 30)}, stream=itertools.repeat(b" " * 4096)
+            ),
+            "answer refused: the answer's Content-Length of 8589934592 bytes is over the limit "
+            "of 1048576 bytes",
+        ),
+        (
+            Response(200, stream=itertools.repeat(b" " * 4096)),
+            "answer refused: the answer is over the limit of 1048576 bytes",
+        ),
+        (
+            Response(500, stream=itertools.repeat(b" " * 4096)),
+            "answer refused: the answer is over the limit of 1048576 bytes",
+        ),
+        (
+            Response(200, b"ffffffffffff\r\n", headers={"Transfer-Encoding": "chunked"}),
+            "answer refused: the answer announces 281474976710655 bytes, over the limit of "
+            "1048576 bytes",
+        ),
+        (
+            Response(200, b"\x1f\x8b" + b"\0" * 100, headers={"Content-Encoding": "gzip"}),
+            "answer refused: the answer is compressed (Content-Encoding: gzip), which was not "
+            "asked for",
+        ),
+        (
+            Response(200, b"<html>" + b"x" * 200),
+            "the answer is not a JSON object: '<html>" + "x" * 94 + "...'",
+        ),
+        (Response(200, b"[1, 2]"), "the answer is not a JSON object: '[1, 2]'"),
+        (Response(200, b"[" * 100_000), "the answer is not a JSON object: '" + "[" * 100 + "...'"),
+    ],
+    ids=[
+        "8-gib-length",
+        "endless",
+        "endless-500",
+        "huge-chunk",
+        "gzip",
+        "html",
+        "array",
+        "nested-too-deep",
+    ],
+)
+def test_an_answer_too_big_compressed_or_unreadable_is_no_answer(
+    emu: KubeEmulator, api: Api, response: Response, message: str
+) -> None:
+    emu.inject(path=f"/api/v1/namespaces/{NS}/pods/web-a", answer=response)
+
+    answer, took = timed(lambda: api.get_pod(NS, "web-a"))
+
+    assert (answer.status, answer.message) == (0, message)
+    assert took < 0.3 + 0.5
+
+
+def test_an_answer_that_ends_where_the_connection_does_is_read(emu: KubeEmulator, api: Api) -> None:
+    web_a = emu.get("pods", "web-a", NS)
+    emu.inject(
+        path=f"/api/v1/namespaces/{NS}/pods/web-a", answer=Response(200, web_a, until_close=True)
+    )
+
+    answer = api.get_pod(NS, "web-a")
+
+    assert (answer.status, answer.body) == (200, web_a)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("3", 3.0), ("nan", None), ("inf", None), ("-1", None), ("999999", 60.0), ("", None)],
+)
+def test_the_retry_after_of_an_answer(
+    emu: KubeEmulator, api: Api, value: str, seconds: float | None
+) -> None:
+    emu.inject(429, path=eviction_path("web-a"), retry_after=value)
+
+    answer = api.evict(NS, "web-a", "uid")
+
+    assert (answer.status, answer.retry_after) == (429, seconds)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import http.client
+import itertools
 import json
 import os
+import re
 import socket
 import time
+import tracemalloc
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +28,7 @@ from k8s_emulator import (
     PDBS,
     PODS,
     KubeEmulator,
+    Response,
     node,
     pdb,
     pod,
@@ -263,6 +268,24 @@ def test_expired_continue_token_restarts_the_list(emu: KubeEmulator, tmp_path: P
     assert (gone["kind"], gone["reason"], gone["code"]) == ("Status", "Expired", 410)
 
 
+def test_the_pages_of_an_expired_pass_do_not_count_against_max_bytes(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    expected = populate(emu, nodes=2, pods=250, pdbs=0)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    cluster.read_snapshot(kubeconfig, page_size=100)
+    bodies = [len(r.response.encode()) for r in emu.requests if r.response is not None]
+    # A read's answers, headers included (a few hundred bytes each), but not the abandoned page.
+    held = sum(bodies) + 1000 * len(bodies)
+    assert held < sum(bodies) + min(bodies[1:4])  # the pods' pages, the first of them abandoned
+    emu.inject(path=PODS_PATH, when=has_continue, before=lambda r: emu.expire_continue_tokens())
+
+    snap = cluster.read_snapshot(kubeconfig, page_size=100, max_bytes=held)
+
+    assert assignments(snap) == expected
+    assert [r.status for r in emu.requests_for(PODS_PATH)][-5:] == [200, 410, 200, 200, 200]
+
+
 def test_expiring_over_and_over_gives_up_with_cluster_error(
     emu: KubeEmulator, tmp_path: Path
 ) -> None:
@@ -472,13 +495,22 @@ def test_a_socket_that_accepts_but_never_answers_fails_within_the_timeout(
     assert 0.5 <= elapsed < 3 * 0.5
 
 
+@pytest.mark.parametrize(
+    "hang",
+    [
+        {"delay": 10.0},
+        # Each byte well within the timeout, the whole answer in minutes: the timeout bounds the
+        # request, not each read of the socket.
+        {"trickle": 0.02},
+    ],
+)
 def test_a_server_that_hangs_mid_read_is_bounded_by_the_retry_budget(
-    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hang: dict[str, float]
 ) -> None:
     populate(emu, pods=8)
     kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
     monkeypatch.setattr(cluster, "RETRY_BUDGET_MIN", 1.0)
-    emu.inject(path=PODS_PATH, delay=10.0, times=None)  # the nodes answer; the pods never do
+    emu.inject(path=PODS_PATH, times=None, **hang)  # the nodes answer; the pods never do
 
     start = time.monotonic()
     with pytest.raises(kube_engine.ClusterError) as err:
@@ -535,6 +567,354 @@ def test_a_retry_after_longer_than_the_budget_is_not_waited_for(
     assert "pods: HTTP 429" in str(err.value)
     assert str(err.value).endswith("(after 1 attempt; the read's retry budget of 10s is spent)")
     assert sleeps == []
+
+
+# --------------------------------------------------------------------------------------------------
+# A misbehaving server: every fault ends in a ClusterError, within bounded time and memory
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("7", 7.0),
+        (" 12 ", 12.0),
+        ("0", 0.0),
+        ("60", 60.0),
+        ("61", cluster.http_limits.RETRY_AFTER_MAX),
+        ("9" * 5000, cluster.http_limits.RETRY_AFTER_MAX),  # int() of it would raise
+        ("Fri, 31 Dec 9999 23:59:59 GMT", cluster.http_limits.RETRY_AFTER_MAX),
+        ("Mon, 01 Jan 2001 00:00:00 GMT", 0.0),  # in the past
+        ("nan", None),
+        ("inf", None),
+        ("-1", None),
+        ("1.5", None),
+        ("1e400", None),
+        ("1_0", None),
+        ("\uff15", None),  # a fullwidth 5: a digit to str.isdigit, not to RFC 9110
+        ("soon", None),
+        ("5, 7", None),  # two headers, joined
+        ("", None),
+    ],
+)
+def test_retry_after_is_seconds_or_a_date_cut_to_the_maximum(
+    value: str, seconds: float | None
+) -> None:
+    assert cluster.http_limits.retry_after({"Retry-After": value}) == seconds
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1.5", "soon"])
+def test_a_retry_after_that_is_no_number_of_seconds_counts_as_absent(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float], value: str
+) -> None:
+    expected = populate(emu, pods=12)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(429, path=PODS_PATH, retry_after=value)
+
+    snap = cluster.read_snapshot(kubeconfig)
+
+    assert assignments(snap) == expected
+    (request, _) = emu.requests_for(PODS_PATH)
+    assert request.response is not None and request.response.headers["Retry-After"] == value
+    # The backoff a 429 without Retry-After gets.
+    assert len(sleeps) == 1 and cluster.BACKOFF_BASE * 0.5 <= sleeps[0] <= cluster.BACKOFF_BASE
+
+
+@pytest.mark.parametrize("value", ["99999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_an_absurd_retry_after_ends_the_read_at_once(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float], value: str
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(429, path=PODS_PATH, retry_after=value, times=None)
+
+    start = time.monotonic()
+    with pytest.raises(kube_engine.ClusterError, match=r"pods: HTTP 429.*budget of 30s is spent"):
+        cluster.read_snapshot(kubeconfig, timeout=30.0)
+
+    # Cut to 60 s, longer than the budget: not waited for at all.
+    assert sleeps == [] and len(emu.requests_for(PODS_PATH)) == 1
+    assert time.monotonic() - start < 2.0
+
+
+def test_the_bounds_are_installed_once(emu: KubeEmulator, tmp_path: Path) -> None:
+    api_client = cluster.connect(emu.write_kubeconfig(tmp_path / "kubeconfig"))
+    pools = dict(api_client.rest_client.pool_manager.pool_classes_by_scheme)
+    cluster.http_limits.install(api_client)  # as the applier's Api does again
+    assert api_client.rest_client.pool_manager.pool_classes_by_scheme == pools
+    assert all(
+        p.ConnectionCls.__bases__[0].response_class is http.client.HTTPResponse
+        for p in pools.values()
+    )
+
+
+def test_a_trickled_body_is_retried_like_a_timeout(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    expected = populate(emu, pods=8)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=PODS_PATH, trickle=0.02)
+
+    snap = cluster.read_snapshot(kubeconfig, timeout=0.3)
+
+    assert assignments(snap) == expected
+    assert len(emu.requests_for(PODS_PATH)) == 2 and len(sleeps) == 1
+
+
+def test_a_server_trickling_its_headers_fails_within_the_timeout(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=NODES_PATH, trickle=0.02, trickle_head=True, times=None)
+
+    start = time.monotonic()
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, timeout=0.3)
+    elapsed = time.monotonic() - start
+
+    assert str(err.value) == f"listing nodes from {emu.url}: no answer within 0.3s"
+    assert sleeps == []  # no answer yet: not retried
+    assert 0.3 <= elapsed < 3 * 0.3
+
+
+def node_list(nodes: int, token: str | None) -> dict[str, Any]:
+    items = [node(f"n{secrets_suffix()}", cpu="1", memory="1Gi") for _ in range(nodes)]
+    return {
+        "kind": "NodeList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": "1", **({"continue": token} if token else {})},
+        "items": items,
+    }
+
+
+def secrets_suffix() -> str:
+    return os.urandom(6).hex()
+
+
+def serve_nodes(emu: KubeEmulator, next_token: Any, nodes: int = 1) -> None:
+    """Serve the node list as pages of ``nodes`` nodes, each page's continue token
+    ``next_token(token asked for)``."""
+
+    def handler(req: Any) -> Response:
+        return Response(200, node_list(nodes, next_token(req.param("continue"))))
+
+    emu.add_route("GET", NODES_PATH, handler)
+
+
+def test_continue_tokens_that_cycle_end_the_read(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    serve_nodes(emu, {None: "A", "A": "B", "B": "A"}.get)
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert str(err.value) == (
+        "listing nodes: the server handed out continue token 'A' a second time (after 3 pages): "
+        "the list would never end"
+    )
+    assert [r.param("continue") for r in emu.requests_for(NODES_PATH)] == [None, "A", "B"]
+
+
+def test_continue_tokens_that_never_end_stop_at_the_page_limit(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    fresh = itertools.count()
+    serve_nodes(emu, lambda token: f"t{next(fresh)}")  # one node a page, for ever
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, page_size=10, max_items=100)
+
+    # ceil(100 / 10) + 10 pages.
+    assert str(err.value) == (
+        "listing nodes: not done after 20 pages of at most 10 items (20 items; max_items=100)"
+    )
+    assert len(emu.requests_for(NODES_PATH)) == 20
+
+
+def test_a_list_longer_than_max_items_ends_the_read(emu: KubeEmulator, tmp_path: Path) -> None:
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    fresh = itertools.count()
+    serve_nodes(emu, lambda token: f"t{next(fresh)}", nodes=10)
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, page_size=10, max_items=25)
+
+    assert str(err.value) == "listing nodes: more than max_items=25 items (in 3 pages)"
+
+
+def test_an_answer_announcing_8_gib_is_refused_before_its_body_is_read(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    endless = Response(
+        200, headers={"Content-Length": str(8 << 30)}, stream=itertools.repeat(b" " * 65536)
+    )
+    emu.inject(path=PODS_PATH, answer=endless)
+
+    start = time.monotonic()
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert str(err.value).startswith(
+        f"listing pods from {emu.url}: answer refused: the answer's Content-Length of 8589934592 "
+        "bytes is over the limit of "
+    )
+    assert str(err.value).endswith(f"of the read's max_bytes={cluster.MAX_READ_BYTES} left)")
+    assert time.monotonic() - start < 2.0
+    assert len(emu.requests_for(PODS_PATH)) == 1 and sleeps == []  # not retried
+
+
+def test_an_endless_body_is_cut_off_at_max_bytes(emu: KubeEmulator, tmp_path: Path) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    cluster.read_snapshot(kubeconfig)  # the client's modules, imported outside the trace
+    emu.inject(path=PODS_PATH, answer=Response(200, stream=itertools.repeat(b" " * 65536)))
+    max_bytes = 4 << 20
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(kube_engine.ClusterError) as err:
+            cluster.read_snapshot(kubeconfig, max_bytes=max_bytes)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert "answer refused: the answer is over the limit of " in str(err.value)
+    assert f"max_bytes={max_bytes}" in str(err.value)
+    # What was read is held once or twice while it is read, never more.
+    assert peak < 3 * max_bytes
+
+
+def test_max_bytes_counts_the_answers_of_the_whole_read(emu: KubeEmulator, tmp_path: Path) -> None:
+    populate(emu, pods=200)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, max_bytes=20_000)
+
+    # The nodes fit; the pods' page is refused on its Content-Length, by what the nodes left
+    # (their body and their headers).
+    (nodes,) = emu.requests_for(NODES_PATH)
+    body = len(nodes.response.encode()) if nodes.response else 0
+    found = re.fullmatch(
+        f"listing pods from {emu.url}: answer refused: the answer's Content-Length of "
+        r"\d+ bytes is over the limit of (\d+) bytes \((\d+) of the read's max_bytes=20000 left\)",
+        str(err.value),
+    )
+    assert found is not None, str(err.value)
+    assert found[1] == found[2] and 20_000 - body - 1000 < int(found[1]) < 20_000 - body
+
+
+def test_an_answer_that_ends_where_the_connection_does_is_read(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    """No Content-Length, no chunks: an HTTP/1.0 server, or a proxy, closing the connection at
+    the end of the body. The client closes its side before reading the body."""
+    expected = populate(emu, pods=12)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    pods = emu.objects(PODS)
+    page = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
+    emu.inject(path=PODS_PATH, answer=Response(200, page, until_close=True))
+
+    snap = cluster.read_snapshot(kubeconfig)
+
+    assert assignments(snap) == expected
+    assert sleeps == []  # read at the first attempt
+
+
+@pytest.mark.parametrize("size", ["fffffffffff", "7fffffffffffffff", "f" * 40])
+def test_a_chunk_announcing_more_than_max_bytes_is_refused(
+    emu: KubeEmulator, tmp_path: Path, size: str
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    body = size.encode() + b"\r\n" + b" " * 1000  # the chunk never comes
+    emu.inject(path=NODES_PATH, answer=Response(200, body, {"Transfer-Encoding": "chunked"}))
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig, timeout=5.0)
+
+    assert str(err.value) == (
+        f"listing nodes from {emu.url}: answer refused: the answer announces {int(size, 16)} "
+        f"bytes, over the limit of {cluster.MAX_READ_BYTES} bytes "
+        f"({cluster.MAX_READ_BYTES} of the read's max_bytes={cluster.MAX_READ_BYTES} left)"
+    )
+
+
+def test_a_compressed_answer_is_refused_without_inflating_it(
+    emu: KubeEmulator, tmp_path: Path
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    bomb = gzip.compress(b" " * (64 << 20), compresslevel=9)  # 64 MiB in about 64 KiB
+    emu.inject(path=PODS_PATH, answer=Response(200, bomb, headers={"Content-Encoding": "gzip"}))
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert str(err.value).startswith(
+        f"listing pods from {emu.url}: answer refused: the answer is compressed "
+        "(Content-Encoding: gzip), which was not asked for"
+    )
+    assert [r.header("Accept-Encoding") for r in emu.requests_for(PODS_PATH)] == ["identity"]
+
+
+def test_an_error_whose_body_nests_too_deep_is_reported_cut(
+    emu: KubeEmulator, tmp_path: Path, sleeps: list[float]
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=NODES_PATH, answer=Response(400, b"[" * 100_000))
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert str(err.value) == "listing nodes: HTTP 400 Bad Request: " + "[" * 500 + "..."
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b"<html><body>Sign in to continue</body></html>",
+            "listing nodes: the server's answer is not a list: malformed JSON: expected value "
+            "at line 1 column 1; it begins '<html><body>Sign in to continue</body></html>'",
+        ),
+        (
+            b"\xff\xfe" + b"x" * 500,
+            "listing nodes: the server's answer is not a list: malformed JSON: expected value "
+            "at line 1 column 1; it begins '\ufffd\ufffd" + "x" * 98 + "...'",
+        ),
+        (
+            {"kind": "Status", "apiVersion": "v1", "status": "Success"},
+            "listing nodes: the server's answer has kind 'Status', not 'NodeList'",
+        ),
+        (
+            {"kind": "PodList", "apiVersion": "v1", "items": []},
+            "listing nodes: the server's answer has kind 'PodList', not 'NodeList'",
+        ),
+        ([], "listing nodes: the server's answer has kind '', not 'NodeList'"),
+        (
+            {"kind": "NodeList", "items": {}},
+            "listing nodes: the server's answer is not a list: malformed JSON: invalid type: map, "
+            'expected a sequence at line 1 column 27; it begins \'{"kind":"NodeList","items":{}}\'',
+        ),
+    ],
+    ids=["html", "binary", "status", "pod-list", "array", "items-not-array"],
+)
+def test_a_200_that_is_not_the_list_asked_for_ends_the_read(
+    emu: KubeEmulator, tmp_path: Path, body: Any, message: str
+) -> None:
+    populate(emu)
+    kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+    emu.inject(path=NODES_PATH, answer=Response(200, body))
+
+    with pytest.raises(kube_engine.ClusterError) as err:
+        cluster.read_snapshot(kubeconfig)
+
+    assert str(err.value) == message
 
 
 # --------------------------------------------------------------------------------------------------
@@ -713,14 +1093,26 @@ def test_global_client_configuration_is_left_alone(emu: KubeEmulator, tmp_path: 
     assert emu.url not in before
 
 
-def test_bad_arguments(emu: KubeEmulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"page_size": 0}, "page_size must be a positive integer, got 0"),
+        ({"page_size": 1.5}, "page_size must be a positive integer, got 1.5"),
+        ({"timeout": 0}, "timeout must be positive and finite, got 0"),
+        ({"timeout": float("inf")}, "timeout must be positive and finite, got inf"),
+        ({"timeout": float("nan")}, "timeout must be positive and finite, got nan"),
+        ({"timeout": "5"}, "timeout must be positive and finite, got '5'"),
+        ({"max_bytes": 0}, "max_bytes must be a positive integer, got 0"),
+        ({"max_items": True}, "max_items must be a positive integer, got True"),
+    ],
+)
+def test_bad_arguments(
+    emu: KubeEmulator, tmp_path: Path, arguments: dict[str, Any], message: str
+) -> None:
     kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
-    with pytest.raises(ValueError, match="page_size"):
-        cluster.read_snapshot(kubeconfig, page_size=0)
-    with pytest.raises(ValueError, match="timeout"):
-        cluster.read_snapshot(kubeconfig, timeout=0)
-    with pytest.raises(ValueError, match="timeout"):
-        cluster.read_snapshot(kubeconfig, timeout=float("inf"))
+    with pytest.raises(kube_engine.InvalidArgumentError) as err:
+        cluster.read_snapshot(kubeconfig, **arguments)
+    assert str(err.value) == message
     assert emu.requests == []
 
 

@@ -19,7 +19,10 @@ restarted from the beginning (at most :data:`MAX_RESTARTS` times). Anything not 
 How long a read can take when things go wrong (the user is waiting, and a CronJob should fail
 rather than hang):
 
-* each request waits at most ``timeout`` seconds to connect and for each read of the answer;
+* each request's answer, its headers and its whole body, comes within ``timeout`` seconds (a
+  server trickling its answer a byte at a time is cut off there), and connecting takes at most
+  ``timeout`` too: a request ends within ``2 * timeout`` at worst (see
+  :mod:`kube_engine.http_limits`);
 * until the server has answered once, a transport failure (connection refused, no answer, a dropped
   connection, TLS) is not retried: a server that never answered is down or not the one meant, and
   saying so at once beats minutes of silent retries. An unreachable cluster fails within
@@ -30,13 +33,32 @@ rather than hang):
   at most its retry budget, ``max(RETRY_BUDGET_MIN, timeout)`` seconds, on failed attempts and on
   waiting: a retry whose wait would overrun the budget is not made. Failures therefore add at most
   the budget plus one ``timeout`` to a read, however many pages it has.
+* ``Retry-After`` is honoured when it is a number of seconds or an HTTP date, cut to
+  :data:`kube_engine.http_limits.RETRY_AFTER_MAX` (60 s); any other value (``nan``, ``-1``, ...)
+  counts as absent. A wait that would overrun the retry budget is not made: the read fails at once.
+
+How much a read can hold, whatever the server sends (each limit a keyword argument of
+:func:`read_snapshot` and :func:`save_snapshot`; going past one is a ``ClusterError``):
+
+* ``max_bytes`` (:data:`MAX_READ_BYTES`, 4 GiB): the answers of one read together, as received.
+  An answer that would go past what is left is refused as soon as its ``Content-Length`` says so,
+  else where it crosses the line, without reading the rest. Compressed answers (which the reader
+  never asks for) are refused: nothing is inflated.
+* ``max_items`` (:data:`MAX_LIST_ITEMS`, 1,000,000): the items of one list, and with them its
+  pages: at most ``ceil(max_items / page_size) + 10``. A continue token the server hands out a
+  second time in one list (a cycle) ends the read at once.
+* A page must be the list asked for (``kind: NodeList`` for nodes, ...): an answer of another kind,
+  or not JSON, ends the read.
+
+Worst cases, then: a read holds at most ``max_bytes`` of answers, and takes at most
+``2 * timeout`` per request (pages bounded as above) plus its retry budget and one more request.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import gzip
+import hashlib
 import json
 import os
 import pathlib
@@ -45,17 +67,26 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kube_engine._core import ClusterError, KubeEngineError, Snapshot, list_continue, merge_lists
+from kube_engine import http_limits
+from kube_engine._core import (
+    ClusterError,
+    InvalidArgumentError,
+    KubeEngineError,
+    Snapshot,
+    list_page,
+    merge_lists,
+)
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "MAX_LIST_ITEMS",
+    "MAX_READ_BYTES",
     "MAX_RESTARTS",
     "RETRY_BUDGET_MIN",
     "NoConfigurationError",
@@ -74,11 +105,16 @@ MAX_RESTARTS = 3
 #: times a random factor in [0.5, 1].
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
-#: Longest ``Retry-After`` honoured, in seconds.
-RETRY_AFTER_MAX = 60.0
 #: Least retry budget of a read, in seconds (the budget is ``max(RETRY_BUDGET_MIN, timeout)``):
 #: enough to ride out an API server restart even with a short request timeout.
 RETRY_BUDGET_MIN = 10.0
+#: Default ``max_bytes``: the answers of one read together, in bytes. The largest clusters
+#: Kubernetes supports (150,000 pods) list in well under half of it.
+MAX_READ_BYTES = 4 << 30
+#: Default ``max_items``: the items of one list (Kubernetes supports 150,000 pods per cluster).
+MAX_LIST_ITEMS = 1_000_000
+#: Pages of a list beyond ``ceil(max_items / page_size)``: room for pages the server sent short.
+EXTRA_PAGES = 10
 
 # How the reader waits between attempts (tests replace it to observe or skip the waits).
 _sleep: Callable[[float], None] = time.sleep
@@ -109,6 +145,8 @@ def read_snapshot(
     page_size: int = 500,
     timeout: float = 30.0,
     strict: bool = False,
+    max_bytes: int = MAX_READ_BYTES,
+    max_items: int = MAX_LIST_ITEMS,
 ) -> Snapshot:
     """Read the cluster's Nodes, Pods and PodDisruptionBudgets into a :class:`Snapshot`.
 
@@ -116,13 +154,23 @@ def read_snapshot(
     account when ``KUBERNETES_SERVICE_HOST`` is set and no ``context`` is asked for, else
     ``~/.kube/config``; from a kubeconfig, ``context`` or its current context.
 
-    ``page_size`` is the ``limit`` of each list request; ``timeout`` (seconds) bounds each request
-    and sets the read's retry budget (see the module's documentation). A pod bound to a node the
-    lists lack (deleted while the read went on) is left out and listed in ``Snapshot.left_out``;
-    with ``strict`` it is an error instead. Raises :class:`kube_engine.ClusterError` when the
-    cluster cannot be read.
+    ``page_size`` is the ``limit`` of each list request; ``timeout`` (seconds) bounds each request,
+    connecting and the whole answer included, and sets the read's retry budget; ``max_bytes``
+    bounds the answers of the whole read together (default 4 GiB), ``max_items`` the items of each
+    list (default 1,000,000) and so its pages (see the module's documentation). A pod bound to a
+    node the lists lack (deleted while the read went on) is left out and listed in
+    ``Snapshot.left_out``; with ``strict`` it is an error instead. Raises
+    :class:`kube_engine.ClusterError` when the cluster cannot be read or a limit is reached, and
+    :class:`kube_engine.InvalidArgumentError` for an argument out of range.
     """
-    pages = _read_pages(kubeconfig, context, page_size=page_size, timeout=timeout)
+    pages = _read_pages(
+        kubeconfig,
+        context,
+        page_size=page_size,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        max_items=max_items,
+    )
     return Snapshot.from_documents(pages, strict=strict)
 
 
@@ -134,6 +182,8 @@ def save_snapshot(
     page_size: int = 500,
     timeout: float = 30.0,
     strict: bool = False,
+    max_bytes: int = MAX_READ_BYTES,
+    max_items: int = MAX_LIST_ITEMS,
 ) -> pathlib.Path:
     """Read the cluster like :func:`read_snapshot`; write it to ``path`` as one Kubernetes ``List``.
 
@@ -141,10 +191,18 @@ def save_snapshot(
     and ``apiVersion``), gzip-compressed when ``path`` ends in ``.gz``. It keeps every pod the
     server listed, also those whose node is gone (loading leaves them out); with ``strict`` such a
     pod is an error, raised before anything is written. It is written atomically: when reading or
-    writing fails, ``path`` is left as it was. Returns ``path``.
+    writing fails, ``path`` is left as it was. The read has the limits of :func:`read_snapshot`.
+    Returns ``path``.
     """
     target = pathlib.Path(path)
-    pages = _read_pages(kubeconfig, context, page_size=page_size, timeout=timeout)
+    pages = _read_pages(
+        kubeconfig,
+        context,
+        page_size=page_size,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        max_items=max_items,
+    )
     if strict:
         Snapshot.from_documents(pages, strict=True)
     data = merge_lists(pages)
@@ -166,7 +224,8 @@ def describe_config(kubeconfig: StrPath | None = None, context: str | None = Non
 
 def connect(kubeconfig: StrPath | None = None, context: str | None = None) -> ApiClient:
     """An ``ApiClient`` for the cluster :func:`read_snapshot` would read (the same choice of
-    configuration), with the client's own retries off: callers retry by themselves."""
+    configuration), with the client's own retries off (callers retry by themselves) and the
+    bounds of :mod:`kube_engine.http_limits` installed."""
     return _new_api_client(_choose_config(kubeconfig, context))
 
 
@@ -279,7 +338,9 @@ def _new_api_client(chosen: _Config) -> ApiClient:
             loader.load_and_set(cfg)  # type: ignore[no-untyped-call, unused-ignore]
     except Exception as exc:  # ConfigException, OS errors, exec plugin failures, ...
         raise ClusterError(f"cannot load the Kubernetes configuration ({chosen}): {exc}") from exc
-    return client.ApiClient(cfg)
+    api_client = client.ApiClient(cfg)
+    http_limits.install(api_client)
+    return api_client
 
 
 # --------------------------------------------------------------------------------------------------
@@ -287,13 +348,15 @@ def _new_api_client(chosen: _Config) -> ApiClient:
 
 
 class _Retries:
-    """What one read has left for retries: its budget, and whether the server ever answered."""
+    """What one read has left: its retry budget, its bytes, and whether the server ever answered."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, max_bytes: int) -> None:
         self.timeout = timeout
         self.budget = max(RETRY_BUDGET_MIN, timeout)
         self.spent = 0.0  # seconds of failed attempts and of waits before retries
         self.answered = False
+        self.max_bytes = max_bytes
+        self.bytes_left = max_bytes
 
     def allows(self, wait: float) -> bool:
         return self.spent + wait <= self.budget
@@ -305,13 +368,21 @@ def _read_pages(
     *,
     page_size: int,
     timeout: float,
+    max_bytes: int,
+    max_items: int,
 ) -> list[bytes]:
     """Every page of the node, pod, PDB, PersistentVolumeClaim, PersistentVolume and StorageClass
     lists, as the raw bytes the server sent."""
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise ValueError(f"page_size must be a positive integer, got {page_size!r}")
-    if not timeout > 0 or timeout == float("inf"):
-        raise ValueError(f"timeout must be positive and finite, got {timeout!r}")
+    for name, value in (
+        ("page_size", page_size),
+        ("max_bytes", max_bytes),
+        ("max_items", max_items),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+    real = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if not real or not 0 < timeout < float("inf"):
+        raise InvalidArgumentError(f"timeout must be positive and finite, got {timeout!r}")
     timeout = float(timeout)
 
     from kubernetes import client
@@ -321,21 +392,31 @@ def _read_pages(
         core = client.CoreV1Api(api_client)
         policy = client.PolicyV1Api(api_client)
         storage = client.StorageV1Api(api_client)
-        lists: list[tuple[str, Callable[..., Any], bool]] = [
-            ("nodes", core.list_node, True),
-            ("pods", core.list_pod_for_all_namespaces, True),
-            ("poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces, True),
+        lists: list[tuple[str, str, Callable[..., Any], bool]] = [
+            ("nodes", "NodeList", core.list_node, True),
+            ("pods", "PodList", core.list_pod_for_all_namespaces, True),
+            (
+                "poddisruptionbudgets",
+                "PodDisruptionBudgetList",
+                policy.list_pod_disruption_budget_for_all_namespaces,
+                True,
+            ),
             # Where pods' volumes can be reached. A reader not allowed to list them still reads
             # the cluster; pods with claims then stay where they are (their reach is unknown).
-            ("persistentvolumeclaims", core.list_persistent_volume_claim_for_all_namespaces, False),
-            ("persistentvolumes", core.list_persistent_volume, False),
-            ("storageclasses", storage.list_storage_class, False),
+            (
+                "persistentvolumeclaims",
+                "PersistentVolumeClaimList",
+                core.list_persistent_volume_claim_for_all_namespaces,
+                False,
+            ),
+            ("persistentvolumes", "PersistentVolumeList", core.list_persistent_volume, False),
+            ("storageclasses", "StorageClassList", storage.list_storage_class, False),
         ]
         host = str(api_client.configuration.host)
-        retries = _Retries(timeout)
+        retries = _Retries(timeout, max_bytes)
         pages: list[bytes] = []
-        for resource, list_call, required in lists:
-            reader = _ListReader(resource, host, list_call, page_size, retries)
+        for resource, kind, list_call, required in lists:
+            reader = _ListReader(resource, kind, host, list_call, page_size, max_items, retries)
             try:
                 pages.extend(reader.read())
             except ClusterError as e:
@@ -351,18 +432,27 @@ class _ListReader:
     """Reads every page of one list."""
 
     resource: str
+    kind: str  # of the list: NodeList, ...
     host: str
     list_call: Callable[..., Any]
     page_size: int
+    max_items: int
     retries: _Retries
+    max_pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.max_pages = -(-self.max_items // self.page_size) + EXTRA_PAGES
 
     def read(self) -> list[bytes]:
         """All pages, restarting the list when its continue token expires."""
         restarts = 0
+        bytes_left = self.retries.bytes_left
         while True:
             try:
                 return self._read_once()
             except _Expired as exc:
+                # The pages of the abandoned pass are dropped: max_bytes bounds what is held.
+                self.retries.bytes_left = bytes_left
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise ClusterError(
@@ -371,41 +461,73 @@ class _ListReader:
 
     def _read_once(self) -> list[bytes]:
         pages: list[bytes] = []
+        items = 0
+        # Digests of the tokens handed out so far: one seen again would loop for ever.
+        tokens: set[bytes] = set()
         token: str | None = None
         while True:
             page = self._fetch_with_retries(token)
             pages.append(page)
-            try:
-                next_token = list_continue(page)
-            except (KubeEngineError, ValueError, TypeError) as exc:
+            next_token, count = self._page(page)
+            items += count
+            if items > self.max_items:
                 raise ClusterError(
-                    f"listing {self.resource}: the server sent an invalid list: {exc}"
-                ) from exc
+                    f"listing {self.resource}: more than max_items={self.max_items} items "
+                    f"(in {len(pages)} pages)"
+                )
             if next_token is None:
                 return pages
-            if next_token == token:
+            if len(pages) >= self.max_pages:
                 raise ClusterError(
-                    f"listing {self.resource}: the server returned the same continue token twice"
+                    f"listing {self.resource}: not done after {len(pages)} pages of at most "
+                    f"{self.page_size} items ({items} items; max_items={self.max_items})"
                 )
+            digest = hashlib.sha256(next_token.encode()).digest()
+            if digest in tokens:
+                raise ClusterError(
+                    f"listing {self.resource}: the server handed out continue token "
+                    f"{http_limits.excerpt(next_token)!r} a second time (after {len(pages)} "
+                    "pages): the list would never end"
+                )
+            tokens.add(digest)
             token = next_token
 
+    def _page(self, page: bytes) -> tuple[str | None, int]:
+        """The continue token and the number of items of a page of this list."""
+        try:
+            kind, token, count = list_page(page)
+        except KubeEngineError as exc:
+            raise ClusterError(
+                f"listing {self.resource}: the server's answer is not a list: {exc}; it begins "
+                f"{http_limits.excerpt(page)!r}"
+            ) from exc
+        if kind != self.kind:
+            raise ClusterError(
+                f"listing {self.resource}: the server's answer has kind "
+                f"{http_limits.excerpt(kind or '')!r}, not {self.kind!r}"
+            )
+        return token, count
+
     def _fetch(self, token: str | None) -> bytes:
+        retries = self.retries
         kwargs: dict[str, Any] = {
             "limit": self.page_size,
             "_preload_content": False,
-            "_request_timeout": self.retries.timeout,
+            "_request_timeout": retries.timeout,
         }
         if token is not None:
             kwargs["_continue"] = token
-        resp = self.list_call(**kwargs)
-        try:
-            data = resp.data
-            if data is None:  # a wrapper that has not read its body yet
-                data = resp.read()
-        finally:
-            release = getattr(resp, "release_conn", None)
-            if release is not None:
-                release()
+        with http_limits.bounded(retries.timeout, retries.bytes_left) as bounds:
+            resp = self.list_call(**kwargs)
+            try:
+                data = resp.data
+                if data is None:  # a wrapper that has not read its body yet
+                    data = resp.read()
+            finally:
+                release = getattr(resp, "release_conn", None)
+                if release is not None:
+                    release()
+        retries.bytes_left -= bounds.received
         return bytes(data)
 
     def _fetch_with_retries(self, token: str | None) -> bytes:
@@ -421,6 +543,12 @@ class _ListReader:
                 data = self._fetch(token)
                 retries.answered = True
                 return data
+            except http_limits.AnswerRefused as exc:
+                # Not retried: the same request would bring the same answer.
+                raise ClusterError(
+                    f"listing {self.resource} from {self.host}: answer refused: {exc} "
+                    f"({retries.bytes_left} of the read's max_bytes={retries.max_bytes} left)"
+                ) from exc
             except ApiException as exc:
                 retries.spent += time.monotonic() - started
                 status = int(exc.status or 0)
@@ -494,30 +622,8 @@ def _backoff(attempt: int) -> float:
 
 
 def _retry_after(exc: Any) -> float | None:
-    """The server's ``Retry-After`` for a failed request, at most :data:`RETRY_AFTER_MAX`."""
-    return retry_after_seconds(getattr(exc, "headers", None), RETRY_AFTER_MAX)
-
-
-def retry_after_seconds(headers: Any, limit: float) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP date) in seconds within 0..``limit``; None
-    when absent or unreadable (``nan`` included)."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if value is None or not str(value).strip():
-        return None
-    text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds != seconds:  # nan
-        return None
-    return min(max(seconds, 0.0), limit)
+    """The server's ``Retry-After`` for a failed request (see :func:`http_limits.retry_after`)."""
+    return http_limits.retry_after(getattr(exc, "headers", None))
 
 
 def _api_error_message(resource: str, exc: Any) -> str:
@@ -543,7 +649,7 @@ def _status_message(body: Any) -> str:
     text = str(body).strip()
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         return str(doc["message"])

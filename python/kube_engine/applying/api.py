@@ -4,6 +4,14 @@ Every call goes through the official client with ``_preload_content=False``: ans
 raw JSON, so a reply the client's models cannot hold (the ``Status`` a Binding returns) is still
 read, and HTTP errors are values (:class:`Answer`) rather than exceptions, for the applier to act on
 status by status.
+
+Each call is bounded as :mod:`kube_engine.http_limits` describes: it takes at most ``timeout``
+seconds, connecting and the whole answer included (a server trickling its answer is cut off
+there), and its answer may have at most ``max_answer_bytes`` bytes (:data:`MAX_ANSWER_BYTES`,
+1 GiB) and must not be compressed. Such a call, and one whose 2xx answer is not a JSON object,
+gets an :class:`Answer` with status 0, as when no answer came: the applier cannot know whether the
+server acted. ``Retry-After`` is read by :func:`kube_engine.http_limits.retry_after`: seconds or an
+HTTP date, at most 60 s; anything else counts as absent.
 """
 
 from __future__ import annotations
@@ -16,11 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from kube_engine import http_limits
+
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-#: Longest ``Retry-After`` taken at its word, in seconds.
-RETRY_AFTER_MAX = 300.0
+#: Default ``max_answer_bytes``: the largest answer to one call, in bytes. The largest is the list
+#: of a namespace's pods, well under it even for a namespace of 50,000 pods.
+MAX_ANSWER_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,9 @@ class RateLimiter:
 
 class Api:
     """The verbs of an applier. ``dry_run`` sends every write with ``dryRun=All``: the server
-    checks and answers as it would, and persists nothing."""
+    checks and answers as it would, and persists nothing. Each call takes at most ``timeout``
+    seconds and its answer at most ``max_answer_bytes`` bytes (see the module's documentation).
+    ``api_client`` gets the bounds installed (:func:`kube_engine.http_limits.install`)."""
 
     def __init__(
         self,
@@ -77,15 +90,18 @@ class Api:
         burst: int = 40,
         timeout: float = 30.0,
         dry_run: bool = False,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         from kubernetes import client
 
+        http_limits.install(api_client)
         self.core = client.CoreV1Api(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
         self.policy = client.PolicyV1Api(api_client)
         self.limiter = RateLimiter(qps, burst)
         self.timeout = timeout
         self.dry_run = dry_run
+        self.max_answer_bytes = max_answer_bytes
 
     def _call(self, fn: Callable[..., Any], *args: Any, write: bool = False, **kw: Any) -> Answer:
         import urllib3
@@ -95,21 +111,29 @@ class Api:
             kw["dry_run"] = "All"
         self.limiter.take()
         try:
-            resp = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kw)
+            with http_limits.bounded(self.timeout, self.max_answer_bytes):
+                resp = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kw)
+                try:
+                    data = resp.data
+                finally:
+                    release = getattr(resp, "release_conn", None)
+                    if release is not None:
+                        release()
         except ApiException as e:
-            body = _json(e.body)
-            return Answer(
-                int(e.status or 0), body, _retry_after(e.headers), _message(body, e.reason)
-            )
+            body = _error_body(e.body)
+            retry_after = http_limits.retry_after(e.headers)
+            return Answer(int(e.status or 0), body, retry_after, _message(body, e.reason))
+        except http_limits.AnswerRefused as e:
+            return Answer(0, {}, None, f"answer refused: {e}")
         except (urllib3.exceptions.HTTPError, OSError) as e:
             return Answer(0, {}, None, f"{type(e).__name__}: {e}")
-        try:
-            data = resp.data
-        finally:
-            release = getattr(resp, "release_conn", None)
-            if release is not None:
-                release()
-        return Answer(int(resp.status), _json(data))
+        doc = _document(data)
+        if doc is None:
+            # A success the applier cannot read tells it no more than no answer at all.
+            return Answer(
+                0, {}, None, f"the answer is not a JSON object: {http_limits.excerpt(data)!r}"
+            )
+        return Answer(int(resp.status), doc)
 
     # Reads
 
@@ -185,24 +209,26 @@ def now_rfc3339(micro: bool = False) -> str:
     return datetime.now(UTC).strftime(fmt)
 
 
-def _json(data: Any) -> dict[str, Any]:
+def _document(data: Any) -> dict[str, Any] | None:
+    """The JSON object an answer's body holds ({} for an empty body); None when it holds none."""
     if not data:
         return {}
-    if isinstance(data, bytes | bytearray):
-        data = bytes(data).decode("utf-8", "replace")
     try:
         doc = json.loads(data)
-    except (TypeError, ValueError):
-        return {"message": str(data)[:500]}
-    return doc if isinstance(doc, dict) else {}
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested too deep
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _error_body(data: Any) -> dict[str, Any]:
+    """An error answer's body: its JSON object (a Status), else its text as the message."""
+    doc = _document(data)
+    if doc is not None:
+        return doc
+    text = data if isinstance(data, str | bytes) else str(data)
+    return {"message": http_limits.excerpt(text, 500)}
 
 
 def _message(body: dict[str, Any], reason: Any) -> str:
     message = body.get("message")
     return str(message) if isinstance(message, str) and message else str(reason or "")
-
-
-def _retry_after(headers: Any) -> float | None:
-    from kube_engine.cluster import retry_after_seconds
-
-    return retry_after_seconds(headers, RETRY_AFTER_MAX)

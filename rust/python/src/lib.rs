@@ -38,7 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bench::replay::replay, m)?)?;
     m.add_function(wrap_pyfunction!(bench::replay::fgd_replay, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::merge_lists, m)?)?;
-    m.add_function(wrap_pyfunction!(snapshot::list_continue, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::list_page, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::parse_quantity, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::effective_request, m)?)?;
     m.add_function(wrap_pyfunction!(bench::vbp::vbp_lower_bounds, m)?)?;

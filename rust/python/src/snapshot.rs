@@ -281,10 +281,14 @@ pub fn merge_lists<'py>(
     Ok(PyBytes::new(py, &merged))
 }
 
-/// The `metadata.continue` token of a list page, or None on the last page.
+/// A list page's `(kind, continue token, item count)`; the token is None on the last page.
 #[pyfunction]
-pub fn list_continue(py: Python<'_>, page: &[u8]) -> PyResult<Option<String>> {
-    snapshot::list_continue(page).or_raise(py)
+pub fn list_page(
+    py: Python<'_>,
+    page: PyBackedBytes,
+) -> PyResult<(Option<String>, Option<String>, usize)> {
+    let summary = detached(py, move || snapshot::list_page(&page))?.or_raise(py)?;
+    Ok((summary.kind, summary.continue_token, summary.items))
 }
 
 /// The effective request of a pod spec (JSON bytes of a Pod's `spec`), exactly as the snapshot

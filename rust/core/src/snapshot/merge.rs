@@ -1,6 +1,7 @@
 //! Raw list handling that needs no model: merging paginated list pages into one `List` document
 //! (what `kubectl get nodes,pods,pdb -A -o json` prints), and reading a page's continue token.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -87,9 +88,14 @@ pub fn merge_lists(pages: &[&[u8]]) -> Result<Vec<u8>, InputError> {
 }
 
 #[derive(Deserialize)]
-struct PageMeta {
+#[serde(expecting = "a list object")]
+struct PageHead {
+    #[serde(default)]
+    kind: Option<String>,
     #[serde(default)]
     metadata: Option<ListMeta>,
+    #[serde(default)]
+    items: Option<Vec<IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -98,14 +104,27 @@ struct ListMeta {
     continue_token: Option<String>,
 }
 
-/// `metadata.continue` of a list page, `None` when it is the last page.
-pub fn list_continue(page: &[u8]) -> Result<Option<String>, InputError> {
-    let meta: PageMeta = serde_json::from_slice(page)
+/// What a paginating reader needs of one list page: its `kind`, its `metadata.continue` token
+/// (`None` on the last page) and how many items it holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PageSummary {
+    pub kind: Option<String>,
+    pub continue_token: Option<String>,
+    pub items: usize,
+}
+
+/// Reads a list page's kind, continue token and item count (the items themselves are skipped).
+pub fn list_page(page: &[u8]) -> Result<PageSummary, InputError> {
+    let head: PageHead = serde_json::from_slice(page)
         .map_err(|e| InputError::new("", format!("malformed JSON: {e}")))?;
-    Ok(meta
-        .metadata
-        .and_then(|m| m.continue_token)
-        .filter(|t| !t.is_empty()))
+    Ok(PageSummary {
+        kind: head.kind,
+        continue_token: head
+            .metadata
+            .and_then(|m| m.continue_token)
+            .filter(|t| !t.is_empty()),
+        items: head.items.map_or(0, |items| items.len()),
+    })
 }
 
 #[cfg(test)]
@@ -136,16 +155,31 @@ mod tests {
     }
 
     #[test]
-    fn continue_tokens() {
+    fn page_summaries() {
+        let page = list_page(
+            br#"{"kind":"PodList","metadata":{"continue":"abc"},"items":[{"x":[1,2]},{}]}"#,
+        )
+        .unwrap();
         assert_eq!(
-            list_continue(br#"{"metadata":{"continue":"abc"},"items":[{"x":[1,2]}]}"#).unwrap(),
-            Some("abc".into())
+            page,
+            PageSummary {
+                kind: Some("PodList".into()),
+                continue_token: Some("abc".into()),
+                items: 2
+            }
         );
+        let last = list_page(br#"{"metadata":{"continue":""},"items":null}"#).unwrap();
         assert_eq!(
-            list_continue(br#"{"metadata":{"continue":""},"items":[]}"#).unwrap(),
-            None
+            (last.kind, last.continue_token, last.items),
+            (None, None, 0)
         );
-        assert_eq!(list_continue(br#"{"items":[]}"#).unwrap(), None);
-        assert!(list_continue(b"nope").is_err());
+        assert!(list_page(b"nope").is_err());
+        let number = list_page(b"2").unwrap_err();
+        assert!(
+            number.message.contains("expected a list object"),
+            "{}",
+            number.message
+        );
+        assert!(list_page(br#"{"items":5}"#).is_err());
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub(crate) use classes::ConstraintClasses;
 pub use ingest::{parse_documents, parse_documents_with, spec_effective_request, ParseOptions};
 pub use limits::MAX_TOTAL;
-pub use merge::{list_continue, merge_lists};
+pub use merge::{list_page, merge_lists, PageSummary};
 
 use crate::hash::IdMap;
 use crate::intern::{Interner, Sym};
