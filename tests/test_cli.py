@@ -277,7 +277,7 @@ def test_an_unreachable_cluster_fails_fast(
     assert one_line_error(capsys) == f"listing nodes from {silent_url}: no answer within 0.5s"
 
     assert refused < 0.5  # at once: no retries
-    assert 0.5 <= silent < 3 * 0.5
+    assert 0.5 <= silent < 0.5 + 2.0  # wide: the machine is shared
 
 
 def test_request_timeout_reaches_the_reader(

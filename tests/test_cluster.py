@@ -475,7 +475,7 @@ def test_a_server_that_never_answers_fails_within_the_timeout(
 
     assert str(err.value) == f"listing nodes from {emu.url}: no answer within 0.3s"
     assert len(emu.requests_for(NODES_PATH)) == 1 and sleeps == []
-    assert 0.3 <= elapsed < 3 * 0.3
+    assert 0.3 <= elapsed < 0.3 + 2.0  # wide: the machine is shared
 
 
 def test_a_socket_that_accepts_but_never_answers_fails_within_the_timeout(
@@ -492,7 +492,7 @@ def test_a_socket_that_accepts_but_never_answers_fails_within_the_timeout(
             cluster.read_snapshot(kubeconfig, timeout=0.5)
         elapsed = time.monotonic() - start
 
-    assert 0.5 <= elapsed < 3 * 0.5
+    assert 0.5 <= elapsed < 0.5 + 2.0  # wide: the machine is shared
 
 
 @pytest.mark.parametrize(
@@ -523,8 +523,10 @@ def test_a_server_that_hangs_mid_read_is_bounded_by_the_retry_budget(
     # Retried (the server had answered), but MAX_ATTEMPTS (5 x 0.3 s + backoff) was not reached.
     attempts = len(emu.requests_for(PODS_PATH))
     assert 2 <= attempts < cluster.MAX_ATTEMPTS
-    # Failures cost at most the budget plus one timeout (plus a little for the client itself).
-    assert elapsed < 1.0 + 0.3 + 0.5
+    # Failures cost at most the budget plus one timeout; the margin is wide (the first read of a
+    # process also imports the client, and the machine is shared) yet far below the 10 s hang and
+    # the minutes the trickled answer would take.
+    assert elapsed < 1.0 + 0.3 + 3.0
 
 
 def test_the_retry_budget_spans_the_whole_read(
@@ -633,7 +635,7 @@ def test_an_absurd_retry_after_ends_the_read_at_once(
 
     # Cut to 60 s, longer than the budget: not waited for at all.
     assert sleeps == [] and len(emu.requests_for(PODS_PATH)) == 1
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 5.0
 
 
 def test_the_bounds_are_installed_once(emu: KubeEmulator, tmp_path: Path) -> None:
@@ -674,7 +676,7 @@ def test_a_server_trickling_its_headers_fails_within_the_timeout(
 
     assert str(err.value) == f"listing nodes from {emu.url}: no answer within 0.3s"
     assert sleeps == []  # no answer yet: not retried
-    assert 0.3 <= elapsed < 3 * 0.3
+    assert 0.3 <= elapsed < 0.3 + 2.0  # wide: the machine is shared
 
 
 def node_list(nodes: int, token: str | None) -> dict[str, Any]:
@@ -762,7 +764,7 @@ def test_an_answer_announcing_8_gib_is_refused_before_its_body_is_read(
         "bytes is over the limit of "
     )
     assert str(err.value).endswith(f"of the read's max_bytes={cluster.MAX_READ_BYTES} left)")
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 5.0
     assert len(emu.requests_for(PODS_PATH)) == 1 and sleeps == []  # not retried
 
 

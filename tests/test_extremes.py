@@ -81,7 +81,9 @@ def test_gpu_devices_the_node_lacks_are_an_argument_error() -> None:
     with pytest.raises(InvalidArgumentError) as e:
         evaluate(s, {"default/p": "n1"}, gpu_devices={"default/p": [63]})
     assert e.value.argument == "gpu_devices"
-    assert str(e.value) == 'gpu_devices["default/p"]: node "n1": device 63 does not exist (node has 4)'
+    assert (
+        str(e.value) == 'gpu_devices["default/p"]: node "n1": device 63 does not exist (node has 4)'
+    )
     assert evaluate(s, {"default/p": "n1"}, gpu_devices={"default/p": [3]}).violation_counts() == {}
 
 
