@@ -328,7 +328,7 @@ HOSTILE = st.one_of(
 )
 
 
-def _places(doc: Json, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def places(doc: Json, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path into ``doc``, the root excluded, in a stable order."""
     out: list[tuple[Any, ...]] = []
     children = (
@@ -336,7 +336,7 @@ def _places(doc: Json, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     )
     for k, v in children:
         out.append((*at, k))
-        out.extend(_places(v, (*at, k)))
+        out.extend(places(v, (*at, k)))
     return out
 
 
@@ -347,8 +347,8 @@ def hostile_clusters(draw: st.DrawFn) -> list[Json]:
     if not items:
         return items
     for _ in range(draw(st.integers(1, 3))):
-        places = _places(items)
-        path = places[draw(st.integers(0, len(places) - 1))]
+        spots = places(items)
+        path = spots[draw(st.integers(0, len(spots) - 1))]
         parent = items
         for step in path[:-1]:
             parent = parent[step]
