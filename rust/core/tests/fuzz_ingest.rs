@@ -41,23 +41,38 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Loads `docs`; a snapshot is scheduled and evaluated. Anything but a result or an input
-/// error (a panic included, which proptest catches) fails the case.
+/// error fails the case, a panic included, with the document as JSON (what a failure shows of
+/// the generated input is the mutated places' indices, not what they became).
 fn load_and_run(docs: &[&[u8]]) -> Result<(), TestCaseError> {
-    match parse_documents(docs) {
+    let outcome = std::panic::catch_unwind(|| match parse_documents(docs) {
         Ok(snap) => {
             evaluate(&snap, &snap.current);
             match schedule(&snap, None, &[default_profile()], Order::Queue, 0) {
                 Ok(placement) => {
                     evaluate(&snap, &placement.assignment);
+                    Ok(())
                 }
-                Err(Error::InvalidArgument(_)) => {}
-                Err(e) => return Err(TestCaseError::fail(format!("schedule: {e:?}"))),
+                Err(Error::InvalidArgument(_)) => Ok(()),
+                Err(e) => Err(format!("schedule: {e:?}")),
             }
-            Ok(())
         }
         Err(Error::Input(_) | Error::Quantity(_)) => Ok(()),
-        Err(e) => Err(TestCaseError::fail(format!("not an input error: {e:?}"))),
-    }
+        Err(e) => Err(format!("not an input error: {e:?}")),
+    });
+    let failure = match outcome {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(message)) => message,
+        Err(panic) => format!(
+            "panic: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("?")
+        ),
+    };
+    let shown: Vec<_> = docs.iter().map(|d| String::from_utf8_lossy(d)).collect();
+    Err(TestCaseError::fail(format!("{failure}\ninput: {shown:?}")))
 }
 
 fn quantity(choices: &'static [&'static str]) -> impl Strategy<Value = Value> {
