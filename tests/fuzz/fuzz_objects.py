@@ -321,7 +321,7 @@ HOSTILE = st.one_of(
     st.integers(2**62, 2**70) | st.integers(-(2**70), -(2**62)),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
-    st.sampled_from(["", "-1", "1.5", "-1Gi", "9Ei", "1e999999", "150%", "a/b", "x" * 100_000]),
+    st.sampled_from(["", "-1", "1.5", "-1Gi", "9Ei", "1e999999", "150%", "a/b", "x" * 5000]),
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
     st.recursive(st.just([]), lambda inner: st.lists(inner, max_size=1), max_leaves=60),

@@ -68,16 +68,19 @@ def check_error(exc: BaseException) -> None:
     :class:`kube_engine.KubeEngineError` other than :class:`kube_engine.InternalError` (a panic
     or a failed consistency check), with a message of bounded length."""
     if isinstance(exc, ke.InternalError):
-        raise Finding(f"InternalError: {_head(str(exc))}") from exc
+        raise Finding(f"InternalError: {head(str(exc))}") from exc
     if not isinstance(exc, ke.KubeEngineError):
-        raise Finding(f"leaked {type(exc).__name__}: {_head(str(exc))}") from exc
+        raise Finding(f"leaked {type(exc).__name__}: {head(str(exc))}") from exc
     if len(str(exc)) > MAX_MESSAGE:
+        # Not chained: the report would print the whole message it complains of.
         raise Finding(
-            f"{type(exc).__name__} message of {len(str(exc)):,} characters: {_head(str(exc))}"
-        ) from exc
+            f"{type(exc).__name__} message of {len(str(exc)):,} characters: {head(str(exc))}"
+        ) from None
 
 
-def _head(text: str, size: int = 300) -> str:
+def head(text: str, size: int = 300) -> str:
+    """``text`` on one line (findings are grouped by their first words), cut to ``size``."""
+    text = text.replace("\n", " ")
     return text if len(text) <= size else text[:size] + f"... ({len(text):,} characters)"
 
 

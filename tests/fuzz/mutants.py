@@ -444,18 +444,18 @@ def _run_cli(argv: list[str], directory: Path) -> str:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except Exception as e:
-        raise fs.Finding(f"CLI: leaked {type(e).__name__}: {str(e)[:300]}") from e
+        raise fs.Finding(f"CLI: leaked {type(e).__name__}: {fs.head(str(e))}") from e
     finally:
         os.chdir(cwd)
     stderr = err.getvalue()
     if "Traceback" in stderr:
-        raise fs.Finding(f"CLI: traceback on stderr: {stderr[-300:]}")
+        raise fs.Finding(f"CLI: traceback on stderr: {fs.head(stderr[-300:])}")
     if code not in (0, 1, 2):
         raise fs.Finding(f"CLI: exit status {code}")
     if code == 1 and not stderr.startswith("kube-engine: error: "):
         raise fs.Finding(f"CLI: exit status 1 without an error line: {stderr[:300]!r}")
     if len(stderr) > fs.MAX_MESSAGE:
-        raise fs.Finding(f"CLI: {len(stderr):,} characters on stderr: {stderr[:300]}")
+        raise fs.Finding(f"CLI: {len(stderr):,} characters on stderr: {fs.head(stderr)}")
     return f"exit {code}"
 
 
