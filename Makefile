@@ -13,7 +13,7 @@ export KUBE_ENGINE_OPENB_DIR ?= $(DATA)/openb
 export KUBE_ENGINE_VBP_DIR ?= $(DATA)/vbp
 export KUBE_ENGINE_FGD_EXPECTED_DIR ?= $(DATA)/fgd_expected
 
-.PHONY: demo test test-fast build lint bench clean
+.PHONY: demo test test-fast fuzz build lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,22 @@ test: build
 test-fast: build
 	cargo test -q
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The long fuzz run, on demand (`make test` runs a short one: fixed seeds, a few hundred cases
+# each; see tests/fuzz/README.md). One seed drives proptest, hypothesis and the mutation corpus:
+# random unless FUZZ_SEED is given, and printed first so that a run can be repeated. About 15
+# minutes on 2 busy cores with the defaults; every failure is reported, the run does not stop at
+# one.
+FUZZ_CASES ?= 3000
+PROPTEST_CASES ?= 5000
+fuzz: build
+	@seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "fuzz seed $$seed"; \
+	status=0; \
+	PROPTEST_CASES=$(PROPTEST_CASES) PROPTEST_RNG_SEED=$$seed cargo test -q --test fuzz_ingest \
+		|| status=1; \
+	FUZZ_LONG=1 FUZZ_SEED=$$seed FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest -q tests/fuzz \
+		--hypothesis-seed=$$seed || status=1; \
+	echo "fuzz seed $$seed"; exit $$status
 
 # Timed benchmarks (not part of `make test`): each writes its current table to
 # benches/results/<benchmark>.json, then docs/performance.md is regenerated from those files.
