@@ -49,14 +49,10 @@ for _name in ("short", "long"):
 settings.load_profile("long" if LONG else "short")
 
 
-def examples(short: int, *, shrink: bool = True) -> settings:
+def examples(short: int) -> settings:
     """Settings for a property: ``short`` examples in ``make test``, 20 times as many in
-    ``make fuzz``. Without ``shrink``, ``make test`` stops at the first failing example: for a
-    property marked xfail for a known bug, so that it does not spend a minute shrinking what is
-    known (the flag goes with the mark)."""
-    if LONG or shrink:
-        return settings(max_examples=20 * short if LONG else short)
-    return settings(max_examples=short, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    ``make fuzz``."""
+    return settings(max_examples=20 * short if LONG else short)
 
 
 # The rebalancer's limits in a fuzz case: small enough that a case takes about a second, with

@@ -98,8 +98,7 @@ def refused_or_done(call: Callable[[], Any]) -> Any:
         return None
 
 
-@pytest.mark.xfail(strict=False, reason="issue 20 item 6: odd arguments leak Python exceptions")
-@examples(60, shrink=False)
+@examples(60)
 @given(
     st.one_of(st.none(), st.lists(ODD_NAMES, max_size=2)),
     st.sampled_from(["queue", "input", "dominant-share", "", "nope", None]),
@@ -113,8 +112,7 @@ def test_schedule_arguments_end_in_a_result_or_a_refusal(
     refused_or_done(lambda: ke.schedule(snap, pods, order=order, seed=seed, threads=threads))
 
 
-@pytest.mark.xfail(strict=False, reason="issue 20 items 1, 6: odd GPU devices, unknown names")
-@examples(60, shrink=False)
+@examples(60)
 @given(
     st.dictionaries(ODD_NAMES, st.one_of(st.none(), ODD_NAMES), max_size=2),
     st.dictionaries(ODD_NAMES, st.lists(ODD_NUMBERS | st.integers(-5, 70), max_size=3), max_size=2),
@@ -128,11 +126,7 @@ def test_evaluate_and_explain_arguments_end_in_a_result_or_a_refusal(
     refused_or_done(lambda: ke.explain(snap, pod_name))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 20 items 6, 7: odd arguments leak Python exceptions; infinite or NaN values",
-)
-@examples(40, shrink=False)
+@examples(40)
 @given(
     st.sampled_from(
         ["pack", "balance", "defrag", "pack=1,balance=0.5", "pack=-1", "", "x=1", "pack=1e308"]

@@ -242,7 +242,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "issue 20 item 1: sums of huge amounts overflow (remove when fixed)"]
     fn huge_amounts_load_or_are_refused_and_run(doc in cluster(true)) {
         load_and_run(&[&serde_json::to_vec(&doc).unwrap()])?;
     }
