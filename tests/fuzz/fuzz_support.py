@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, settings
 
 import kube_engine as ke
 
