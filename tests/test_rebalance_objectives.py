@@ -272,3 +272,15 @@ def test_kept_and_excluded_nodes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert {m["to"] for m in plan["moves"]} == {"a"}
     assert main([*args, "--exclude-node", "nope"]) == 1
     assert 'exclude_nodes: node "nope" is not in the snapshot' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("solver", ["heuristic", "cpsat"])
+def test_an_over_commitment_kept_is_within_the_bound(solver: str) -> None:
+    # Both pods fit only on two nodes, but they share an over-committed one now: a plan that
+    # keeps them there uses one node, so the bound may not claim two.
+    s = Snapshot.from_bytes(
+        as_list(node("n0", cpu="1"), node("n1", cpu="3"), web("a", "n0", "2"), web("b", "n0", "2"))
+    )
+    r = rebalance(s, solver=solver, **FAST)
+    assert r.value == 1 and r.bound <= r.value
+    assert r.status == "OPTIMAL"

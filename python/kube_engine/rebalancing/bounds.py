@@ -76,11 +76,21 @@ def _pack_by_capacity(
     gpu_room = [sum(f for f in free) for free in problem["gpu_free"]]
     supply = dict(problem["free"]) | {"gpu": gpu_room}
     best = 0.0
-    for r, free in supply.items():
-        if r == "gpu":
-            need = sum(len(c["pods"]) * c["gpu_count"] * c["gpu_milli"] for c in classes)
-        else:
-            need = sum(len(c["pods"]) * c["request"].get(r, 0) for c in classes)
+    for r, free_now in supply.items():
+        asks = [
+            c["gpu_count"] * c["gpu_milli"] if r == "gpu" else c["request"].get(r, 0)
+            for c in classes
+        ]
+        need: float = sum(len(c["pods"]) * a for c, a in zip(classes, asks, strict=True))
+        load = [0] * len(free_now)
+        for c, a in zip(classes, asks, strict=True):
+            for n in c["nodes"]:
+                load[index[n]] += a
+        # A plan may keep an over-commitment it found: where one is now, the node's room in
+        # this resource has no bound (as in the CP-SAT bound's relaxation).
+        free: list[float] = [
+            math.inf if f < 0 or used > f else f for f, used in zip(free_now, load, strict=True)
+        ]
         need -= sum(max(free[n], 0) for n in kept)
         if need <= 0:
             continue
