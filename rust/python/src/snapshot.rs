@@ -2,14 +2,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use kube_engine_core::error::Error;
 use kube_engine_core::snapshot::{self, Snapshot};
 use kube_engine_core::Quantity;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
-use crate::errors::{detached, unknown_name, OrRaise};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
+use kube_engine_core::error::cut;
 
 /// A cluster snapshot: nodes, pods and PodDisruptionBudgets, parsed once into columns.
 #[pyclass(name = "Snapshot", module = "kube_engine", frozen)]
@@ -45,13 +45,40 @@ impl PySnapshot {
 fn parse<D: AsRef<[u8]> + Send>(
     py: Python<'_>,
     docs: Vec<D>,
-    strict: bool,
+    opts: snapshot::ParseOptions,
 ) -> PyResult<PySnapshot> {
     let result = detached(py, move || {
         let refs: Vec<&[u8]> = docs.iter().map(AsRef::as_ref).collect();
-        snapshot::parse_documents_with(&refs, snapshot::ParseOptions { strict })
+        snapshot::parse_documents_with(&refs, opts)
     })?;
     result.map(PySnapshot::new).or_raise(py)
+}
+
+/// The parse options of the constructors' keyword arguments; `max_input_bytes` a positive
+/// integer or None (the default limit).
+fn options(
+    py: Python<'_>,
+    strict: bool,
+    max_input_bytes: Option<&Bound<'_, PyAny>>,
+) -> PyResult<snapshot::ParseOptions> {
+    let mut opts = snapshot::ParseOptions {
+        strict,
+        ..Default::default()
+    };
+    if let Some(limit) = max_input_bytes.filter(|v| !v.is_none()) {
+        opts.max_input_bytes = limit
+            .extract::<u64>()
+            .ok()
+            .filter(|&n| n > 0 && !limit.is_instance_of::<pyo3::types::PyBool>())
+            .ok_or_else(|| {
+                invalid_argument(
+                    py,
+                    "max_input_bytes",
+                    format!("max_input_bytes must be a positive integer of at most 2**64-1 bytes, got {}", cut(&limit.repr().map_or_else(|_| "?".into(), |r| r.to_string()))),
+                )
+            })?;
+    }
+    Ok(opts)
 }
 
 #[pymethods]
@@ -59,30 +86,42 @@ impl PySnapshot {
     /// Reads a snapshot file: a Kubernetes `List` (or NodeList / PodList /
     /// PodDisruptionBudgetList) as JSON, plain or gzip-compressed. With `strict`, a pod bound
     /// to a node the input lacks is an error; otherwise it is left out (see `left_out`).
+    /// `max_input_bytes` bounds the file, and its JSON once inflated (default 4 GiB).
     #[staticmethod]
-    #[pyo3(signature = (path, *, strict = false))]
-    fn from_file(py: Python<'_>, path: std::path::PathBuf, strict: bool) -> PyResult<Self> {
-        let data = std::fs::read(&path)
-            .map_err(|source| Error::Io {
-                path: path.display().to_string(),
-                source,
-            })
-            .or_raise(py)?;
-        parse(py, vec![data], strict)
+    #[pyo3(signature = (path, *, strict = false, max_input_bytes = None))]
+    fn from_file(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        strict: bool,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let opts = options(py, strict, max_input_bytes)?;
+        let result = detached(py, || snapshot::parse_file(&path, opts))?;
+        result.map(PySnapshot::new).or_raise(py)
     }
 
     /// Parses one JSON document (plain or gzip bytes).
     #[staticmethod]
-    #[pyo3(signature = (data, *, strict = false))]
-    fn from_bytes(py: Python<'_>, data: PyBackedBytes, strict: bool) -> PyResult<Self> {
-        parse(py, vec![data], strict)
+    #[pyo3(signature = (data, *, strict = false, max_input_bytes = None))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: PyBackedBytes,
+        strict: bool,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        parse(py, vec![data], options(py, strict, max_input_bytes)?)
     }
 
     /// Parses several documents (e.g. the pages of paginated list calls) into one snapshot.
     #[staticmethod]
-    #[pyo3(signature = (docs, *, strict = false))]
-    fn from_documents(py: Python<'_>, docs: Vec<PyBackedBytes>, strict: bool) -> PyResult<Self> {
-        parse(py, docs, strict)
+    #[pyo3(signature = (docs, *, strict = false, max_input_bytes = None))]
+    fn from_documents(
+        py: Python<'_>,
+        docs: Vec<PyBackedBytes>,
+        strict: bool,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        parse(py, docs, options(py, strict, max_input_bytes)?)
     }
 
     /// Pods of the input left out because the node they are bound to is not in it:
