@@ -171,6 +171,17 @@ pub fn decompress_limited(data: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, Inpu
                 }
             }
         }
+        if out.capacity() - out.len() < bytes.len() {
+            // Doubling, but never past the limit, so a bomb that is valid JSON takes at most
+            // the limit, not the next power of two above it.
+            let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+            let want = out
+                .capacity()
+                .saturating_mul(2)
+                .min(cap)
+                .max(out.len() + bytes.len());
+            out.reserve_exact(want - out.len());
+        }
         out.extend_from_slice(bytes);
     }
     Ok(Cow::Owned(out))
