@@ -230,6 +230,9 @@ def test_endless_and_binary_input_is_refused_at_once() -> None:
     with pytest.raises(SnapshotError, match="^/dev/zero: binary data, not JSON or YAML"):
         load_snapshot(["/dev/zero"])
     assert time.perf_counter() - start < 30  # not 4 GiB read first
+    with pytest.raises(SnapshotError, match="^/dev/zero: malformed JSON: the file starts with"):
+        Snapshot.from_file("/dev/zero")
+    assert time.perf_counter() - start < 30
     with pytest.raises(SnapshotError, match="^stdin: binary data"):
         load_snapshot(["-"], stdin=io.BytesIO(b"\x00\x01" * 1000))
 

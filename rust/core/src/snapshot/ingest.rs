@@ -159,17 +159,7 @@ pub fn decompress_limited(data: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, Inpu
         let mut bytes = &chunk[..n];
         if out.is_empty() {
             bytes = bytes.trim_ascii_start();
-            if let Some(&first) = bytes.first() {
-                if first != b'{' && first != b'[' {
-                    return Err(InputError::new(
-                        "",
-                        format!(
-                            "malformed JSON: the inflated data starts with byte {first:#04x}, \
-                             not {{ or ["
-                        ),
-                    ));
-                }
-            }
+            opens_json(bytes, "the inflated data")?;
         }
         if out.capacity() - out.len() < bytes.len() {
             // Doubling, but never past the limit, so a bomb that is valid JSON takes at most
@@ -187,6 +177,18 @@ pub fn decompress_limited(data: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, Inpu
     Ok(Cow::Owned(out))
 }
 
+/// Refuses `bytes` (leading white space already dropped) unless they can open a JSON document:
+/// what is not JSON is told by its first byte, not after reading it to the limit.
+fn opens_json(bytes: &[u8], what: &str) -> Result<(), InputError> {
+    match bytes.first() {
+        Some(&first) if first != b'{' && first != b'[' => Err(InputError::new(
+            "",
+            format!("malformed JSON: {what} starts with byte {first:#04x}, not {{ or ["),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A snapshot file, read no further than the limit on input (so `/dev/zero` is refused, not read
 /// forever); errors about the whole input name the file.
 pub fn parse_file(path: &std::path::Path, opts: ParseOptions) -> Result<Snapshot, Error> {
@@ -194,16 +196,27 @@ pub fn parse_file(path: &std::path::Path, opts: ParseOptions) -> Result<Snapshot
         path: path.display().to_string(),
         source,
     };
-    let mut data = Vec::new();
-    std::fs::File::open(path)
+    let mut file = std::fs::File::open(path)
         .map_err(io)?
-        .take(opts.max_input_bytes.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(io)?;
-    let parsed = if data.len() as u64 > opts.max_input_bytes {
-        Err(too_large(opts.max_input_bytes, "holds").into())
+        .take(opts.max_input_bytes.saturating_add(1));
+    let mut data = Vec::new();
+    // The head says whether the rest is worth reading: `/dev/zero` is refused at once.
+    (&mut file).take(4096).read_to_end(&mut data).map_err(io)?;
+    let head = if data.starts_with(&GZIP_MAGIC) {
+        Ok(())
     } else {
-        parse_documents_with(&[&data], opts)
+        opens_json(data.trim_ascii_start(), "the file")
+    };
+    let parsed = match head {
+        Err(e) => Err(e.into()),
+        Ok(()) => {
+            file.read_to_end(&mut data).map_err(io)?;
+            if data.len() as u64 > opts.max_input_bytes {
+                Err(too_large(opts.max_input_bytes, "holds").into())
+            } else {
+                parse_documents_with(&[&data], opts)
+            }
+        }
     };
     parsed.map_err(|e| match e {
         Error::Input(mut e) if e.path.is_empty() => {
