@@ -455,6 +455,10 @@ fn objects_the_api_server_would_refuse() {
             "items[0].metadata.labels: Invalid value: \"bad key\": name part must consist of",
         ),
         (
+            edited(p(), r#""containers""#, r#""nodeSelector":{"zone":"a b"},"containers""#),
+            "items[0].spec.nodeSelector: Invalid value: \"a b\": a valid label must be",
+        ),
+        (
             edited(n(), r#""labels":{"#, r#""labels":{"k":"-x","#),
             "items[0].metadata.labels: Invalid value: \"-x\": a valid label must be an empty string",
         ),

@@ -274,9 +274,9 @@ pub fn invalid_timestamp(text: &str) -> String {
     )
 }
 
-/// `metadata.labels`, checked as the API server checks them: keys are qualified names, values
-/// label values.
-fn valid_labels<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
+/// Labels (`metadata.labels`, a pod's `nodeSelector`), checked as the API server checks them:
+/// keys are qualified names, values label values.
+pub fn valid_labels<'de, D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
     let labels: Labels = null_default(d)?;
     for (k, v) in labels.iter() {
         validation::qualified_name(k)

@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::affinity::Affinity;
 use super::gpu::{GpuDemand, GPU_MILLI_RESOURCE, GPU_RESOURCE, MAX_DEVICES};
-use super::meta::{non_negative_quantities, null_default, KeyValues, Labels, ObjectMeta};
+use super::meta::{
+    non_negative_quantities, null_default, valid_labels, KeyValues, Labels, ObjectMeta,
+};
 use super::spread::TopologySpreadConstraint;
 use super::taints::Toleration;
 use super::validation;
@@ -32,7 +34,7 @@ pub struct PodSpec {
     pub init_containers: Vec<Container>,
     #[serde(default, deserialize_with = "non_negative_quantities")]
     pub overhead: KeyValues<Quantity>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "valid_labels")]
     pub node_selector: Labels,
     #[serde(default)]
     pub affinity: Option<Affinity>,
