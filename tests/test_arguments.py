@@ -47,6 +47,9 @@ CALLS: dict[str, Call] = {
     "plan": lambda s, kw: ke.plan(**{"snapshot": s, "target": {}, **kw}),
     "budget_status": lambda s, kw: ke.budget_status(kw["snapshot"]),
     "parse_quantity": lambda s, kw: ke.parse_quantity(kw["text"]),
+    "Snapshot.from_file": lambda s, kw: ke.Snapshot.from_file(**{"path": "x.json", **kw}),
+    "Snapshot.from_bytes": lambda s, kw: ke.Snapshot.from_bytes(**{"data": b"{}", **kw}),
+    "Snapshot.from_documents": lambda s, kw: ke.Snapshot.from_documents(**{"docs": [], **kw}),
     "Snapshot.pod_request": lambda s, kw: s.pod_request(kw["key"]),
     "Snapshot.node_allocatable": lambda s, kw: s.node_allocatable(kw["name"]),
     "Snapshot.node_labels": lambda s, kw: s.node_labels(kw["name"]),
@@ -135,6 +138,14 @@ CASES: list[tuple[str, str, Any, type[Exception]]] = [
     *[("plan", "cooldown", v, INVALID) for v in (NAN, -1)],
     *[("plan", f, 5, INVALID) for f in ("binding_scheduler", "reason", "source")],
     # Snapshot's and Evaluation's methods
+    ("Snapshot.from_file", "path", 5, INVALID),
+    ("Snapshot.from_bytes", "data", "{}", INVALID),
+    ("Snapshot.from_documents", "docs", "{}", INVALID),
+    *[
+        (f"Snapshot.from_{f}", a, v, INVALID)
+        for f in ("file", "bytes", "documents")
+        for a, v in (("strict", "yes"), ("max_input_bytes", 0), ("max_input_bytes", 2**64))
+    ],
     ("Snapshot.pod_request", "key", 5, INVALID),
     ("Snapshot.pod_request", "key", "default/ghost", UNKNOWN),
     *[(f"Snapshot.{m}", "name", 5, INVALID) for m in ("node_allocatable", "node_labels")],

@@ -67,9 +67,11 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
 
     class Recording:
         @staticmethod
-        def from_documents(docs: list[bytes], *, strict: bool = False) -> Snapshot:
+        def from_documents(
+            docs: list[bytes], *, strict: bool = False, max_input_bytes: int | None = None
+        ) -> Snapshot:
             calls.append(list(docs))
-            return real(docs, strict=strict)
+            return real(docs, strict=strict, max_input_bytes=max_input_bytes)
 
     monkeypatch.setattr(sources, "Snapshot", Recording)
     return calls

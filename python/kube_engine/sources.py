@@ -9,25 +9,30 @@ JSON is handed to the Rust core as it is (gzip included: the core decompresses w
 YAML is converted to JSON here first, since the core reads JSON only. The format is told by the
 content, not the name: gzip by its magic bytes, JSON by a first character ``{`` or ``[``, anything
 else is YAML -- so ``kubectl ... -o yaml > cluster.json`` still works.
+
+One input holds at most ``max_input_bytes`` (4 GiB unless the caller or the environment variable
+``KUBE_ENGINE_MAX_INPUT_BYTES`` says otherwise), counted once inflated when it is gzip: files and
+standard input are read no further, gzip is inflated as a stream and no further, so neither
+``/dev/zero`` nor a decompression bomb can take more memory than that.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
-import io
 import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from kube_engine._core import Snapshot, SnapshotError
+from kube_engine._core import InvalidArgumentError, Snapshot, SnapshotError
 
 __all__ = [
+    "DEFAULT_MAX_INPUT_BYTES",
+    "MAX_INPUT_BYTES_ENV",
     "SNAPSHOT_SUFFIXES",
     "STDIN",
     "describe_sources",
@@ -43,7 +48,13 @@ STDIN = "-"
 #: Files of a directory that are read as snapshots (others are skipped).
 SNAPSHOT_SUFFIXES = (".json", ".json.gz", ".yaml", ".yml", ".yaml.gz", ".yml.gz")
 
+#: The most bytes one input may hold, once inflated (the core's default too).
+DEFAULT_MAX_INPUT_BYTES = 4 << 30
+#: The environment variable that sets the limit for :func:`load_snapshot` (and so the CLI).
+MAX_INPUT_BYTES_ENV = "KUBE_ENGINE_MAX_INPUT_BYTES"
+
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 _DOCUMENT_PATH = re.compile(r"documents\[(\d+)\]\.?(.*)", re.DOTALL)
@@ -64,7 +75,11 @@ class _Document:
 
 
 def load_snapshot(
-    sources: Sequence[StrPath], *, strict: bool = False, stdin: BinaryIO | None = None
+    sources: Sequence[StrPath],
+    *,
+    strict: bool = False,
+    stdin: BinaryIO | None = None,
+    max_input_bytes: int | None = None,
 ) -> Snapshot:
     """One snapshot from files, directories and ``-`` (standard input, or ``stdin`` when given).
 
@@ -72,10 +87,15 @@ def load_snapshot(
     recursive). A pod bound to a node no input has is left out (see ``Snapshot.left_out``), or with
     ``strict`` is an error. Invalid input raises :class:`kube_engine.SnapshotError` whose message
     starts with the file (and YAML document) it is in; unreadable files raise :class:`OSError`.
+    An input of more than ``max_input_bytes`` (by default ``$KUBE_ENGINE_MAX_INPUT_BYTES``, else
+    :data:`DEFAULT_MAX_INPUT_BYTES`), counted once inflated, is a ``SnapshotError`` too.
     """
-    documents = _read_all(snapshot_files(sources), stdin)
+    limit = _input_limit(max_input_bytes)
+    documents = _read_all(snapshot_files(sources), stdin, limit)
     try:
-        return Snapshot.from_documents([d.data for d in documents], strict=strict)
+        return Snapshot.from_documents(
+            [d.data for d in documents], strict=strict, max_input_bytes=limit
+        )
     except SnapshotError as exc:
         raise _located(exc, documents) from exc
 
@@ -96,13 +116,15 @@ def snapshot_files(sources: Sequence[StrPath]) -> list[str]:
     return files
 
 
-def snapshot_documents(data: bytes, name: str = "input") -> list[bytes]:
+def snapshot_documents(
+    data: bytes, name: str = "input", *, max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+) -> list[bytes]:
     """The documents of one input, as the core reads them: JSON as it is, YAML converted.
 
     ``data`` is JSON or YAML, plain or gzip. A YAML stream gives a document per ``---`` section;
     a section holding one object (a Pod, a Node) becomes a ``List`` of one.
     """
-    return [d.data for d in _documents(data, name)]
+    return [d.data for d in _documents(data, name, _input_limit(max_input_bytes))]
 
 
 def describe_sources(sources: Sequence[StrPath]) -> str:
@@ -136,64 +158,158 @@ def _directory_files(directory: str) -> list[str]:
     return [os.path.join(directory, f) for f in files]
 
 
-def _read_all(files: list[str], stdin: BinaryIO | None) -> list[_Document]:
+def _input_limit(value: int | None) -> int:
+    """The limit on one input: ``value``, else the environment's, else the default."""
+    where = "max_input_bytes"
+    if value is None:
+        text = os.environ.get(MAX_INPUT_BYTES_ENV, "").strip()
+        if not text:
+            return DEFAULT_MAX_INPUT_BYTES
+        where = MAX_INPUT_BYTES_ENV
+        value = int(text) if text.isdigit() else 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**64:
+        shown = repr(value) if where != MAX_INPUT_BYTES_ENV else repr(os.environ[where][:100])
+        err = InvalidArgumentError(
+            f"{where} must be a positive integer of at most 2**64-1 bytes, got {shown[:100]}"
+        )
+        err.argument = "max_input_bytes"
+        raise err
+    return value
+
+
+def _read_all(files: list[str], stdin: BinaryIO | None, limit: int) -> list[_Document]:
     documents: list[_Document] = []
     for name in files:
         if name == STDIN:
-            data = (stdin if stdin is not None else sys.stdin.buffer).read()
-            documents.extend(_documents(data, "stdin"))
+            source = stdin if stdin is not None else sys.stdin.buffer
+            data = _read_bounded(source, "stdin", limit)
+            documents.extend(_documents(data, "stdin", limit))
         else:
-            documents.extend(_documents(Path(name).read_bytes(), name))
+            with open(name, "rb") as f:
+                data = _read_bounded(f, name, limit)
+            documents.extend(_documents(data, name, limit))
     return documents
 
 
-def _documents(data: bytes, origin: str) -> list[_Document]:
+def _read_bounded(f: BinaryIO, origin: str, limit: int) -> bytes:
+    """All of ``f``, refused beyond ``limit`` bytes or when it starts as no text does (so
+    ``/dev/zero`` fails at once instead of filling memory)."""
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        size = 0  # a stream without a file (a pipe, BytesIO): read in chunks below
+    if size > limit:
+        raise _too_large(origin, limit, "holds")
+    chunks: list[bytes] = []
+    total = 0
+    if size:
+        # A file of known size in one read (no copy); a file that grows meanwhile goes on below.
+        chunks.append(f.read(size))
+        total = len(chunks[0])
+    while total <= limit and (chunk := f.read(min(_CHUNK, limit + 1 - total))):
+        if not total:
+            _refuse_binary(chunk, origin)
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise _too_large(origin, limit, "holds")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(origin: str, limit: int, what: str) -> SnapshotError:
+    return _error(
+        origin,
+        f"{what} more than {limit} bytes, the limit on one input "
+        f"(max_input_bytes, {MAX_INPUT_BYTES_ENV})",
+    )
+
+
+def _refuse_binary(head: bytes, origin: str) -> None:
+    """Refuses input whose first byte that is not white space is a control character: neither
+    JSON nor YAML text starts so (gzip, told by its magic bytes, is let through)."""
+    if head.startswith(_GZIP_MAGIC):
+        return
+    end = _LEADING_SPACE.match(head)
+    first = head[end.end() if end is not None else 0 :][:1]
+    if first and (first[0] < 0x20 or first[0] == 0x7F):
+        raise _error(origin, f"binary data, not JSON or YAML (a byte {first[0]:#04x} first)")
+
+
+def _documents(data: bytes, origin: str, limit: int) -> list[_Document]:
     compressed = data.startswith(_GZIP_MAGIC)
-    first = _first_byte(data, compressed, origin)
+    bom, first = _sniff(data, compressed, origin, limit)
     if first is None:
         raise _error(origin, "empty: no Kubernetes objects in it")
     if first in b"{[":
         # A byte order mark is no JSON; the rare file that has one pays for a copy.
-        if compressed and _head(data, len(_BOM), origin) == _BOM:
-            data = _decompress(data, origin)
+        if compressed and bom:
+            data = _inflate(data, origin, limit)
             compressed = False
         if not compressed and data.startswith(_BOM):
             data = data[len(_BOM) :]
         return [_Document(data, origin)]
-    text = _decompress(data, origin) if compressed else data
+    _refuse_binary(first, origin)
+    text = _inflate(data, origin, limit) if compressed else data
     return _yaml_documents(text, origin)
 
 
-def _first_byte(data: bytes, compressed: bool, origin: str) -> bytes | None:
-    """The first byte that is not white space (nor a byte order mark); None when there is none."""
-    size = 4096
-    while True:
-        head = _head(data, size, origin) if compressed else data
-        if head.startswith(_BOM):
-            head = head[len(_BOM) :]
+def _sniff(data: bytes, compressed: bool, origin: str, limit: int) -> tuple[bool, bytes | None]:
+    """Whether the text starts with a byte order mark, and its first byte that is neither that
+    nor white space (None when there is none). Of gzip, inflates no more than it must."""
+    if not compressed:
+        marked = data.startswith(_BOM)
+        end = _LEADING_SPACE.match(data, len(_BOM) if marked else 0)
+        start = end.end() if end is not None else 0
+        return marked, data[start : start + 1] or None
+    head = b""
+    bom: bool | None = None
+    for chunk in _inflated(data, origin, limit):
+        if bom is None:
+            head += chunk
+            if len(head) < len(_BOM):
+                continue
+            bom = head.startswith(_BOM)
+            chunk = head[len(_BOM) :] if bom else head
+        end = _LEADING_SPACE.match(chunk)
+        start = end.end() if end is not None else 0
+        if start < len(chunk):
+            return bom, chunk[start : start + 1]
+    if bom is None:  # fewer than three bytes in all
         end = _LEADING_SPACE.match(head)
         start = end.end() if end is not None else 0
-        if start < len(head):
-            return head[start : start + 1]
-        if not compressed or len(head) < size:
-            return None
-        size *= 16
+        return False, head[start : start + 1] or None
+    return bom, None
 
 
-def _head(data: bytes, size: int, origin: str) -> bytes:
-    """The first ``size`` bytes of gzip ``data``, decompressed (fewer when it is shorter)."""
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            return f.read(size)
-    except (OSError, EOFError) as exc:
-        raise _error(origin, f"invalid gzip data: {exc}") from exc
+def _inflated(data: bytes, origin: str, limit: int) -> Iterator[bytes]:
+    """The inflated bytes of gzip ``data`` (every member, as ``gzip.decompress`` reads them), a
+    chunk at a time; refused once they pass ``limit``."""
+    total = 0
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(wbits=31)
+        pending = rest
+        while not inflater.eof:
+            try:
+                out = inflater.decompress(pending, _CHUNK)
+            except zlib.error as exc:
+                raise _error(origin, f"invalid gzip data: {exc}") from exc
+            if not out and inflater.unconsumed_tail == pending and not inflater.eof:
+                raise _error(origin, "invalid gzip data: the compressed data ends too soon")
+            pending = inflater.unconsumed_tail
+            total += len(out)
+            if total > limit:
+                raise _too_large(origin, limit, "inflates to")
+            if out:
+                yield out
+        # Members may be followed by zeros (gzip pads so), then another member or nothing.
+        rest = inflater.unused_data.lstrip(b"\0")
+        if rest and not rest.startswith(_GZIP_MAGIC):
+            raise _error(origin, "invalid gzip data: not a gzip member after the end of one")
 
 
-def _decompress(data: bytes, origin: str) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as exc:
-        raise _error(origin, f"invalid gzip data: {exc}") from exc
+def _inflate(data: bytes, origin: str, limit: int) -> bytes:
+    return b"".join(_inflated(data, origin, limit))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -209,6 +325,7 @@ def _yaml_documents(text: bytes, origin: str) -> list[_Document]:
         raise _error(origin, f"invalid YAML (nor JSON): {exc}") from exc
     if not loaded:
         raise _error(origin, "empty: no Kubernetes objects in it")
+    _refuse_alias_bombs(loaded, len(text), origin)
     documents = []
     for k, doc in enumerate(loaded, start=1):
         where = f"{origin}, document {k}" if len(loaded) > 1 else origin
@@ -224,6 +341,26 @@ def _yaml_documents(text: bytes, origin: str) -> list[_Document]:
             raise _error(where, f"a value JSON cannot hold: {exc}") from exc
         documents.append(_Document(data.encode(), where, wrapped))
     return documents
+
+
+def _refuse_alias_bombs(loaded: list[Any], size: int, origin: str) -> None:
+    """Refuses YAML whose aliases expand it far beyond its own size ("billion laughs": a
+    kilobyte that stands for gigabytes of JSON). The loader shares an aliased value rather than
+    copying it, so the expansion would happen in the conversion to JSON; the nodes are counted
+    first, as they would be written, stopping at a budget proportional to the text, as go-yaml
+    (which kubectl uses) refuses "excessive aliasing"."""
+    budget = 10 * size + 10_000
+    stack: list[Any] = list(loaded)
+    while stack:
+        value = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise _error(origin, "invalid YAML: its aliases expand it excessively")
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 # Plain scalars are typed as the API server and kubectl type them (sigs.k8s.io/yaml, go-yaml v2):

@@ -36,7 +36,18 @@ TOLERATIONS = st.one_of(
         {"key": st.sampled_from(["dedicated", "gpu"]), "operator": st.just("Equal")},
         optional={
             "value": st.sampled_from(["batch", "true"]),
-            "effect": st.sampled_from(["NoSchedule", "NoExecute", "PreferNoSchedule"]),
+            "effect": st.sampled_from(["NoSchedule", "PreferNoSchedule"]),
+        },
+    ),
+    # The API server takes tolerationSeconds only with the NoExecute effect.
+    st.fixed_dictionaries(
+        {
+            "key": st.sampled_from(["dedicated", "gpu"]),
+            "operator": st.just("Equal"),
+            "effect": st.just("NoExecute"),
+        },
+        optional={
+            "value": st.sampled_from(["batch", "true"]),
             "tolerationSeconds": st.integers(0, 3600),
         },
     ),

@@ -1,9 +1,72 @@
 //! The core's errors: one [`Error`] for everything that can fail, each variant carrying what a
 //! caller needs to act on it. Bad input always says where (a JSON path) and what (the value).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::quantity::QuantityError;
+
+/// The most characters of a value an error message quotes: a 10 MB value of the wrong type makes
+/// a message of a line, not of 10 MB.
+pub const QUOTED_CHARS: usize = 100;
+/// A bound on a whole message (or path), whatever it quotes.
+const MESSAGE_CHARS: usize = 2000;
+
+/// `value` as an error message quotes it: cut to [`QUOTED_CHARS`] characters and `...` when longer.
+pub fn cut(value: &str) -> Cow<'_, str> {
+    cut_to(value, QUOTED_CHARS)
+}
+
+/// `text` cut to `chars` characters and `...` when longer (a whole message quoting a value whose
+/// length it does not control, as serde's do).
+pub fn cut_to(text: &str, chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(chars) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
+    }
+}
+
+/// `message` with every quoted span (`"..."`, with backslash escapes, or `` `...` ``) cut as
+/// [`cut`] cuts a value: messages made by serde quote the input, at any length.
+fn cut_quoted(message: &str) -> Cow<'_, str> {
+    if message.len() <= QUOTED_CHARS {
+        return Cow::Borrowed(message);
+    }
+    let mut out = String::with_capacity(message.len().min(MESSAGE_CHARS));
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open];
+        out.push_str(&rest[..=open]);
+        let body = &rest[open + 1..];
+        let mut escaped = false;
+        let close = body.bytes().position(|b| {
+            let closes = !escaped && b == quote;
+            escaped = quote == b'"' && !escaped && b == b'\\';
+            closes
+        });
+        let Some(close) = close else {
+            rest = body;
+            break;
+        };
+        out.push_str(&cut(&body[..close]));
+        out.push(char::from(quote));
+        rest = &body[close + 1..];
+    }
+    out.push_str(rest);
+    match cut_to(&out, MESSAGE_CHARS) {
+        Cow::Borrowed(_) => Cow::Owned(out),
+        Cow::Owned(cut) => Cow::Owned(cut),
+    }
+}
+
+/// A path with each long segment cut: map keys are the input's, at any length.
+fn cut_path(path: &str) -> Cow<'_, str> {
+    if path.len() <= QUOTED_CHARS {
+        return Cow::Borrowed(path);
+    }
+    let segments: Vec<Cow<str>> = path.split('.').map(cut).collect();
+    Cow::Owned(cut_to(&segments.join("."), MESSAGE_CHARS).into_owned())
+}
 
 /// Input that does not describe a valid cluster: malformed JSON, a wrong kind, a missing or mistyped
 /// field, an invalid quantity, a duplicate, a dangling reference.
@@ -16,10 +79,18 @@ pub struct InputError {
 }
 
 impl InputError {
+    /// Long values quoted in `message`, and long keys in `path`, are cut (see [`cut`]).
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let (path, message) = (path.into(), message.into());
         InputError {
-            path: path.into(),
-            message: message.into(),
+            path: match cut_path(&path) {
+                Cow::Borrowed(_) => path,
+                Cow::Owned(cut) => cut,
+            },
+            message: match cut_quoted(&message) {
+                Cow::Borrowed(_) => message,
+                Cow::Owned(cut) => cut,
+            },
         }
     }
 }
@@ -205,28 +276,11 @@ impl From<ArgumentError> for Error {
     }
 }
 
-/// The most characters of a value a message shows: a 10 MB name must not make a 10 MB message.
-pub const SHOWN: usize = 100;
-
-/// `value` quoted (as `{:?}` quotes it), cut to [`SHOWN`] characters followed by `...`.
+/// `value` quoted (as `{:?}` quotes it), cut to [`QUOTED_CHARS`] characters followed by `...`.
 pub fn quoted(value: &str) -> String {
-    match value.char_indices().nth(SHOWN) {
+    match value.char_indices().nth(QUOTED_CHARS) {
         Some((end, _)) => format!("{:?}...", &value[..end]),
         None => format!("{value:?}"),
-    }
-}
-
-/// `value` cut to [`SHOWN`] characters followed by `...`.
-pub fn cut(value: &str) -> String {
-    cut_at(value, SHOWN)
-}
-
-/// `text` cut to `limit` characters followed by `...` (a whole message quoting a value whose
-/// length it does not control, as serde's do).
-pub fn cut_at(text: &str, limit: usize) -> String {
-    match text.char_indices().nth(limit) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_string(),
     }
 }
 
@@ -246,6 +300,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long_values_are_cut() {
+        let long = "x".repeat(10_000_000);
+        assert_eq!(cut("short"), "short");
+        assert_eq!(cut(&long), format!("{}...", "x".repeat(QUOTED_CHARS)));
+        // serde's own words quote the input whole.
+        let e = InputError::new(
+            format!("items[0].metadata.labels.{long}"),
+            format!("invalid type: string \"{long}\", expected a number; unknown field `{long}`"),
+        );
+        let x = "x".repeat(QUOTED_CHARS);
+        assert_eq!(e.path, format!("items[0].metadata.labels.{x}..."));
+        assert_eq!(
+            e.message,
+            format!("invalid type: string \"{x}...\", expected a number; unknown field `{x}...`")
+        );
+        // Escaped quotes stay inside their string; multi-byte characters are never split.
+        let e = InputError::new(
+            "",
+            format!("got \"{}\\\"{}\" here", "é".repeat(99), "ü".repeat(50)),
+        );
+        assert_eq!(e.message, format!("got \"{}\\...\" here", "é".repeat(99)));
+        // An unclosed quote still gives a bounded message.
+        let e = InputError::new("", format!("oops \"{long}"));
+        assert!(e.message.len() < MESSAGE_CHARS + 10, "{}", e.message.len());
+    }
+
+    #[test]
     fn config_errors_read_outermost_first() {
         let e = ConfigError::at("defaultConstraints[0].maxSkew", "Invalid value: 0")
             .within("pluginConfig PodTopologySpread")
@@ -261,11 +342,10 @@ mod tests {
     }
 
     #[test]
-    fn long_values_are_cut() {
+    fn long_values_are_quoted_cut() {
         assert_eq!(quoted("a\"b"), r#""a\"b""#);
         let long = "é".repeat(10_000);
-        assert_eq!(quoted(&long), format!("{:?}...", "é".repeat(SHOWN)));
-        assert_eq!(cut(&long), format!("{}...", "é".repeat(SHOWN)));
-        assert_eq!(cut("short"), "short");
+        assert_eq!(quoted(&long), format!("{:?}...", "é".repeat(QUOTED_CHARS)));
+        assert_eq!(cut(&long), format!("{}...", "é".repeat(QUOTED_CHARS)));
     }
 }

@@ -33,16 +33,18 @@ const MAX_MILLI: i128 = MAX_UNITS * 1000;
 /// 10^25 milli-units, far past `MAX_MILLI` (about 9.2 × 10^21), and 25 digits fit an `i128`.
 const MAX_WHOLE_DIGITS: i128 = 25;
 
-/// Exponents beyond this magnitude all give the same answer (saturation, or one milli-unit, or
-/// zero) for any input that fits in memory, so the exponent is clamped here instead of
-/// overflowing.
-const EXPONENT_LIMIT: i128 = 1_000_000_000_000_000_000_000_000_000_000;
+/// The exponents Kubernetes reads: its parser takes an `int64` and keeps an `int32` of it, so
+/// beyond that range the API server would store another number than the one written (and
+/// past `int64` refuses it); such quantities are refused here.
+const EXPONENT_MAX: i128 = i32::MAX as i128;
+const EXPONENT_MIN: i128 = i32::MIN as i128;
 
 // Why a string is not a quantity: kept `&'static str` so errors are cheap to build.
 const EMPTY: &str = "empty string";
 const MISSING_NUMBER: &str = "missing number";
 const UNKNOWN_SUFFIX: &str = "unknown suffix";
 const INVALID_EXPONENT: &str = "invalid exponent";
+const EXPONENT_RANGE: &str = "exponent out of range";
 
 /// A Kubernetes resource quantity, as an exact number of milli-units.
 ///
@@ -247,10 +249,16 @@ fn exponent_scale(suffix: &str) -> Result<Scale, &'static str> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(INVALID_EXPONENT);
     }
-    let exponent = digits.iter().fold(0i128, |e, d| {
-        (e * 10 + i128::from(d - b'0')).min(EXPONENT_LIMIT)
+    // Leading zeros are allowed (Go's ParseInt takes them); the fold stops growing once out of
+    // range, so no digit count overflows it.
+    let magnitude = digits.iter().fold(0i128, |e, d| {
+        (e * 10 + i128::from(d - b'0')).min(EXPONENT_MAX + 2)
     });
-    Ok(Scale::Decimal(if negative { -exponent } else { exponent }))
+    let exponent = if negative { -magnitude } else { magnitude };
+    if !(EXPONENT_MIN..=EXPONENT_MAX).contains(&exponent) {
+        return Err(EXPONENT_RANGE);
+    }
+    Ok(Scale::Decimal(exponent))
 }
 
 /// The digits of `<int>.<frac>` read as one integer, most significant first.
@@ -351,7 +359,7 @@ impl fmt::Display for Quantity {
 impl fmt::Display for QuantityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid quantity {:?} ({}", self.input, self.reason)?;
-        if self.reason == UNKNOWN_SUFFIX || self.reason == INVALID_EXPONENT {
+        if [UNKNOWN_SUFFIX, INVALID_EXPONENT, EXPONENT_RANGE].contains(&self.reason) {
             // Name the offending suffix (`unknown suffix "x"`); it is recovered from the input
             // rather than stored so that `reason` can stay a `&'static str`.
             write!(f, " {:?}", split(&self.input).suffix)?;
@@ -634,28 +642,27 @@ mod tests {
     }
 
     #[test]
-    fn huge_exponents_do_not_overflow() {
+    fn exponents_as_far_as_kubernetes_reads_them() {
+        // Kubernetes keeps an int32 exponent: to its bounds they parse, and saturate or round.
         assert_eq!(units("1e1000"), CAP);
-        assert_eq!(
-            units("1e99999999999999999999999999999999999999999999999999"),
-            CAP
-        );
+        assert_eq!(units("1e2147483647"), CAP);
         assert_eq!(milli("1e-1000"), 1);
+        assert_eq!(milli("1e-2147483648"), 1);
+        assert_eq!(milli("-1e-2147483648"), -1);
+        assert_eq!(milli("0e2147483647"), 0);
+        assert_eq!(units("1e0000000000000000000000000003"), 1000);
+        // One past them, and far past (where Go's ParseInt fails), they are refused.
+        for s in [
+            "1e2147483648",
+            "1e-2147483649",
+            "0e99999999999999999999999999999999999999999999999999",
+            "1e-99999999999999999999999999999999999999999999999999",
+        ] {
+            assert_eq!(reason(s), EXPONENT_RANGE, "{s:?}");
+        }
         assert_eq!(
-            milli("1e-99999999999999999999999999999999999999999999999999"),
-            1
-        );
-        assert_eq!(
-            milli("-1e-99999999999999999999999999999999999999999999999999"),
-            -1
-        );
-        assert_eq!(
-            milli("0e99999999999999999999999999999999999999999999999999"),
-            0
-        );
-        assert_eq!(
-            milli("0.000e-99999999999999999999999999999999999999999999"),
-            0
+            Quantity::parse("1e2147483648").unwrap_err().to_string(),
+            "invalid quantity \"1e2147483648\" (exponent out of range \"e2147483648\")"
         );
         // A long fraction pulled back by a big exponent still lands exactly.
         let s = format!("0.{}1e{}", "0".repeat(2000), 2001);

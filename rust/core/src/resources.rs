@@ -87,26 +87,73 @@ pub fn amount(name: &str, quantity: Quantity) -> i64 {
 /// A resource list as parsed, before ids are known: (name, amount) pairs, names unique.
 pub type SparseResources = Vec<(String, i64)>;
 
-/// Adds `amount` to `name` in a sparse list.
-pub fn sparse_add(list: &mut SparseResources, name: &str, amount: i64) {
-    match list.iter_mut().find(|(n, _)| n == name) {
-        Some((_, v)) => *v = v.saturating_add(amount),
-        None => list.push((name.to_owned(), amount)),
-    }
-}
-
-/// Per-resource maximum of two sparse lists, into `into`.
-pub fn sparse_max(into: &mut SparseResources, other: &SparseResources) {
-    for (name, amount) in other {
-        match into.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => *v = (*v).max(*amount),
-            None => into.push((name.clone(), *amount)),
-        }
-    }
-}
-
+/// The amount of `name` in a sparse list (0 when absent).
 pub fn sparse_get(list: &SparseResources, name: &str) -> i64 {
     list.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v)
+}
+
+/// A sparse resource list being summed. A pod may list any number of extended resources, so
+/// each addition finds its resource by a hash index once the list is long, keeping a pod's
+/// requests linear in its size; short lists, by far the most common, are scanned.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    list: SparseResources,
+    index: Option<HashMap<String, usize>>,
+}
+
+impl Tally {
+    const SCAN: usize = 16;
+
+    fn slot(&mut self, name: &str) -> &mut i64 {
+        let found = match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.list.iter().position(|(n, _)| n == name),
+        };
+        let i = found.unwrap_or_else(|| {
+            self.list.push((name.to_owned(), 0));
+            let i = self.list.len() - 1;
+            match &mut self.index {
+                Some(index) => {
+                    index.insert(name.to_owned(), i);
+                }
+                None if self.list.len() > Self::SCAN => {
+                    let index = self.list.iter().enumerate();
+                    self.index = Some(index.map(|(i, (n, _))| (n.clone(), i)).collect());
+                }
+                None => {}
+            }
+            i
+        });
+        &mut self.list[i].1
+    }
+
+    /// Adds `amount` to `name` (saturating).
+    pub fn add(&mut self, name: &str, amount: i64) {
+        let v = self.slot(name);
+        *v = v.saturating_add(amount);
+    }
+
+    /// Raises `name` to at least `amount`.
+    pub fn raise(&mut self, name: &str, amount: i64) {
+        let v = self.slot(name);
+        *v = (*v).max(amount);
+    }
+
+    pub fn get(&self, name: &str) -> i64 {
+        match &self.index {
+            Some(index) => index.get(name).map_or(0, |&i| self.list[i].1),
+            None => sparse_get(&self.list, name),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, i64)> {
+        self.list.iter()
+    }
+
+    /// The sums, in the order the resources were first added.
+    pub fn into_list(self) -> SparseResources {
+        self.list
+    }
 }
 
 /// A dense row-major matrix of amounts: one row per node or pod, one column per resource id.
@@ -195,16 +242,34 @@ mod tests {
     }
 
     #[test]
-    fn sparse_max_and_add() {
-        let mut a: SparseResources = vec![("cpu".into(), 100)];
-        sparse_add(&mut a, "cpu", 50);
-        sparse_add(&mut a, "memory", 7);
-        let b: SparseResources = vec![("cpu".into(), 500), ("example.com/x".into(), 1)];
-        sparse_max(&mut a, &b);
-        assert_eq!(sparse_get(&a, "cpu"), 500);
-        assert_eq!(sparse_get(&a, "memory"), 7);
-        assert_eq!(sparse_get(&a, "example.com/x"), 1);
-        assert_eq!(sparse_get(&a, "pods"), 0);
+    fn tally_adds_and_raises() {
+        let mut a = Tally::default();
+        a.add("cpu", 100);
+        a.add("cpu", 50);
+        a.add("memory", 7);
+        a.raise("cpu", 500);
+        a.raise("memory", 3);
+        a.raise("example.com/x", 1);
+        assert_eq!(a.get("cpu"), 500);
+        assert_eq!(a.get("memory"), 7);
+        assert_eq!(a.get("example.com/x"), 1);
+        assert_eq!(a.get("pods"), 0);
+        a.add("cpu", i64::MAX);
+        assert_eq!(a.get("cpu"), i64::MAX);
+    }
+
+    #[test]
+    fn a_long_tally_keeps_first_sight_order() {
+        let mut t = Tally::default();
+        for round in 0..3 {
+            for i in 0..1000 {
+                t.add(&format!("example.com/r{i}"), round + 1);
+            }
+        }
+        let list = t.into_list();
+        assert_eq!(list.len(), 1000);
+        assert_eq!(list[0], ("example.com/r0".to_string(), 6));
+        assert_eq!(list[999], ("example.com/r999".to_string(), 6));
     }
 
     #[test]

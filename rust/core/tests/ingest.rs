@@ -81,7 +81,7 @@ fn typed_lists_infer_item_kinds_and_documents_merge() {
     let m = parse(&merged);
     assert_eq!((m.nodes.len(), m.pods.len(), m.pdbs.len()), (1, 1, 1));
     // A bad item in the second document names the document.
-    let bad = br#"{"kind":"PodList","items":[{"metadata":{"name":"p"},"spec":{"containers":[]}}]}"#;
+    let bad = br#"{"kind":"PodList","items":[{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}}]}"#;
     let Err(Error::Input(e)) = parse_documents(&[nodes, bad]) else {
         panic!()
     };
@@ -247,7 +247,10 @@ fn duplicates_and_dangling_references() {
         pod("a", Some("n9"), ""),
         pod("b", Some("n1"), ""),
     ]);
-    let strict = ParseOptions { strict: true };
+    let strict = ParseOptions {
+        strict: true,
+        ..Default::default()
+    };
     let Err(Error::Input(e)) = parse_documents_with(&[&dangling], strict) else {
         panic!("a strict parse refuses a pod bound to a node the input lacks");
     };
@@ -302,6 +305,255 @@ fn deep_validation_errors_carry_the_path() {
     let pdb = r#"{"kind":"PodDisruptionBudget","metadata":{"name":"b","namespace":"d"},"spec":{"minAvailable":"120%"}}"#;
     assert_eq!(
         error(&list(&[pdb.into()])),
-        "items[0].spec.minAvailable: must be an integer or a percentage 0%..100%, got \"120%\""
+        "items[0].spec.minAvailable: Invalid value: \"120%\": must not be greater than 100%"
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn error_with(doc: &[u8], opts: ParseOptions) -> String {
+    match parse_documents_with(&[doc], opts) {
+        Err(Error::Input(e)) => e.to_string(),
+        Err(e) => panic!("unexpected error kind: {e}"),
+        Ok(_) => panic!("accepted input beyond the limit"),
+    }
+}
+
+#[test]
+fn inflated_input_is_capped() {
+    let limit = |max_input_bytes| ParseOptions {
+        max_input_bytes,
+        ..Default::default()
+    };
+    let doc = list(&[node("n1", ""), pod("a", Some("n1"), r#""cpu":"1""#)]);
+    let size = doc.len() as u64;
+    // At the limit it loads; a byte less, plain or gzip, and it is refused, naming the limit.
+    assert!(parse_documents_with(&[&gzip(&doc)], limit(size)).is_ok());
+    assert!(parse_documents_with(&[&doc], limit(size)).is_ok());
+    let e = error_with(&gzip(&doc), limit(size - 1));
+    assert!(e.starts_with("inflates to more than"), "{e}");
+    assert!(e.contains(&format!("{} bytes", size - 1)), "{e}");
+    assert!(error_with(&doc, limit(size - 1)).starts_with("holds more than"));
+    // A bomb (64 MiB of zeros in 64 KiB) is refused by its first chunk, under any limit.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    assert!(bomb.len() < 100 << 10, "{}", bomb.len());
+    let e = error_with(&bomb, ParseOptions::default());
+    assert!(e.contains("starts with byte 0x00"), "{e}");
+    // Leading white space counts against the limit but is not kept.
+    let mut spaced = vec![b' '; 1 << 20];
+    spaced.extend_from_slice(&doc);
+    assert_eq!(parse(&gzip(&spaced)).pods.len(), 1);
+    let e = error_with(&gzip(&spaced), limit(1 << 20));
+    assert!(e.starts_with("inflates to more than"), "{e}");
+    // In a document of several, the path says which.
+    match parse_documents_with(&[&doc, &gzip(&doc)], limit(size - 1)) {
+        Err(Error::Input(e)) => assert_eq!(e.path, "documents[0]"),
+        other => panic!("{:?}", other.map(|s| s.pods.len())),
+    }
+}
+
+#[test]
+fn negative_quantities_are_named_as_written() {
+    assert_eq!(
+        error(&list(&[pod("p", None, r#""memory":"-1Gi""#)])),
+        "items[0].spec.containers[0].resources.requests.memory: Invalid value: \"-1Gi\": \
+         must be greater than or equal to 0"
+    );
+    assert_eq!(
+        error(&list(&[node("n1", r#","example.com/x":-2"#)])),
+        "items[0].status.allocatable.example.com/x: Invalid value: \"-2\": \
+         must be greater than or equal to 0"
+    );
+    let overhead = pod("p", None, r#""cpu":"1""#).replace(
+        r#""containers""#,
+        r#""overhead":{"cpu":"-0.5"},"containers""#,
+    );
+    assert_eq!(
+        error(&list(&[overhead])),
+        "items[0].spec.overhead.cpu: Invalid value: \"-0.5\": must be greater than or equal to 0"
+    );
+    // -0 is zero, not negative.
+    assert_eq!(
+        parse(&list(&[pod("p", None, r#""cpu":"-0""#)])).pods.len(),
+        1
+    );
+}
+
+#[test]
+fn requests_may_not_exceed_limits() {
+    let p = pod("p", None, r#""cpu":"2""#).replace(
+        r#""requests":{"cpu":"2"}"#,
+        r#""requests":{"cpu":"2"},"limits":{"cpu":"1500m"}"#,
+    );
+    assert_eq!(
+        error(&list(&[p])),
+        "items[0].spec.containers[0].resources.requests.cpu: Invalid value: \"2\": \
+         must be less than or equal to cpu limit of 1500m"
+    );
+    let equal = pod("p", None, r#""cpu":"2""#).replace(
+        r#""requests":{"cpu":"2"}"#,
+        r#""requests":{"cpu":"2"},"limits":{"cpu":"2000m"}"#,
+    );
+    assert_eq!(parse(&list(&[equal])).pods.len(), 1);
+}
+
+#[test]
+fn long_values_are_cut_in_messages() {
+    let long = "x".repeat(1 << 20);
+    let e = error(&list(&[pod("p", None, &format!(r#""cpu":["{long}"]"#))]));
+    assert!(e.len() < 400, "{} chars: {}", e.len(), &e[..200]);
+    let e = error(&list(&[pod("p", None, &format!(r#""cpu":"{long}""#))]));
+    assert!(e.len() < 400, "{} chars", e.len());
+    assert!(e.contains("xxx..."), "{e}");
+}
+
+/// `pod("p", None, "")` with `from` replaced by `to` (which must be there).
+fn edited(item: String, from: &str, to: &str) -> String {
+    assert!(item.contains(from), "{from} not in {item}");
+    item.replacen(from, to, 1)
+}
+
+#[test]
+fn objects_the_api_server_would_refuse() {
+    let p = || pod("p", None, "");
+    let n = || node("n1", "");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            edited(p(), r#""name":"p""#, r#""name":"""#),
+            "items[0].metadata.name: Required value: name or generateName is required",
+        ),
+        (
+            edited(p(), r#""name":"p""#, r#""name":"a/b""#),
+            "items[0].metadata.name: Invalid value: \"a/b\": may not contain '/'",
+        ),
+        (
+            edited(p(), r#""namespace":"default""#, r#""namespace":"..""#),
+            "items[0].metadata.namespace: Invalid value: \"..\": may not be '..'",
+        ),
+        (
+            edited(p(), r#""name":"c""#, r#""name":"c","ports":[{"containerPort":80,"hostPort":70000}]"#),
+            "items[0].spec.containers[0].ports[0].hostPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        ),
+        (
+            edited(p(), r#""name":"c""#, r#""name":"c","ports":[{"containerPort":0}]"#),
+            "items[0].spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+        ),
+        (
+            edited(p(), r#""containers""#, r#""initContainers":[{"name":"c"}],"containers""#),
+            "items[0].spec.initContainers[0].name: Duplicate value: \"c\"",
+        ),
+        (
+            edited(p(), r#""name":"c""#, r#""name":"C_1""#),
+            "items[0].spec.containers[0].name: Invalid value: \"C_1\": a lowercase RFC 1123 label",
+        ),
+        (
+            edited(n(), r#""labels":{"#, r#""labels":{"bad key":"x","#),
+            "items[0].metadata.labels: Invalid value: \"bad key\": name part must consist of",
+        ),
+        (
+            edited(p(), r#""containers""#, r#""nodeSelector":{"zone":"a b"},"containers""#),
+            "items[0].spec.nodeSelector: Invalid value: \"a b\": a valid label must be",
+        ),
+        (
+            edited(n(), r#""labels":{"#, r#""labels":{"k":"-x","#),
+            "items[0].metadata.labels: Invalid value: \"-x\": a valid label must be an empty string",
+        ),
+        (
+            edited(p(), r#""uid""#, r#""annotations":{"a/b/c":""},"uid""#),
+            "items[0].metadata.annotations: Invalid value: \"a/b/c\": a qualified name must consist",
+        ),
+        (
+            edited(p(), r#""uid""#, r#""creationTimestamp":"yesterday","uid""#),
+            "items[0].metadata.creationTimestamp: invalid timestamp \"yesterday\" \
+             (expected RFC 3339, e.g. 2026-01-01T00:00:00Z)",
+        ),
+        (
+            edited(p(), r#""uid""#, r#""deletionTimestamp":"2026-02-30T00:00:00Z","uid""#),
+            "items[0].metadata.deletionTimestamp: invalid timestamp \"2026-02-30T00:00:00Z\"",
+        ),
+        (
+            edited(n(), r#""status""#, r#""spec":{"taints":[{"key":"","effect":"NoSchedule"}]},"status""#),
+            "items[0].spec.taints[0]: key: Invalid value: \"\": name part must be non-empty",
+        ),
+        (
+            edited(n(), r#""status""#, r#""spec":{"taints":[{"key":"k","effect":"NoExecute"},{"key":"k","value":"v","effect":"NoExecute"}]},"status""#),
+            "items[0].spec.taints[1]: Duplicate value: \"k:NoExecute\": taints must be unique by key and effect pair",
+        ),
+        (
+            r#"{"kind":"PodDisruptionBudget","metadata":{"name":"b","namespace":"d"},"spec":{"maxUnavailable":-1}}"#.into(),
+            "items[0].spec.maxUnavailable: Invalid value: -1: must be greater than or equal to 0",
+        ),
+        (
+            r#"{"kind":"PodDisruptionBudget","metadata":{"name":"b","namespace":"d"},"spec":{"minAvailable":1.5}}"#.into(),
+            "items[0].spec.minAvailable: invalid type: floating point `1.5`, expected an integer or a percentage string such as \"50%\"",
+        ),
+        (
+            r#"{"kind":"PodDisruptionBudget","metadata":{"name":"b","namespace":"d"},"spec":{},"status":{"disruptionsAllowed":-1}}"#.into(),
+            "items[0].status.disruptionsAllowed: Invalid value: -1: must be greater than or equal to 0",
+        ),
+        (
+            r#"{"kind":"PodDisruptionBudget","metadata":{"name":"a/b","namespace":"d"},"spec":{}}"#.into(),
+            "items[0].metadata.name: Invalid value: \"a/b\": may not contain '/'",
+        ),
+        (
+            pod("p", None, r#""memory":"1e2147483648""#),
+            "items[0].spec.containers[0].resources.requests.memory: invalid quantity \"1e2147483648\" (exponent out of range",
+        ),
+    ];
+    for (item, expected) in cases {
+        let e = error(&list(std::slice::from_ref(&item)));
+        assert!(
+            e.starts_with(expected),
+            "{item}\n got: {e}\nwant: {expected}"
+        );
+    }
+    // What the API server takes (or kube-engine takes deliberately: a pod without containers,
+    // see PodSpec::validate; names outside RFC 1123, see check_meta): a PDB name with capitals, a host port of 0, an absent
+    // containerPort, a timestamp with an offset, null timestamps.
+    let fine = [
+        r#"{"kind":"PodDisruptionBudget","metadata":{"name":"Web_PDB","namespace":"d"},"spec":{}}"#
+            .to_string(),
+        edited(
+            p(),
+            r#""name":"c""#,
+            r#""name":"c","ports":[{"hostPort":0},{"hostPort":8080}]"#,
+        ),
+        edited(
+            pod("e", None, ""),
+            r#""containers":[{"name":"c","image":"x","resources":{"requests":{}}}]"#,
+            r#""containers":[]"#,
+        ),
+        edited(
+            pod("q", None, ""),
+            r#""uid""#,
+            r#""creationTimestamp":"2026-01-01T01:00:00+01:00","deletionTimestamp":null,"uid""#,
+        ),
+    ];
+    let s = parse(&list(&fine));
+    assert_eq!((s.pods.len(), s.pdbs.len()), (3, 1));
+    assert_eq!(s.pods.created[2], Some(1_767_225_600));
+    assert_eq!(s.pods.requests.get(1, CPU), 0);
+}
+
+#[test]
+fn resource_names_are_bounded() {
+    let names = |n: usize| {
+        (0..n)
+            .map(|i| format!(r#","example.com/r{i}":"1""#))
+            .collect::<String>()
+    };
+    // The four standard resources and 252 extended ones fill the limit.
+    assert_eq!(
+        parse(&list(&[node("n1", &names(252))])).resources.len(),
+        256
+    );
+    assert_eq!(
+        error(&list(&[node("n1", ""), pod("p", None, &names(253)[1..])])),
+        "items[1].spec: more than 256 resource names in one snapshot (the limit on resource \
+         names), with \"example.com/r252\""
     );
 }

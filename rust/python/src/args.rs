@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use kube_engine_core::error::quoted;
+use kube_engine_core::error::{cut, quoted};
 use kube_engine_core::model::gpu::{self, DeviceMask};
 use kube_engine_core::snapshot::{NodeId, PodId, Snapshot};
 use pyo3::conversion::FromPyObjectOwned;
@@ -12,9 +12,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::{invalid_argument, unknown_name};
-
-/// The longest piece of a value shown in a message.
-const SHOWN: usize = 100;
 
 /// `value` as a `T`; `argument` is its name, or its path inside one (`gpu_devices["a/b"][0]`).
 pub fn extract<'py, T: FromPyObjectOwned<'py>>(
@@ -28,16 +25,13 @@ pub fn extract<'py, T: FromPyObjectOwned<'py>>(
     })
 }
 
-/// `value`'s repr, cut to [`SHOWN`] characters.
+/// `value`'s repr, cut as messages cut values.
 pub fn shown(value: &Bound<'_, PyAny>) -> String {
     let text = value
         .repr()
         .map(|r| r.to_string())
         .unwrap_or_else(|_| format!("a {}", value.get_type()));
-    match text.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text,
-    }
+    cut(&text).into_owned()
 }
 
 /// The argument a path starts in (`gpu_devices` of `gpu_devices["a/b"]`).

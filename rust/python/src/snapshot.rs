@@ -2,15 +2,15 @@
 
 use std::sync::{Arc, RwLock};
 
-use kube_engine_core::error::{cut, Error};
+use kube_engine_core::error::cut;
 use kube_engine_core::snapshot::{self, Snapshot};
 use kube_engine_core::Quantity;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes};
 
-use crate::args::extract;
-use crate::errors::{detached, unknown_name, OrRaise};
+use crate::args::{extract, shown};
+use crate::errors::{detached, invalid_argument, unknown_name, OrRaise};
 
 /// A cluster snapshot: nodes, pods and PodDisruptionBudgets, parsed once into columns.
 #[pyclass(name = "Snapshot", module = "kube_engine", frozen)]
@@ -46,13 +46,35 @@ impl PySnapshot {
 fn parse<D: AsRef<[u8]> + Send>(
     py: Python<'_>,
     docs: Vec<D>,
-    strict: bool,
+    opts: snapshot::ParseOptions,
 ) -> PyResult<PySnapshot> {
     let result = detached(py, move || {
         let refs: Vec<&[u8]> = docs.iter().map(AsRef::as_ref).collect();
-        snapshot::parse_documents_with(&refs, snapshot::ParseOptions { strict })
+        snapshot::parse_documents_with(&refs, opts)
     })?;
     result.map(PySnapshot::new).or_raise(py)
+}
+
+/// The parse options of the constructors' keyword arguments; `max_input_bytes` a positive
+/// integer or None (the default limit).
+fn options(
+    strict: Option<&Bound<'_, PyAny>>,
+    max_input_bytes: Option<&Bound<'_, PyAny>>,
+) -> PyResult<snapshot::ParseOptions> {
+    let mut opts = snapshot::ParseOptions::default();
+    if let Some(strict) = strict.filter(|v| !v.is_none()) {
+        opts.strict = extract(strict, "strict", "True or False")?;
+    }
+    if let Some(limit) = max_input_bytes.filter(|v| !v.is_none()) {
+        const EXPECTED: &str = "a positive integer of at most 2**64-1 bytes";
+        let n: u64 = extract(limit, "max_input_bytes", EXPECTED)?;
+        if n == 0 || limit.is_instance_of::<PyBool>() {
+            let message = format!("max_input_bytes: expected {EXPECTED}, got {}", shown(limit));
+            return Err(invalid_argument(limit.py(), "max_input_bytes", message));
+        }
+        opts.max_input_bytes = n;
+    }
+    Ok(opts)
 }
 
 #[pymethods]
@@ -60,30 +82,45 @@ impl PySnapshot {
     /// Reads a snapshot file: a Kubernetes `List` (or NodeList / PodList /
     /// PodDisruptionBudgetList) as JSON, plain or gzip-compressed. With `strict`, a pod bound
     /// to a node the input lacks is an error; otherwise it is left out (see `left_out`).
+    /// `max_input_bytes` bounds the file, and its JSON once inflated (default 4 GiB).
     #[staticmethod]
-    #[pyo3(signature = (path, *, strict = false))]
-    fn from_file(py: Python<'_>, path: std::path::PathBuf, strict: bool) -> PyResult<Self> {
-        let data = std::fs::read(&path)
-            .map_err(|source| Error::Io {
-                path: path.display().to_string(),
-                source,
-            })
-            .or_raise(py)?;
-        parse(py, vec![data], strict)
+    #[pyo3(signature = (path, *, strict = None, max_input_bytes = None))]
+    fn from_file(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        strict: Option<&Bound<'_, PyAny>>,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let path: std::path::PathBuf = extract(path, "path", "a path (str or os.PathLike)")?;
+        let opts = options(strict, max_input_bytes)?;
+        let result = detached(py, || snapshot::parse_file(&path, opts))?;
+        result.map(PySnapshot::new).or_raise(py)
     }
 
     /// Parses one JSON document (plain or gzip bytes).
     #[staticmethod]
-    #[pyo3(signature = (data, *, strict = false))]
-    fn from_bytes(py: Python<'_>, data: PyBackedBytes, strict: bool) -> PyResult<Self> {
-        parse(py, vec![data], strict)
+    #[pyo3(signature = (data, *, strict = None, max_input_bytes = None))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        strict: Option<&Bound<'_, PyAny>>,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let data: PyBackedBytes = extract(data, "data", "bytes")?;
+        parse(py, vec![data], options(strict, max_input_bytes)?)
     }
 
     /// Parses several documents (e.g. the pages of paginated list calls) into one snapshot.
     #[staticmethod]
-    #[pyo3(signature = (docs, *, strict = false))]
-    fn from_documents(py: Python<'_>, docs: Vec<PyBackedBytes>, strict: bool) -> PyResult<Self> {
-        parse(py, docs, strict)
+    #[pyo3(signature = (docs, *, strict = None, max_input_bytes = None))]
+    fn from_documents(
+        py: Python<'_>,
+        docs: &Bound<'_, PyAny>,
+        strict: Option<&Bound<'_, PyAny>>,
+        max_input_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let docs: Vec<PyBackedBytes> = extract(docs, "docs", "a list of bytes")?;
+        parse(py, docs, options(strict, max_input_bytes)?)
     }
 
     /// Pods of the input left out because the node they are bound to is not in it:
@@ -155,7 +192,8 @@ impl PySnapshot {
         let p = s
             .pods
             .id(&key)
-            .ok_or_else(|| unknown_name(py, "key", cut(&key)))? as usize;
+            .ok_or_else(|| unknown_name(py, "key", cut(&key).into_owned()))?
+            as usize;
         let resources = s
             .resources
             .names()
@@ -186,7 +224,8 @@ impl PySnapshot {
         let n = s
             .nodes
             .id(&name)
-            .ok_or_else(|| unknown_name(py, "name", cut(&name)))? as usize;
+            .ok_or_else(|| unknown_name(py, "name", cut(&name).into_owned()))?
+            as usize;
         let resources = s
             .resources
             .names()
@@ -213,7 +252,7 @@ impl PySnapshot {
         let n = s
             .nodes
             .id(&name)
-            .ok_or_else(|| unknown_name(py, "name", cut(&name)))?;
+            .ok_or_else(|| unknown_name(py, "name", cut(&name).into_owned()))?;
         let labels = s.node_labels(n);
         Ok(labels
             .labels

@@ -11,6 +11,7 @@ pub mod pod;
 pub mod selector;
 pub mod spread;
 pub mod taints;
+pub mod validation;
 pub mod volume;
 
 pub use meta::Labels;

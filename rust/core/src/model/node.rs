@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::meta::{null_default, KeyValues, ObjectMeta};
+use super::meta::{non_negative_quantities_or_null, null_default, KeyValues, ObjectMeta};
 use super::taints::Taint;
 use crate::quantity::Quantity;
 
@@ -25,9 +25,9 @@ pub struct NodeSpec {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct NodeStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative_quantities_or_null")]
     pub allocatable: Option<KeyValues<Quantity>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative_quantities_or_null")]
     pub capacity: Option<KeyValues<Quantity>>,
     #[serde(default, deserialize_with = "null_default")]
     pub conditions: Vec<NodeCondition>,

@@ -1,9 +1,13 @@
 //! PodDisruptionBudgets (policy/v1).
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::meta::ObjectMeta;
 use super::selector::LabelSelector;
+use crate::error::cut;
 
 /// `intstr.IntOrString` as PDBs use it: a count or a percentage of the expected pods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -13,29 +17,70 @@ pub enum IntOrPercent {
     Percent(i32),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum IntOrStringWire {
     Int(i64),
     Str(String),
 }
 
+/// Says what is expected (an integer or a percentage) when neither came, where an untagged
+/// enum would only say that no variant matched.
+impl<'de> Deserialize<'de> for IntOrStringWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IntOrStringWire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer or a percentage string such as \"50%\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(IntOrStringWire::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(IntOrStringWire::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(IntOrStringWire::Str(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+const PERCENT_ERROR: &str = "a valid percent string must be a numeric string followed by an \
+    ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
+
 impl TryFrom<IntOrStringWire> for IntOrPercent {
     type Error = String;
+    /// The API server's checks (`ValidatePositiveIntOrPercent`, `IsNotMoreThan100Percent`).
     fn try_from(w: IntOrStringWire) -> Result<Self, String> {
         match w {
-            IntOrStringWire::Int(i) if (0..=i64::from(i32::MAX)).contains(&i) => {
-                Ok(IntOrPercent::Int(i as i32))
-            }
-            IntOrStringWire::Int(i) => Err(format!("must be a non-negative integer, got {i}")),
+            IntOrStringWire::Int(i) if i < 0 => Err(format!(
+                "Invalid value: {i}: must be greater than or equal to 0"
+            )),
+            IntOrStringWire::Int(i) => i32::try_from(i)
+                .map(IntOrPercent::Int)
+                .map_err(|_| format!("Invalid value: {i}: must be at most {}", i32::MAX)),
             IntOrStringWire::Str(s) => {
-                let p = s
+                let digits = s
                     .strip_suffix('%')
-                    .and_then(|n| n.parse::<i32>().ok())
-                    .filter(|p| (0..=100).contains(p))
-                    .ok_or_else(|| {
-                        format!("must be an integer or a percentage 0%..100%, got {s:?}")
-                    })?;
+                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+                let Some(digits) = digits else {
+                    return Err(format!("Invalid value: \"{}\": {PERCENT_ERROR}", cut(&s)));
+                };
+                // Leading zeros aside, more than three digits is more than 100%.
+                let p = digits.trim_start_matches('0').parse::<i32>().unwrap_or(
+                    if digits.bytes().all(|b| b == b'0') {
+                        0
+                    } else {
+                        i32::MAX
+                    },
+                );
+                if p > 100 {
+                    return Err(format!(
+                        "Invalid value: \"{}\": must not be greater than 100%",
+                        cut(&s)
+                    ));
+                }
                 Ok(IntOrPercent::Percent(p))
             }
         }
@@ -85,17 +130,28 @@ struct PdbSpec {
     max_unavailable: Option<IntOrPercent>,
 }
 
+/// Counts the API server keeps non-negative (`ValidatePodDisruptionBudgetStatusUpdate`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PdbStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative")]
     pub disruptions_allowed: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative")]
     pub current_healthy: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative")]
     pub desired_healthy: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative")]
     pub expected_pods: i32,
+}
+
+fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let v = i32::deserialize(d)?;
+    if v < 0 {
+        return Err(de::Error::custom(format!(
+            "Invalid value: {v}: must be greater than or equal to 0"
+        )));
+    }
+    Ok(v)
 }
 
 impl TryFrom<PdbWire> for PodDisruptionBudget {
@@ -129,9 +185,33 @@ mod tests {
                 .resolve(5),
             2
         );
-        for bad in [r#""50""#, r#""150%""#, "-1", r#""x%""#] {
-            assert!(serde_json::from_str::<IntOrPercent>(bad).is_err(), "{bad}");
-        }
+        let e = |j: &str| {
+            serde_json::from_str::<IntOrPercent>(j)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e(r#""50""#).starts_with("Invalid value: \"50\": a valid percent string"));
+        assert!(e(r#""+5%""#).starts_with("Invalid value: \"+5%\": a valid percent string"));
+        assert!(e(r#""x%""#).starts_with("Invalid value: \"x%\": a valid percent string"));
+        assert!(
+            e(r#""150%""#).starts_with("Invalid value: \"150%\": must not be greater than 100%")
+        );
+        assert!(e(r#""99999999999999999999%""#).contains("must not be greater than 100%"));
+        assert!(e("-1").starts_with("Invalid value: -1: must be greater than or equal to 0"));
+        assert!(
+            e("3000000000").starts_with("Invalid value: 3000000000: must be at most 2147483647")
+        );
+        assert!(e("1.5").starts_with(
+            "invalid type: floating point `1.5`, expected an integer or a percentage string such as \"50%\""
+        ), "{}", e("1.5"));
+        assert_eq!(
+            serde_json::from_str::<IntOrPercent>(r#""007%""#).unwrap(),
+            IntOrPercent::Percent(7)
+        );
+        assert_eq!(
+            serde_json::from_str::<IntOrPercent>(r#""000%""#).unwrap(),
+            IntOrPercent::Percent(0)
+        );
     }
 
     #[test]
@@ -151,5 +231,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("cannot both be set"), "{e}");
+        let e = serde_json::from_str::<PodDisruptionBudget>(
+            r#"{"metadata":{"name":"x"},"spec":{},"status":{"disruptionsAllowed":-1}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("Invalid value: -1: must be greater than or equal to 0"),
+            "{e}"
+        );
     }
 }

@@ -2,6 +2,9 @@
 
 use serde::Deserialize;
 
+use super::validation;
+use crate::error::cut;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub enum TaintEffect {
     NoSchedule,
@@ -10,11 +13,53 @@ pub enum TaintEffect {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "TaintWire")]
 pub struct Taint {
     pub key: String,
-    #[serde(default)]
     pub value: String,
     pub effect: TaintEffect,
+}
+
+#[derive(Deserialize)]
+struct TaintWire {
+    key: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    effect: Option<String>,
+}
+
+const EFFECTS: &str = "supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"";
+
+fn effect(name: &str) -> Option<TaintEffect> {
+    match name {
+        "NoSchedule" => Some(TaintEffect::NoSchedule),
+        "PreferNoSchedule" => Some(TaintEffect::PreferNoSchedule),
+        "NoExecute" => Some(TaintEffect::NoExecute),
+        _ => None,
+    }
+}
+
+impl TryFrom<TaintWire> for Taint {
+    type Error = String;
+    /// The API server's checks (`validateNodeTaints`), in its words.
+    fn try_from(w: TaintWire) -> Result<Self, String> {
+        validation::qualified_name(&w.key)
+            .map_err(|e| format!("key: {}", validation::invalid(&w.key, &e)))?;
+        validation::label_value(&w.value)
+            .map_err(|e| format!("value: {}", validation::invalid(&w.value, &e)))?;
+        let effect = match w.effect.as_deref() {
+            None | Some("") => return Err("effect: Required value".into()),
+            Some(name) => effect(name).ok_or_else(|| {
+                format!("effect: Unsupported value: \"{}\": {EFFECTS}", cut(name))
+            })?,
+        };
+        Ok(Taint {
+            key: w.key,
+            value: w.value,
+            effect,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -57,25 +102,36 @@ impl TryFrom<TolerationWire> for Toleration {
         let key = w.key.unwrap_or_default();
         let operator = w.operator.unwrap_or_default();
         let value = w.value.unwrap_or_default();
-        // The API server's rules: an empty key needs Exists, and Exists takes no value.
+        // The API server's rules (`validateTolerations`): a key is a qualified name; an empty key
+        // needs Exists; Exists takes no value, Equal a label value.
+        if !key.is_empty() {
+            validation::qualified_name(&key)
+                .map_err(|e| format!("key: {}", validation::invalid(&key, &e)))?;
+        }
         if key.is_empty() && operator != TolerationOperator::Exists {
             return Err("a toleration with an empty key must use operator Exists".into());
         }
-        if operator == TolerationOperator::Exists && !value.is_empty() {
-            return Err(format!("operator Exists takes no value, got {value:?}"));
+        match operator {
+            TolerationOperator::Exists if !value.is_empty() => {
+                return Err(format!(
+                    "operator Exists takes no value, got \"{}\"",
+                    cut(&value)
+                ))
+            }
+            TolerationOperator::Equal => validation::label_value(&value)
+                .map_err(|e| format!("value: {}", validation::invalid(&value, &e)))?,
+            TolerationOperator::Exists => {}
         }
         // Tolerations write "no effect" (all effects) as an absent field or as "".
         let effect = match w.effect.as_deref() {
             None | Some("") => None,
-            Some("NoSchedule") => Some(TaintEffect::NoSchedule),
-            Some("PreferNoSchedule") => Some(TaintEffect::PreferNoSchedule),
-            Some("NoExecute") => Some(TaintEffect::NoExecute),
-            Some(other) => {
-                return Err(format!(
-                    "unknown taint effect {other:?} (NoSchedule, PreferNoSchedule or NoExecute)"
-                ))
-            }
+            Some(name) => Some(effect(name).ok_or_else(|| {
+                format!("effect: Unsupported value: \"{}\": {EFFECTS}", cut(name))
+            })?),
         };
+        if w.toleration_seconds.is_some() && effect != Some(TaintEffect::NoExecute) {
+            return Err("effect must be 'NoExecute' when `tolerationSeconds` is set".into());
+        }
         Ok(Toleration {
             key,
             operator,
@@ -185,6 +241,26 @@ mod tests {
         assert!(e(r#"{"value":"x"}"#).contains("empty key must use operator Exists"));
         assert!(e(r#"{"key":"k","operator":"Exists","value":"x"}"#).contains("takes no value"));
         assert!(e(r#"{"key":"k","operator":"Maybe"}"#).contains("unknown variant `Maybe`"));
-        assert!(e(r#"{"key":"k","effect":"Never"}"#).contains("unknown taint effect \"Never\""));
+        assert_eq!(
+            e(r#"{"key":"k","effect":"Never"}"#),
+            format!("effect: Unsupported value: \"Never\": {EFFECTS}")
+        );
+        assert!(e(r#"{"key":"bad key","operator":"Exists"}"#)
+            .starts_with("key: Invalid value: \"bad key\""));
+        assert!(e(r#"{"key":"k","value":"a b"}"#).starts_with("value: Invalid value: \"a b\""));
+        assert_eq!(
+            e(r#"{"key":"k","effect":"NoSchedule","tolerationSeconds":5}"#),
+            "effect must be 'NoExecute' when `tolerationSeconds` is set"
+        );
+        let t = |j: &str| serde_json::from_str::<Taint>(j).unwrap_err().to_string();
+        assert!(t(r#"{"key":"","effect":"NoSchedule"}"#)
+            .starts_with("key: Invalid value: \"\": name part must be non-empty"));
+        assert!(t(r#"{"key":"a/b/c","effect":"NoSchedule"}"#)
+            .starts_with("key: Invalid value: \"a/b/c\""));
+        assert_eq!(t(r#"{"key":"k"}"#), "effect: Required value");
+        assert_eq!(
+            t(r#"{"key":"k","effect":"Sometimes"}"#),
+            format!("effect: Unsupported value: \"Sometimes\": {EFFECTS}")
+        );
     }
 }

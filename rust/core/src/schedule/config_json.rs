@@ -12,7 +12,7 @@ use serde::de::{
 };
 use serde_json::Value;
 
-use crate::error::{cut_at, ConfigError};
+use crate::error::{cut_to, ConfigError};
 
 /// `T` from JSON text; a failure is a [`ConfigError`] at the path of the field at fault, inside
 /// `at` (what the text is, e.g. `KubeSchedulerConfiguration`).
@@ -39,7 +39,7 @@ fn located(at: &str, path: &serde_path_to_error::Path, e: &impl fmt::Display) ->
         format!("{at}: {inner}")
     };
     // serde quotes a value or an unknown field's name whole, however long.
-    ConfigError::at(path, cut_at(&e.to_string(), MESSAGE))
+    ConfigError::at(path, cut_to(&e.to_string(), MESSAGE))
 }
 
 /// The most characters of serde's message kept: enough to list every field a struct has.

@@ -16,15 +16,16 @@ use serde_json::value::RawValue;
 
 use super::shared::SharedConstraints;
 use super::{NodeId, Owner, Snapshot, SymLabels};
-use crate::error::{Error, InputError};
+use crate::error::{cut, Error, InputError};
 use crate::intern::Interner;
 use crate::model::gpu::{
     GPU_DEVICES_ANNOTATION, GPU_MILLI_RESOURCE, GPU_MODEL_LABEL, GPU_RESOURCE, MAX_DEVICES,
 };
-use crate::model::meta::parse_timestamp;
+use crate::model::meta::{invalid_timestamp, parse_timestamp, ObjectMeta};
 use crate::model::node::Node;
 use crate::model::pdb::PodDisruptionBudget;
 use crate::model::pod::{EffectiveRequest, Pod};
+use crate::model::validation;
 use crate::model::volume::{PersistentVolume, PersistentVolumeClaim, StorageClass};
 use crate::model::Labels;
 use crate::resources::{amount, ResourceMatrix, ResourceNames, SparseResources};
@@ -97,17 +98,133 @@ struct ItemHead {
     kind: Option<String>,
 }
 
-/// Plain JSON, or gzip-compressed JSON (recognised by its magic bytes).
+/// The default of [`ParseOptions::max_input_bytes`]: 4 GiB, above any cluster Kubernetes
+/// supports (150,000 pods at about 10 KiB of JSON each, managedFields included, are 1.5 GiB), yet
+/// a bound on what a hostile input can make the parser hold.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 4 << 30;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The most distinct resource names (cpu, memory, pods, ephemeral-storage and extended ones,
+/// GPUs aside) a snapshot may use. A cluster has a handful, a few dozen with many device plugins.
+pub const MAX_RESOURCE_NAMES: usize = 256;
+
+fn too_large(limit: u64, what: &str) -> InputError {
+    InputError::new(
+        "",
+        format!(
+            "{what} more than {limit} bytes, the limit on one input (max_input_bytes, \
+             KUBE_ENGINE_MAX_INPUT_BYTES)"
+        ),
+    )
+}
+
+/// Plain JSON, or gzip-compressed JSON (recognised by its magic bytes), of at most
+/// [`DEFAULT_MAX_INPUT_BYTES`] once inflated.
 pub fn decompress(data: &[u8]) -> Result<Cow<'_, [u8]>, InputError> {
-    if data.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(data.len() * 8);
-        flate2::read::MultiGzDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(|e| InputError::new("", format!("invalid gzip data: {e}")))?;
-        Ok(Cow::Owned(out))
-    } else {
-        Ok(Cow::Borrowed(data))
+    decompress_limited(data, DEFAULT_MAX_INPUT_BYTES)
+}
+
+/// Plain JSON, or gzip-compressed JSON, of at most `limit` bytes once inflated. Inflation
+/// streams, so memory stays within the limit whatever the ratio; and the white space a document
+/// starts with is dropped as it comes and the first other byte must open a JSON value, so a bomb
+/// of zeros or spaces is refused after one chunk, not inflated whole.
+pub fn decompress_limited(data: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, InputError> {
+    if !data.starts_with(&GZIP_MAGIC) {
+        if data.len() as u64 > limit {
+            return Err(too_large(limit, "holds"));
+        }
+        return Ok(Cow::Borrowed(data));
     }
+    const CHUNK: usize = 64 << 10;
+    let mut decoder = flate2::read::MultiGzDecoder::new(data);
+    let mut chunk = vec![0u8; CHUNK];
+    let guess = (data.len() as u64)
+        .saturating_mul(8)
+        .min(limit)
+        .min(1 << 30);
+    let mut out = Vec::with_capacity(guess as usize);
+    let mut inflated: u64 = 0;
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InputError::new("", format!("invalid gzip data: {e}"))),
+        };
+        inflated += n as u64;
+        if inflated > limit {
+            return Err(too_large(limit, "inflates to"));
+        }
+        let mut bytes = &chunk[..n];
+        if out.is_empty() {
+            bytes = bytes.trim_ascii_start();
+            opens_json(bytes, "the inflated data")?;
+        }
+        if out.capacity() - out.len() < bytes.len() {
+            // Doubling, but never past the limit, so a bomb that is valid JSON takes at most
+            // the limit, not the next power of two above it.
+            let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+            let want = out
+                .capacity()
+                .saturating_mul(2)
+                .min(cap)
+                .max(out.len() + bytes.len());
+            out.reserve_exact(want - out.len());
+        }
+        out.extend_from_slice(bytes);
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// Refuses `bytes` (leading white space already dropped) unless they can open a JSON document:
+/// what is not JSON is told by its first byte, not after reading it to the limit.
+fn opens_json(bytes: &[u8], what: &str) -> Result<(), InputError> {
+    match bytes.first() {
+        Some(&first) if first != b'{' && first != b'[' => Err(InputError::new(
+            "",
+            format!("malformed JSON: {what} starts with byte {first:#04x}, not {{ or ["),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A snapshot file, read no further than the limit on input (so `/dev/zero` is refused, not read
+/// forever); errors about the whole input name the file.
+pub fn parse_file(path: &std::path::Path, opts: ParseOptions) -> Result<Snapshot, Error> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path)
+        .map_err(io)?
+        .take(opts.max_input_bytes.saturating_add(1));
+    let mut data = Vec::new();
+    // The head says whether the rest is worth reading: `/dev/zero` is refused at once.
+    (&mut file).take(4096).read_to_end(&mut data).map_err(io)?;
+    let head = if data.starts_with(&GZIP_MAGIC) {
+        Ok(())
+    } else {
+        opens_json(data.trim_ascii_start(), "the file")
+    };
+    let parsed = match head {
+        Err(e) => Err(e.into()),
+        Ok(()) => {
+            file.read_to_end(&mut data).map_err(io)?;
+            if data.len() as u64 > opts.max_input_bytes {
+                Err(too_large(opts.max_input_bytes, "holds").into())
+            } else {
+                parse_documents_with(&[&data], opts)
+            }
+        }
+    };
+    parsed.map_err(|e| match e {
+        Error::Input(mut e) if e.path.is_empty() => {
+            e.message = format!("{}: {}", path.display(), e.message);
+            Error::Input(e)
+        }
+        e => e,
+    })
 }
 
 /// serde_json appends " at line L column C"; inside an item that position is meaningless to the
@@ -136,6 +253,7 @@ pub fn spec_effective_request(spec: &[u8]) -> Result<EffectiveRequest, InputErro
     let raw: &RawValue = serde_json::from_str(text)
         .map_err(|e| InputError::new("spec", format!("malformed JSON: {e}")))?;
     let spec: crate::model::pod::PodSpec = parse_item(raw, "spec")?;
+    spec.validate("spec")?;
     spec.effective_request("spec")
 }
 
@@ -303,12 +421,6 @@ fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
     let (field, list) = node.allocatable();
     for (name, q) in list.into_iter().flat_map(|l| l.iter()) {
         let field_path = format!("{path}.{field}.{name}");
-        if q.is_negative() {
-            return Err(InputError::new(
-                field_path,
-                format!("negative quantity \"{q}\""),
-            ));
-        }
         match name.as_str() {
             GPU_RESOURCE => {
                 if q.milli() % 1000 != 0 || q.value() > i64::from(MAX_DEVICES) {
@@ -322,6 +434,20 @@ fn node_record(node: Node, path: &str) -> Result<NodeRecord, InputError> {
             // Derived from the device count; see docs/encoding.md.
             GPU_MILLI_RESOURCE => {}
             _ => allocatable.push((name.clone(), amount(name, *q))),
+        }
+    }
+    // Taints are unique by key and effect (`validateNodeTaints`).
+    let mut seen = std::collections::HashSet::with_capacity(node.spec.taints.len());
+    for (i, t) in node.spec.taints.iter().enumerate() {
+        if !seen.insert((t.key.as_str(), t.effect)) {
+            return Err(InputError::new(
+                format!("{path}.spec.taints[{i}]"),
+                format!(
+                    "Duplicate value: \"{}:{:?}\": taints must be unique by key and effect pair",
+                    cut(&t.key),
+                    t.effect
+                ),
+            ));
         }
     }
     let ready = node.ready();
@@ -359,7 +485,7 @@ fn pod_record(
         host_ports: spec.host_ports(),
         local_storage: spec.local_storage(),
         claims: spec.claims(),
-        created: meta.creation_timestamp.as_deref().and_then(parse_timestamp),
+        created: meta.creation_timestamp,
         terminating: meta.deletion_timestamp.is_some(),
         opt_out: if annotation(EVICT_ANNOTATION).is_some_and(|v| v == "false") {
             Some(super::OptOut::KubeEngine)
@@ -379,9 +505,7 @@ fn pod_record(
             Some(v) => Some(parse_timestamp(v).ok_or_else(|| {
                 InputError::new(
                     format!("{path}.metadata.annotations.{MOVED_AT_ANNOTATION}"),
-                    format!(
-                        "invalid timestamp {v:?} (expected RFC 3339, e.g. 2026-01-01T00:00:00Z)"
-                    ),
+                    invalid_timestamp(v),
                 )
             })?),
         },
@@ -406,18 +530,58 @@ fn pod_record(
     })
 }
 
+/// An object's name and namespace as kube-engine checks them: present, and path segments (no
+/// `/`, no `%`, not `.` or `..`), which the API server asks of every object and which keeps
+/// `namespace/name` keys unambiguous.
+///
+/// Deliberately lenient: the API server also holds most kinds' names to RFC 1123 (a Pod's, a
+/// Node's: lower-case subdomains; a namespace: a label). kube-scheduler's own tests, and the
+/// conformance suite ported from them, name nodes `nodeA` and namespaces `team1.sub1`; the
+/// characters of a name change no scheduling rule, so they are taken as they are.
+fn check_meta(meta: &ObjectMeta, path: &str) -> Result<(), InputError> {
+    let at = |field: &str| format!("{path}.metadata.{field}");
+    if meta.name.is_empty() {
+        return Err(InputError::new(
+            at("name"),
+            "Required value: name or generateName is required",
+        ));
+    }
+    let fields = [
+        ("name", Some(meta.name.as_str())),
+        ("namespace", meta.namespace.as_deref()),
+    ];
+    for (field, value) in fields {
+        if let Some(value) = value {
+            validation::path_segment_name(value)
+                .map_err(|e| InputError::new(at(field), validation::invalid(value, &e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// One item of a kind, its name and namespace checked.
+fn checked<T: DeserializeOwned>(
+    item: &Located,
+    meta: impl Fn(&T) -> &ObjectMeta,
+) -> Result<T, InputError> {
+    let object: T = parse_item(item.raw, &item.path)?;
+    check_meta(meta(&object), &item.path)?;
+    Ok(object)
+}
+
 fn record(item: &Located, shared: &mut SharedConstraints) -> Result<Record, InputError> {
+    let path = item.path.as_str();
     Ok(match item_kind(item)? {
-        Kind::Node => Record::Node(node_record(parse_item(item.raw, &item.path)?, &item.path)?),
-        Kind::Pod => Record::Pod(Box::new(pod_record(
-            parse_item(item.raw, &item.path)?,
-            &item.path,
-            shared,
-        )?)),
-        Kind::Pdb => Record::Pdb(parse_item(item.raw, &item.path)?),
-        Kind::Claim => Record::Claim(parse_item(item.raw, &item.path)?),
-        Kind::Volume => Record::Volume(parse_item(item.raw, &item.path)?),
-        Kind::Class => Record::Class(parse_item(item.raw, &item.path)?),
+        Kind::Node => Record::Node(node_record(checked(item, |n: &Node| &n.metadata)?, path)?),
+        Kind::Pod => {
+            let pod: Pod = checked(item, |p: &Pod| &p.metadata)?;
+            pod.spec.validate(&format!("{path}.spec"))?;
+            Record::Pod(Box::new(pod_record(pod, path, shared)?))
+        }
+        Kind::Pdb => Record::Pdb(checked(item, |p: &PodDisruptionBudget| &p.metadata)?),
+        Kind::Claim => Record::Claim(checked(item, |c: &PersistentVolumeClaim| &c.metadata)?),
+        Kind::Volume => Record::Volume(checked(item, |v: &PersistentVolume| &v.metadata)?),
+        Kind::Class => Record::Class(checked(item, |c: &StorageClass| &c.metadata)?),
     })
 }
 
@@ -430,14 +594,26 @@ fn intern_labels(labels: &Labels, symbols: &mut Interner) -> SymLabels {
     out.into_boxed_slice()
 }
 
-/// How strictly cross-object references are checked.
-#[derive(Clone, Copy, Debug, Default)]
+/// How strictly cross-object references are checked, and how much input is read.
+#[derive(Clone, Copy, Debug)]
 pub struct ParseOptions {
     /// A pod bound to a node the input does not have is an error. Otherwise (the default) the pod
     /// is left out of the snapshot and listed in [`Snapshot::left_out`]: a finished Job pod on a
     /// deleted node, or a node removed while a long list was read, is no reason to refuse the
     /// rest of the cluster.
     pub strict: bool,
+    /// The most bytes one document may hold, once inflated when it is gzip: beyond it the
+    /// input is refused ([`DEFAULT_MAX_INPUT_BYTES`] by default).
+    pub max_input_bytes: u64,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            strict: false,
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+        }
+    }
 }
 
 /// Parses one or more documents (plain or gzip JSON) into a snapshot, with default options.
@@ -451,7 +627,7 @@ pub fn parse_documents_with(docs: &[&[u8]], opts: ParseOptions) -> Result<Snapsh
         .iter()
         .enumerate()
         .map(|(d, data)| {
-            decompress(data).map_err(|mut e| {
+            decompress_limited(data, opts.max_input_bytes).map_err(|mut e| {
                 if docs.len() > 1 {
                     e.path = format!("documents[{d}]");
                 }
@@ -531,14 +707,30 @@ fn build(
             }
         }
     }
-    for (_, n) in &nodes {
+    // Nodes' and pods' amounts are dense rows, one column per resource name: a bound on the
+    // names keeps a small input naming many of them from making rows × names memory.
+    let mut register = |name: &str, at: String| {
+        s.resources.id(name);
+        if s.resources.len() > MAX_RESOURCE_NAMES {
+            return Err(InputError::new(
+                at,
+                format!(
+                    "more than {MAX_RESOURCE_NAMES} resource names in one snapshot (the limit on \
+                     resource names), with \"{}\"",
+                    cut(name)
+                ),
+            ));
+        }
+        Ok(())
+    };
+    for (path, n) in &nodes {
         for (name, _) in &n.allocatable {
-            s.resources.id(name);
+            register(name, format!("{path}.status.allocatable"))?;
         }
     }
-    for (_, p) in &pods {
+    for (path, p) in &pods {
         for (name, _) in &p.request.resources {
-            s.resources.id(name);
+            register(name, format!("{path}.spec"))?;
         }
     }
     let width = s.resources.len();

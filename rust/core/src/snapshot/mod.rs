@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) use classes::ConstraintClasses;
-pub use ingest::{parse_documents, parse_documents_with, spec_effective_request, ParseOptions};
+pub use ingest::{
+    parse_documents, parse_documents_with, parse_file, spec_effective_request, ParseOptions,
+    DEFAULT_MAX_INPUT_BYTES,
+};
 pub use limits::MAX_TOTAL;
 pub use merge::{list_page, merge_lists, PageSummary};
 
