@@ -1098,14 +1098,17 @@ def test_global_client_configuration_is_left_alone(emu: KubeEmulator, tmp_path: 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"page_size": 0}, "page_size must be a positive integer, got 0"),
-        ({"page_size": 1.5}, "page_size must be a positive integer, got 1.5"),
-        ({"timeout": 0}, "timeout must be positive and finite, got 0"),
-        ({"timeout": float("inf")}, "timeout must be positive and finite, got inf"),
-        ({"timeout": float("nan")}, "timeout must be positive and finite, got nan"),
-        ({"timeout": "5"}, "timeout must be positive and finite, got '5'"),
-        ({"max_bytes": 0}, "max_bytes must be a positive integer, got 0"),
-        ({"max_items": True}, "max_items must be a positive integer, got True"),
+        ({"page_size": 0}, "page_size must be an integer at least 1, got 0"),
+        ({"page_size": 1.5}, "page_size must be an integer at least 1, got 1.5"),
+        *[
+            (
+                {"timeout": t},
+                f"timeout must be a finite number more than 0 and at most {2**31:g}, got {t!r}",
+            )
+            for t in (0, float("inf"), float("nan"), "5", 1e300)
+        ],
+        ({"max_bytes": 0}, "max_bytes must be an integer at least 1, got 0"),
+        ({"max_items": True}, "max_items must be an integer at least 1, got True"),
     ],
 )
 def test_bad_arguments(
@@ -1115,6 +1118,7 @@ def test_bad_arguments(
     with pytest.raises(kube_engine.InvalidArgumentError) as err:
         cluster.read_snapshot(kubeconfig, **arguments)
     assert str(err.value) == message
+    assert err.value.argument == next(iter(arguments))
     assert emu.requests == []
 
 

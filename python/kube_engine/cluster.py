@@ -70,10 +70,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kube_engine import http_limits
+from kube_engine import arguments, http_limits
 from kube_engine._core import (
     ClusterError,
-    InvalidArgumentError,
     KubeEngineError,
     Snapshot,
     list_page,
@@ -373,17 +372,10 @@ def _read_pages(
 ) -> list[bytes]:
     """Every page of the node, pod, PDB, PersistentVolumeClaim, PersistentVolume and StorageClass
     lists, as the raw bytes the server sent."""
-    for name, value in (
-        ("page_size", page_size),
-        ("max_bytes", max_bytes),
-        ("max_items", max_items),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
-    real = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-    if not real or not 0 < timeout < float("inf"):
-        raise InvalidArgumentError(f"timeout must be positive and finite, got {timeout!r}")
-    timeout = float(timeout)
+    page_size = arguments.integer("page_size", page_size, 1, None)
+    max_bytes = arguments.integer("max_bytes", max_bytes, 1, None)
+    max_items = arguments.integer("max_items", max_items, 1, None)
+    timeout = arguments.number("timeout", timeout, positive=True, high=arguments.MAX_SECONDS)
 
     from kubernetes import client
 

@@ -28,7 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from kube_engine._core import InvalidArgumentError, Snapshot, SnapshotError
+from kube_engine import arguments
+from kube_engine._core import Snapshot, SnapshotError
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
@@ -160,21 +161,18 @@ def _directory_files(directory: str) -> list[str]:
 
 def _input_limit(value: int | None) -> int:
     """The limit on one input: ``value``, else the environment's, else the default."""
-    where = "max_input_bytes"
-    if value is None:
-        text = os.environ.get(MAX_INPUT_BYTES_ENV, "").strip()
-        if not text:
-            return DEFAULT_MAX_INPUT_BYTES
-        where = MAX_INPUT_BYTES_ENV
-        value = int(text) if text.isdigit() else 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**64:
-        shown = repr(value) if where != MAX_INPUT_BYTES_ENV else repr(os.environ[where][:100])
-        err = InvalidArgumentError(
-            f"{where} must be a positive integer of at most 2**64-1 bytes, got {shown[:100]}"
+    if value is not None:
+        return arguments.integer("max_input_bytes", value, 1, arguments.U64)
+    text = os.environ.get(MAX_INPUT_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_INPUT_BYTES
+    if not text.isdigit() or not 0 < int(text) <= arguments.U64:
+        raise arguments.invalid(
+            "max_input_bytes",
+            f"{MAX_INPUT_BYTES_ENV} must be an integer in 1..{arguments.U64}, "
+            f"got {arguments.shown(os.environ[MAX_INPUT_BYTES_ENV])}",
         )
-        err.argument = "max_input_bytes"
-        raise err
-    return value
+    return int(text)
 
 
 def _read_all(files: list[str], stdin: BinaryIO | None, limit: int) -> list[_Document]:

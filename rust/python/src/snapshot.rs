@@ -66,13 +66,19 @@ fn options(
         opts.strict = extract(strict, "strict", "True or False")?;
     }
     if let Some(limit) = max_input_bytes.filter(|v| !v.is_none()) {
-        const EXPECTED: &str = "a positive integer of at most 2**64-1 bytes";
-        let n: u64 = extract(limit, "max_input_bytes", EXPECTED)?;
-        if n == 0 || limit.is_instance_of::<PyBool>() {
-            let message = format!("max_input_bytes: expected {EXPECTED}, got {}", shown(limit));
-            return Err(invalid_argument(limit.py(), "max_input_bytes", message));
-        }
-        opts.max_input_bytes = n;
+        // Worded as the Python readers word it (`kube_engine.arguments.integer`).
+        opts.max_input_bytes = limit
+            .extract::<u64>()
+            .ok()
+            .filter(|&n| n > 0 && !limit.is_instance_of::<PyBool>())
+            .ok_or_else(|| {
+                let message = format!(
+                    "max_input_bytes must be an integer in 1..{}, got {}",
+                    u64::MAX,
+                    shown(limit)
+                );
+                invalid_argument(limit.py(), "max_input_bytes", message)
+            })?;
     }
     Ok(opts)
 }
