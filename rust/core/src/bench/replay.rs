@@ -168,10 +168,23 @@ pub fn replay(
     Ok(out)
 }
 
+/// The most arrivals [`fgd_arrivals`] makes: a load far past the protocol's (it tops a cluster up
+/// to 130 % of its GPUs) must not fill memory with draws.
+pub const MAX_ARRIVALS: usize = 10_000_000;
+
 /// The FGD protocol's arrivals from the pod list `pods`: shuffled, then topped up by draws with
 /// replacement (or thinned by random removals) to `load` × the cluster's GPUs (see the module
-/// doc).
-pub fn fgd_arrivals(snap: &Snapshot, pods: &[PodId], load: f64, seed: u64) -> Vec<PodId> {
+/// doc). Draws stop short of the target when no pod asks for a GPU.
+pub fn fgd_arrivals(
+    snap: &Snapshot,
+    pods: &[PodId],
+    load: f64,
+    seed: u64,
+) -> Result<Vec<PodId>, Error> {
+    if !(load.is_finite() && load > 0.0) {
+        let message = format!("load must be positive, got {load}");
+        return Err(ArgumentError::invalid("load", message).into());
+    }
     let mut rng = Rng::new(seed);
     let mut list = pods.to_vec();
     for i in (1..list.len()).rev() {
@@ -181,12 +194,20 @@ pub fn fgd_arrivals(snap: &Snapshot, pods: &[PodId], load: f64, seed: u64) -> Ve
     let gpu = |p: PodId| snap.pods.gpu[p as usize];
     let target = load * snap.total_gpu_devices() as f64 * 1000.0;
     let mut total: u64 = list.iter().map(|&p| gpu(p).total_milli()).sum();
-    if (total as f64) < target && !pods.is_empty() {
+    let draws_grow = pods.iter().any(|&p| gpu(p).milli > 0);
+    if (total as f64) < target && draws_grow {
         // May overshoot by a multi-GPU draw (the check is per device); nothing is removed then.
         loop {
             let p = pods[rng.below(pods.len() as u64) as usize];
             if (total + u64::from(gpu(p).milli)) as f64 > target {
                 break;
+            }
+            if list.len() == MAX_ARRIVALS {
+                let message = format!(
+                    "load {load} asks for more than {MAX_ARRIVALS} arrivals on {} GPUs",
+                    snap.total_gpu_devices()
+                );
+                return Err(ArgumentError::invalid("load", message).into());
             }
             total += gpu(p).total_milli();
             list.push(p);
@@ -197,7 +218,7 @@ pub fn fgd_arrivals(snap: &Snapshot, pods: &[PodId], load: f64, seed: u64) -> Ve
             total -= gpu(list.remove(i)).total_milli();
         }
     }
-    list
+    Ok(list)
 }
 
 /// The profile the FGD protocol places with: kube-scheduler's default filters, `policy` (any
@@ -239,15 +260,11 @@ pub fn policy_profile(policy: &str, seed: u64) -> Result<Profile, Error> {
 /// [`fgd_arrivals`] with `seed`, placed with [`policy_profile`], ties to the first node in the
 /// seed's [`node_order`].
 pub fn fgd_replay(snap: &Snapshot, policy: &str, load: f64, seed: u64) -> Result<Replay, Error> {
-    if !(load.is_finite() && load > 0.0) {
-        let message = format!("load must be positive, got {load}");
-        return Err(ArgumentError::invalid("load", message).into());
-    }
     let profile = policy_profile(policy, seed)?;
     let pods: Vec<PodId> = (0..snap.pods.len() as PodId)
         .filter(|&p| snap.current.node[p as usize].is_none() && snap.is_active(p))
         .collect();
-    let arrivals = fgd_arrivals(snap, &pods, load, seed);
+    let arrivals = fgd_arrivals(snap, &pods, load, seed)?;
     let ties = TieBreak::Rank(node_order(snap.nodes.len(), seed));
     replay(snap, &arrivals, &profile, seed, ties)
 }
@@ -291,7 +308,7 @@ mod tests {
         let snap = shares_cluster();
         let pods: Vec<PodId> = (0..12).collect();
         // 8 GPUs, load 1.3: target 10400 milli; the list has 8000, so draws are appended.
-        let a = fgd_arrivals(&snap, &pods, 1.3, 1);
+        let a = fgd_arrivals(&snap, &pods, 1.3, 1).unwrap();
         let total: u64 = a
             .iter()
             .map(|&p| snap.pods.gpu[p as usize].total_milli())
@@ -303,15 +320,28 @@ mod tests {
         let mut first: Vec<PodId> = a[..12].to_vec();
         first.sort_unstable();
         assert_eq!(first, pods, "the whole list first, shuffled");
-        assert_eq!(a, fgd_arrivals(&snap, &pods, 1.3, 1));
-        assert_ne!(a, fgd_arrivals(&snap, &pods, 1.3, 2));
+        assert_eq!(a, fgd_arrivals(&snap, &pods, 1.3, 1).unwrap());
+        assert_ne!(a, fgd_arrivals(&snap, &pods, 1.3, 2).unwrap());
         // Load 0.5: 4000 milli, pods removed at random.
-        let b = fgd_arrivals(&snap, &pods, 0.5, 1);
+        let b = fgd_arrivals(&snap, &pods, 0.5, 1).unwrap();
         let total: u64 = b
             .iter()
             .map(|&p| snap.pods.gpu[p as usize].total_milli())
             .sum();
         assert!(total <= 4000 && b.len() < 12);
+        // A load far past the protocol's is refused, not drawn until memory runs out; pods
+        // without GPUs are only shuffled, as no draw of theirs nears the target.
+        let e = fgd_arrivals(&snap, &pods, 1e12, 1).unwrap_err();
+        assert!(e.to_string().contains("more than 10000000 arrivals"), "{e}");
+        let cpu_only: Vec<PodId> = (0..snap.pods.len() as PodId)
+            .filter(|&p| snap.pods.gpu[p as usize].milli == 0)
+            .collect();
+        if !cpu_only.is_empty() {
+            assert_eq!(
+                fgd_arrivals(&snap, &cpu_only, 1.3, 1).unwrap().len(),
+                cpu_only.len()
+            );
+        }
     }
 
     #[test]

@@ -37,7 +37,6 @@ pub fn fgd_arrivals(
     load: f64,
     seed: u64,
 ) -> PyResult<Vec<String>> {
-    check_load(py, load)?;
     let s = snapshot.get();
     let snap = s.clone();
     let ids = detached(py, move || {
@@ -45,7 +44,8 @@ pub fn fgd_arrivals(
             .filter(|&p| snap.current.node[p as usize].is_none() && snap.is_active(p))
             .collect();
         core_replay::fgd_arrivals(&snap, &pods, load, seed)
-    })?;
+    })?
+    .or_raise(py)?;
     Ok(ids.into_iter().map(|p| s.pod_key(p)).collect())
 }
 
