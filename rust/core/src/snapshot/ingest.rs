@@ -196,10 +196,12 @@ pub fn parse_file(path: &std::path::Path, opts: ParseOptions) -> Result<Snapshot
         path: path.display().to_string(),
         source,
     };
-    let mut file = std::fs::File::open(path)
-        .map_err(io)?
-        .take(opts.max_input_bytes.saturating_add(1));
-    let mut data = Vec::new();
+    let file = std::fs::File::open(path).map_err(io)?;
+    // Sized from the file's length up front (a device or pipe says 0): growing by doubling copies
+    // a large snapshot several times over.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut data = Vec::with_capacity(size.min(opts.max_input_bytes.saturating_add(1)) as usize);
+    let mut file = file.take(opts.max_input_bytes.saturating_add(1));
     // The head says whether the rest is worth reading: `/dev/zero` is refused at once.
     (&mut file).take(4096).read_to_end(&mut data).map_err(io)?;
     let head = if data.starts_with(&GZIP_MAGIC) {
