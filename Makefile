@@ -50,9 +50,9 @@ test-fast: build
 
 # The long fuzz run, on demand (`make test` runs a short one: fixed seeds, a few hundred cases
 # each; see tests/fuzz/README.md). One seed drives proptest, hypothesis and the mutation corpus:
-# random unless FUZZ_SEED is given, and printed first so that a run can be repeated. About 15
-# minutes on 2 busy cores with the defaults; every failure is reported, the run does not stop at
-# one.
+# random unless FUZZ_SEED is given, and printed first so that a run can be repeated. About 4
+# minutes on 2 cores with the defaults (more while cases fail: each is shrunk and written out);
+# every failure is reported, the run does not stop at one.
 FUZZ_CASES ?= 3000
 PROPTEST_CASES ?= 5000
 fuzz: build
