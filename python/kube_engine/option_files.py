@@ -33,10 +33,10 @@ def load_mapping(path: str | os.PathLike[str], what: str) -> dict[Any, Any]:
     import yaml
 
     # Scalars typed as kube-scheduler's YAML reader types them (sigs.k8s.io/yaml), as snapshots.
-    from kube_engine.sources import _yaml_loader
+    from kube_engine.sources import values_within, yaml_loader
 
     try:
-        doc = yaml.load(data, Loader=_yaml_loader())
+        doc = yaml.load(data, Loader=yaml_loader())
     except yaml.YAMLError as e:
         # PyYAML's message spans lines and calls the input "<byte string>": one line, the file's.
         problem = " ".join(str(e).replace('in "<byte string>",', "at").split())
@@ -46,7 +46,11 @@ def load_mapping(path: str | os.PathLike[str], what: str) -> dict[Any, Any]:
     if not isinstance(doc, dict):
         kind = "nothing" if doc is None else "a list" if isinstance(doc, list) else "a scalar"
         raise ConfigError(f"{name}: expected {what} (a mapping), got {kind}")
-    _check_expansion(doc, name)
+    if not values_within([doc], MAX_EXPANDED_VALUES):
+        raise ConfigError(
+            f"{name}: more than {MAX_EXPANDED_VALUES:,} values once its YAML aliases are "
+            "expanded (kube_engine.option_files.MAX_EXPANDED_VALUES)"
+        )
     return doc
 
 
@@ -75,26 +79,6 @@ def read_limited(name: str, limit: int, error: Callable[[str], Exception] = Conf
     if len(data) > limit:
         raise error(f"{name}: larger than {limit:,} bytes")
     return data
-
-
-def _check_expansion(doc: Any, name: str) -> None:
-    """Walks ``doc`` as its JSON text would (an alias once per use), stopping at the budget; a
-    mapping or list that holds itself (a recursive alias) never ends, so it stops there too."""
-    budget = MAX_EXPANDED_VALUES
-    stack = [doc]
-    while stack:
-        budget -= 1
-        if budget < 0:
-            raise ConfigError(
-                f"{name}: more than {MAX_EXPANDED_VALUES:,} values once its YAML aliases are "
-                "expanded (kube_engine.option_files.MAX_EXPANDED_VALUES)"
-            )
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
 
 
 def _cut(text: str, limit: int = 200) -> str:

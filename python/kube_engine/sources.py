@@ -318,7 +318,7 @@ def _yaml_documents(text: bytes, origin: str) -> list[_Document]:
     import yaml
 
     try:
-        loaded = [d for d in yaml.load_all(text, Loader=_yaml_loader()) if d is not None]
+        loaded = [d for d in yaml.load_all(text, Loader=yaml_loader()) if d is not None]
     except yaml.YAMLError as exc:
         raise _error(origin, f"invalid YAML (nor JSON): {exc}") from exc
     if not loaded:
@@ -343,22 +343,30 @@ def _yaml_documents(text: bytes, origin: str) -> list[_Document]:
 
 def _refuse_alias_bombs(loaded: list[Any], size: int, origin: str) -> None:
     """Refuses YAML whose aliases expand it far beyond its own size ("billion laughs": a
-    kilobyte that stands for gigabytes of JSON). The loader shares an aliased value rather than
-    copying it, so the expansion would happen in the conversion to JSON; the nodes are counted
-    first, as they would be written, stopping at a budget proportional to the text, as go-yaml
-    (which kubectl uses) refuses "excessive aliasing"."""
-    budget = 10 * size + 10_000
-    stack: list[Any] = list(loaded)
+    kilobyte that stands for gigabytes of JSON), with a budget proportional to the text, as
+    go-yaml (which kubectl uses) refuses "excessive aliasing"."""
+    if not values_within(loaded, 10 * size + 10_000):
+        raise _error(origin, "invalid YAML: its aliases expand it excessively")
+
+
+def values_within(values: list[Any], budget: int) -> bool:
+    """Whether ``values`` hold at most ``budget`` values (mappings, lists, keys and scalars)
+    written out as JSON would be. The YAML loader shares an aliased value rather than copying
+    it, so the expansion would happen in the conversion to JSON: the values are counted first,
+    an alias once per use, stopping at the budget (a mapping or list that holds itself, a
+    recursive alias, never ends, so it stops there too)."""
+    stack = list(values)
     while stack:
         value = stack.pop()
         budget -= 1
         if budget < 0:
-            raise _error(origin, "invalid YAML: its aliases expand it excessively")
+            return False
         if isinstance(value, dict):
             stack.extend(value.keys())
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
+    return True
 
 
 # Plain scalars are typed as the API server and kubectl type them (sigs.k8s.io/yaml, go-yaml v2):
@@ -378,7 +386,7 @@ _FLOAT = re.compile(
 
 
 @functools.cache
-def _yaml_loader() -> Any:
+def yaml_loader() -> Any:
     """PyYAML's safe loader (libyaml's when built in: several times faster), typing scalars as
     Kubernetes does."""
     import yaml
